@@ -1,0 +1,184 @@
+//! What clients ask for and what the log holds: operations, requests, responses and log values.
+
+use super::types::ClientId;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// One key-value operation. Keys and values are arbitrary bytes (Redis strings are binary-safe).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Operation {
+    /// Read a key.
+    Get {
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// Write a key unconditionally.
+    Put {
+        /// The key.
+        key: Vec<u8>,
+        /// The new value.
+        value: Vec<u8>,
+    },
+    /// Remove a key.
+    Delete {
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// Compare-and-set: write `new` only if the key currently holds `expected`
+    /// (`None` means "only if the key is absent").
+    Cas {
+        /// The key.
+        key: Vec<u8>,
+        /// The value the key must hold, or `None` for "absent".
+        expected: Option<Vec<u8>>,
+        /// The value to write when the comparison succeeds.
+        new: Vec<u8>,
+    },
+}
+
+impl Operation {
+    /// Whether the operation leaves the state unchanged.
+    pub fn is_read(&self) -> bool {
+        matches!(self, Operation::Get { .. })
+    }
+
+    /// The key the operation touches.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Operation::Get { key }
+            | Operation::Put { key, .. }
+            | Operation::Delete { key }
+            | Operation::Cas { key, .. } => key,
+        }
+    }
+
+    /// Bytes of payload (key and values), for size limits.
+    pub fn payload_bytes(&self) -> usize {
+        match self {
+            Operation::Get { key } | Operation::Delete { key } => key.len(),
+            Operation::Put { key, value } => key.len() + value.len(),
+            Operation::Cas { key, expected, new } => {
+                key.len() + expected.as_ref().map_or(0, Vec::len) + new.len()
+            }
+        }
+    }
+}
+
+/// The result of one operation.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The value read by a `Get` (`None`: the key is absent).
+    Value(Option<Vec<u8>>),
+    /// A `Put` took effect.
+    Written,
+    /// A `Delete` took effect; `true` if the key existed.
+    Deleted(bool),
+    /// A `Cas` was decided; `true` if it wrote.
+    Swapped(bool),
+}
+
+/// A client request: one or more operations applied atomically and in order (a pipelined batch of
+/// commands from one connection). The pair (client, sequence) identifies it for exactly-once
+/// application.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Request {
+    /// The session that sent it.
+    pub client: ClientId,
+    /// Increases by one for each new request of the session; a retry reuses it.
+    pub sequence: u64,
+    /// The operations, applied in order.
+    pub operations: Vec<Operation>,
+}
+
+impl Request {
+    /// Whether every operation is a read: such requests are served by a read-index round (or a lease)
+    /// instead of a log slot.
+    pub fn is_read_only(&self) -> bool {
+        self.operations.iter().all(Operation::is_read)
+    }
+}
+
+/// Why a request was not executed. The client may retry a request that failed with any of these
+/// (with the same sequence number), except [`RequestError::Stale`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, thiserror::Error)]
+pub enum RequestError {
+    /// A queue on the path is full. Nothing was executed.
+    #[error("BUSY the {queue} queue is full ({limit} entries); retry later")]
+    Busy {
+        /// Which queue.
+        queue: Queue,
+        /// Its bound.
+        limit: usize,
+    },
+    /// The session already has a request outstanding; the second one was not queued.
+    #[error("ERR client {client} already has a request outstanding")]
+    Outstanding {
+        /// The session.
+        client: ClientId,
+    },
+    /// The request's sequence number is older than the last one applied for its session: it is an
+    /// old duplicate whose response is no longer kept. Nothing was executed.
+    #[error("ERR request {sequence} of client {client} is older than its last applied request {last}")]
+    Stale {
+        /// The session.
+        client: ClientId,
+        /// The request's sequence number.
+        sequence: u64,
+        /// The session's last applied sequence number.
+        last: u64,
+    },
+}
+
+/// The queues the core bounds; named in [`RequestError::Busy`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Queue {
+    /// Requests of this node's clients waiting for a response.
+    Pending,
+    /// Requests waiting at the leader for a log slot.
+    Proposals,
+    /// Read-only requests waiting at the leader for leadership confirmation.
+    Reads,
+}
+
+impl std::fmt::Display for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Queue::Pending => "pending-requests",
+            Queue::Proposals => "proposals",
+            Queue::Reads => "reads",
+        })
+    }
+}
+
+/// The answer to one request.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Response {
+    /// The session.
+    pub client: ClientId,
+    /// The request's sequence number.
+    pub sequence: u64,
+    /// One outcome per operation, in order, or why nothing was executed.
+    pub result: Result<Vec<Outcome>, RequestError>,
+}
+
+/// What a log slot holds: a batch of requests, or a no-op that a new leader uses to fill a gap.
+///
+/// Batches are behind an `Arc`: the leader sends the same value to every acceptor, and cloning a
+/// message must not copy its payload.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Value {
+    /// Fills a slot that no earlier leader proposed (Paxos Made Simple §3: "no-op" commands).
+    Noop,
+    /// Requests applied in order.
+    Batch(Arc<Vec<Request>>),
+}
+
+impl Value {
+    /// The requests in the value (none for a no-op).
+    pub fn requests(&self) -> &[Request] {
+        match self {
+            Value::Noop => &[],
+            Value::Batch(requests) => requests,
+        }
+    }
+}

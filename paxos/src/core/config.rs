@@ -1,0 +1,217 @@
+//! The core's configuration: membership, bounds, the read mode, and (for the model checker only)
+//! the mutant to run.
+
+use super::types::{NodeId, NodeSet};
+use serde::{Deserialize, Serialize};
+
+/// How read-only requests are made linearizable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+pub enum ReadMode {
+    /// The leader notes its commit point, confirms with a majority that it is still the leader (a
+    /// heartbeat round that starts after the read arrived), waits until it has applied up to the
+    /// noted point, then answers from its state. No clock is involved. The default.
+    #[default]
+    ReadIndex,
+    /// PhxPaxos-style master lease: the leader answers from its state while it holds a lease that
+    /// followers honour by refusing other candidates until their guard timer expires. Safe only if
+    /// clock *rates* differ by less than the margin between the leader's lease and the followers'
+    /// guard durations (see the runtime configuration). Off by default.
+    Lease,
+}
+
+/// A deliberately broken variant of the protocol, for proving that the model checker and the
+/// randomised tests catch bugs. Exists only with the `mutants` feature.
+#[cfg(feature = "mutants")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+pub enum Mutant {
+    /// The correct protocol.
+    #[default]
+    None,
+    /// An acceptor does not persist its promise.
+    ForgetPromise,
+    /// An acceptor answers an Accept before its persist is durable (the persist is emitted one
+    /// step later).
+    SendBeforePersist,
+    /// Quorums of ⌊n/2⌋ instead of ⌊n/2⌋+1.
+    MinorityQuorum,
+    /// A new leader skips phase 1 and proposes straight away.
+    SkipPrepare,
+    /// A replica that lost its storage votes at once, as if it were new.
+    NoRecovery,
+    /// The leader answers reads from its state without confirming it is still the leader.
+    UnconfirmedReads,
+}
+
+#[cfg(feature = "mutants")]
+impl Mutant {
+    /// Every mutant (without [`Mutant::None`]).
+    pub const ALL: [Mutant; 6] = [
+        Mutant::ForgetPromise,
+        Mutant::SendBeforePersist,
+        Mutant::MinorityQuorum,
+        Mutant::SkipPrepare,
+        Mutant::NoRecovery,
+        Mutant::UnconfirmedReads,
+    ];
+
+    /// The mutant's name on command lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutant::None => "none",
+            Mutant::ForgetPromise => "forget-promise",
+            Mutant::SendBeforePersist => "send-before-persist",
+            Mutant::MinorityQuorum => "minority-quorum",
+            Mutant::SkipPrepare => "skip-prepare",
+            Mutant::NoRecovery => "no-recovery",
+            Mutant::UnconfirmedReads => "unconfirmed-reads",
+        }
+    }
+}
+
+/// Whether the configuration runs mutant `$name`; always `false` without the `mutants` feature, so
+/// the broken branches compile away in the node.
+macro_rules! mutant {
+    ($config:expr, $name:ident) => {{
+        #[cfg(feature = "mutants")]
+        {
+            $config.mutant == $crate::core::Mutant::$name
+        }
+        #[cfg(not(feature = "mutants"))]
+        {
+            false
+        }
+    }};
+}
+pub(crate) use mutant;
+
+/// A replica's configuration. Every member of a cluster must use the same `members`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Config {
+    /// This replica.
+    pub node: NodeId,
+    /// Every member, this replica included.
+    pub members: Vec<NodeId>,
+    /// Slots the leader may have in flight (proposed, not yet chosen) at once.
+    pub window_slots: u64,
+    /// Requests per log slot at most.
+    pub batch_requests_max: usize,
+    /// Requests waiting at the leader for a slot, at most; past it, clients get `Busy`.
+    pub proposals_max: usize,
+    /// Requests of this node's clients awaiting a response, at most; past it, clients get `Busy`.
+    pub pending_max: usize,
+    /// Read-only requests waiting at the leader, at most; past it, clients get `Busy`.
+    pub reads_max: usize,
+    /// Chosen values per catch-up answer, at most.
+    pub learn_slots_max: usize,
+    /// Client sessions remembered by the state machine, at most.
+    pub sessions_max: usize,
+    /// Applied slots kept in memory so that lagging peers can catch up from the log; a peer that
+    /// is further behind gets a snapshot.
+    pub log_retain_slots: u64,
+    /// Applied slots between two persisted snapshots of the state machine (which let the storage
+    /// drop the log below them).
+    pub snapshot_interval_slots: u64,
+    /// How reads are made linearizable.
+    pub read_mode: ReadMode,
+    /// The broken variant to run (model checker and tests only).
+    #[cfg(feature = "mutants")]
+    pub mutant: Mutant,
+}
+
+/// A configuration that cannot work.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The replica is not a member.
+    #[error("node {node} is not among the members {members:?}")]
+    NotMember {
+        /// This replica.
+        node: NodeId,
+        /// The members.
+        members: Vec<NodeId>,
+    },
+    /// A member appears twice.
+    #[error("node {0} appears twice among the members")]
+    Duplicate(NodeId),
+    /// A node id is too large for the quorum bit sets.
+    #[error("node id {0} is too large: ids must be below {max}", max = NodeSet::CAPACITY)]
+    IdTooLarge(NodeId),
+    /// A bound is zero.
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
+}
+
+impl Config {
+    /// A configuration with default bounds.
+    pub fn new(node: NodeId, members: Vec<NodeId>) -> Config {
+        Config {
+            node,
+            members,
+            window_slots: 32,
+            batch_requests_max: 4096,
+            proposals_max: 65_536,
+            pending_max: 65_536,
+            reads_max: 65_536,
+            learn_slots_max: 256,
+            sessions_max: 100_000,
+            log_retain_slots: 4096,
+            snapshot_interval_slots: 100_000,
+            read_mode: ReadMode::ReadIndex,
+            #[cfg(feature = "mutants")]
+            mutant: Mutant::None,
+        }
+    }
+
+    /// Checks the configuration.
+    ///
+    /// # Errors
+    ///
+    /// The first problem found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut seen = NodeSet::new();
+        for &member in &self.members {
+            if member.index() >= NodeSet::CAPACITY {
+                return Err(ConfigError::IdTooLarge(member));
+            }
+            if !seen.insert(member) {
+                return Err(ConfigError::Duplicate(member));
+            }
+        }
+        if !seen.contains(self.node) {
+            return Err(ConfigError::NotMember { node: self.node, members: self.members.clone() });
+        }
+        let bounds = [
+            ("window_slots", self.window_slots as usize),
+            ("batch_requests_max", self.batch_requests_max),
+            ("proposals_max", self.proposals_max),
+            ("pending_max", self.pending_max),
+            ("reads_max", self.reads_max),
+            ("learn_slots_max", self.learn_slots_max),
+            ("sessions_max", self.sessions_max),
+            ("snapshot_interval_slots", usize::try_from(self.snapshot_interval_slots).unwrap_or(usize::MAX)),
+        ];
+        for (name, value) in bounds {
+            if value == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Votes needed for a decision: a majority of the members.
+    pub fn quorum(&self) -> usize {
+        if mutant!(self, MinorityQuorum) {
+            return self.members.len() / 2;
+        }
+        self.members.len() / 2 + 1
+    }
+
+    /// Every member but this replica.
+    pub fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.members.iter().copied().filter(move |&member| member != self.node)
+    }
+
+    /// Whether `node` is a member.
+    pub fn is_member(&self, node: NodeId) -> bool {
+        self.members.contains(&node)
+    }
+}

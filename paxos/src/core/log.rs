@@ -1,0 +1,170 @@
+//! The replicated log as one replica sees it: what it accepted and what it knows to be chosen, slot
+//! by slot, and how far it has applied.
+
+use super::command::Value;
+use super::message::Report;
+use super::types::{Ballot, Slot};
+use std::collections::BTreeMap;
+
+/// One slot as seen by this replica.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Entry {
+    /// What this replica's acceptor accepted last in the slot (durable).
+    pub accepted: Option<(Ballot, Value)>,
+    /// The chosen value, once this replica knows it.
+    pub chosen: Option<Value>,
+}
+
+/// The log of one replica.
+///
+/// Invariants: `start <= applied <= commit`; every slot below `commit` is chosen and its value is
+/// known (or was compacted); entries below `start` are gone.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Log {
+    entries: BTreeMap<Slot, Entry>,
+    start: Slot,
+    commit: Slot,
+    applied: Slot,
+    /// Every slot below it is known to be chosen even where the value is not known here (learned
+    /// from peers during a storage-loss recovery). Reported in promises so that a candidate never
+    /// fills such a slot with a no-op.
+    chosen_floor: Slot,
+}
+
+impl Log {
+    /// The first slot whose entry is still held.
+    pub fn start(&self) -> Slot {
+        self.start
+    }
+
+    /// The first slot whose chosen value is not known.
+    pub fn commit(&self) -> Slot {
+        self.commit
+    }
+
+    /// The first slot not yet applied.
+    pub fn applied(&self) -> Slot {
+        self.applied
+    }
+
+    /// Every slot below it is known to be chosen (with or without its value).
+    pub fn chosen_point(&self) -> Slot {
+        self.commit.max(self.chosen_floor)
+    }
+
+    /// The floor set by [`Log::raise_chosen_floor`].
+    pub fn chosen_floor(&self) -> Slot {
+        self.chosen_floor
+    }
+
+    /// Records that every slot below `slot` is chosen.
+    pub fn raise_chosen_floor(&mut self, slot: Slot) {
+        self.chosen_floor = self.chosen_floor.max(slot);
+    }
+
+    /// The highest slot holding anything, plus one (or `start`).
+    pub fn end(&self) -> Slot {
+        self.entries.last_key_value().map_or(self.start, |(slot, _)| slot.next()).max(self.commit)
+    }
+
+    /// The entry of `slot`, if held.
+    pub fn entry(&self, slot: Slot) -> Option<&Entry> {
+        self.entries.get(&slot)
+    }
+
+    /// Records that the acceptor accepted `value` in `slot` at `ballot`.
+    pub fn accept(&mut self, slot: Slot, ballot: Ballot, value: Value) {
+        assert!(slot >= self.start, "accepting compacted slot {slot}");
+        self.entries.entry(slot).or_default().accepted = Some((ballot, value));
+    }
+
+    /// Records that `value` is chosen in `slot`; returns whether this is news.
+    ///
+    /// # Errors
+    ///
+    /// The value already known to be chosen in the slot, if it differs: agreement is violated. The
+    /// log keeps the first value.
+    pub fn choose(&mut self, slot: Slot, value: Value) -> Result<bool, Value> {
+        if slot < self.start {
+            return Ok(false);
+        }
+        let entry = self.entries.entry(slot).or_default();
+        if let Some(known) = &entry.chosen {
+            return if known == &value { Ok(false) } else { Err(known.clone()) };
+        }
+        entry.chosen = Some(value);
+        while self.entries.get(&self.commit).is_some_and(|entry| entry.chosen.is_some()) {
+            self.commit = self.commit.next();
+        }
+        Ok(true)
+    }
+
+    /// The next chosen slot to apply, if its value is known.
+    pub fn next_to_apply(&self) -> Option<(Slot, &Value)> {
+        if self.applied >= self.commit {
+            return None;
+        }
+        let value = self.entries.get(&self.applied)?.chosen.as_ref()?;
+        Some((self.applied, value))
+    }
+
+    /// Marks the slot returned by [`Log::next_to_apply`] as applied.
+    pub fn mark_applied(&mut self) {
+        assert!(self.applied < self.commit, "applying slot {} beyond commit {}", self.applied, self.commit);
+        self.applied = self.applied.next();
+    }
+
+    /// Drops entries below `slot` (which must be applied): the state machine covers them.
+    pub fn compact(&mut self, slot: Slot) {
+        assert!(slot <= self.applied, "compacting unapplied slot {slot} (applied {})", self.applied);
+        if slot <= self.start {
+            return;
+        }
+        self.entries = self.entries.split_off(&slot);
+        self.start = slot;
+    }
+
+    /// Replaces everything below `slot` by an installed snapshot of the state machine.
+    pub fn install_snapshot(&mut self, slot: Slot) {
+        assert!(slot >= self.applied, "installing snapshot {slot} below applied {}", self.applied);
+        self.entries = self.entries.split_off(&slot);
+        self.start = slot;
+        self.applied = slot;
+        self.commit = self.commit.max(slot);
+        while self.entries.get(&self.commit).is_some_and(|entry| entry.chosen.is_some()) {
+            self.commit = self.commit.next();
+        }
+    }
+
+    /// What this replica holds from `from` on, for a promise or a recovery answer.
+    pub fn reports(&self, from: Slot) -> Vec<Report> {
+        self.entries
+            .range(from.max(self.start)..)
+            .filter(|(_, entry)| entry.accepted.is_some() || entry.chosen.is_some())
+            .map(|(slot, entry)| Report {
+                slot: *slot,
+                accepted: entry.accepted.clone(),
+                chosen: entry.chosen.clone(),
+            })
+            .collect()
+    }
+
+    /// Chosen values of consecutive slots from `from`, at most `count` of them.
+    pub fn chosen_from(&self, from: Slot, count: usize) -> Vec<Value> {
+        if from >= self.commit {
+            return Vec::new();
+        }
+        self.entries
+            .range(from..self.commit)
+            .take(count)
+            .map(|(_, entry)| entry.chosen.clone().expect("every slot below commit is chosen"))
+            .collect()
+    }
+
+    /// Every accepted entry, for the durable-state view.
+    pub fn accepted(&self) -> impl Iterator<Item = (Slot, &(Ballot, Value))> {
+        self.entries
+            .iter()
+            .filter_map(|(slot, entry)| entry.accepted.as_ref().map(|accepted| (*slot, accepted)))
+    }
+}

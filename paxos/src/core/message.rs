@@ -1,0 +1,199 @@
+//! Messages between replicas, and the envelope that carries them.
+
+use super::command::{Request, Response, Value};
+use super::kv::KvStore;
+use super::types::{Ballot, ClusterId, NodeId, Slot};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A message with its sender's identity. Every message carries the cluster id (messages of another
+/// cluster are dropped) and the sender's incarnation (which increases each time the sender recovers
+/// from storage loss, so that votes cast by a replica before it lost its disk can be told apart).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The sender's cluster, or [`ClusterId::UNKNOWN`] from a recovering replica.
+    pub cluster: ClusterId,
+    /// The sender.
+    pub from: NodeId,
+    /// The sender's incarnation.
+    pub incarnation: u64,
+    /// The payload.
+    pub message: Message,
+}
+
+/// One slot as held by a replica, as reported in a [`Message::Promise`] or a
+/// [`Message::RecoverReply`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Report {
+    /// The slot.
+    pub slot: Slot,
+    /// What the reporter's acceptor accepted last in the slot, with its ballot.
+    pub accepted: Option<(Ballot, Value)>,
+    /// The chosen value, if the reporter knows it.
+    pub chosen: Option<Value>,
+}
+
+/// The incarnation of every member as known by the sender (the "crash vector" of Michael et al.,
+/// DISC 2017), indexed by node id. Votes carry it so that a tally never mixes a vote cast before a
+/// replica lost its storage with votes cast after other replicas learned of the loss.
+pub type Incarnations = Vec<u64>;
+
+/// The protocol's messages. Phase names follow Paxos Made Simple.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Message {
+    /// Phase 1a, for every slot from `from` on.
+    Prepare {
+        /// The candidate's ballot.
+        ballot: Ballot,
+        /// The first slot the candidate does not know to be chosen.
+        from: Slot,
+    },
+    /// Phase 1b: the acceptor will accept nothing below `ballot`, and reports what it holds.
+    Promise {
+        /// The ballot promised.
+        ballot: Ballot,
+        /// Every slot below it is known chosen by the sender (which may lack some of their values:
+        /// compacted, or lost with its disk and not yet learned again).
+        chosen: Slot,
+        /// What the sender holds from `from` on (it may have compacted slots below `chosen`).
+        reports: Vec<Report>,
+        /// The sender's crash vector.
+        incarnations: Incarnations,
+    },
+    /// Phase 2a, with the leader's commit point piggybacked.
+    Accept {
+        /// The leader's ballot.
+        ballot: Ballot,
+        /// The slot.
+        slot: Slot,
+        /// The value proposed.
+        value: Value,
+        /// Every slot below it is chosen (see [`Message::Commit`] for what a follower may infer).
+        committed: Slot,
+    },
+    /// Phase 2b.
+    Accepted {
+        /// The ballot accepted.
+        ballot: Ballot,
+        /// The slot.
+        slot: Slot,
+        /// The sender's crash vector.
+        incarnations: Incarnations,
+    },
+    /// The receiver has promised a higher ballot than the one in the message it answers.
+    Reject {
+        /// The ballot that was refused.
+        ballot: Ballot,
+        /// The receiver's promise.
+        promised: Ballot,
+    },
+    /// Heartbeat from the leader: every slot below `committed` is chosen, and a follower that
+    /// accepted a slot in `ballot` holds the chosen value of that slot (a leader proposes one value
+    /// per slot per ballot). A non-zero `round` asks for a [`Message::CommitAck`], which confirms
+    /// leadership for read-index reads and extends a read lease.
+    Commit {
+        /// The leader's ballot.
+        ballot: Ballot,
+        /// The leader's commit point.
+        committed: Slot,
+        /// Confirmation round, or 0 for none.
+        round: u64,
+    },
+    /// The sender had promised nothing above `ballot` when it received the round's heartbeat.
+    CommitAck {
+        /// The leader's ballot.
+        ballot: Ballot,
+        /// The confirmation round.
+        round: u64,
+    },
+    /// Catch-up: the sender lacks chosen values from `from` on.
+    LearnRequest {
+        /// The first slot the sender lacks.
+        from: Slot,
+    },
+    /// Catch-up: consecutive chosen values.
+    LearnReply {
+        /// The first slot in `values`.
+        from: Slot,
+        /// Chosen values of consecutive slots.
+        values: Vec<Value>,
+        /// The sender's commit point.
+        committed: Slot,
+    },
+    /// Catch-up for slots that the sender compacted: its state machine after applying every slot
+    /// below `slot`.
+    Snapshot {
+        /// The first slot not reflected in `state`.
+        slot: Slot,
+        /// The key-value state and the session table.
+        state: Arc<KvStore>,
+    },
+    /// Client requests relayed to the leader by the node the clients are connected to.
+    Forward {
+        /// The requests.
+        requests: Vec<Request>,
+    },
+    /// Responses from the leader to the node that relayed the requests.
+    ForwardReply {
+        /// The responses.
+        responses: Vec<Response>,
+    },
+    /// Storage-loss recovery, step 1: what is my latest incarnation?
+    RecoverQuery {
+        /// Identifies this recovery attempt; replies to older attempts are ignored.
+        nonce: u64,
+    },
+    /// Storage-loss recovery, step 1 answer.
+    RecoverQueryReply {
+        /// The attempt answered.
+        nonce: u64,
+        /// The asker's incarnation as known by the sender.
+        incarnation: u64,
+    },
+    /// Storage-loss recovery, step 2: I am now `incarnation`; record it and tell me your state.
+    Recover {
+        /// The attempt.
+        nonce: u64,
+        /// The asker's new incarnation.
+        incarnation: u64,
+    },
+    /// Storage-loss recovery, step 2 answer: the sender has durably recorded the new incarnation.
+    RecoverReply {
+        /// The attempt answered.
+        nonce: u64,
+        /// The incarnation recorded.
+        incarnation: u64,
+        /// The sender's promise.
+        promised: Ballot,
+        /// The sender's chosen point (see [`Message::Promise`]).
+        chosen: Slot,
+        /// Everything the sender holds.
+        reports: Vec<Report>,
+        /// The sender's crash vector.
+        incarnations: Incarnations,
+    },
+}
+
+impl Message {
+    /// A short name for traces and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Prepare { .. } => "prepare",
+            Message::Promise { .. } => "promise",
+            Message::Accept { .. } => "accept",
+            Message::Accepted { .. } => "accepted",
+            Message::Reject { .. } => "reject",
+            Message::Commit { .. } => "commit",
+            Message::CommitAck { .. } => "commit-ack",
+            Message::LearnRequest { .. } => "learn-request",
+            Message::LearnReply { .. } => "learn-reply",
+            Message::Snapshot { .. } => "snapshot",
+            Message::Forward { .. } => "forward",
+            Message::ForwardReply { .. } => "forward-reply",
+            Message::RecoverQuery { .. } => "recover-query",
+            Message::RecoverQueryReply { .. } => "recover-query-reply",
+            Message::Recover { .. } => "recover",
+            Message::RecoverReply { .. } => "recover-reply",
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The sans-IO Multi-Paxos protocol core.
+//!
+//! A [`Replica`] is a plain, deterministic state machine: the runtime feeds it one [`Input`] at a
+//! time through [`Replica::step`] and carries out the [`Output`]s it emits, in order, honouring
+//! persist-before-send (see [`io`]). The same code runs on real sockets (`paxos::runtime`), inside
+//! turmoil's simulated network, and inside the stateright model checker (`model` crate).
+//!
+//! The core uses no clock, no randomness, no threads, no files, no sockets and no hash-ordered
+//! collections (enforced by `paxos/clippy.toml`): every run is a function of its inputs.
+//!
+//! # Glossary
+//!
+//! - **Ballot** (round, node): a proposal number; totally ordered; unique to its node.
+//! - **Slot**: a position in the replicated log; each slot chooses one [`Value`].
+//! - **Prepare / Promise**: phase 1, run once per leadership for all slots from the first
+//!   unchosen one.
+//! - **Accept / Accepted**: phase 2, one per slot; a stable leader runs only this phase.
+//! - **Commit**: the knowledge that a slot's value is chosen, sent by the leader (piggybacked on
+//!   Accept, and in heartbeats).
+//! - **Incarnation**: how many times a replica recovered from storage loss; the crash vector is
+//!   each replica's view of everyone's incarnation.
+//! - **Session**: a client id with increasing sequence numbers; gives exactly-once application.
+//!
+//! # Layout
+//!
+//! - [`types`]: ids, ballots, slots, node sets.
+//! - [`command`]: operations, requests, responses, log values.
+//! - [`message`]: the messages between replicas.
+//! - [`io`]: inputs, outputs, persists, timers: the contract with the runtime.
+//! - [`config`]: membership, bounds, read mode, mutants.
+//! - [`durable`]: the durable state and its replay.
+//! - [`kv`]: the key-value state machine and its session table.
+//! - [`log`]: the replicated log as one replica sees it.
+//! - `replica` and its roles `acceptor`, `proposer`, `learner`, `clients`, `recovery`.
+
+mod acceptor;
+mod clients;
+pub mod command;
+pub mod config;
+pub mod durable;
+pub mod io;
+pub mod kv;
+mod learner;
+pub mod log;
+pub mod message;
+mod proposer;
+mod recovery;
+mod replica;
+pub mod types;
+
+pub use command::{Operation, Outcome, Queue, Request, RequestError, Response, Value};
+#[cfg(feature = "mutants")]
+pub use config::Mutant;
+pub use config::{Config, ConfigError, ReadMode};
+pub use durable::{DurableState, Joined};
+pub use io::{Input, Output, Persist, Timer};
+pub use kv::KvStore;
+pub use log::{Entry, Log};
+pub use message::{Envelope, Incarnations, Message, Report};
+pub use replica::{Replica, Status};
+pub use types::{Ballot, ClientId, ClusterId, NodeId, NodeSet, Slot};

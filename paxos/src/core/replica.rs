@@ -1,0 +1,547 @@
+//! [`Replica`]: one member of a Multi-Paxos group, stepped by its runtime. It plays every role at
+//! once (acceptor, proposer, learner) and hosts the key-value state machine.
+//!
+//! The handlers live beside this file, one file per role: `acceptor.rs` (phase 1b and 2b),
+//! `proposer.rs` (elections, phase 1a and 2a, pipelining), `learner.rs` (commit knowledge and
+//! catch-up), `clients.rs` (requests, forwarding, linearizable reads) and `recovery.rs` (storage
+//! loss).
+
+use super::command::{Request, RequestError, Response, Value};
+use super::config::{Config, ConfigError};
+use super::durable::{DurableState, Joined};
+use super::io::{Input, Output, Persist, Timer};
+use super::kv::KvStore;
+use super::log::Log;
+use super::message::{Envelope, Message, Report};
+use super::proposer::{Candidate, Leader};
+use super::recovery::Recovery;
+use super::types::{Ballot, ClientId, ClusterId, NodeId, Slot};
+use std::collections::BTreeMap;
+
+/// What a replica is doing.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) enum Role {
+    /// Lost its storage: neither promises nor accepts until recovered (see `recovery.rs`).
+    Recovering(Recovery),
+    /// Accepts what the leader proposes.
+    Follower,
+    /// Running phase 1 for its ballot.
+    Candidate(Candidate),
+    /// Phase 1 done: proposes with phase 2 only.
+    Leader(Box<Leader>),
+}
+
+/// The role of a replica, for status displays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    /// Recovering from storage loss.
+    Recovering,
+    /// Following a leader (or waiting for one).
+    Follower,
+    /// Running an election.
+    Candidate,
+    /// Leading.
+    Leader,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Recovering => "recovering",
+            Status::Follower => "follower",
+            Status::Candidate => "candidate",
+            Status::Leader => "leader",
+        })
+    }
+}
+
+/// One replica of the replicated key-value store: a pure state machine over [`Input`]s.
+///
+/// See [`io`](super::io) for the runtime's obligations; [`Replica::step`] is the only way in.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Replica {
+    pub(super) config: Config,
+    /// [`ClusterId::UNKNOWN`] while recovering.
+    pub(super) cluster: ClusterId,
+    pub(super) incarnation: u64,
+    /// The crash vector: the highest known incarnation of each node, indexed by node id.
+    pub(super) incarnations: Vec<u64>,
+    /// The acceptor's promise (durable).
+    pub(super) promised: Ballot,
+    /// The highest ballot seen in any message: the next election goes above it.
+    pub(super) highest_seen: Ballot,
+    pub(super) log: Log,
+    pub(super) kv: KvStore,
+    pub(super) role: Role,
+    /// Who this replica believes leads; its clients' requests are relayed there.
+    pub(super) leader: Option<NodeId>,
+    /// Requests of this node's clients awaiting a response (one per session).
+    pub(super) pending: BTreeMap<ClientId, Request>,
+    /// The peer asked for missing chosen values, while an answer is awaited.
+    pub(super) learning: Option<NodeId>,
+    /// Lease mode: the leader on whose behalf this follower refuses other candidates.
+    pub(super) lease_guard: Option<NodeId>,
+    /// The slot of the last persisted snapshot.
+    pub(super) snapshot_slot: Slot,
+    /// Set instead of panicking when a mutant makes two values chosen in one slot.
+    pub(super) conflict: Option<Slot>,
+    /// Persists that the `SendBeforePersist` mutant emits one step late.
+    #[cfg(feature = "mutants")]
+    pub(super) deferred: Vec<Persist>,
+}
+
+impl Replica {
+    /// Restores a replica from its durable state. A state that never joined a cluster (storage
+    /// loss) makes the replica recover first, as attempt `nonce` (a random number from the runtime,
+    /// so that answers to an earlier attempt are not mistaken for answers to this one).
+    ///
+    /// Call [`Replica::start`] next.
+    ///
+    /// # Errors
+    ///
+    /// If the configuration is invalid.
+    pub fn new(config: Config, durable: DurableState, nonce: u64) -> Result<Replica, ConfigError> {
+        config.validate()?;
+        let width = config.members.iter().map(|member| member.index() + 1).max().unwrap_or(0);
+        let mut replica = Replica {
+            kv: KvStore::new(config.sessions_max),
+            config,
+            cluster: ClusterId::UNKNOWN,
+            incarnation: 0,
+            incarnations: vec![0; width],
+            promised: Ballot::ZERO,
+            highest_seen: Ballot::ZERO,
+            log: Log::default(),
+            role: Role::Follower,
+            leader: None,
+            pending: BTreeMap::new(),
+            learning: None,
+            lease_guard: None,
+            snapshot_slot: Slot(0),
+            conflict: None,
+            #[cfg(feature = "mutants")]
+            deferred: Vec::new(),
+        };
+        match durable.joined {
+            Some(Joined { cluster, incarnation }) => {
+                replica.cluster = cluster;
+                replica.incarnation = incarnation;
+                replica.promised = durable.promised;
+                replica.highest_seen = durable.promised;
+                for (node, known) in durable.incarnations {
+                    if let Some(slot) = replica.incarnations.get_mut(node.index()) {
+                        *slot = known;
+                    }
+                }
+                let own = replica.config.node.index();
+                replica.incarnations[own] = incarnation;
+                if let Some((slot, state)) = durable.snapshot {
+                    replica.kv = (*state).clone();
+                    replica.log.install_snapshot(slot);
+                    replica.snapshot_slot = slot;
+                }
+                for (slot, (ballot, value)) in durable.accepted {
+                    replica.log.accept(slot, ballot, value);
+                }
+                replica.log.raise_chosen_floor(durable.chosen_floor);
+            }
+            None => replica.role = Role::Recovering(Recovery::new(nonce)),
+        }
+        Ok(replica)
+    }
+
+    /// Emits what a freshly started replica does: arm its timers, or begin its recovery.
+    pub fn start(&mut self, out: &mut Vec<Output>) {
+        out.push(Output::SetTimer(Timer::Retransmit));
+        if matches!(self.role, Role::Recovering(_)) {
+            self.start_recovery(out);
+        } else {
+            out.push(Output::SetTimer(Timer::Election));
+        }
+    }
+
+    /// Handles one input, appending the resulting actions to `out` in order.
+    pub fn step(&mut self, input: Input, out: &mut Vec<Output>) {
+        #[cfg(feature = "mutants")]
+        for record in std::mem::take(&mut self.deferred) {
+            out.push(Output::Persist(record));
+        }
+        match input {
+            Input::Receive(envelope) => self.receive(envelope, out),
+            Input::Requests(requests) => self.on_requests(requests, out),
+            Input::Abandon(client) => {
+                self.pending.remove(&client);
+            }
+            Input::Timeout(timer) => self.on_timeout(timer, out),
+        }
+    }
+
+    fn receive(&mut self, envelope: Envelope, out: &mut Vec<Output>) {
+        let Envelope { cluster, from, incarnation, message } = envelope;
+        if !self.config.is_member(from) {
+            return;
+        }
+        let recovery = matches!(
+            message,
+            Message::RecoverQuery { .. }
+                | Message::RecoverQueryReply { .. }
+                | Message::Recover { .. }
+                | Message::RecoverReply { .. }
+        );
+        let same_cluster = cluster == self.cluster && cluster != ClusterId::UNKNOWN;
+        let recovery_contact =
+            recovery && (cluster == ClusterId::UNKNOWN || self.cluster == ClusterId::UNKNOWN);
+        if !same_cluster && !recovery_contact {
+            return;
+        }
+        match message {
+            Message::Prepare { ballot, from: first } => self.on_prepare(from, ballot, first, out),
+            Message::Promise { ballot, chosen, reports, incarnations } => {
+                self.on_promise(from, incarnation, ballot, (chosen, reports), &incarnations, out)
+            }
+            Message::Accept { ballot, slot, value, committed } => {
+                self.on_accept(from, ballot, slot, value, committed, out)
+            }
+            Message::Accepted { ballot, slot, incarnations } => {
+                self.on_accepted(from, incarnation, ballot, slot, &incarnations, out)
+            }
+            Message::Reject { ballot, promised } => self.on_reject(ballot, promised, out),
+            Message::Commit { ballot, committed, round } => {
+                self.on_commit(from, ballot, committed, round, out)
+            }
+            Message::CommitAck { ballot, round } => self.on_commit_ack(from, ballot, round, out),
+            Message::LearnRequest { from: first } => self.on_learn_request(from, first, out),
+            Message::LearnReply { from: first, values, committed } => {
+                self.on_learn_reply(from, first, values, committed, out)
+            }
+            Message::Snapshot { slot, state } => self.on_snapshot(slot, &state, out),
+            Message::Forward { requests } => self.on_forward(from, requests, out),
+            Message::ForwardReply { responses } => self.on_forward_reply(responses, out),
+            Message::RecoverQuery { nonce } => self.on_recover_query(from, nonce, out),
+            Message::RecoverQueryReply { nonce, incarnation: known } => {
+                self.on_recover_query_reply(from, cluster, nonce, known, out)
+            }
+            Message::Recover { nonce, incarnation: claimed } => self.on_recover(from, nonce, claimed, out),
+            Message::RecoverReply {
+                nonce,
+                incarnation: recorded,
+                promised,
+                chosen,
+                reports,
+                incarnations,
+            } => {
+                let reply = super::recovery::Answer { promised, chosen, reports, incarnations };
+                self.on_recover_reply(from, cluster, nonce, recorded, reply, out)
+            }
+        }
+    }
+
+    fn on_timeout(&mut self, timer: Timer, out: &mut Vec<Output>) {
+        match timer {
+            Timer::Election => self.on_election_timeout(out),
+            Timer::Heartbeat => self.on_heartbeat(out),
+            Timer::Retransmit => {
+                self.on_retransmit(out);
+                out.push(Output::SetTimer(Timer::Retransmit));
+            }
+            Timer::Lease(round) => self.on_lease_expired(round),
+            Timer::LeaseGuard => self.lease_guard = None,
+        }
+    }
+
+    fn on_retransmit(&mut self, out: &mut Vec<Output>) {
+        match &self.role {
+            Role::Recovering(_) => self.retransmit_recovery(out),
+            Role::Candidate(_) | Role::Leader(_) => self.retransmit_proposals(out),
+            Role::Follower => {
+                if let Some(leader) = self.leader.filter(|&leader| leader != self.config.node) {
+                    self.forward_pending(leader, out);
+                }
+            }
+        }
+        if let Some(peer) = self.learning.take() {
+            self.request_learn(peer, out);
+        }
+    }
+
+    // ---- shared machinery -------------------------------------------------------------------
+
+    pub(super) fn envelope(&self, message: Message) -> Envelope {
+        Envelope { cluster: self.cluster, from: self.config.node, incarnation: self.incarnation, message }
+    }
+
+    pub(super) fn send(&self, to: NodeId, message: Message, out: &mut Vec<Output>) {
+        out.push(Output::Send { to, envelope: self.envelope(message) });
+    }
+
+    /// Sends `message` to every member, this replica included.
+    pub(super) fn broadcast(&self, message: &Message, out: &mut Vec<Output>) {
+        for &member in &self.config.members {
+            self.send(member, message.clone(), out);
+        }
+    }
+
+    /// Sends `message` to every member but this replica.
+    pub(super) fn broadcast_peers(&self, message: &Message, out: &mut Vec<Output>) {
+        for peer in self.config.peers() {
+            self.send(peer, message.clone(), out);
+        }
+    }
+
+    pub(super) fn persist(&mut self, record: Persist, out: &mut Vec<Output>) {
+        out.push(Output::Persist(record));
+    }
+
+    /// Notes a ballot seen in a message, so that the next election goes above it.
+    pub(super) fn observe(&mut self, ballot: Ballot) {
+        self.highest_seen = self.highest_seen.max(ballot);
+    }
+
+    /// The ballot this replica proposes in, as candidate or leader.
+    pub(super) fn own_ballot(&self) -> Option<Ballot> {
+        match &self.role {
+            Role::Candidate(candidate) => Some(candidate.ballot),
+            Role::Leader(leader) => Some(leader.ballot),
+            Role::Recovering(_) | Role::Follower => None,
+        }
+    }
+
+    /// Gives up candidacy or leadership if a higher ballot was promised here or seen elsewhere.
+    pub(super) fn step_down_if_outranked(&mut self, out: &mut Vec<Output>) {
+        if self.own_ballot().is_some_and(|own| own < self.promised.max(self.highest_seen)) {
+            self.step_down(out);
+        }
+    }
+
+    /// Becomes a follower of nobody in particular. Requests queued at the leader for other nodes
+    /// are dropped: their nodes retransmit them to the next leader.
+    pub(super) fn step_down(&mut self, out: &mut Vec<Output>) {
+        match &self.role {
+            Role::Leader(_) => {
+                out.push(Output::CancelTimer(Timer::Heartbeat));
+                out.push(Output::SetTimer(Timer::Election));
+            }
+            Role::Candidate(_) => {}
+            Role::Recovering(_) | Role::Follower => return,
+        }
+        self.role = Role::Follower;
+        self.leader = None;
+    }
+
+    /// Notes that `node` leads; this node's clients' requests go there from now on.
+    pub(super) fn follow(&mut self, node: NodeId, out: &mut Vec<Output>) {
+        if self.leader == Some(node) {
+            return;
+        }
+        self.leader = Some(node);
+        if node != self.config.node {
+            self.forward_pending(node, out);
+        }
+    }
+
+    /// Records that `node` is at `incarnation` at least. Votes it cast as an earlier incarnation
+    /// are struck from every tally (Michael et al., DISC 2017: a vote from before a storage loss
+    /// must not be combined with votes cast after the loss became known).
+    pub(super) fn learn_incarnation(&mut self, node: NodeId, incarnation: u64, out: &mut Vec<Output>) {
+        if node == self.config.node {
+            return;
+        }
+        let Some(known) = self.incarnations.get_mut(node.index()) else { return };
+        if incarnation <= *known {
+            return;
+        }
+        *known = incarnation;
+        self.persist(Persist::Incarnation { node, incarnation }, out);
+        match &mut self.role {
+            Role::Candidate(candidate) => {
+                candidate.promises.remove(&node);
+            }
+            Role::Leader(leader) => leader.strike(node),
+            Role::Recovering(_) | Role::Follower => {}
+        }
+    }
+
+    /// Merges the crash vector of a vote and checks the voter's incarnation; returns whether the
+    /// vote may be counted.
+    pub(super) fn admit_vote(
+        &mut self,
+        from: NodeId,
+        incarnation: u64,
+        incarnations: &[u64],
+        out: &mut Vec<Output>,
+    ) -> bool {
+        for (index, &known) in incarnations.iter().enumerate() {
+            let node = NodeId(u8::try_from(index).expect("crash vectors are at most 64 long"));
+            if self.config.is_member(node) {
+                self.learn_incarnation(node, known, out);
+            }
+        }
+        self.learn_incarnation(from, incarnation, out);
+        self.incarnations.get(from.index()).is_some_and(|&known| incarnation >= known)
+    }
+
+    /// Records that `value` is chosen in `slot`.
+    ///
+    /// # Panics
+    ///
+    /// If another value was chosen in the slot (agreement violated), unless a mutant is running,
+    /// in which case the conflict is recorded for the model checker to report.
+    pub(super) fn choose(&mut self, slot: Slot, value: Value) {
+        if let Err(known) = self.log.choose(slot, value.clone()) {
+            #[cfg(feature = "mutants")]
+            if self.config.mutant != super::Mutant::None {
+                self.conflict.get_or_insert(slot);
+                return;
+            }
+            panic!("agreement violated: slot {slot} chosen with {known:?} and with {value:?}");
+        }
+    }
+
+    /// Applies every chosen slot in order, answers the requests this node owns, and lets waiting
+    /// reads proceed.
+    pub(super) fn apply_chosen(&mut self, out: &mut Vec<Output>) {
+        let mut relayed: BTreeMap<NodeId, Vec<Response>> = BTreeMap::new();
+        let mut applied_any = false;
+        while let Some((_, value)) = self.log.next_to_apply() {
+            let value = value.clone();
+            for request in value.requests() {
+                let result = self.kv.apply(request);
+                self.respond(request.client, request.sequence, result, &mut relayed, out);
+            }
+            self.log.mark_applied();
+            applied_any = true;
+        }
+        for (origin, responses) in relayed {
+            self.send(origin, Message::ForwardReply { responses }, out);
+        }
+        if applied_any {
+            let applied = self.log.applied();
+            if applied.0 - self.snapshot_slot.0 >= self.config.snapshot_interval_slots
+                && !matches!(self.role, Role::Recovering(_))
+            {
+                self.persist_snapshot(out);
+            }
+            let retain = self.config.log_retain_slots;
+            let applied = self.log.applied().0;
+            if applied.saturating_sub(self.log.start().0) >= retain.saturating_mul(2).max(1) {
+                self.log.compact(Slot(applied - retain));
+            }
+            self.serve_reads(out);
+        }
+    }
+
+    /// Persists the state machine as of the applied point (the storage may then drop the log
+    /// below it).
+    pub(super) fn persist_snapshot(&mut self, out: &mut Vec<Output>) {
+        let slot = self.log.applied();
+        if slot <= self.snapshot_slot {
+            return;
+        }
+        self.snapshot_slot = slot;
+        self.persist(Persist::Snapshot { slot, state: std::sync::Arc::new(self.kv.clone()) }, out);
+    }
+
+    /// Answers the request (client, sequence) if this node owns it, and collects the answer for
+    /// the relaying node if this leader received it from one.
+    pub(super) fn respond(
+        &mut self,
+        client: ClientId,
+        sequence: u64,
+        result: Result<Vec<super::command::Outcome>, RequestError>,
+        relayed: &mut BTreeMap<NodeId, Vec<Response>>,
+        out: &mut Vec<Output>,
+    ) {
+        if let Role::Leader(leader) = &mut self.role {
+            if let Some(&(origin, expected)) = leader.origins.get(&client) {
+                if expected == sequence {
+                    leader.origins.remove(&client);
+                    relayed.entry(origin).or_default().push(Response {
+                        client,
+                        sequence,
+                        result: result.clone(),
+                    });
+                }
+            }
+        }
+        if self.pending.get(&client).is_some_and(|request| request.sequence == sequence) {
+            self.pending.remove(&client);
+            out.push(Output::Reply(Response { client, sequence, result }));
+        }
+    }
+
+    // ---- observation ------------------------------------------------------------------------
+
+    /// This replica's id.
+    pub fn node(&self) -> NodeId {
+        self.config.node
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// What the replica is doing.
+    pub fn status(&self) -> Status {
+        match self.role {
+            Role::Recovering(_) => Status::Recovering,
+            Role::Follower => Status::Follower,
+            Role::Candidate(_) => Status::Candidate,
+            Role::Leader(_) => Status::Leader,
+        }
+    }
+
+    /// The leader this replica believes in.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+
+    /// The acceptor's promise.
+    pub fn promised(&self) -> Ballot {
+        self.promised
+    }
+
+    /// The ballot this replica leads or campaigns with.
+    pub fn ballot(&self) -> Option<Ballot> {
+        self.own_ballot()
+    }
+
+    /// The cluster id ([`ClusterId::UNKNOWN`] while recovering).
+    pub fn cluster(&self) -> ClusterId {
+        self.cluster
+    }
+
+    /// This replica's incarnation.
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    /// The log.
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
+    /// The state machine.
+    pub fn kv(&self) -> &KvStore {
+        &self.kv
+    }
+
+    /// Requests of this node's clients awaiting a response.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// A slot in which a mutant made two different values chosen, as seen by this replica.
+    pub fn conflict(&self) -> Option<Slot> {
+        self.conflict
+    }
+
+    /// Every report this replica would give, from slot 0: for invariant checks.
+    pub fn reports(&self) -> Vec<Report> {
+        self.log.reports(Slot(0))
+    }
+
+    pub(super) fn quorum(&self) -> usize {
+        self.config.quorum()
+    }
+}

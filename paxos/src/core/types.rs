@@ -1,0 +1,141 @@
+//! The protocol's identifiers: nodes, ballots, slots, clients, clusters, and small node sets.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A replica's identity within its cluster. At most [`NodeSet::CAPACITY`] replicas per cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeId(pub u8);
+
+impl NodeId {
+    /// The id as an index into per-node vectors.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+
+/// A Paxos ballot (proposal number): totally ordered by round, then by the proposing node, so two
+/// nodes never use the same ballot.
+///
+/// Field order matters: the derived `Ord` compares `round` first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+pub struct Ballot {
+    /// Increases with every election attempt.
+    pub round: u64,
+    /// The node that proposes in this ballot.
+    pub node: NodeId,
+}
+
+impl Ballot {
+    /// Below every real ballot: what an acceptor has promised before it promised anything.
+    pub const ZERO: Ballot = Ballot { round: 0, node: NodeId(0) };
+
+    /// The smallest ballot of `node` above `self`.
+    pub const fn next_for(self, node: NodeId) -> Ballot {
+        Ballot { round: self.round + 1, node }
+    }
+}
+
+impl Default for NodeId {
+    fn default() -> Self {
+        NodeId(0)
+    }
+}
+
+impl fmt::Display for Ballot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.round, self.node.0)
+    }
+}
+
+/// A position in the replicated log. Slots start at 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+pub struct Slot(pub u64);
+
+impl Slot {
+    /// The slot after this one.
+    pub const fn next(self) -> Slot {
+        Slot(self.0 + 1)
+    }
+}
+
+impl fmt::Display for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A client session. A client has at most one request outstanding; its sequence numbers increase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ClientId(pub u64);
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// The identity of a cluster, written once by `init`. Messages from another cluster are dropped.
+/// [`ClusterId::UNKNOWN`] is what a replica that lost its storage sends until it has recovered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ClusterId(pub u64);
+
+impl ClusterId {
+    /// Not yet known: only a recovering replica uses it.
+    pub const UNKNOWN: ClusterId = ClusterId(0);
+}
+
+impl fmt::Display for ClusterId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// A set of nodes as a bit set: cheap to copy, hash and count. Used for quorum tallies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+pub struct NodeSet(u64);
+
+impl NodeSet {
+    /// The largest node id plus one.
+    pub const CAPACITY: usize = 64;
+
+    /// The empty set.
+    pub const fn new() -> NodeSet {
+        NodeSet(0)
+    }
+
+    /// Adds `node`; returns whether it was new.
+    pub fn insert(&mut self, node: NodeId) -> bool {
+        assert!(node.index() < Self::CAPACITY, "node id {} is above the supported maximum", node.0);
+        let bit = 1u64 << node.0;
+        let fresh = self.0 & bit == 0;
+        self.0 |= bit;
+        fresh
+    }
+
+    /// Removes `node`.
+    pub fn remove(&mut self, node: NodeId) {
+        self.0 &= !(1u64 << node.0);
+    }
+
+    /// Whether `node` is in the set.
+    pub const fn contains(self, node: NodeId) -> bool {
+        self.0 & (1u64 << node.0) != 0
+    }
+
+    /// The number of nodes in the set.
+    pub const fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
