@@ -21,13 +21,39 @@
 //! to be answered within a bound.
 
 use crate::core::{
-    Ballot, ClientId, ClusterId, Config, DurableState, Envelope, Input, NodeId, Operation, Outcome, Output,
-    Replica, Request, Response, Slot, Status, Timer, Value,
+    Ballot, Bytes, ClientId, ClusterId, Config, DurableState, Envelope, Input, Message, NodeId, Operation,
+    Outcome, Output, Replica, Request, Response, Slot, Status, Timer, Value,
 };
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+
+/// The fault profiles that runs rotate through (see [`Faults::for_seed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// Link cuts, and a crash right after every promise.
+    PartialPartition,
+    /// Process crashes, some right after an Accepted; a lossy network.
+    Crashes,
+    /// Crashes that wipe the storage.
+    StorageLoss,
+    /// One replica isolated at a time.
+    Isolation,
+    /// A random subset of every fault.
+    Swarm,
+}
+
+impl Profile {
+    /// Every profile, in rotation order.
+    pub const ALL: [Profile; 5] = [
+        Profile::PartialPartition,
+        Profile::Crashes,
+        Profile::StorageLoss,
+        Profile::Isolation,
+        Profile::Swarm,
+    ];
+}
 
 /// How hostile the environment is. Probabilities are per step or per message.
 #[derive(Clone, Debug)]
@@ -38,30 +64,113 @@ pub struct Faults {
     pub duplication: f64,
     /// A live replica crashes (at most a minority is down at once).
     pub crash: f64,
-    /// A crashed replica restarts with its storage wiped (else from its persisted state).
+    /// A crashed replica restarts, per step.
+    pub restart: f64,
+    /// A restarting replica has its storage wiped (else it restarts from its persisted state).
     pub wipe: f64,
     /// Total wipes per run, at most.
     pub wipes_max: usize,
     /// A replica's election timer fires (when armed), per step.
     pub election: f64,
+    /// Another timer (heartbeat, retransmit, lease) of a replica fires, per step.
+    pub timer: f64,
+    /// A client acts (sends its next request, or gives up on one), per step.
+    pub client_rate: f64,
+    /// A replica that has just sent a Promise crashes and restarts at once: the moment at which
+    /// a promise that was not persisted does harm.
+    pub crash_after_promise: f64,
+    /// A replica that has just sent an Accepted crashes and restarts at once: the moment at which
+    /// an acceptance that was not yet durable does harm.
+    pub crash_after_accepted: f64,
+    /// A replica is isolated (no message to or from it is delivered), per step.
+    pub isolation: f64,
+    /// The link between two replicas is cut (both ways), per step: a partial partition.
+    pub link_cut: f64,
+    /// How long an isolation or a cut lasts, in steps.
+    pub isolation_steps: usize,
 }
 
 impl Faults {
-    /// Loss, duplication, crashes and wipes all on.
-    pub fn hostile() -> Faults {
-        Faults {
-            loss: env_f64("PAXOS_LOSS", 0.05),
-            duplication: 0.03,
-            crash: env_f64("PAXOS_CRASH", 0.02),
-            wipe: 0.3,
+    /// The faults of run `seed`: one of a few profiles, each aimed at one class of bug, and a
+    /// swarm mix (Groce et al., ISSTA 2012: each fault type switched on or off at random). A run
+    /// with every fault at once masks the bugs that need an otherwise quiet cluster with one
+    /// particular fault. A `PAXOS_<KNOB>` environment variable pins one knob for experiments.
+    pub fn for_seed(seed: u64) -> Faults {
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0x5a5a_0f0f_3c3c_9696);
+        let quiet = Faults {
+            election: 0.05,
+            timer: 0.1,
+            client_rate: 0.10,
+            restart: 0.03,
             wipes_max: 2,
-            election: env_f64("PAXOS_ELECTION", 0.02),
-        }
+            ..Faults::none()
+        };
+        let mut faults = match Profile::ALL[(seed % Profile::ALL.len() as u64) as usize] {
+            // A candidate cut off from the old leader, a voter that forgets what it promised.
+            Profile::PartialPartition => {
+                Faults { link_cut: 0.002, crash_after_promise: 1.0, crash_after_accepted: 0.05, ..quiet }
+            }
+            // Process crashes, some right after acknowledging an Accept, on a lossy network.
+            Profile::Crashes => Faults { crash: 0.005, crash_after_accepted: 0.05, loss: 0.02, ..quiet },
+            // Machines that come back with an empty disk.
+            Profile::StorageLoss => Faults { crash: 0.005, wipe: 0.5, link_cut: 0.002, ..quiet },
+            // One replica (often the leader) cut off from everyone for a long while.
+            Profile::Isolation => Faults { isolation: 0.003, loss: 0.02, duplication: 0.03, ..quiet },
+            Profile::Swarm => {
+                let mut on = |low: f64, high: f64| {
+                    if rng.random_bool(0.5) {
+                        rng.random_range(low..=high)
+                    } else {
+                        0.0
+                    }
+                };
+                Faults {
+                    loss: on(0.01, 0.1),
+                    duplication: on(0.01, 0.05),
+                    crash: on(0.001, 0.01),
+                    wipe: on(0.2, 0.5),
+                    crash_after_promise: on(0.2, 1.0),
+                    crash_after_accepted: on(0.01, 0.05),
+                    isolation: on(0.001, 0.003),
+                    link_cut: on(0.001, 0.004),
+                    ..quiet
+                }
+            }
+        };
+        let pin = |name: &str, value: &mut f64| *value = env_f64(name, *value);
+        pin("PAXOS_LOSS", &mut faults.loss);
+        pin("PAXOS_DUPLICATION", &mut faults.duplication);
+        pin("PAXOS_CRASH", &mut faults.crash);
+        pin("PAXOS_RESTART", &mut faults.restart);
+        pin("PAXOS_WIPE", &mut faults.wipe);
+        pin("PAXOS_ELECTION", &mut faults.election);
+        pin("PAXOS_TIMER", &mut faults.timer);
+        pin("PAXOS_CRASH_AFTER_PROMISE", &mut faults.crash_after_promise);
+        pin("PAXOS_CRASH_AFTER_ACCEPTED", &mut faults.crash_after_accepted);
+        pin("PAXOS_ISOLATION", &mut faults.isolation);
+        pin("PAXOS_LINK_CUT", &mut faults.link_cut);
+        faults.isolation_steps = env_f64("PAXOS_ISOLATION_STEPS", 400.0) as usize;
+        faults
     }
 
     /// A perfect network and no crashes.
     pub fn none() -> Faults {
-        Faults { loss: 0.0, duplication: 0.0, crash: 0.0, wipe: 0.0, wipes_max: 0, election: 0.002 }
+        Faults {
+            loss: 0.0,
+            duplication: 0.0,
+            crash: 0.0,
+            restart: 0.0,
+            wipe: 0.0,
+            wipes_max: 0,
+            election: 0.002,
+            timer: 0.02,
+            client_rate: 0.10,
+            crash_after_promise: 0.0,
+            crash_after_accepted: 0.0,
+            isolation: 0.0,
+            link_cut: 0.0,
+            isolation_steps: 0,
+        }
     }
 }
 
@@ -78,6 +187,8 @@ pub struct Options {
     pub liveness_steps: usize,
     /// Distinct keys the clients use.
     pub keys: usize,
+    /// Steps a client waits for a response before it gives up (the outcome is then unknown).
+    pub client_timeout_steps: usize,
     /// The faults.
     pub faults: Faults,
     /// Builds each replica's configuration (node, members).
@@ -88,15 +199,17 @@ pub struct Options {
 }
 
 impl Options {
-    /// A small hostile run of `replicas` replicas.
-    pub fn hostile(replicas: usize) -> Options {
+    /// A small run of `replicas` replicas whose faults are chosen by `seed` (see
+    /// [`Faults::for_seed`]).
+    pub fn swarm(replicas: usize, seed: u64) -> Options {
         Options {
             replicas,
-            clients: 4,
+            clients: env_f64("PAXOS_CLIENTS", 6.0) as usize,
             steps: 3_000,
             liveness_steps: 20_000,
             keys: 3,
-            faults: Faults::hostile(),
+            client_timeout_steps: env_f64("PAXOS_CLIENT_TIMEOUT", 150.0) as usize,
+            faults: Faults::for_seed(seed),
             config: |node, members| {
                 let mut config = Config::new(node, members);
                 config.window_slots = 4;
@@ -151,7 +264,8 @@ pub struct Summary {
 struct Host {
     replica: Option<Replica>,
     durable: DurableState,
-    timers: BTreeSet<Timer>,
+    /// Armed timers and the step each was (re)armed at.
+    timers: BTreeMap<Timer, usize>,
     /// Restarts so far, for recovery nonces.
     restarts: u64,
 }
@@ -171,15 +285,18 @@ struct Client {
     call: Option<Call>,
 }
 
+/// What replaying a request gives.
+type Replayed = Result<Vec<Outcome>, crate::core::RequestError>;
+
 /// Where each request first appears in the chosen log, and the log replayed.
 #[derive(Default)]
 struct Reference {
     /// Requests in chosen order (slot, then position in the batch), first occurrences only.
     order: Vec<Request>,
     /// (client, sequence) → (position, outcomes of the replay).
-    positions: BTreeMap<(ClientId, u64), (usize, Result<Vec<Outcome>, crate::core::RequestError>)>,
+    positions: BTreeMap<(ClientId, u64), (usize, Replayed)>,
     /// Per key: (position from which it holds, value).
-    history: BTreeMap<Vec<u8>, Vec<(usize, Option<Vec<u8>>)>>,
+    history: BTreeMap<Bytes, Vec<(usize, Option<Bytes>)>>,
     kv: Option<crate::core::KvStore>,
 }
 
@@ -206,10 +323,27 @@ pub struct Simulation {
     pending_checks: Vec<(Call, Response)>,
     /// Slots replayed into the reference so far.
     replayed: Slot,
+    /// The isolated replica and the step its isolation ends.
+    isolated: Option<(NodeId, usize)>,
+    /// Cut links (unordered pairs) and the step each heals.
+    cuts: Vec<(NodeId, NodeId, usize)>,
+    /// Whether the fault phase is on (crashes after votes happen only then).
+    faulty: bool,
 }
 
 const CLUSTER: ClusterId = ClusterId(0x5eed);
-const CLIENT_TIMEOUT_STEPS: usize = 400;
+
+/// How many steps a timer runs before it may fire: messages arrive within a few steps, a heartbeat
+/// goes out every few dozen, and only a follower silent for longer than that campaigns.
+fn timer_steps(timer: Timer) -> usize {
+    match timer {
+        Timer::Heartbeat => 20,
+        Timer::Retransmit => 40,
+        Timer::Election => 150,
+        Timer::Lease(_) => 100,
+        Timer::LeaseGuard => 150,
+    }
+}
 
 /// `PAXOS_TRACE=1` prints every input and output (use with `PAXOS_SEED`).
 static TRACE: std::sync::LazyLock<bool> =
@@ -240,10 +374,13 @@ impl Simulation {
             floor: 0,
             pending_checks: Vec::new(),
             replayed: Slot(0),
+            isolated: None,
+            cuts: Vec::new(),
+            faulty: true,
         };
         for &node in &members {
             let durable = DurableState::initial(CLUSTER);
-            simulation.hosts.push(Host { replica: None, durable, timers: BTreeSet::new(), restarts: 0 });
+            simulation.hosts.push(Host { replica: None, durable, timers: BTreeMap::new(), restarts: 0 });
             simulation.boot(node);
         }
         simulation
@@ -308,17 +445,46 @@ impl Simulation {
                 println!("[{step}] {node} -> {output:?}");
             }
         }
+        // Votes sent to another replica (a candidate's vote for itself is not the moment).
+        let sent = |kind: fn(&Message) -> bool| {
+            out.iter().any(|output| matches!(output, Output::Send { to, envelope } if *to != node && kind(&envelope.message)))
+        };
+        let promised = sent(|message| matches!(message, Message::Promise { .. }));
+        let accepted = sent(|message| matches!(message, Message::Accepted { .. }));
         self.execute(node, out);
+        let faults = &self.options.faults;
+        let odds = if promised {
+            faults.crash_after_promise
+        } else if accepted {
+            faults.crash_after_accepted
+        } else {
+            0.0
+        };
+        if self.faulty && odds > 0.0 && self.rng.random_bool(odds) && self.may_crash() {
+            // A process crash and an immediate restart: the vote has left, whatever was not
+            // durable is gone, and the rest of the cluster has not noticed anything.
+            self.crash(node);
+            self.restart(node, false);
+        }
+    }
+
+    /// Whether one more replica may go down: at most a minority is down or recovering at once
+    /// (more is outside the fault model: a majority of lost disks cannot be recovered by any
+    /// protocol).
+    fn may_crash(&self) -> bool {
+        let down = self.members.len() - self.live().len() + self.recovering();
+        down < (self.members.len() - 1) / 2
     }
 
     /// Carries out a step's outputs: persists first (durable at once), then sends and replies.
     fn execute(&mut self, node: NodeId, out: Vec<Output>) {
+        let step = self.step;
         let host = self.host(node);
         for output in &out {
             match output {
                 Output::Persist(record) => host.durable.apply(record),
                 Output::SetTimer(timer) => {
-                    host.timers.insert(*timer);
+                    host.timers.insert(*timer, step);
                 }
                 Output::CancelTimer(timer) => {
                     host.timers.remove(timer);
@@ -353,20 +519,27 @@ impl Simulation {
     }
 
     fn random_step(&mut self) -> Result<(), Violation> {
-        let roll: f64 = self.rng.random();
         let faults = self.options.faults.clone();
-        if roll < faults.crash {
-            // At most a minority is down or recovering at once: more is outside the fault model
-            // (a majority of lost disks cannot be recovered by any protocol).
+        let step = self.step;
+        if self.isolated.is_some_and(|(_, until)| until <= step) {
+            self.isolated = None;
+        }
+        self.cuts.retain(|&(_, _, until)| until > step);
+        // One event per step, drawn from a cumulative table; the rest of the probability mass
+        // delivers a message (messages arrive far more often than timers expire).
+        let mut roll: f64 = self.rng.random();
+        let mut next = |p: f64| {
+            let hit = roll < p;
+            roll -= p;
+            hit
+        };
+        if next(faults.crash) {
             let live = self.live();
-            let down = self.members.len() - live.len() + self.recovering();
-            if down < (self.members.len() - 1) / 2 && !live.is_empty() {
+            if self.may_crash() && !live.is_empty() {
                 let node = live[self.rng.random_range(0..live.len())];
                 self.crash(node);
             }
-            return Ok(());
-        }
-        if roll < faults.crash + 0.004 {
+        } else if next(faults.restart) {
             let down: Vec<NodeId> =
                 self.members.iter().copied().filter(|node| !self.live().contains(node)).collect();
             if let Some(&node) = down.first() {
@@ -375,21 +548,32 @@ impl Simulation {
                     && self.rng.random_bool(faults.wipe);
                 self.restart(node, wipe);
             }
-            return Ok(());
-        }
-        if roll < 0.12 {
+        } else if next(faults.link_cut) {
+            let a = self.members[self.rng.random_range(0..self.members.len())];
+            let b = self.members[self.rng.random_range(0..self.members.len())];
+            if a != b {
+                self.cuts.push((a, b, self.step + faults.isolation_steps));
+                if *TRACE {
+                    println!("[{}] link {a}-{b} is cut", self.step);
+                }
+            }
+        } else if next(faults.isolation) {
+            if self.isolated.is_none() {
+                let node = self.members[self.rng.random_range(0..self.members.len())];
+                self.isolated = Some((node, self.step + faults.isolation_steps));
+                if *TRACE {
+                    println!("[{}] {node} is isolated", self.step);
+                }
+            }
+        } else if next(faults.client_rate) {
             self.client_step();
-            return Ok(());
-        }
-        if roll < 0.20 {
+        } else if next(faults.timer) {
             self.fire_timer(false);
-            return Ok(());
-        }
-        if roll < 0.20 + faults.election {
+        } else if next(faults.election) {
             self.fire_timer(true);
-            return Ok(());
+        } else {
+            self.deliver_random(faults.loss, faults.duplication);
         }
-        self.deliver_random(faults.loss, faults.duplication);
         Ok(())
     }
 
@@ -422,22 +606,22 @@ impl Simulation {
         self.boot(node);
     }
 
+    /// Fires one timer whose duration has elapsed: durations are in steps, so that a follower
+    /// that keeps hearing from its leader never campaigns, and one cut off from it does.
     fn fire_timer(&mut self, election: bool) {
-        let live = self.live();
-        if live.is_empty() {
+        let step = self.step;
+        let mut eligible = Vec::new();
+        for node in self.live() {
+            for (&timer, &armed) in &self.hosts[node.index() - 1].timers {
+                if (timer == Timer::Election) == election && step - armed >= timer_steps(timer) {
+                    eligible.push((node, timer));
+                }
+            }
+        }
+        if eligible.is_empty() {
             return;
         }
-        let node = live[self.rng.random_range(0..live.len())];
-        let timers: Vec<Timer> = self.hosts[node.index() - 1]
-            .timers
-            .iter()
-            .copied()
-            .filter(|timer| (*timer == Timer::Election) == election)
-            .collect();
-        if timers.is_empty() {
-            return;
-        }
-        let timer = timers[self.rng.random_range(0..timers.len())];
+        let (node, timer) = eligible[self.rng.random_range(0..eligible.len())];
         self.host(node).timers.remove(&timer);
         self.deliver(node, Input::Timeout(timer));
     }
@@ -447,6 +631,17 @@ impl Simulation {
             return;
         }
         let index = self.rng.random_range(0..self.network.len());
+        {
+            let (to, envelope) = &self.network[index];
+            let (to, from) = (*to, envelope.from);
+            let isolated = self.isolated.is_some_and(|(node, _)| node == to || node == from);
+            let cut = self.cuts.iter().any(|&(a, b, _)| (a, b) == (to, from) || (b, a) == (to, from));
+            if isolated || cut {
+                // A partition drops what crosses it (like a dead TCP stream).
+                self.network.swap_remove(index);
+                return;
+            }
+        }
         let (to, envelope) = if self.rng.random_bool(duplication) {
             self.network[index].clone()
         } else {
@@ -461,7 +656,7 @@ impl Simulation {
     fn client_step(&mut self) {
         let index = self.rng.random_range(0..self.clients.len());
         if let Some(call) = self.clients[index].call.clone() {
-            if self.step - call.invoked > CLIENT_TIMEOUT_STEPS {
+            if self.step - call.invoked > self.options.client_timeout_steps {
                 // Deadline: the outcome is unknown; the client moves on with a new sequence.
                 self.clients[index].call = None;
                 self.summary.unknown += 1;
@@ -474,9 +669,9 @@ impl Simulation {
             return;
         }
         let node = live[self.rng.random_range(0..live.len())];
-        let key = format!("k{}", self.rng.random_range(0..self.options.keys)).into_bytes();
+        let key = Bytes::from(format!("k{}", self.rng.random_range(0..self.options.keys)));
         self.next_value += 1;
-        let fresh = format!("v{}", self.next_value).into_bytes();
+        let fresh = Bytes::from(format!("v{}", self.next_value));
         let operation = match self.rng.random_range(0..10) {
             0..=3 => Operation::Get { key },
             4..=6 => Operation::Put { key, value: fresh },
@@ -580,7 +775,7 @@ impl Simulation {
         while let Some(value) = self.chosen.get(&self.replayed) {
             for request in value.requests() {
                 let key = (request.client, request.sequence);
-                let result = kv.apply(request);
+                let result = kv.apply(request).map(<[Outcome]>::to_vec);
                 if reference.positions.contains_key(&key) {
                     continue;
                 }
@@ -588,8 +783,8 @@ impl Simulation {
                 let position = reference.order.len();
                 for operation in &request.operations {
                     if !operation.is_read() {
-                        let written = kv.get(operation.key()).map(<[u8]>::to_vec);
-                        let changes = reference.history.entry(operation.key().to_vec()).or_default();
+                        let written = kv.get(operation.key()).cloned();
+                        let changes = reference.history.entry(Bytes::from(operation.key())).or_default();
                         if changes.last().map(|change| &change.1) != Some(&written) {
                             changes.push((position, written));
                         }
@@ -633,7 +828,7 @@ impl Simulation {
         };
         let upper = self.reference.order.len();
         let changes = self.reference.history.get(key).cloned().unwrap_or_default();
-        let value_at = |position: usize| -> Option<Vec<u8>> {
+        let value_at = |position: usize| -> Option<Bytes> {
             changes.iter().rev().find(|change| change.0 <= position).and_then(|change| change.1.clone())
         };
         let mut candidates = vec![call.floor];
@@ -646,7 +841,7 @@ impl Simulation {
             None => Err(self.violation(format!(
                 "read of {} returned {:?}, which the key never held between log positions {} and {upper}",
                 String::from_utf8_lossy(key),
-                read.as_ref().map(|value| String::from_utf8_lossy(value).into_owned()),
+                read,
                 call.floor
             ))),
         }
@@ -654,6 +849,9 @@ impl Simulation {
 
     /// Heals everything and requires convergence and answers within `liveness_steps`.
     fn liveness(&mut self) -> Result<(), Violation> {
+        self.faulty = false;
+        self.isolated = None;
+        self.cuts.clear();
         let down: Vec<NodeId> =
             self.members.iter().copied().filter(|node| !self.live().contains(node)).collect();
         for node in down {

@@ -23,7 +23,7 @@ fn run_seeds(replicas: usize, default: u64, offset: u64) -> (usize, Summary) {
     let seeds = seeds(default);
     for &seed in &seeds {
         let seed = seed + offset;
-        match Simulation::new(seed, Options::hostile(replicas)).run() {
+        match Simulation::new(seed, Options::swarm(replicas, seed)).run() {
             Ok(summary) => {
                 total.acknowledged += summary.acknowledged;
                 total.unknown += summary.unknown;

@@ -9,17 +9,20 @@ use paxos::testkit::{Options, Simulation, Violation};
 /// Runs seeds until one violates a property; returns it.
 fn hunt(mutant: Mutant, replicas: usize, seeds: u64) -> Option<Violation> {
     (0..seeds).find_map(|seed| {
-        let mut options = Options::hostile(replicas);
+        let mut options = Options::swarm(replicas, seed);
         options.mutant = mutant;
         Simulation::new(seed, options).run().err()
     })
 }
 
 fn caught(mutant: Mutant, replicas: usize, seeds: u64) {
-    match hunt(mutant, replicas, seeds) {
-        Some(violation) => println!("{} caught: {violation}", mutant.name()),
-        None => panic!("mutant {} survived {seeds} seeds of {replicas} replicas", mutant.name()),
-    }
+    let Some(violation) = hunt(mutant, replicas, seeds) else {
+        panic!("mutant {} survived {seeds} seeds of {replicas} replicas", mutant.name());
+    };
+    println!("{} caught: {violation}", mutant.name());
+    // The twin: the same seed with the correct core passes, so the catch is the mutant's doing.
+    let correct = Simulation::new(violation.seed, Options::swarm(replicas, violation.seed)).run();
+    assert!(correct.is_ok(), "seed {} also fails with the correct core: {correct:?}", violation.seed);
 }
 
 #[test]
@@ -50,4 +53,22 @@ fn storage_loss_without_recovery_is_caught() {
 #[test]
 fn unconfirmed_reads_are_caught() {
     caught(Mutant::UnconfirmedReads, 3, 1000);
+}
+
+/// Detection rate of every mutant over `MUTANT_SEEDS` seeds (default 500), for tuning the fault
+/// mix: `cargo test --release -p paxos --test mutants detection_rates -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn detection_rates() {
+    let seeds: u64 = std::env::var("MUTANT_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
+    for mutant in Mutant::ALL {
+        let caught = (0..seeds)
+            .filter(|&seed| {
+                let mut options = Options::swarm(3, seed);
+                options.mutant = mutant;
+                Simulation::new(seed, options).run().is_err()
+            })
+            .count();
+        println!("{:<20} caught by {caught:>4} of {seeds} seeds", mutant.name());
+    }
 }

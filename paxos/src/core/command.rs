@@ -1,5 +1,6 @@
 //! What clients ask for and what the log holds: operations, requests, responses and log values.
 
+use super::bytes::Bytes;
 use super::types::ClientId;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -10,29 +11,29 @@ pub enum Operation {
     /// Read a key.
     Get {
         /// The key.
-        key: Vec<u8>,
+        key: Bytes,
     },
     /// Write a key unconditionally.
     Put {
         /// The key.
-        key: Vec<u8>,
+        key: Bytes,
         /// The new value.
-        value: Vec<u8>,
+        value: Bytes,
     },
     /// Remove a key.
     Delete {
         /// The key.
-        key: Vec<u8>,
+        key: Bytes,
     },
     /// Compare-and-set: write `new` only if the key currently holds `expected`
     /// (`None` means "only if the key is absent").
     Cas {
         /// The key.
-        key: Vec<u8>,
+        key: Bytes,
         /// The value the key must hold, or `None` for "absent".
-        expected: Option<Vec<u8>>,
+        expected: Option<Bytes>,
         /// The value to write when the comparison succeeds.
-        new: Vec<u8>,
+        new: Bytes,
     },
 }
 
@@ -58,7 +59,7 @@ impl Operation {
             Operation::Get { key } | Operation::Delete { key } => key.len(),
             Operation::Put { key, value } => key.len() + value.len(),
             Operation::Cas { key, expected, new } => {
-                key.len() + expected.as_ref().map_or(0, Vec::len) + new.len()
+                key.len() + expected.as_ref().map_or(0, |expected| expected.len()) + new.len()
             }
         }
     }
@@ -68,7 +69,7 @@ impl Operation {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Outcome {
     /// The value read by a `Get` (`None`: the key is absent).
-    Value(Option<Vec<u8>>),
+    Value(Option<Bytes>),
     /// A `Put` took effect.
     Written,
     /// A `Delete` took effect; `true` if the key existed.

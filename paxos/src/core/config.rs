@@ -153,7 +153,7 @@ impl Config {
             reads_max: 65_536,
             learn_slots_max: 256,
             sessions_max: 100_000,
-            log_retain_slots: 4096,
+            log_retain_slots: 256,
             snapshot_interval_slots: 100_000,
             read_mode: ReadMode::ReadIndex,
             #[cfg(feature = "mutants")]

@@ -1,10 +1,12 @@
 //! The replicated state machine: a key-value map and the session table that makes application
 //! exactly-once.
 
+use super::bytes::Bytes;
 use super::command::{Operation, Outcome, Request, RequestError};
 use super::types::ClientId;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
 
 /// The last request applied for one client session, with its outcomes, so that a retry is
 /// answered instead of applied again.
@@ -19,63 +21,130 @@ struct Session {
 /// The key-value state machine. Every replica applies the same requests in the same (slot) order
 /// and so holds the same `KvStore`.
 ///
-/// The session table is bounded by `sessions_max`: past it, the least recently used session is
-/// forgotten (the same one on every replica, since eviction depends only on the applied sequence).
-/// A request of a forgotten session is treated as new, so exactly-once holds for a session that
-/// retries before `sessions_max` other sessions have been active.
+/// The session table is bounded by `sessions_max`: when it is full, the least recently used
+/// quarter of the sessions is forgotten (the same ones on every replica, since eviction depends
+/// only on the applied sequence). A request of a forgotten session is treated as new, so
+/// exactly-once holds for a session that retries before about `sessions_max` other sessions have
+/// been active.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct KvStore {
-    data: BTreeMap<Vec<u8>, Vec<u8>>,
+    data: BTreeMap<Key, Bytes>,
     sessions: BTreeMap<ClientId, Session>,
-    /// (used, client) for every session: the first element is the eviction candidate.
-    recency: BTreeSet<(u64, ClientId)>,
     /// Requests applied so far (not counting retries answered from the session table).
     applied_requests: u64,
     sessions_max: usize,
+}
+
+/// A key of the map, ordered by a fixed 64-bit hash of its bytes first: most comparisons are then
+/// one integer comparison instead of a pointer chase and a byte comparison. The hash is fixed (no
+/// random seed), so every replica, every run and the model checker see the same order.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+struct Key {
+    hash: u64,
+    bytes: Bytes,
+}
+
+impl Key {
+    fn new(bytes: &Bytes) -> Key {
+        Key { hash: key_hash(bytes), bytes: bytes.clone() }
+    }
+}
+
+/// A fixed 64-bit hash, eight bytes at a time (the multiply-rotate mix of rustc's FxHash), with
+/// the length mixed in so that keys differing only by trailing zero bytes differ.
+fn key_hash(bytes: &[u8]) -> u64 {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mix = |hash: u64, word: u64| (hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut hash = mix(0, bytes.len() as u64);
+    for chunk in &mut chunks {
+        hash = mix(hash, u64::from_le_bytes(chunk.try_into().expect("chunks of eight")));
+    }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    mix(hash, u64::from_le_bytes(tail))
+}
+
+/// Applies one operation to the data.
+fn execute(data: &mut BTreeMap<Key, Bytes>, operation: &Operation) -> Outcome {
+    match operation {
+        Operation::Get { key } => Outcome::Value(data.get(&Key::new(key)).cloned()),
+        Operation::Put { key, value } => {
+            write(data, Key::new(key), value);
+            Outcome::Written
+        }
+        Operation::Delete { key } => Outcome::Deleted(data.remove(&Key::new(key)).is_some()),
+        Operation::Cas { key, expected, new } => {
+            let key = Key::new(key);
+            let swap = data.get(&key) == expected.as_ref();
+            if swap {
+                write(data, key, new);
+            }
+            Outcome::Swapped(swap)
+        }
+    }
+}
+
+/// Writes `value` under `key`, in place when the key exists.
+fn write(data: &mut BTreeMap<Key, Bytes>, key: Key, value: &Bytes) {
+    match data.get_mut(&key) {
+        Some(slot) => *slot = value.clone(),
+        None => {
+            data.insert(key, value.clone());
+        }
+    }
 }
 
 impl KvStore {
     /// An empty store that remembers at most `sessions_max` sessions.
     pub fn new(sessions_max: usize) -> KvStore {
         assert!(sessions_max > 0, "sessions_max must be positive");
-        KvStore {
-            data: BTreeMap::new(),
-            sessions: BTreeMap::new(),
-            recency: BTreeSet::new(),
-            applied_requests: 0,
-            sessions_max,
-        }
+        KvStore { data: BTreeMap::new(), sessions: BTreeMap::new(), applied_requests: 0, sessions_max }
     }
 
     /// Applies a request taken from the log, once: a retry of the session's last request is
     /// answered from the session table; an older one is refused as [`RequestError::Stale`].
-    pub fn apply(&mut self, request: &Request) -> Result<Vec<Outcome>, RequestError> {
-        if let Some(session) = self.sessions.get(&request.client) {
-            if request.sequence == session.sequence {
-                return Ok(session.outcomes.clone());
+    pub fn apply(&mut self, request: &Request) -> Result<&[Outcome], RequestError> {
+        let client = request.client;
+        if self.sessions.len() >= self.sessions_max && !self.sessions.contains_key(&client) {
+            self.evict();
+        }
+        let used = self.applied_requests + 1;
+        let session = match self.sessions.entry(client) {
+            Entry::Occupied(entry) => {
+                let session = entry.into_mut();
+                if request.sequence < session.sequence {
+                    return Err(RequestError::Stale {
+                        client,
+                        sequence: request.sequence,
+                        last: session.sequence,
+                    });
+                }
+                if request.sequence == session.sequence {
+                    return Ok(&session.outcomes);
+                }
+                session
             }
-            if request.sequence < session.sequence {
-                return Err(RequestError::Stale {
-                    client: request.client,
-                    sequence: request.sequence,
-                    last: session.sequence,
-                });
-            }
+            Entry::Vacant(entry) => entry.insert(Session { sequence: 0, outcomes: Vec::new(), used }),
+        };
+        self.applied_requests = used;
+        session.sequence = request.sequence;
+        session.used = used;
+        // The session's buffer is reused: no allocation per request in the steady state.
+        session.outcomes.clear();
+        for operation in &request.operations {
+            session.outcomes.push(execute(&mut self.data, operation));
         }
-        let outcomes: Vec<Outcome> =
-            request.operations.iter().map(|operation| self.execute(operation)).collect();
-        self.applied_requests += 1;
-        let used = self.applied_requests;
-        let session = Session { sequence: request.sequence, outcomes: outcomes.clone(), used };
-        if let Some(previous) = self.sessions.insert(request.client, session) {
-            self.recency.remove(&(previous.used, request.client));
-        }
-        self.recency.insert((used, request.client));
-        while self.sessions.len() > self.sessions_max {
-            let (_, oldest) = self.recency.pop_first().expect("recency indexes every session");
-            self.sessions.remove(&oldest);
-        }
-        Ok(outcomes)
+        Ok(&session.outcomes)
+    }
+
+    /// Forgets the least recently used quarter of the sessions (at least one).
+    fn evict(&mut self) {
+        let count = (self.sessions_max / 4).max(1);
+        let mut used: Vec<u64> = self.sessions.values().map(|session| session.used).collect();
+        let (_, threshold, _) = used.select_nth_unstable(count - 1);
+        let threshold = *threshold;
+        self.sessions.retain(|_, session| session.used > threshold);
     }
 
     /// Answers a read-only request from the current state, without recording it.
@@ -84,34 +153,15 @@ impl KvStore {
             .operations
             .iter()
             .map(|operation| match operation {
-                Operation::Get { key } => Outcome::Value(self.data.get(key).cloned()),
+                Operation::Get { key } => Outcome::Value(self.data.get(&Key::new(key)).cloned()),
                 other => panic!("read() called with a write operation {other:?}"),
             })
             .collect()
     }
 
-    fn execute(&mut self, operation: &Operation) -> Outcome {
-        match operation {
-            Operation::Get { key } => Outcome::Value(self.data.get(key).cloned()),
-            Operation::Put { key, value } => {
-                self.data.insert(key.clone(), value.clone());
-                Outcome::Written
-            }
-            Operation::Delete { key } => Outcome::Deleted(self.data.remove(key).is_some()),
-            Operation::Cas { key, expected, new } => {
-                if self.data.get(key) == expected.as_ref() {
-                    self.data.insert(key.clone(), new.clone());
-                    Outcome::Swapped(true)
-                } else {
-                    Outcome::Swapped(false)
-                }
-            }
-        }
-    }
-
     /// The value of `key`.
-    pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        self.data.get(key).map(Vec::as_slice)
+    pub fn get(&self, key: &[u8]) -> Option<&Bytes> {
+        self.data.get(&Key::new(&Bytes::from(key)))
     }
 
     /// The number of keys.
@@ -134,9 +184,9 @@ impl KvStore {
         self.applied_requests
     }
 
-    /// Every key and value, in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.data.iter().map(|(key, value)| (key.as_slice(), value.as_slice()))
+    /// Every key and value, in the store's fixed (hash) order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Bytes)> {
+        self.data.iter().map(|(key, value)| (&key.bytes, value))
     }
 }
 
@@ -167,11 +217,11 @@ mod tests {
     #[test]
     fn retried_request_is_answered_from_the_session_not_applied_twice() {
         let mut kv = KvStore::new(16);
-        assert_eq!(kv.apply(&cas(1, 1, "x", None, "a")), Ok(vec![Outcome::Swapped(true)]));
-        assert_eq!(kv.apply(&put(2, 1, "x", "b")), Ok(vec![Outcome::Written]));
+        assert_eq!(kv.apply(&cas(1, 1, "x", None, "a")), Ok(&[Outcome::Swapped(true)][..]));
+        assert_eq!(kv.apply(&put(2, 1, "x", "b")), Ok(&[Outcome::Written][..]));
         // The retry of client 1's cas must not run again (it would now fail) nor overwrite "b".
-        assert_eq!(kv.apply(&cas(1, 1, "x", None, "a")), Ok(vec![Outcome::Swapped(true)]));
-        assert_eq!(kv.get(b"x"), Some(&b"b"[..]));
+        assert_eq!(kv.apply(&cas(1, 1, "x", None, "a")), Ok(&[Outcome::Swapped(true)][..]));
+        assert_eq!(kv.get(b"x"), Some(&Bytes::from("b")));
         assert_eq!(kv.applied_requests(), 2);
     }
 
@@ -183,17 +233,17 @@ mod tests {
             kv.apply(&put(1, 4, "x", "b")),
             Err(RequestError::Stale { client: ClientId(1), sequence: 4, last: 5 })
         );
-        assert_eq!(kv.get(b"x"), Some(&b"a"[..]));
+        assert_eq!(kv.get(b"x"), Some(&Bytes::from("a")));
     }
 
     #[test]
     fn cas_compares_with_absent_and_present_values() {
         let mut kv = KvStore::new(16);
-        assert_eq!(kv.apply(&cas(1, 1, "x", Some("a"), "b")), Ok(vec![Outcome::Swapped(false)]));
-        assert_eq!(kv.apply(&cas(1, 2, "x", None, "a")), Ok(vec![Outcome::Swapped(true)]));
-        assert_eq!(kv.apply(&cas(1, 3, "x", None, "z")), Ok(vec![Outcome::Swapped(false)]));
-        assert_eq!(kv.apply(&cas(1, 4, "x", Some("a"), "b")), Ok(vec![Outcome::Swapped(true)]));
-        assert_eq!(kv.get(b"x"), Some(&b"b"[..]));
+        assert_eq!(kv.apply(&cas(1, 1, "x", Some("a"), "b")), Ok(&[Outcome::Swapped(false)][..]));
+        assert_eq!(kv.apply(&cas(1, 2, "x", None, "a")), Ok(&[Outcome::Swapped(true)][..]));
+        assert_eq!(kv.apply(&cas(1, 3, "x", None, "z")), Ok(&[Outcome::Swapped(false)][..]));
+        assert_eq!(kv.apply(&cas(1, 4, "x", Some("a"), "b")), Ok(&[Outcome::Swapped(true)][..]));
+        assert_eq!(kv.get(b"x"), Some(&Bytes::from("b")));
     }
 
     #[test]
@@ -203,38 +253,41 @@ mod tests {
             client: ClientId(1),
             sequence: 1,
             operations: vec![
-                Operation::Put { key: b"k".to_vec(), value: b"1".to_vec() },
-                Operation::Get { key: b"k".to_vec() },
-                Operation::Delete { key: b"k".to_vec() },
-                Operation::Delete { key: b"k".to_vec() },
-                Operation::Get { key: b"k".to_vec() },
+                Operation::Put { key: "k".into(), value: "1".into() },
+                Operation::Get { key: "k".into() },
+                Operation::Delete { key: "k".into() },
+                Operation::Delete { key: "k".into() },
+                Operation::Get { key: "k".into() },
             ],
         };
         assert_eq!(
             kv.apply(&request),
-            Ok(vec![
+            Ok(&[
                 Outcome::Written,
-                Outcome::Value(Some(b"1".to_vec())),
+                Outcome::Value(Some("1".into())),
                 Outcome::Deleted(true),
                 Outcome::Deleted(false),
                 Outcome::Value(None),
-            ])
+            ][..])
         );
     }
 
     #[test]
-    fn least_recently_used_session_is_evicted_past_the_bound() {
-        let mut kv = KvStore::new(2);
-        kv.apply(&put(1, 1, "a", "1")).unwrap();
-        kv.apply(&put(2, 1, "b", "1")).unwrap();
+    fn least_recently_used_sessions_are_evicted_past_the_bound() {
+        let mut kv = KvStore::new(4);
+        for client in 1..=4 {
+            kv.apply(&put(client, 1, "a", "1")).unwrap();
+        }
         kv.apply(&put(1, 2, "a", "2")).unwrap();
-        kv.apply(&put(3, 1, "c", "1")).unwrap();
-        assert_eq!(kv.sessions(), 2);
-        // Client 2 was least recently used and is forgotten: its retry applies again.
-        assert_eq!(kv.apply(&put(2, 1, "b", "1")), Ok(vec![Outcome::Written]));
-        assert_eq!(kv.applied_requests(), 5);
-        // Re-admitting client 2 evicted client 1; client 3 is still remembered.
-        assert_eq!(kv.apply(&put(3, 1, "c", "1")), Ok(vec![Outcome::Written]));
-        assert_eq!(kv.applied_requests(), 5);
+        // A fifth session evicts the least recently used quarter: client 2.
+        kv.apply(&put(5, 1, "b", "1")).unwrap();
+        assert_eq!(kv.sessions(), 4);
+        assert_eq!(kv.applied_requests(), 6);
+        // Client 3 is still remembered: its retry is answered, not applied.
+        kv.apply(&put(3, 1, "a", "1")).unwrap();
+        assert_eq!(kv.applied_requests(), 6);
+        // Client 2 was forgotten: its retry applies again.
+        kv.apply(&put(2, 1, "a", "1")).unwrap();
+        assert_eq!(kv.applied_requests(), 7);
     }
 }

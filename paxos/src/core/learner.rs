@@ -136,9 +136,14 @@ impl Replica {
         }
         self.kv = state.clone();
         self.log.install_snapshot(slot);
-        self.learning = None;
+        let teacher = self.learning.take();
         self.persist_snapshot(out);
         self.apply_chosen(out);
+        // The snapshot may end below what is known chosen (the sender's applied point): ask for
+        // the rest.
+        if let Some(peer) = teacher.filter(|_| self.log.commit() < self.log.chosen_point()) {
+            self.request_learn(peer, out);
+        }
         self.finish_learning(out);
     }
 }

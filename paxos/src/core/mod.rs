@@ -24,6 +24,7 @@
 //! # Layout
 //!
 //! - [`types`]: ids, ballots, slots, node sets.
+//! - [`bytes`]: shared immutable byte strings for keys and values.
 //! - [`command`]: operations, requests, responses, log values.
 //! - [`message`]: the messages between replicas.
 //! - [`io`]: inputs, outputs, persists, timers: the contract with the runtime.
@@ -34,6 +35,7 @@
 //! - `replica` and its roles `acceptor`, `proposer`, `learner`, `clients`, `recovery`.
 
 mod acceptor;
+pub mod bytes;
 mod clients;
 pub mod command;
 pub mod config;
@@ -48,6 +50,7 @@ mod recovery;
 mod replica;
 pub mod types;
 
+pub use bytes::Bytes;
 pub use command::{Operation, Outcome, Queue, Request, RequestError, Response, Value};
 #[cfg(feature = "mutants")]
 pub use config::Mutant;

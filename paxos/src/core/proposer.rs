@@ -4,7 +4,7 @@
 
 use super::command::{Request, Value};
 use super::config::{mutant, ReadMode};
-use super::io::{Output, Timer};
+use super::io::{Output, Persist, Timer};
 use super::message::{Message, Report};
 use super::replica::{Replica, Role};
 use super::types::{Ballot, ClientId, NodeId, NodeSet, Slot};
@@ -94,6 +94,13 @@ impl Replica {
         let ballot = self.promised.max(self.highest_seen).next_for(self.config.node);
         self.observe(ballot);
         self.leader = None;
+        // The candidate promises its own ballot durably before any Prepare leaves (persist before
+        // send): after a crash it must never campaign with the same ballot again, or promises
+        // given to two different campaigns of one ballot could be combined.
+        self.promised = ballot;
+        if !mutant!(self.config, ForgetPromise) {
+            self.persist(Persist::Promise(ballot), out);
+        }
         let from = self.log.commit();
         if mutant!(self.config, SkipPrepare) {
             self.role = Role::Candidate(Candidate { ballot, from, promises: BTreeMap::new() });

@@ -259,8 +259,12 @@ impl Replica {
                 }
             }
         }
+        // An unanswered catch-up request goes to the next peer: the one asked may have failed, or
+        // may lack the values itself.
         if let Some(peer) = self.learning.take() {
-            self.request_learn(peer, out);
+            let peers: Vec<NodeId> = self.config.peers().collect();
+            let next = peers.iter().position(|&p| p == peer).map_or(peer, |i| peers[(i + 1) % peers.len()]);
+            self.request_learn(next, out);
         }
     }
 
@@ -405,8 +409,12 @@ impl Replica {
         while let Some((_, value)) = self.log.next_to_apply() {
             let value = value.clone();
             for request in value.requests() {
+                let awaited = self.awaits(request.client, request.sequence);
                 let result = self.kv.apply(request);
-                self.respond(request.client, request.sequence, result, &mut relayed, out);
+                if awaited {
+                    let result = result.map(<[super::command::Outcome]>::to_vec);
+                    self.respond(request.client, request.sequence, result, &mut relayed, out);
+                }
             }
             self.log.mark_applied();
             applied_any = true;
@@ -439,6 +447,18 @@ impl Replica {
         }
         self.snapshot_slot = slot;
         self.persist(Persist::Snapshot { slot, state: std::sync::Arc::new(self.kv.clone()) }, out);
+    }
+
+    /// Whether someone waits for the response to (client, sequence) here: a client of this node,
+    /// or (at the leader) the node that relayed the request.
+    fn awaits(&self, client: ClientId, sequence: u64) -> bool {
+        let relayed = match &self.role {
+            Role::Leader(leader) => {
+                leader.origins.get(&client).is_some_and(|&(_, expected)| expected == sequence)
+            }
+            _ => false,
+        };
+        relayed || self.pending.get(&client).is_some_and(|request| request.sequence == sequence)
     }
 
     /// Answers the request (client, sequence) if this node owns it, and collects the answer for

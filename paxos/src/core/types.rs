@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A replica's identity within its cluster. At most [`NodeSet::CAPACITY`] replicas per cluster.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 pub struct NodeId(pub u8);
 
 impl NodeId {
@@ -39,12 +39,6 @@ impl Ballot {
     /// The smallest ballot of `node` above `self`.
     pub const fn next_for(self, node: NodeId) -> Ballot {
         Ballot { round: self.round + 1, node }
-    }
-}
-
-impl Default for NodeId {
-    fn default() -> Self {
-        NodeId(0)
     }
 }
 

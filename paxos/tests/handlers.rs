@@ -1,0 +1,541 @@
+//! One input, the exact outputs in order: the contract of each handler of the core.
+
+use paxos::core::{
+    Ballot, Bytes, ClientId, ClusterId, Config, DurableState, Envelope, Input, Message, NodeId, Operation,
+    Outcome, Output, Persist, Queue, ReadMode, Replica, Report, Request, RequestError, Response, Slot,
+    Status, Timer, Value,
+};
+use std::sync::Arc;
+
+const CLUSTER: ClusterId = ClusterId(7);
+
+fn members() -> Vec<NodeId> {
+    vec![NodeId(1), NodeId(2), NodeId(3)]
+}
+
+fn replica_with(node: u8, configure: impl FnOnce(&mut Config)) -> Replica {
+    let mut config = Config::new(NodeId(node), members());
+    configure(&mut config);
+    let mut replica = Replica::new(config, DurableState::initial(CLUSTER), 1).unwrap();
+    replica.start(&mut Vec::new());
+    replica
+}
+
+fn replica(node: u8) -> Replica {
+    replica_with(node, |_| {})
+}
+
+fn ballot(round: u64, node: u8) -> Ballot {
+    Ballot { round, node: NodeId(node) }
+}
+
+fn envelope(from: u8, message: Message) -> Envelope {
+    Envelope { cluster: CLUSTER, from: NodeId(from), incarnation: 0, message }
+}
+
+fn receive(from: u8, message: Message) -> Input {
+    Input::Receive(envelope(from, message))
+}
+
+fn send(from: u8, to: u8, message: Message) -> Output {
+    Output::Send { to: NodeId(to), envelope: envelope(from, message) }
+}
+
+fn step(replica: &mut Replica, input: Input) -> Vec<Output> {
+    let mut out = Vec::new();
+    replica.step(input, &mut out);
+    out
+}
+
+fn put(client: u64, sequence: u64, key: &str, value: &str) -> Request {
+    Request {
+        client: ClientId(client),
+        sequence,
+        operations: vec![Operation::Put { key: key.into(), value: value.into() }],
+    }
+}
+
+fn get(client: u64, sequence: u64, key: &str) -> Request {
+    Request { client: ClientId(client), sequence, operations: vec![Operation::Get { key: key.into() }] }
+}
+
+fn batch(requests: Vec<Request>) -> Value {
+    Value::Batch(Arc::new(requests))
+}
+
+fn incarnations() -> Vec<u64> {
+    vec![0; 4]
+}
+
+/// Node 1 elected with ballot 1.1 and nothing in any log.
+fn leader() -> Replica {
+    let mut replica = replica(1);
+    step(&mut replica, Input::Timeout(Timer::Election));
+    let b = ballot(1, 1);
+    step(&mut replica, receive(1, Message::Prepare { ballot: b, from: Slot(0) }));
+    let promise =
+        |_| Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations: incarnations() };
+    step(&mut replica, receive(1, promise(1)));
+    step(&mut replica, receive(2, promise(2)));
+    assert_eq!(replica.status(), Status::Leader);
+    replica
+}
+
+#[test]
+fn promise_is_persisted_before_it_is_sent() {
+    // Paxos Made Simple §2.2: an acceptor promises to ignore lower proposals, and remembers it.
+    let mut acceptor = replica(2);
+    let b = ballot(1, 1);
+    assert_eq!(
+        step(&mut acceptor, receive(1, Message::Prepare { ballot: b, from: Slot(0) })),
+        vec![
+            Output::Persist(Persist::Promise(b)),
+            send(
+                2,
+                1,
+                Message::Promise {
+                    ballot: b,
+                    chosen: Slot(0),
+                    reports: vec![],
+                    incarnations: incarnations()
+                }
+            ),
+            Output::SetTimer(Timer::Election),
+        ]
+    );
+}
+
+#[test]
+fn prepare_below_the_promise_is_rejected() {
+    let mut acceptor = replica(2);
+    step(&mut acceptor, receive(3, Message::Prepare { ballot: ballot(2, 3), from: Slot(0) }));
+    assert_eq!(
+        step(&mut acceptor, receive(1, Message::Prepare { ballot: ballot(1, 1), from: Slot(0) })),
+        vec![send(2, 1, Message::Reject { ballot: ballot(1, 1), promised: ballot(2, 3) })]
+    );
+}
+
+#[test]
+fn promise_reports_accepted_values_from_the_requested_slot() {
+    let mut acceptor = replica(2);
+    let value = batch(vec![put(9, 1, "x", "1")]);
+    let accept =
+        Message::Accept { ballot: ballot(1, 1), slot: Slot(3), value: value.clone(), committed: Slot(0) };
+    step(&mut acceptor, receive(1, accept));
+    let out = step(&mut acceptor, receive(3, Message::Prepare { ballot: ballot(2, 3), from: Slot(0) }));
+    let report = Report { slot: Slot(3), accepted: Some((ballot(1, 1), value)), chosen: None };
+    assert_eq!(
+        out[1],
+        send(
+            2,
+            3,
+            Message::Promise {
+                ballot: ballot(2, 3),
+                chosen: Slot(0),
+                reports: vec![report],
+                incarnations: incarnations()
+            }
+        )
+    );
+}
+
+#[test]
+fn accept_is_persisted_before_it_is_acknowledged() {
+    // Paxos Made Simple §2.2 (phase 2b), and the runtime contract: persist before send.
+    let mut acceptor = replica(2);
+    let value = batch(vec![put(9, 1, "x", "1")]);
+    let accept =
+        Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value: value.clone(), committed: Slot(0) };
+    assert_eq!(
+        step(&mut acceptor, receive(1, accept.clone())),
+        vec![
+            Output::Persist(Persist::Accept { slot: Slot(0), ballot: ballot(1, 1), value }),
+            send(
+                2,
+                1,
+                Message::Accepted { ballot: ballot(1, 1), slot: Slot(0), incarnations: incarnations() }
+            ),
+            Output::SetTimer(Timer::Election),
+        ]
+    );
+    // A retransmission is acknowledged again without a second write.
+    assert_eq!(
+        step(&mut acceptor, receive(1, accept)),
+        vec![
+            send(
+                2,
+                1,
+                Message::Accepted { ballot: ballot(1, 1), slot: Slot(0), incarnations: incarnations() }
+            ),
+            Output::SetTimer(Timer::Election),
+        ]
+    );
+}
+
+#[test]
+fn accept_below_the_promise_is_rejected() {
+    let mut acceptor = replica(2);
+    step(&mut acceptor, receive(3, Message::Prepare { ballot: ballot(2, 3), from: Slot(0) }));
+    let accept =
+        Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value: Value::Noop, committed: Slot(0) };
+    assert_eq!(
+        step(&mut acceptor, receive(1, accept)),
+        vec![send(2, 1, Message::Reject { ballot: ballot(1, 1), promised: ballot(2, 3) })]
+    );
+}
+
+#[test]
+fn election_promises_its_own_ballot_durably_before_preparing_everyone() {
+    let mut candidate = replica(1);
+    let b = ballot(1, 1);
+    let prepare = Message::Prepare { ballot: b, from: Slot(0) };
+    assert_eq!(
+        step(&mut candidate, Input::Timeout(Timer::Election)),
+        vec![
+            Output::SetTimer(Timer::Election),
+            Output::Persist(Persist::Promise(b)),
+            send(1, 1, prepare.clone()),
+            send(1, 2, prepare.clone()),
+            send(1, 3, prepare),
+        ]
+    );
+    assert_eq!(candidate.status(), Status::Candidate);
+}
+
+#[test]
+fn new_leader_re_proposes_the_highest_ballot_value_and_fills_gaps_with_noops() {
+    // Paxos Made Simple §3: the new leader proposes, per slot, the value of the highest-numbered
+    // proposal reported, and no-ops for the gaps.
+    let mut candidate = replica(1);
+    step(&mut candidate, Input::Timeout(Timer::Election));
+    let b = ballot(1, 1);
+    step(&mut candidate, receive(1, Message::Prepare { ballot: b, from: Slot(0) }));
+    step(
+        &mut candidate,
+        receive(
+            1,
+            Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations: incarnations() },
+        ),
+    );
+    let old = batch(vec![put(9, 1, "x", "old")]);
+    let newer = batch(vec![put(9, 2, "x", "new")]);
+    let reports = vec![
+        Report { slot: Slot(1), accepted: Some((ballot(0, 2), old)), chosen: None },
+        Report { slot: Slot(2), accepted: Some((ballot(0, 3), newer.clone())), chosen: None },
+    ];
+    let out = step(
+        &mut candidate,
+        receive(2, Message::Promise { ballot: b, chosen: Slot(0), reports, incarnations: incarnations() }),
+    );
+    let accept =
+        |slot: u64, value: Value| Message::Accept { ballot: b, slot: Slot(slot), value, committed: Slot(0) };
+    let mut expected = vec![Output::CancelTimer(Timer::Election), Output::SetTimer(Timer::Heartbeat)];
+    for (slot, value) in [(0, Value::Noop), (1, batch(vec![put(9, 1, "x", "old")])), (2, newer)] {
+        for to in 1..=3 {
+            expected.push(send(1, to, accept(slot, value.clone())));
+        }
+    }
+    assert_eq!(out, expected);
+    assert_eq!(candidate.status(), Status::Leader);
+}
+
+#[test]
+fn candidate_that_lacks_a_chosen_value_learns_instead_of_leading() {
+    let mut candidate = replica(1);
+    step(&mut candidate, Input::Timeout(Timer::Election));
+    let b = ballot(1, 1);
+    step(
+        &mut candidate,
+        receive(
+            1,
+            Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations: incarnations() },
+        ),
+    );
+    // Node 2 knows slots 0..2 are chosen but compacted them: nobody reported their values.
+    let out = step(
+        &mut candidate,
+        receive(
+            2,
+            Message::Promise { ballot: b, chosen: Slot(2), reports: vec![], incarnations: incarnations() },
+        ),
+    );
+    assert_eq!(out, vec![send(1, 2, Message::LearnRequest { from: Slot(0) })]);
+    assert_eq!(candidate.status(), Status::Follower);
+}
+
+#[test]
+fn leader_answers_a_write_once_a_quorum_has_it_on_disk() {
+    let mut leader = leader();
+    let request = put(9, 1, "x", "1");
+    let value = batch(vec![request.clone()]);
+    let accept =
+        Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value: value.clone(), committed: Slot(0) };
+    assert_eq!(
+        step(&mut leader, Input::Requests(vec![request])),
+        vec![send(1, 1, accept.clone()), send(1, 2, accept.clone()), send(1, 3, accept.clone())]
+    );
+    // Its own acceptor persists, then votes through a message to itself.
+    let vote = Message::Accepted { ballot: ballot(1, 1), slot: Slot(0), incarnations: incarnations() };
+    assert_eq!(
+        step(&mut leader, receive(1, accept)),
+        vec![
+            Output::Persist(Persist::Accept { slot: Slot(0), ballot: ballot(1, 1), value }),
+            send(1, 1, vote.clone())
+        ]
+    );
+    assert_eq!(step(&mut leader, receive(1, vote.clone())), vec![]);
+    let response = Response { client: ClientId(9), sequence: 1, result: Ok(vec![Outcome::Written]) };
+    assert_eq!(step(&mut leader, receive(2, vote)), vec![Output::Reply(response)]);
+    assert_eq!(leader.log().commit(), Slot(1));
+}
+
+#[test]
+fn requests_arriving_together_share_one_slot() {
+    let mut leader = leader();
+    let requests = vec![put(1, 1, "a", "1"), put(2, 1, "b", "2"), put(3, 1, "c", "3")];
+    let out = step(&mut leader, Input::Requests(requests.clone()));
+    let accept =
+        Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value: batch(requests), committed: Slot(0) };
+    assert_eq!(out, vec![send(1, 1, accept.clone()), send(1, 2, accept.clone()), send(1, 3, accept)]);
+}
+
+#[test]
+fn follower_relays_requests_to_the_leader_it_knows() {
+    let mut follower = replica(2);
+    let accept =
+        Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value: Value::Noop, committed: Slot(0) };
+    step(&mut follower, receive(1, accept));
+    let request = put(9, 1, "x", "1");
+    assert_eq!(
+        step(&mut follower, Input::Requests(vec![request.clone()])),
+        vec![send(2, 1, Message::Forward { requests: vec![request] })]
+    );
+}
+
+#[test]
+fn follower_without_a_leader_keeps_requests_until_one_is_known() {
+    let mut follower = replica(2);
+    let request = put(9, 1, "x", "1");
+    assert_eq!(step(&mut follower, Input::Requests(vec![request.clone()])), vec![]);
+    let commit = Message::Commit { ballot: ballot(1, 3), committed: Slot(0), round: 0 };
+    assert_eq!(
+        step(&mut follower, receive(3, commit)),
+        vec![send(2, 3, Message::Forward { requests: vec![request] }), Output::SetTimer(Timer::Election)]
+    );
+}
+
+#[test]
+fn second_request_of_a_session_while_one_is_outstanding_is_refused() {
+    let mut follower = replica(2);
+    step(&mut follower, Input::Requests(vec![put(9, 1, "x", "1")]));
+    let refusal = Response {
+        client: ClientId(9),
+        sequence: 2,
+        result: Err(RequestError::Outstanding { client: ClientId(9) }),
+    };
+    assert_eq!(step(&mut follower, Input::Requests(vec![put(9, 2, "x", "2")])), vec![Output::Reply(refusal)]);
+}
+
+#[test]
+fn full_pending_queue_answers_busy() {
+    let mut follower = replica_with(2, |config| config.pending_max = 1);
+    step(&mut follower, Input::Requests(vec![put(1, 1, "x", "1")]));
+    let busy = Response {
+        client: ClientId(2),
+        sequence: 1,
+        result: Err(RequestError::Busy { queue: Queue::Pending, limit: 1 }),
+    };
+    assert_eq!(step(&mut follower, Input::Requests(vec![put(2, 1, "x", "2")])), vec![Output::Reply(busy)]);
+}
+
+#[test]
+fn leader_steps_down_when_it_hears_a_higher_ballot() {
+    let mut leader = leader();
+    let b = ballot(2, 3);
+    let out = step(&mut leader, receive(3, Message::Prepare { ballot: b, from: Slot(0) }));
+    assert_eq!(
+        out,
+        vec![
+            Output::Persist(Persist::Promise(b)),
+            Output::CancelTimer(Timer::Heartbeat),
+            Output::SetTimer(Timer::Election),
+            send(
+                1,
+                3,
+                Message::Promise {
+                    ballot: b,
+                    chosen: Slot(0),
+                    reports: vec![],
+                    incarnations: incarnations()
+                }
+            ),
+            Output::SetTimer(Timer::Election),
+        ]
+    );
+    assert_eq!(leader.status(), Status::Follower);
+}
+
+#[test]
+fn read_is_answered_only_after_a_majority_confirms_the_leader() {
+    let mut leader = leader();
+    let read = get(9, 1, "x");
+    let round = Message::Commit { ballot: ballot(1, 1), committed: Slot(0), round: 1 };
+    assert_eq!(
+        step(&mut leader, Input::Requests(vec![read])),
+        vec![send(1, 2, round.clone()), send(1, 3, round)]
+    );
+    let response = Response { client: ClientId(9), sequence: 1, result: Ok(vec![Outcome::Value(None)]) };
+    assert_eq!(
+        step(&mut leader, receive(3, Message::CommitAck { ballot: ballot(1, 1), round: 1 })),
+        vec![Output::Reply(response)]
+    );
+}
+
+#[test]
+fn lease_holder_answers_reads_without_a_round() {
+    let mut leader = replica_with(1, |config| config.read_mode = ReadMode::Lease);
+    step(&mut leader, Input::Timeout(Timer::Election));
+    let b = ballot(1, 1);
+    let promise =
+        Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations: incarnations() };
+    step(&mut leader, receive(1, promise.clone()));
+    step(&mut leader, receive(2, promise));
+    // The heartbeat takes a lease for round 1, confirmed by one follower.
+    let round = Message::Commit { ballot: b, committed: Slot(0), round: 1 };
+    assert_eq!(
+        step(&mut leader, Input::Timeout(Timer::Heartbeat)),
+        vec![
+            Output::SetTimer(Timer::Heartbeat),
+            Output::SetTimer(Timer::Lease(1)),
+            send(1, 2, round.clone()),
+            send(1, 3, round)
+        ]
+    );
+    step(&mut leader, receive(2, Message::CommitAck { ballot: b, round: 1 }));
+    let response = Response { client: ClientId(9), sequence: 1, result: Ok(vec![Outcome::Value(None)]) };
+    assert_eq!(step(&mut leader, Input::Requests(vec![get(9, 1, "x")])), vec![Output::Reply(response)]);
+    // Once the lease timer fires, reads need a round again.
+    step(&mut leader, Input::Timeout(Timer::Lease(1)));
+    let out = step(&mut leader, Input::Requests(vec![get(9, 2, "x")]));
+    assert!(out.iter().all(|output| !matches!(output, Output::Reply(_))), "{out:?}");
+}
+
+#[test]
+fn follower_guarding_a_lease_supports_no_other_candidate() {
+    let mut follower = replica_with(2, |config| config.read_mode = ReadMode::Lease);
+    let round = Message::Commit { ballot: ballot(1, 1), committed: Slot(0), round: 1 };
+    assert_eq!(
+        step(&mut follower, receive(1, round)),
+        vec![
+            Output::SetTimer(Timer::LeaseGuard),
+            send(2, 1, Message::CommitAck { ballot: ballot(1, 1), round: 1 }),
+            Output::SetTimer(Timer::Election),
+        ]
+    );
+    assert_eq!(
+        step(&mut follower, receive(3, Message::Prepare { ballot: ballot(2, 3), from: Slot(0) })),
+        vec![]
+    );
+    step(&mut follower, Input::Timeout(Timer::LeaseGuard));
+    let out = step(&mut follower, receive(3, Message::Prepare { ballot: ballot(2, 3), from: Slot(0) }));
+    assert_eq!(out[0], Output::Persist(Persist::Promise(ballot(2, 3))));
+}
+
+#[test]
+fn message_from_another_cluster_is_dropped() {
+    let mut acceptor = replica(2);
+    let foreign = Envelope {
+        cluster: ClusterId(8),
+        from: NodeId(1),
+        incarnation: 0,
+        message: Message::Prepare { ballot: ballot(1, 1), from: Slot(0) },
+    };
+    assert_eq!(step(&mut acceptor, Input::Receive(foreign)), vec![]);
+    assert_eq!(acceptor.promised(), Ballot::ZERO);
+}
+
+#[test]
+fn follower_learns_commit_for_values_of_the_leaders_ballot_and_fetches_the_rest() {
+    let mut follower = replica(2);
+    let value = batch(vec![put(9, 1, "x", "1")]);
+    step(
+        &mut follower,
+        receive(1, Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value, committed: Slot(0) }),
+    );
+    // Slot 0 was accepted in the leader's ballot: chosen. Slot 1 is unknown here: fetched.
+    let out = step(
+        &mut follower,
+        receive(1, Message::Commit { ballot: ballot(1, 1), committed: Slot(2), round: 0 }),
+    );
+    assert_eq!(
+        out,
+        vec![send(2, 1, Message::LearnRequest { from: Slot(1) }), Output::SetTimer(Timer::Election)]
+    );
+    assert_eq!(follower.log().applied(), Slot(1));
+    assert_eq!(follower.kv().get(b"x"), Some(&Bytes::from("1")));
+}
+
+#[test]
+fn wiped_replica_recovers_before_it_votes() {
+    let config = Config::new(NodeId(2), members());
+    let mut wiped = Replica::new(config, DurableState::lost(), 42).unwrap();
+    let mut out = Vec::new();
+    wiped.start(&mut out);
+    let query = |to: u8| Output::Send {
+        to: NodeId(to),
+        envelope: Envelope {
+            cluster: ClusterId::UNKNOWN,
+            from: NodeId(2),
+            incarnation: 0,
+            message: Message::RecoverQuery { nonce: 42 },
+        },
+    };
+    assert_eq!(
+        out,
+        vec![Output::SetTimer(Timer::Retransmit), Output::Persist(Persist::Reset), query(1), query(3)]
+    );
+    assert_eq!(wiped.status(), Status::Recovering);
+    // It neither promises nor accepts while recovering.
+    assert_eq!(
+        step(&mut wiped, receive(1, Message::Prepare { ballot: ballot(1, 1), from: Slot(0) })),
+        vec![]
+    );
+}
+
+#[test]
+fn peer_records_the_new_incarnation_before_answering_a_recovery() {
+    let mut peer = replica(1);
+    let recover = Envelope {
+        cluster: ClusterId::UNKNOWN,
+        from: NodeId(2),
+        incarnation: 0,
+        message: Message::Recover { nonce: 42, incarnation: 1 },
+    };
+    let out = step(&mut peer, Input::Receive(recover));
+    assert_eq!(out[0], Output::Persist(Persist::Incarnation { node: NodeId(2), incarnation: 1 }));
+    assert!(
+        matches!(&out[1], Output::Send { to: NodeId(2), envelope } if matches!(envelope.message, Message::RecoverReply { nonce: 42, incarnation: 1, .. }))
+    );
+}
+
+#[test]
+fn vote_from_an_earlier_incarnation_is_not_counted() {
+    let mut leader = leader();
+    // Node 3 recovered from storage loss as incarnation 1 (node 2 tells us in its vote).
+    let value = batch(vec![put(9, 1, "x", "1")]);
+    step(&mut leader, Input::Requests(vec![put(9, 1, "x", "1")]));
+    step(
+        &mut leader,
+        receive(1, Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value, committed: Slot(0) }),
+    );
+    let mut known = incarnations();
+    known[3] = 1;
+    let vote =
+        |known: Vec<u64>| Message::Accepted { ballot: ballot(1, 1), slot: Slot(0), incarnations: known };
+    // A vote that carries the news strikes nothing yet, and counts once: no quorum (self not in yet).
+    let out = step(&mut leader, receive(2, vote(known.clone())));
+    assert_eq!(out, vec![Output::Persist(Persist::Incarnation { node: NodeId(3), incarnation: 1 })]);
+    // Node 3's vote as incarnation 0 (cast before its disk was lost) is refused.
+    assert_eq!(step(&mut leader, receive(3, vote(incarnations()))), vec![]);
+    assert_eq!(leader.log().commit(), Slot(0));
+}
