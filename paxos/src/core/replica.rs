@@ -17,6 +17,7 @@ use super::proposer::{Candidate, Leader};
 use super::recovery::Recovery;
 use super::types::{Ballot, ClientId, ClusterId, NodeId, Slot};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What a replica is doing.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -60,7 +61,8 @@ impl std::fmt::Display for Status {
 /// See [`io`](super::io) for the runtime's obligations; [`Replica::step`] is the only way in.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Replica {
-    pub(super) config: Config,
+    /// Shared: cloning a replica (the model checker does, at every step) must not copy it.
+    pub(super) config: Arc<Config>,
     /// [`ClusterId::UNKNOWN`] while recovering.
     pub(super) cluster: ClusterId,
     pub(super) incarnation: u64,
@@ -105,7 +107,7 @@ impl Replica {
         let width = config.members.iter().map(|member| member.index() + 1).max().unwrap_or(0);
         let mut replica = Replica {
             kv: KvStore::new(config.sessions_max),
-            config,
+            config: Arc::new(config),
             cluster: ClusterId::UNKNOWN,
             incarnation: 0,
             incarnations: vec![0; width],

@@ -1,0 +1,433 @@
+//! A stateright model of the paxos core: replicas are actors that wrap `paxos::core::Replica` and
+//! call its `step` (the production code, not a copy); clients issue a bounded list of operations on
+//! one key, recorded in a linearizability tester.
+//!
+//! # Glossary
+//!
+//! - **Candidate**: a replica whose election timer may fire (bounds how many replicas lead).
+//! - **Round**: the round of a ballot; the model explores ballots up to `rounds`.
+//! - **Wipe**: a restart with the disk lost (the replica must run the storage-loss recovery).
+//! - **Mutant**: a deliberately broken core (`paxos` feature `mutants`) the checker must catch.
+//!
+//! # Layout
+//!
+//! - [`actor`]: the replica and client actors, and how a replica's outputs become stateright
+//!   commands (persists saved within the step, before its sends become visible).
+//! - this file: [`ModelConfig`], the properties, the boundary.
+//! - [`explain`]: counterexamples as numbered, readable steps.
+
+pub mod actor;
+pub mod explain;
+
+use actor::{ClientOp, Msg, Node, State};
+pub use paxos::core::Mutant;
+use paxos::core::{Ballot, Config, Message, NodeId, Slot, Value};
+use stateright::actor::{ActorModel, ActorModelState, Envelope, Id, LossyNetwork, Network};
+use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
+use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
+use stateright::{Checker, Expectation, HasDiscoveries, Model as _};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+/// The network semantics explored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetworkKind {
+    /// Any deliverable message may be delivered next; none is duplicated.
+    Unordered,
+    /// Messages between two actors arrive in the order sent (FIFO).
+    Ordered,
+}
+
+/// The bounds and variant of one model.
+#[derive(Clone, Debug)]
+pub struct ModelConfig {
+    /// Replicas.
+    pub replicas: usize,
+    /// Clients (client `i` talks to replica `i % replicas`).
+    pub clients: usize,
+    /// Operations per client: a put of a value unique to the client, and gets (see
+    /// [`ModelConfig::client_ops`]).
+    pub ops: usize,
+    /// Replicas whose election timer may fire (the first ones).
+    pub candidates: usize,
+    /// Highest ballot round explored.
+    pub rounds: u64,
+    /// Replica crashes (restarts) in total, and at most one down at a time.
+    pub crashes: u8,
+    /// Restarts with a wiped disk, in total.
+    pub wipes: u8,
+    /// Network semantics.
+    pub network: NetworkKind,
+    /// The broken variant to run.
+    pub mutant: Mutant,
+}
+
+impl Default for ModelConfig {
+    fn default() -> ModelConfig {
+        ModelConfig {
+            replicas: 3,
+            clients: 2,
+            ops: 1,
+            candidates: 2,
+            rounds: 1,
+            crashes: 1,
+            wipes: 0,
+            network: NetworkKind::Unordered,
+            mutant: Mutant::None,
+        }
+    }
+}
+
+/// The auxiliary history of a run (TLA's auxiliary variables): the client operations for the
+/// linearizability check, and which replicas have led.
+#[derive(Clone, Debug, PartialEq, Hash, Default)]
+pub struct History {
+    /// Client operations on the one key, as a register of single characters.
+    pub tester: LinearizabilityTester<Id, Register<Option<char>>>,
+    /// Replicas that sent an Accept (led) so far.
+    pub leaders: BTreeSet<NodeId>,
+}
+
+/// The model type.
+pub type Model = ActorModel<Node, ModelConfig, History>;
+
+impl ModelConfig {
+    /// The operations of client `index`: one put of a value unique to the client, the rest gets.
+    /// Even clients put first; odd clients read first, then put. A stale read needs a write that
+    /// completed before the read began and began after an earlier write completed: two clients
+    /// that both put first can never exhibit one, whatever the core does.
+    pub fn client_ops(&self, index: usize) -> Vec<ClientOp> {
+        let value = char::from(b'A' + (index % 26) as u8);
+        let put_at = if index % 2 == 0 { 0 } else { 1.min(self.ops - 1) };
+        (0..self.ops).map(|op| if op == put_at { ClientOp::Put(value) } else { ClientOp::Get }).collect()
+    }
+
+    /// The replica configuration of replica `index`.
+    pub fn replica_config(&self, index: usize) -> Config {
+        let members = (0..self.replicas).map(|member| NodeId(member as u8)).collect();
+        let mut config = Config::new(NodeId(index as u8), members);
+        config.window_slots = 2;
+        config.batch_requests_max = 4;
+        config.sessions_max = 8;
+        config.log_retain_slots = 64;
+        config.snapshot_interval_slots = 1024;
+        config.mutant = self.mutant;
+        config
+    }
+
+    /// Builds the stateright model.
+    pub fn into_model(self) -> Model {
+        let crashes = self.crashes;
+        let network = match self.network {
+            NetworkKind::Unordered => Network::new_unordered_nonduplicating([]),
+            NetworkKind::Ordered => Network::new_ordered([]),
+        };
+        let replicas: Vec<Node> = (0..self.replicas)
+            .map(|index| Node::Replica {
+                config: self.replica_config(index),
+                candidate: index < self.candidates,
+                wipes_max: self.wipes,
+            })
+            .collect();
+        let clients: Vec<Node> = (0..self.clients)
+            .map(|index| Node::Client {
+                server: Id::from(index % self.replicas),
+                ops: self.client_ops(index),
+            })
+            .collect();
+        ActorModel::new(self, History::default())
+            .actors(replicas)
+            .actors(clients)
+            .init_network(network)
+            .lossy_network(LossyNetwork::No)
+            .max_crashes(usize::from(crashes.min(1)))
+            .property(Expectation::Always, "linearizable", |_, state| {
+                state.history.tester.serialized_history().is_some()
+            })
+            .property(Expectation::Always, "agreement", |model, state| agreement(&model.cfg, state).is_ok())
+            .property(Expectation::Always, "applied prefixes agree", |_, state| applied_prefixes_agree(state))
+            .property(Expectation::Sometimes, "all clients done", |model, state| {
+                all_clients_done(&model.cfg, state)
+            })
+            .property(Expectation::Sometimes, "leadership changed", |_, state| {
+                state.history.leaders.len() >= 2
+            })
+            .record_msg_out(record_out)
+            .record_msg_in(record_in)
+            .within_boundary(within_boundary)
+    }
+}
+
+fn replicas(state: &ActorModelState<Node, History>) -> impl Iterator<Item = &actor::ReplicaState> {
+    state.actor_states.iter().filter_map(|actor| match actor.as_ref() {
+        State::Replica(replica) => Some(&**replica),
+        State::Client(_) => None,
+    })
+}
+
+/// Agreement, from the acceptors' durable states: no slot has two different values each accepted
+/// by a quorum in one ballot; and no two replicas learned different values for one slot.
+///
+/// # Errors
+///
+/// The slot and what disagrees.
+pub fn agreement(config: &ModelConfig, state: &ActorModelState<Node, History>) -> Result<(), String> {
+    let quorum = config.replica_config(0).quorum();
+    let mut votes: BTreeMap<(Slot, Ballot, &Value), usize> = BTreeMap::new();
+    for storage in state.actor_storages.iter().flatten() {
+        if let actor::Disk::Replica(saved) = storage {
+            for (slot, (ballot, value)) in &saved.durable.accepted {
+                *votes.entry((*slot, *ballot, value)).or_default() += 1;
+            }
+        }
+    }
+    let mut chosen: BTreeMap<Slot, &Value> = BTreeMap::new();
+    for ((slot, _, value), count) in votes {
+        if count >= quorum {
+            if let Some(other) = chosen.insert(slot, value) {
+                if other != value {
+                    return Err(format!("slot {slot} chosen with {other:?} and {value:?}"));
+                }
+            }
+        }
+    }
+    let mut learned: BTreeMap<Slot, &Value> = BTreeMap::new();
+    for replica in replicas(state) {
+        if let Some(slot) = replica.replica.conflict() {
+            return Err(format!("{} learned two values for slot {slot}", replica.replica.node()));
+        }
+        let log = replica.replica.log();
+        let mut slot = log.start();
+        while slot < log.end() {
+            if let Some(value) = log.entry(slot).and_then(|entry| entry.chosen.as_ref()) {
+                if let Some(other) = learned.insert(slot, value) {
+                    if other != value {
+                        return Err(format!("slot {slot} learned as {other:?} and as {value:?}"));
+                    }
+                }
+            }
+            slot = slot.next();
+        }
+    }
+    Ok(())
+}
+
+/// Two replicas that applied the same number of slots hold the same state machine.
+pub fn applied_prefixes_agree(state: &ActorModelState<Node, History>) -> bool {
+    let mut seen: BTreeMap<Slot, &paxos::core::KvStore> = BTreeMap::new();
+    replicas(state).all(|replica| {
+        let applied = replica.replica.log().applied();
+        let kv = replica.replica.kv();
+        **seen.entry(applied).or_insert(kv) == *kv
+    })
+}
+
+fn all_clients_done(config: &ModelConfig, state: &ActorModelState<Node, History>) -> bool {
+    state.actor_states.iter().all(|actor| match actor.as_ref() {
+        State::Client(client) => client.done == config.ops,
+        State::Replica(_) => true,
+    })
+}
+
+/// Bounds the exploration: ballot rounds, crashes (restarts so far plus replicas down now) and
+/// wipes; clients never crash (a restarted client would be a different client).
+fn within_boundary(config: &ModelConfig, state: &ActorModelState<Node, History>) -> bool {
+    let rounds_ok = replicas(state).all(|replica| replica.replica.promised().round <= config.rounds);
+    let (restarts, wipes) =
+        state.actor_storages.iter().fold((0u32, 0u32), |(restarts, wipes), disk| match disk {
+            Some(actor::Disk::Replica(saved)) => {
+                (restarts + u32::from(saved.restarts), wipes + u32::from(saved.wipes))
+            }
+            _ => (restarts, wipes),
+        });
+    let down = state.crashed.iter().take(config.replicas).filter(|crashed| **crashed).count() as u32;
+    let clients_up = state.crashed.iter().skip(config.replicas).all(|crashed| !crashed);
+    rounds_ok
+        && restarts + down <= u32::from(config.crashes)
+        && wipes <= u32::from(config.wipes)
+        && clients_up
+}
+
+fn record_out(config: &ModelConfig, history: &History, envelope: Envelope<&Msg>) -> Option<History> {
+    match envelope.msg {
+        Msg::Request(request) if usize::from(envelope.src) >= config.replicas => {
+            let op = match &request.operations[0] {
+                paxos::core::Operation::Put { value, .. } => {
+                    RegisterOp::Write(value.first().map(|&byte| byte as char))
+                }
+                _ => RegisterOp::Read,
+            };
+            let mut next = history.clone();
+            next.tester.on_invoke(envelope.src, op).ok()?;
+            Some(next)
+        }
+        Msg::Peer(peer) if matches!(peer.message, Message::Accept { .. }) => {
+            if history.leaders.contains(&peer.from) {
+                return None;
+            }
+            let mut next = history.clone();
+            next.leaders.insert(peer.from);
+            Some(next)
+        }
+        _ => None,
+    }
+}
+
+fn record_in(config: &ModelConfig, history: &History, envelope: Envelope<&Msg>) -> Option<History> {
+    let Msg::Response(response) = envelope.msg else { return None };
+    if usize::from(envelope.dst) < config.replicas {
+        return None;
+    }
+    let ret = match response.result.as_ref().ok()?.first()? {
+        paxos::core::Outcome::Written => RegisterRet::WriteOk,
+        paxos::core::Outcome::Value(_) => RegisterRet::ReadOk(actor::outcome_value(response)?),
+        paxos::core::Outcome::Deleted(_) | paxos::core::Outcome::Swapped(_) => return None,
+    };
+    let mut next = history.clone();
+    next.tester.on_return(envelope.dst, ret).ok()?;
+    Some(next)
+}
+
+/// How the checker walks the state space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Search {
+    /// Depth-first: about 20 bytes per state, long counterexamples.
+    Dfs,
+    /// Breadth-first: shortest counterexamples (single-threaded), about 1 KB per state.
+    Bfs,
+}
+
+/// One property's result.
+#[derive(Clone, Debug)]
+pub struct PropertyResult {
+    /// Its name.
+    pub name: String,
+    /// `always` (an invariant), `sometimes` (must be reachable) or `eventually`.
+    pub expectation: String,
+    /// `holds`, `VIOLATED`, `reached` or `NEVER REACHED`.
+    pub verdict: String,
+    /// Whether this result is a failure.
+    pub failed: bool,
+}
+
+/// The result of one check.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Distinct states explored.
+    pub unique_states: usize,
+    /// States generated, duplicates included.
+    pub total_states: usize,
+    /// The deepest path explored.
+    pub max_depth: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Every property's result.
+    pub properties: Vec<PropertyResult>,
+    /// The first failing property and its counterexample, explained.
+    pub counterexample: Option<(String, String)>,
+    /// Steps in that counterexample.
+    pub counterexample_steps: usize,
+    /// For each `sometimes` property reached: a path that reaches it, explained.
+    pub examples: Vec<(String, String)>,
+}
+
+/// Explores every state of `config`'s model and checks every property; stops at the first
+/// failure. A `sometimes` property never reached is a failure too: the check would be vacuous.
+pub fn run(config: ModelConfig, search: Search, threads: usize) -> Outcome {
+    // A second instance judges the states of counterexamples (the checker owns the first).
+    let judge = config.clone().into_model();
+    let model = config.into_model();
+    let started = Instant::now();
+    let builder = model.checker().threads(threads.max(1)).finish_when(HasDiscoveries::AnyFailures);
+    match search {
+        Search::Dfs => summarize(&judge, builder.spawn_dfs().join(), started),
+        Search::Bfs => summarize(&judge, builder.spawn_bfs().join(), started),
+    }
+}
+
+fn summarize(judge: &Model, checker: impl Checker<Model>, started: Instant) -> Outcome {
+    let replicas = judge.cfg.replicas;
+    let properties = judge.properties();
+    let seconds = started.elapsed().as_secs_f64();
+    let mut counterexample = None;
+    let mut counterexample_steps = 0;
+    let mut examples = Vec::new();
+    let results = properties
+        .iter()
+        .map(|property| {
+            let discovery = checker.discovery(property.name);
+            let (expectation, verdict, failed) = match (&property.expectation, &discovery) {
+                (Expectation::Always, None) => ("always", "holds", false),
+                (Expectation::Always, Some(_)) => ("always", "VIOLATED", true),
+                (Expectation::Eventually, None) => ("eventually", "holds", false),
+                (Expectation::Eventually, Some(_)) => ("eventually", "VIOLATED", true),
+                (Expectation::Sometimes, Some(_)) => ("sometimes", "reached", false),
+                (Expectation::Sometimes, None) => ("sometimes", "NEVER REACHED", true),
+            };
+            let holds = |state: &ActorModelState<Node, History>| (property.condition)(judge, state);
+            if let (true, Some(path), None) = (failed, &discovery, &counterexample) {
+                // Cut the path at the first state that violates the property.
+                let (text, steps) = explain::path(replicas, path, |state| !holds(state));
+                counterexample_steps = steps;
+                counterexample = Some((property.name.to_string(), text));
+            }
+            if let (Expectation::Sometimes, Some(path)) = (&property.expectation, &discovery) {
+                let (text, _) = explain::path(replicas, path, holds);
+                examples.push((property.name.to_string(), text));
+            }
+            PropertyResult {
+                name: property.name.into(),
+                expectation: expectation.into(),
+                verdict: verdict.into(),
+                failed,
+            }
+        })
+        .collect::<Vec<_>>();
+    if counterexample.is_none() {
+        if let Some(unreached) = results.iter().find(|result| result.failed) {
+            counterexample = Some((unreached.name.clone(), "no state within the bounds satisfies it".into()));
+        }
+    }
+    Outcome {
+        unique_states: checker.unique_state_count(),
+        total_states: checker.state_count(),
+        max_depth: checker.max_depth(),
+        seconds,
+        properties: results,
+        counterexample,
+        counterexample_steps,
+        examples,
+    }
+}
+
+/// Serves the stateright Explorer for `config`'s model on `address` (blocks).
+///
+/// # Errors
+///
+/// The address cannot be listened on.
+pub fn explore(config: ModelConfig, address: &str) -> Result<(), String> {
+    // The Explorer panics if it cannot bind: find out first, with a readable error.
+    drop(
+        std::net::TcpListener::bind(address)
+            .map_err(|error| format!("cannot listen on {address}: {error}"))?,
+    );
+    println!("serving the stateright Explorer on http://{address}/");
+    config.into_model().checker().serve(address);
+    Ok(())
+}
+
+/// The smallest configuration in which `mutant` is caught: each mutant needs a different part of
+/// the protocol exercised (a crash for a forgotten promise, a wipe for recovery, a second leader
+/// for a skipped phase 1, a read for an unconfirmed read).
+pub fn mutant_config(mutant: Mutant) -> ModelConfig {
+    let base = ModelConfig { mutant, network: NetworkKind::Ordered, ..ModelConfig::default() };
+    match mutant {
+        Mutant::None => base,
+        Mutant::ForgetPromise => ModelConfig { crashes: 1, ..base },
+        Mutant::SendBeforePersist => ModelConfig { crashes: 1, ..base },
+        Mutant::MinorityQuorum => ModelConfig { crashes: 0, ..base },
+        Mutant::SkipPrepare => ModelConfig { crashes: 0, ..base },
+        Mutant::NoRecovery => ModelConfig { crashes: 1, wipes: 1, ..base },
+        Mutant::UnconfirmedReads => ModelConfig { ops: 2, crashes: 0, ..base },
+    }
+}

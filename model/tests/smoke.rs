@@ -1,0 +1,64 @@
+//! The model's smoke tier: small bounds, seconds each. The correct core explores exactly the
+//! state count asserted below (a change in the core or the model that changes the state space
+//! shows up here, and must be explained in the commit); every mutant is caught, and the correct
+//! core passes in the very bounds that catch it.
+//!
+//! The exhaustive tier is a command: `cargo run --release -p model -- check --network ordered
+//! --rounds 2 --crashes 1` (see the README for its figures).
+
+use model::{mutant_config, run, ModelConfig, Mutant, NetworkKind, Search};
+
+fn assert_passes(config: ModelConfig, unique_states: usize) {
+    let description = format!("{config:?}");
+    let outcome = run(config, Search::Dfs, 1);
+    if let Some((property, text)) = &outcome.counterexample {
+        panic!("{description}: \"{property}\" fails:\n{text}");
+    }
+    for property in &outcome.properties {
+        assert!(!property.failed, "{description}: {} {}", property.name, property.verdict);
+    }
+    assert_eq!(outcome.unique_states, unique_states, "{description}: unique states explored");
+}
+
+#[test]
+fn correct_core_unordered_network() {
+    let config =
+        ModelConfig { crashes: 1, clients: 1, network: NetworkKind::Unordered, ..ModelConfig::default() };
+    assert_passes(config, 278_534);
+}
+
+#[test]
+fn correct_core_fifo_network_with_a_crash() {
+    let config = ModelConfig { crashes: 1, network: NetworkKind::Ordered, ..ModelConfig::default() };
+    assert_passes(config, 179_767);
+}
+
+#[test]
+fn correct_core_fifo_network_with_reads() {
+    let config = ModelConfig { crashes: 0, ops: 2, network: NetworkKind::Ordered, ..ModelConfig::default() };
+    assert_passes(config, 236_481);
+}
+
+/// Each mutant is caught, breadth-first (the shortest counterexample), by the property that
+/// should catch it.
+#[test]
+fn every_mutant_is_caught() {
+    for mutant in Mutant::ALL {
+        let outcome = run(mutant_config(mutant), Search::Bfs, 1);
+        let Some((property, text)) = &outcome.counterexample else {
+            panic!("mutant {} survived {} states", mutant.name(), outcome.unique_states);
+        };
+        let expected = if mutant == Mutant::UnconfirmedReads { "linearizable" } else { "agreement" };
+        assert_eq!(property, expected, "mutant {} caught by the wrong property:\n{text}", mutant.name());
+        assert!(outcome.counterexample_steps > 0 && text.contains(" 1. "), "{}: {text}", mutant.name());
+    }
+}
+
+/// The storage-loss recovery is safe with a wipe: the bounds that catch `no-recovery` pass with the
+/// recovery on (the twin of the mutant check: what catches the mutant is the recovery switched
+/// off, not the bounds).
+#[test]
+fn recovery_is_safe_with_a_wipe() {
+    let config = ModelConfig { mutant: Mutant::None, ..mutant_config(Mutant::NoRecovery) };
+    assert_passes(config, 987_691);
+}
