@@ -1,0 +1,205 @@
+//! Explaining a violation: a minimal set of operations that cannot be linearized, the longest
+//! partial linearization, and what went wrong in words.
+
+use crate::history::{Function, Operation, Status};
+use crate::model::Model;
+use crate::search::{search, Limits, Outcome, Stuck};
+use crate::value::Value;
+use std::time::{Duration, Instant};
+
+/// Why a key's history is not linearizable.
+#[derive(Clone, Debug)]
+pub struct Explanation {
+    /// Operation ids (into the history) of a set that cannot be linearized on its own, from which
+    /// no operation can be removed without it becoming linearizable (when `minimal`).
+    pub core: Vec<usize>,
+    /// Whether `core` is 1-minimal (false if the time budget ran out first).
+    pub minimal: bool,
+    /// The longest partial linearization found, as operation ids in order.
+    pub partial: Vec<usize>,
+    /// The operation the partial linearization could not get past.
+    pub blocked: usize,
+    /// The object's state after the partial linearization.
+    pub state: String,
+    /// What went wrong, in words.
+    pub words: String,
+}
+
+/// Explains why `operations` (one key) are not linearizable; `stuck` is what the search found.
+///
+/// The minimal set is found by relaxing, not deleting: an operation left out of the set keeps its
+/// invocation but its completion is forgotten (its outcome becomes unknown, so it may take effect
+/// at any point after its invocation, or never; a read with an unknown outcome observes nothing).
+/// Deleting would be wrong: without the write of 2, a read of 2 alone is "not linearizable", which
+/// explains nothing.
+pub fn explain<M: Model>(
+    model: &M,
+    operations: &[&Operation],
+    stuck: &Stuck,
+    budget: Duration,
+) -> Explanation {
+    let deadline = Instant::now() + budget;
+    let (core, minimal) = minimize(model, operations, deadline);
+    let relaxed = relax(operations, &core);
+    let relaxed_refs: Vec<&Operation> = relaxed.iter().collect();
+    let found = match search(model, &relaxed_refs, Limits { deadline: Some(deadline), ..Limits::default() }) {
+        Outcome::NotLinearizable(found) => Some(found),
+        _ => None,
+    };
+    let (scope, stuck): (Vec<&Operation>, &Stuck) = match &found {
+        Some(found) => (relaxed_refs, found),
+        None => (operations.to_vec(), stuck),
+    };
+    let mut state = model.init();
+    for &index in &stuck.partial {
+        if let Some(next) = model.step(&state, scope[index]) {
+            state = next;
+        }
+    }
+    let blocked = scope[stuck.blocked];
+    let shown = model.show(&state);
+    Explanation {
+        core: core.iter().map(|&index| operations[index].id).collect(),
+        minimal,
+        partial: stuck.partial.iter().map(|&index| scope[index].id).collect(),
+        blocked: blocked.id,
+        words: words(&scope, stuck, blocked, &shown),
+        state: shown,
+    }
+}
+
+/// The operations with only those in `keep` (sorted indices) completed; the others' outcomes
+/// unknown. Reads of unknown outcome are dropped (they observe nothing).
+fn relax(operations: &[&Operation], keep: &[usize]) -> Vec<Operation> {
+    operations
+        .iter()
+        .enumerate()
+        .filter_map(|(index, operation)| {
+            if keep.binary_search(&index).is_ok() {
+                return Some((*operation).clone());
+            }
+            if operation.f == Function::Read {
+                return None;
+            }
+            let mut relaxed = (*operation).clone();
+            relaxed.status = Status::Info;
+            relaxed.ret = None;
+            relaxed.output = Value::Nil;
+            Some(relaxed)
+        })
+        .collect()
+}
+
+/// Greedy relaxation: forget the completion of every operation whose outcome can be unknown
+/// without the history becoming linearizable, latest-invoked first, in halves then one by one.
+/// The result is 1-minimal unless the deadline passed.
+fn minimize<M: Model>(model: &M, operations: &[&Operation], deadline: Instant) -> (Vec<usize>, bool) {
+    let mut keep: Vec<usize> =
+        (0..operations.len()).filter(|&index| operations[index].status == Status::Ok).collect();
+    let violated = |indices: &[usize]| {
+        let relaxed = relax(operations, indices);
+        let refs: Vec<&Operation> = relaxed.iter().collect();
+        matches!(
+            search(model, &refs, Limits { deadline: Some(deadline), ..Limits::default() }),
+            Outcome::NotLinearizable(_)
+        )
+    };
+    let mut chunk = keep.len() / 2;
+    while chunk >= 1 {
+        let mut start = keep.len();
+        while start > 0 {
+            if Instant::now() >= deadline {
+                return (keep, false);
+            }
+            let from = start.saturating_sub(chunk);
+            let candidate: Vec<usize> = keep[..from].iter().chain(&keep[start..]).copied().collect();
+            if violated(&candidate) {
+                keep = candidate;
+            }
+            start = from.min(keep.len());
+        }
+        chunk /= 2;
+    }
+    (keep, true)
+}
+
+fn words(scope: &[&Operation], stuck: &Stuck, blocked: &Operation, state: &str) -> String {
+    // "read of x returned ..." with a key; "read returned ..." without.
+    let (of, key) = match &blocked.key {
+        Some(key) => (format!(" of {key}"), format!("{key} ")),
+        None => (String::new(), "the register ".to_string()),
+    };
+    let at = |operation: &Operation| format!("process {}, line {}", operation.process, operation.call_line);
+    let writes_value = |operation: &Operation, value: &Value| match operation.f {
+        Function::Write => operation.input == *value,
+        Function::Cas => {
+            matches!(&operation.input, Value::List(pair) if pair.len() == 2 && pair[1] == *value)
+        }
+        _ => false,
+    };
+    let is_write = |operation: &Operation| {
+        matches!(operation.f, Function::Write | Function::Cas | Function::Delete | Function::Append)
+    };
+    match blocked.f {
+        Function::Read => {
+            let value = &blocked.output;
+            let writers: Vec<&&Operation> =
+                scope.iter().filter(|operation| writes_value(operation, value)).collect();
+            if !value.is_nil() && writers.is_empty() {
+                return format!("read{of} returned {value} ({}), a value no operation wrote", at(blocked));
+            }
+            // The last write that completed before the read began, and whether a write of the value
+            // read could still come after it.
+            let before = scope
+                .iter()
+                .filter(|operation| is_write(operation) && operation.status == Status::Ok)
+                .filter(|operation| operation.ret.is_some_and(|ret| ret < blocked.call))
+                .max_by_key(|operation| operation.ret);
+            if let Some(last) = before {
+                // Completed writes of the value all ended before `last` began, and no plain write
+                // of it has an unknown outcome (a cas to it with an unknown outcome may remain: the
+                // search proved none can take effect in between).
+                let later_writer = writers.iter().any(|writer| match writer.status {
+                    Status::Ok => writer.ret.is_some_and(|ret| ret > last.call),
+                    Status::Info => {
+                        writer.f == Function::Write && blocked.ret.is_none_or(|ret| writer.call < ret)
+                    }
+                });
+                if !writes_value(last, value) && !later_writer {
+                    return format!(
+                        "read{of} returned {value} ({}) after {} completed ({}), and no write of {value} could take effect in between",
+                        at(blocked),
+                        last.describe(),
+                        at(last)
+                    );
+                }
+            }
+            format!(
+                "read{of} returned {value} ({}), but no order of the operations before it leaves {value}: \
+                 after the longest partial linearization ({} operations) {key}holds {state}",
+                at(blocked),
+                stuck.partial.len()
+            )
+        }
+        Function::Cas => {
+            let expected = match &blocked.input {
+                Value::List(pair) if pair.len() == 2 => pair[0].to_string(),
+                other => other.to_string(),
+            };
+            format!(
+                "{} succeeded ({}), but no order of the operations before it leaves {expected} in {key}for it to find: \
+                 after the longest partial linearization ({} operations) {key}holds {state}",
+                blocked.describe(),
+                at(blocked),
+                stuck.partial.len()
+            )
+        }
+        _ => format!(
+            "{} ({}) completed, but no order of the operations before its completion is legal with it: \
+             after the longest partial linearization ({} operations) {key}holds {state}",
+            blocked.describe(),
+            at(blocked),
+            stuck.partial.len()
+        ),
+    }
+}

@@ -1,0 +1,244 @@
+//! Reports: a table for people, JSON for programs, and a self-contained HTML timeline.
+
+use crate::history::{History, Operation, Status};
+use crate::{KeyResult, Report, Verdict};
+use std::fmt::Write;
+use tabled::settings::Style;
+use tabled::{Table, Tabled};
+
+#[derive(Tabled)]
+struct Row {
+    key: String,
+    operations: usize,
+    verdict: String,
+    #[tabled(rename = "ms")]
+    milliseconds: String,
+    detail: String,
+}
+
+fn key_name(key: &Option<String>) -> String {
+    key.clone().unwrap_or_else(|| "(all)".into())
+}
+
+/// The per-key table, then the explanation of each violation.
+pub fn table(history: &History, report: &Report) -> String {
+    let rows: Vec<Row> = report
+        .keys
+        .iter()
+        .map(|key| Row {
+            key: key_name(&key.key),
+            operations: key.operations,
+            verdict: key.verdict.as_str().into(),
+            milliseconds: format!("{:.2}", key.elapsed.as_secs_f64() * 1000.0),
+            detail: match (&key.reason, &key.explanation) {
+                (Some(reason), _) => reason.clone(),
+                (None, Some(explanation)) => explanation.words.clone(),
+                (None, None) => String::new(),
+            },
+        })
+        .collect();
+    let mut text = Table::new(rows).with(Style::sharp()).to_string();
+    let _ = writeln!(
+        text,
+        "\n{}: {} operations ({} failed, left out), {} keys, {:.2} ms",
+        report.verdict.as_str().to_uppercase(),
+        report.operations,
+        report.failed,
+        report.keys.len(),
+        report.elapsed.as_secs_f64() * 1000.0
+    );
+    for key in &report.keys {
+        if let Some(explanation) = &key.explanation {
+            let _ = writeln!(text, "\nkey {}: {}", key_name(&key.key), explanation.words);
+            let minimal = if explanation.minimal { "minimal" } else { "not minimised: time ran out" };
+            let _ = writeln!(text, "  operations that cannot be linearized together ({minimal}):");
+            for &id in &explanation.core {
+                let _ = writeln!(text, "    {}", line(&history.operations[id]));
+            }
+            let _ =
+                writeln!(text, "  longest partial linearization ({} operations):", explanation.partial.len());
+            for (step, &id) in explanation.partial.iter().enumerate() {
+                let _ = writeln!(text, "    {:>3}. {}", step + 1, line(&history.operations[id]));
+            }
+            let _ = writeln!(text, "  then the state is {}, and this cannot follow:", explanation.state);
+            let _ = writeln!(text, "    {}", line(&history.operations[explanation.blocked]));
+        }
+    }
+    text
+}
+
+fn line(operation: &Operation) -> String {
+    let span = match operation.ret_line {
+        Some(ret) => format!("lines {}-{}", operation.call_line, ret),
+        None => format!("line {}-", operation.call_line),
+    };
+    format!("#{} process {}: {} ({span})", operation.id, operation.process, operation.describe())
+}
+
+fn operation_json(operation: &Operation) -> serde_json::Value {
+    serde_json::json!({
+        "id": operation.id,
+        "process": operation.process,
+        "f": operation.f.to_string(),
+        "key": operation.key,
+        "input": operation.input.to_json(),
+        "output": operation.output.to_json(),
+        "status": if operation.status == Status::Ok { "ok" } else { "info" },
+        "call_line": operation.call_line,
+        "ret_line": operation.ret_line,
+    })
+}
+
+fn key_json(history: &History, key: &KeyResult) -> serde_json::Value {
+    let explanation = key.explanation.as_ref().map(|explanation| {
+        serde_json::json!({
+            "words": explanation.words,
+            "minimal": explanation.minimal,
+            "core": explanation.core.iter().map(|&id| operation_json(&history.operations[id])).collect::<Vec<_>>(),
+            "partial_linearization": explanation.partial.iter().map(|&id| operation_json(&history.operations[id])).collect::<Vec<_>>(),
+            "state": explanation.state,
+            "blocked": operation_json(&history.operations[explanation.blocked]),
+        })
+    });
+    serde_json::json!({
+        "key": key.key,
+        "operations": key.operations,
+        "verdict": key.verdict.as_str(),
+        "reason": key.reason,
+        "seconds": key.elapsed.as_secs_f64(),
+        "explanation": explanation,
+    })
+}
+
+/// The report as JSON.
+pub fn json(history: &History, report: &Report) -> serde_json::Value {
+    serde_json::json!({
+        "verdict": report.verdict.as_str(),
+        "operations": report.operations,
+        "failed": report.failed,
+        "seconds": report.elapsed.as_secs_f64(),
+        "keys": report.keys.iter().map(|key| key_json(history, key)).collect::<Vec<_>>(),
+    })
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A self-contained HTML page: one lane per process, operations as bars over event order, the
+/// operations of each violation's minimal set highlighted, details on hover.
+pub fn html(history: &History, report: &Report, title: &str) -> String {
+    let mut processes: Vec<&str> =
+        history.operations.iter().map(|operation| operation.process.as_str()).collect();
+    processes.sort_by_key(|process| (process.parse::<i64>().unwrap_or(i64::MAX), process.to_string()));
+    processes.dedup();
+    let end = history
+        .operations
+        .iter()
+        .map(|operation| operation.ret.unwrap_or(operation.call) + 1)
+        .max()
+        .unwrap_or(1);
+    let highlighted: std::collections::BTreeSet<usize> = report
+        .keys
+        .iter()
+        .filter_map(|key| key.explanation.as_ref())
+        .flat_map(|explanation| explanation.core.iter().copied())
+        .collect();
+    let blocked: std::collections::BTreeSet<usize> = report
+        .keys
+        .iter()
+        .filter_map(|key| key.explanation.as_ref())
+        .map(|explanation| explanation.blocked)
+        .collect();
+    let (lane, scale, left) = (28.0, 14.0_f64, 90.0);
+    let width = left + end as f64 * scale + 40.0;
+    let height = processes.len() as f64 * lane + 40.0;
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" id="timeline" width="{width}" height="{height}">"#
+    );
+    for (row, process) in processes.iter().enumerate() {
+        let y = 20.0 + row as f64 * lane;
+        let _ =
+            write!(svg, r#"<text x="4" y="{}" class="lane">process {}</text>"#, y + 15.0, escape(process));
+    }
+    for operation in &history.operations {
+        let row = processes.iter().position(|process| *process == operation.process).unwrap_or(0);
+        let y = 20.0 + row as f64 * lane;
+        let x = left + operation.call as f64 * scale;
+        let stop = operation.ret.map_or(end, |ret| ret + 1);
+        let w = ((stop - operation.call) as f64 * scale - 2.0).max(4.0);
+        let class = if blocked.contains(&operation.id) {
+            "op blocked"
+        } else if highlighted.contains(&operation.id) {
+            "op core"
+        } else if operation.status == Status::Info {
+            "op info"
+        } else {
+            "op"
+        };
+        let tip = escape(&format!(
+            "{} (lines {}–{})",
+            line(operation),
+            operation.call_line,
+            operation.ret_line.map_or("?".into(), |l| l.to_string())
+        ));
+        let label = escape(&operation.describe());
+        let _ = write!(
+            svg,
+            r#"<g class="{class}" data-id="{}"><title>{tip}</title><rect x="{x}" y="{y}" width="{w}" height="20" rx="3"/><text x="{}" y="{}">{label}</text></g>"#,
+            operation.id,
+            x + 3.0,
+            y + 14.0
+        );
+    }
+    svg.push_str("</svg>");
+    let mut summary = String::new();
+    for key in &report.keys {
+        let class = match key.verdict {
+            Verdict::Linearizable => "ok",
+            Verdict::NotLinearizable => "bad",
+            Verdict::Inconclusive => "unknown",
+        };
+        let detail = key
+            .explanation
+            .as_ref()
+            .map(|e| e.words.clone())
+            .or_else(|| key.reason.clone())
+            .unwrap_or_default();
+        let _ = write!(
+            summary,
+            r#"<tr class="{class}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            escape(&key_name(&key.key)),
+            key.operations,
+            key.verdict.as_str(),
+            escape(&detail)
+        );
+    }
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
+h1 {{ font-size: 1.3em; }} table {{ border-collapse: collapse; margin-bottom: 1em; }}
+td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: left; }}
+tr.bad td {{ background: #fde2e2; }} tr.ok td {{ background: #e3f6e3; }} tr.unknown td {{ background: #fff4d6; }}
+.scroll {{ overflow-x: auto; border: 1px solid #ddd; }}
+.lane {{ font-size: 12px; fill: #555; }}
+.op rect {{ fill: #cfe0f5; stroke: #6b8fbf; }} .op text {{ font-size: 11px; pointer-events: none; }}
+.op.info rect {{ fill: #eee; stroke: #999; stroke-dasharray: 4 2; }}
+.op.core rect {{ fill: #ffd3a8; stroke: #d9822b; }} .op.blocked rect {{ fill: #f4a3a3; stroke: #c0392b; stroke-width: 2; }}
+.op:hover rect {{ stroke: #000; stroke-width: 2; }}
+</style></head><body>
+<h1>{title}: {verdict}</h1>
+<p>{operations} operations, {failed} failed (left out). Bars span invocation to completion in event order; dashed bars have unknown outcomes;
+orange bars are a minimal set that cannot be linearized, the red one is where the longest partial linearization got stuck. Hover a bar for details.</p>
+<table><tr><th>key</th><th>operations</th><th>verdict</th><th>what went wrong</th></tr>{summary}</table>
+<div class="scroll">{svg}</div>
+</body></html>
+"#,
+        title = escape(title),
+        verdict = report.verdict.as_str(),
+        operations = report.operations,
+        failed = report.failed,
+    )
+}

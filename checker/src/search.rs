@@ -1,0 +1,241 @@
+//! The search: Wing & Gong's algorithm as refined by Lowe ("Testing for linearizability", 2017),
+//! with memoisation of (set of linearized operations, model state).
+//!
+//! The history is a doubly linked list of call and return entries in real-time order. The search
+//! walks it from the front: at a call entry it tries to linearize that operation now (the model
+//! accepts it and the pair (linearized set, state) was never seen), removing its call and return
+//! from the list; at a return entry it is stuck (that operation had to take effect before its
+//! return) and backtracks. Operations of unknown outcome have no return entry: they may be
+//! linearized at any point after their call, or never. The history is linearizable when no return
+//! entry is left.
+
+use crate::history::{Operation, Status};
+use crate::model::Model;
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::time::Instant;
+
+/// Bounds on one search.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Give up (inconclusive) after this instant.
+    pub deadline: Option<Instant>,
+    /// Give up (inconclusive) when the memo holds this many configurations.
+    pub memo_entries_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { deadline: None, memo_entries_max: 20_000_000 }
+    }
+}
+
+/// The result of a search over one partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A linearization exists; the operations (indices into the partition) in its order.
+    Linearizable(Vec<usize>),
+    /// None exists.
+    NotLinearizable(Stuck),
+    /// A bound was reached first: no verdict, never a guess.
+    Inconclusive(String),
+}
+
+/// Where every attempt got stuck, from the deepest attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stuck {
+    /// The longest partial linearization found (indices into the partition, in order).
+    pub partial: Vec<usize>,
+    /// The operation whose completion the partial linearization could not get past.
+    pub blocked: usize,
+}
+
+/// A 64-bit multiplicative hash (FxHash's constant): the memo hashes bitsets of many words, and
+/// SipHash was most of the search's time.
+#[derive(Default)]
+pub struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, word: usize) {
+        self.write_u64(word as u64);
+    }
+}
+
+type FastSet<T> = HashSet<T, BuildHasherDefault<FastHasher>>;
+
+#[derive(Clone, Copy)]
+struct Node {
+    /// The operation (index into the partition).
+    op: usize,
+    is_call: bool,
+    prev: usize,
+    next: usize,
+}
+
+const NIL: usize = usize::MAX;
+
+/// Searches for a linearization of `operations` (one partition: one key) under `model`.
+pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) -> Outcome {
+    // Entries in real-time order; node 0 is the head sentinel.
+    let mut entries: Vec<(usize, usize, bool)> = Vec::with_capacity(operations.len() * 2);
+    for (index, operation) in operations.iter().enumerate() {
+        entries.push((operation.call, index, true));
+        if let (Status::Ok, Some(ret)) = (operation.status, operation.ret) {
+            entries.push((ret, index, false));
+        }
+    }
+    entries.sort_unstable_by_key(|&(position, _, is_call)| (position, !is_call));
+    let mut nodes = Vec::with_capacity(entries.len() + 1);
+    nodes.push(Node { op: NIL, is_call: false, prev: NIL, next: if entries.is_empty() { NIL } else { 1 } });
+    let mut call_node = vec![NIL; operations.len()];
+    let mut return_node = vec![NIL; operations.len()];
+    for (offset, &(_, op, is_call)) in entries.iter().enumerate() {
+        let id = offset + 1;
+        let next = if id == entries.len() { NIL } else { id + 1 };
+        nodes.push(Node { op, is_call, prev: id - 1, next });
+        if is_call {
+            call_node[op] = id;
+        } else {
+            return_node[op] = id;
+        }
+    }
+    let unlink = |nodes: &mut Vec<Node>, id: usize| {
+        let Node { prev, next, .. } = nodes[id];
+        nodes[prev].next = next;
+        if next != NIL {
+            nodes[next].prev = prev;
+        }
+    };
+    let relink = |nodes: &mut Vec<Node>, id: usize| {
+        let Node { prev, next, .. } = nodes[id];
+        nodes[prev].next = id;
+        if next != NIL {
+            nodes[next].prev = id;
+        }
+    };
+
+    let words = operations.len().div_ceil(64).max(1);
+    let mut linearized = vec![0u64; words];
+    let mut memo: FastSet<(Box<[u64]>, M::State)> = FastSet::default();
+    let mut state = model.init();
+    let mut stack: Vec<(usize, M::State)> = Vec::new();
+    let mut remaining = operations.iter().filter(|operation| operation.status == Status::Ok).count();
+    let mut best: Option<Stuck> = None;
+    let mut entry = nodes[0].next;
+    let mut steps: u64 = 0;
+    loop {
+        if remaining == 0 {
+            return Outcome::Linearizable(stack.iter().map(|&(op, _)| op).collect());
+        }
+        steps += 1;
+        if steps % 4096 == 0 {
+            if limits.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Outcome::Inconclusive(format!("time limit reached after {steps} search steps"));
+            }
+            if memo.len() >= limits.memo_entries_max {
+                return Outcome::Inconclusive(format!(
+                    "memory limit reached: {} configurations memoised",
+                    memo.len()
+                ));
+            }
+        }
+        if entry == NIL {
+            // Only calls of unknown outcome were left ahead, and none could be linearized: the same
+            // as being stuck at the end.
+            match stack.pop() {
+                None => unreachable!("an operation that must complete has a return entry ahead"),
+                Some((op, previous)) => {
+                    entry = undo(&mut nodes, op, &call_node, &return_node, &relink);
+                    clear(&mut linearized, op);
+                    if operations[op].status == Status::Ok {
+                        remaining += 1;
+                    }
+                    state = previous;
+                    continue;
+                }
+            }
+        }
+        let node = nodes[entry];
+        if node.is_call {
+            let op = node.op;
+            if let Some(next) = model.step(&state, operations[op]) {
+                set(&mut linearized, op);
+                if memo.insert((linearized.clone().into_boxed_slice(), next.clone())) {
+                    stack.push((op, std::mem::replace(&mut state, next)));
+                    unlink(&mut nodes, call_node[op]);
+                    if return_node[op] != NIL {
+                        unlink(&mut nodes, return_node[op]);
+                    }
+                    if operations[op].status == Status::Ok {
+                        remaining -= 1;
+                    }
+                    entry = nodes[0].next;
+                    continue;
+                }
+                clear(&mut linearized, op);
+            }
+            entry = node.next;
+        } else {
+            // Stuck: this operation had to take effect before now.
+            if best.as_ref().is_none_or(|best| stack.len() > best.partial.len()) {
+                best = Some(Stuck { partial: stack.iter().map(|&(op, _)| op).collect(), blocked: node.op });
+            }
+            let Some((op, previous)) = stack.pop() else {
+                return Outcome::NotLinearizable(best.expect("recorded just above"));
+            };
+            entry = undo(&mut nodes, op, &call_node, &return_node, &relink);
+            clear(&mut linearized, op);
+            if operations[op].status == Status::Ok {
+                remaining += 1;
+            }
+            state = previous;
+        }
+    }
+}
+
+/// Puts operation `op` back in the list; returns the entry after its call (where the search
+/// resumes).
+fn undo(
+    nodes: &mut Vec<Node>,
+    op: usize,
+    call_node: &[usize],
+    return_node: &[usize],
+    relink: &impl Fn(&mut Vec<Node>, usize),
+) -> usize {
+    if return_node[op] != NIL {
+        relink(nodes, return_node[op]);
+    }
+    relink(nodes, call_node[op]);
+    nodes[call_node[op]].next
+}
+
+fn set(bits: &mut [u64], index: usize) {
+    bits[index / 64] |= 1 << (index % 64);
+}
+
+fn clear(bits: &mut [u64], index: usize) {
+    bits[index / 64] &= !(1 << (index % 64));
+}
+
+/// Hashes a value with [`FastHasher`].
+pub fn fast_hash<T: Hash>(value: &T) -> u64 {
+    let mut hasher = FastHasher::default();
+    value.hash(&mut hasher);
+    hasher.finish()
+}

@@ -1,0 +1,237 @@
+//! Verdicts: the Jepsen etcd corpus, hand-written anomalies, and a brute-force oracle on random
+//! small histories.
+
+use checker::format::{self, Format};
+use checker::history::{History, Operation, Status};
+use checker::model::{Kind, Model, Register};
+use checker::{check, Options, Verdict};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+fn verdict_of(text: &str, kind: Kind) -> (Verdict, checker::Report, History) {
+    verdict_with(text, kind, Options::default())
+}
+
+fn verdict_with(text: &str, kind: Kind, options: Options) -> (Verdict, checker::Report, History) {
+    let (events, _) = format::parse(text, Format::Auto).expect("parses");
+    let history = History::from_events(&events).expect("pairs");
+    let report = check(&Register { kind }, &history, options);
+    (report.verdict, report, history)
+}
+
+#[test]
+fn jepsen_etcd_corpus_matches_known_verdicts() {
+    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/jepsen-etcd");
+    let verdicts = std::fs::read_to_string(directory.join("VERDICTS.tsv"))
+        .expect("../shared/data/jepsen-etcd beside the repository");
+    let mut checked = 0;
+    for line in verdicts.lines().skip(1) {
+        let (file, expected) = line.split_once('\t').expect("file<TAB>verdict");
+        let expected = match expected {
+            "linearizable" => Verdict::Linearizable,
+            "not-linearizable" => Verdict::NotLinearizable,
+            _ => continue,
+        };
+        let text = std::fs::read_to_string(directory.join(file)).expect("corpus file");
+        // Verdicts only: explanations are tested below, and minimising 79 of them takes a while.
+        let (verdict, _, _) =
+            verdict_with(&text, Kind::CasRegister, Options { explain: false, ..Options::default() });
+        assert_eq!(verdict, expected, "{file}");
+        checked += 1;
+    }
+    assert_eq!(checked, 102, "every file with a verdict");
+}
+
+const STALE_READ: &str = r#"{"process": 0, "type": "invoke", "f": "write", "key": "x", "value": 3}
+{"process": 0, "type": "ok", "f": "write", "key": "x", "value": 3}
+{"process": 0, "type": "invoke", "f": "write", "key": "x", "value": 4}
+{"process": 0, "type": "ok", "f": "write", "key": "x", "value": 4}
+{"process": 1, "type": "invoke", "f": "read", "key": "x", "value": null}
+{"process": 1, "type": "ok", "f": "read", "key": "x", "value": 3}
+{"process": 2, "type": "invoke", "f": "read", "key": "y", "value": null}
+{"process": 2, "type": "ok", "f": "read", "key": "y", "value": null}
+"#;
+
+#[test]
+fn stale_read_is_explained() {
+    let (verdict, report, history) = verdict_of(STALE_READ, Kind::Kv);
+    assert_eq!(verdict, Verdict::NotLinearizable);
+    let x = &report.keys[0];
+    assert_eq!((x.key.as_deref(), x.verdict), (Some("x"), Verdict::NotLinearizable));
+    assert_eq!(report.keys[1].verdict, Verdict::Linearizable, "key y is independent");
+    let explanation = x.explanation.as_ref().expect("explained");
+    assert_eq!(explanation.words, "read of x returned 3 (process 1, line 5) after write x 4 completed (process 0, line 3), and no write of 3 could take effect in between");
+    let core: Vec<String> = explanation.core.iter().map(|&id| history.operations[id].describe()).collect();
+    assert_eq!(core, ["write x 3", "write x 4", "read x -> 3"], "minimal set");
+    assert!(explanation.minimal);
+}
+
+#[test]
+fn lost_write_is_caught() {
+    let text = r#"{"process": 0, "type": "invoke", "f": "put", "key": "k", "value": 1}
+{"process": 0, "type": "ok", "f": "put", "key": "k", "value": 1}
+{"process": 1, "type": "invoke", "f": "get", "key": "k"}
+{"process": 1, "type": "ok", "f": "get", "key": "k", "value": null}
+"#;
+    assert_eq!(verdict_of(text, Kind::Kv).0, Verdict::NotLinearizable);
+}
+
+#[test]
+fn cas_anomalies() {
+    // Two cas from the same value both succeed: only one can.
+    let double = "{:process 0 :type :invoke :f :write :value 1}\n{:process 0 :type :ok :f :write :value 1}\n\
+                  {:process 1 :type :invoke :f :cas :value [1 2]}\n{:process 2 :type :invoke :f :cas :value [1 3]}\n\
+                  {:process 1 :type :ok :f :cas :value [1 2]}\n{:process 2 :type :ok :f :cas :value [1 3]}\n";
+    assert_eq!(verdict_of(double, Kind::CasRegister).0, Verdict::NotLinearizable);
+    // A failed cas took no effect; concurrent cas in either order is fine.
+    let fine = "[{:process 0 :type :invoke :f :cas :value [nil 1]}\n {:process 1 :type :invoke :f :cas :value [1 2]}\n\
+                {:process 1 :type :ok :f :cas :value [1 2]}\n {:process 0 :type :ok :f :cas :value [nil 1]}\n\
+                {:process 2 :type :invoke :f :cas :value [5 6]}\n {:process 2 :type :fail :f :cas :value [5 6]}]\n";
+    assert_eq!(verdict_of(fine, Kind::CasRegister).0, Verdict::Linearizable);
+}
+
+#[test]
+fn unknown_outcomes_may_or_may_not_take_effect() {
+    let took_effect =
+        "INFO  jepsen.util - 0\t:invoke\t:write\t1\nINFO  jepsen.util - 0\t:info\t:write\t:timed-out\n\
+                       INFO  jepsen.util - 1\t:invoke\t:read\tnil\nINFO  jepsen.util - 1\t:ok\t:read\t1\n";
+    assert_eq!(verdict_of(took_effect, Kind::CasRegister).0, Verdict::Linearizable);
+    let did_not =
+        "INFO  jepsen.util - 0\t:invoke\t:write\t1\nINFO  jepsen.util - 0\t:info\t:write\t:timed-out\n\
+                   INFO  jepsen.util - 1\t:invoke\t:read\tnil\nINFO  jepsen.util - 1\t:ok\t:read\tnil\n";
+    assert_eq!(verdict_of(did_not, Kind::CasRegister).0, Verdict::Linearizable);
+    // But not before it was invoked.
+    let too_early = "INFO  jepsen.util - 1\t:invoke\t:read\tnil\nINFO  jepsen.util - 1\t:ok\t:read\t1\n\
+                     INFO  jepsen.util - 0\t:invoke\t:write\t1\nINFO  jepsen.util - 0\t:info\t:write\t:timed-out\n";
+    assert_eq!(verdict_of(too_early, Kind::CasRegister).0, Verdict::NotLinearizable);
+}
+
+#[test]
+fn bad_lines_name_their_line() {
+    let cases = [
+        ("{\"process\": 0, \"type\": \"invoke\", \"f\": \"write\", \"value\": 1}\n{\"process\": 0, \"type\": \"done\", \"f\": \"write\"}\n", "line 2: type \"done\""),
+        ("{\"process\": 0, \"type\": \"ok\", \"f\": \"write\", \"value\": 1}\n", "line 1: process 0 completes an operation it never invoked"),
+        ("{\"process\": 0, \"type\": \"invoke\", \"f\": \"frob\"}\n", "line 1: unknown function \"frob\""),
+        ("{:process 0 :type :invoke :f :cas :value 3}\n", "line 1: cas argument 3"),
+    ];
+    for (text, expected) in cases {
+        let error = format::parse(text, Format::Auto)
+            .and_then(|(events, _)| History::from_events(&events))
+            .expect_err(text);
+        assert!(error.to_string().starts_with(expected), "{error} does not start with {expected}");
+    }
+}
+
+/// Every order of the operations that respects real time, with each unknown-outcome operation
+/// either placed or left out.
+fn brute_force(model: &Register, operations: &[Operation]) -> bool {
+    fn extend(
+        model: &Register,
+        operations: &[Operation],
+        used: &mut Vec<bool>,
+        state: &checker::value::Value,
+    ) -> bool {
+        if operations
+            .iter()
+            .zip(used.iter())
+            .all(|(operation, &used)| used || operation.status == Status::Info)
+        {
+            return true;
+        }
+        for index in 0..operations.len() {
+            if used[index] {
+                continue;
+            }
+            // It may go next only if no unused completed operation returned before it was called.
+            let blocked = operations.iter().enumerate().any(|(other, earlier)| {
+                !used[other]
+                    && earlier.status == Status::Ok
+                    && earlier.ret.is_some_and(|ret| ret < operations[index].call)
+            });
+            if blocked {
+                continue;
+            }
+            if let Some(next) = model.step(state, &operations[index]) {
+                used[index] = true;
+                let found = extend(model, operations, used, &next);
+                used[index] = false;
+                if found {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    let relevant: Vec<Operation> =
+        operations.iter().filter(|operation| !model.is_inert(operation)).cloned().collect();
+    let mut used = vec![false; relevant.len()];
+    extend(model, &relevant, &mut used, &model.init())
+}
+
+#[test]
+fn agrees_with_brute_force_on_random_histories() {
+    let seeds: u64 = std::env::var("CHECKER_SEEDS").ok().and_then(|text| text.parse().ok()).unwrap_or(3000);
+    let model = Register { kind: Kind::CasRegister };
+    let mut verdicts = [0usize; 2];
+    for seed in 0..seeds {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut events = Vec::new();
+        let processes = rng.random_range(1..=4);
+        let mut pending: Vec<Option<(String, checker::value::Value)>> = vec![None; processes];
+        for line in 1..=rng.random_range(2..=14) {
+            let process = rng.random_range(0..processes);
+            let value = |rng: &mut SmallRng| checker::value::Value::Int(rng.random_range(0..3));
+            let (kind, f, v) = match pending[process].take() {
+                None => {
+                    let (f, v) = match rng.random_range(0..3) {
+                        0 => ("read", checker::value::Value::Nil),
+                        1 => ("write", value(&mut rng)),
+                        _ => ("cas", checker::value::Value::List(vec![value(&mut rng), value(&mut rng)])),
+                    };
+                    pending[process] = Some((f.to_string(), v.clone()));
+                    (checker::history::EventType::Invoke, f.to_string(), v)
+                }
+                Some((f, v)) => {
+                    let kind = match rng.random_range(0..10) {
+                        0 => checker::history::EventType::Info,
+                        1 => checker::history::EventType::Fail,
+                        _ => checker::history::EventType::Ok,
+                    };
+                    let v = if f == "read" {
+                        if rng.random_bool(0.3) {
+                            checker::value::Value::Nil
+                        } else {
+                            value(&mut rng)
+                        }
+                    } else {
+                        v
+                    };
+                    (kind, f, v)
+                }
+            };
+            events.push(checker::history::Event {
+                process: process.to_string(),
+                kind,
+                f,
+                key: None,
+                value: v,
+                time: None,
+                line,
+            });
+        }
+        let history = History::from_events(&events).expect("generated histories pair");
+        let expected = brute_force(&model, &history.operations);
+        let report = check(&model, &history, Options::default());
+        let got = report.verdict == Verdict::Linearizable;
+        assert_eq!(got, expected, "seed {seed}: history {events:?}\nREPRODUCE WITH: CHECKER_SEEDS={} cargo test -p checker --test verdicts agrees_with_brute_force", seed + 1);
+        verdicts[usize::from(got)] += 1;
+    }
+    eprintln!(
+        "brute force agreed on {seeds} random histories ({} linearizable, {} not)",
+        verdicts[1], verdicts[0]
+    );
+    assert!(
+        verdicts[0] > seeds as usize / 20 && verdicts[1] > seeds as usize / 20,
+        "both verdicts are exercised: {verdicts:?}"
+    );
+}
