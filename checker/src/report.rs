@@ -176,12 +176,7 @@ pub fn html(history: &History, report: &Report, title: &str) -> String {
         } else {
             "op"
         };
-        let tip = escape(&format!(
-            "{} (lines {}–{})",
-            line(operation),
-            operation.call_line,
-            operation.ret_line.map_or("?".into(), |l| l.to_string())
-        ));
+        let tip = escape(&line(operation));
         let label = escape(&operation.describe());
         let _ = write!(
             svg,

@@ -12,7 +12,7 @@
 use crate::history::{Operation, Status};
 use crate::model::Model;
 use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Instant;
 
 /// Bounds on one search.
@@ -231,11 +231,4 @@ fn set(bits: &mut [u64], index: usize) {
 
 fn clear(bits: &mut [u64], index: usize) {
     bits[index / 64] &= !(1 << (index % 64));
-}
-
-/// Hashes a value with [`FastHasher`].
-pub fn fast_hash<T: Hash>(value: &T) -> u64 {
-    let mut hasher = FastHasher::default();
-    value.hash(&mut hasher);
-    hasher.finish()
 }

@@ -203,12 +203,11 @@ impl Node {
     /// - timers other than `Election` are not modelled: the network never loses messages (no
     ///   retransmission is needed), commit knowledge travels on Accepts, and read rounds start at
     ///   once, so heartbeats would only grow the state space.
-    fn execute(&self, state: &mut ReplicaState, outputs: Vec<Output>, o: &mut Out<Self>) {
+    fn execute(&self, state: &mut ReplicaState, mut outputs: Vec<Output>, o: &mut Out<Self>) {
         let candidate = matches!(self, Node::Replica { candidate: true, .. });
         let me = state.replica.node();
         let mut durable: Option<DurableState> = None;
         let mut loopback = std::collections::VecDeque::new();
-        let mut outputs = outputs;
         loop {
             for output in outputs {
                 match output {

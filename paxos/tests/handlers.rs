@@ -67,6 +67,15 @@ fn incarnations() -> Vec<u64> {
     vec![0; 4]
 }
 
+/// The promise of an acceptor that holds nothing and knows nothing chosen.
+fn empty_promise(from: u8, to: u8, ballot: Ballot) -> Output {
+    send(
+        from,
+        to,
+        Message::Promise { ballot, chosen: Slot(0), reports: vec![], incarnations: incarnations() },
+    )
+}
+
 /// Node 1 elected with ballot 1.1 and nothing in any log.
 fn leader() -> Replica {
     let mut replica = replica(1);
@@ -88,20 +97,7 @@ fn promise_is_persisted_before_it_is_sent() {
     let b = ballot(1, 1);
     assert_eq!(
         step(&mut acceptor, receive(1, Message::Prepare { ballot: b, from: Slot(0) })),
-        vec![
-            Output::Persist(Persist::Promise(b)),
-            send(
-                2,
-                1,
-                Message::Promise {
-                    ballot: b,
-                    chosen: Slot(0),
-                    reports: vec![],
-                    incarnations: incarnations()
-                }
-            ),
-            Output::SetTimer(Timer::Election),
-        ]
+        vec![Output::Persist(Persist::Promise(b)), empty_promise(2, 1, b), Output::SetTimer(Timer::Election),]
     );
 }
 
@@ -359,16 +355,7 @@ fn leader_steps_down_when_it_hears_a_higher_ballot() {
             Output::Persist(Persist::Promise(b)),
             Output::CancelTimer(Timer::Heartbeat),
             Output::SetTimer(Timer::Election),
-            send(
-                1,
-                3,
-                Message::Promise {
-                    ballot: b,
-                    chosen: Slot(0),
-                    reports: vec![],
-                    incarnations: incarnations()
-                }
-            ),
+            empty_promise(1, 3, b),
             Output::SetTimer(Timer::Election),
         ]
     );
