@@ -144,7 +144,7 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
             return Outcome::Linearizable(stack.iter().map(|&(op, _)| op).collect());
         }
         steps += 1;
-        if steps % 4096 == 0 {
+        if steps.is_multiple_of(4096) {
             if limits.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 return Outcome::Inconclusive(format!("time limit reached after {steps} search steps"));
             }

@@ -98,7 +98,7 @@ impl ModelConfig {
     /// that both put first can never exhibit one, whatever the core does.
     pub fn client_ops(&self, index: usize) -> Vec<ClientOp> {
         let value = char::from(b'A' + (index % 26) as u8);
-        let put_at = if index % 2 == 0 { 0 } else { 1.min(self.ops - 1) };
+        let put_at = if index.is_multiple_of(2) { 0 } else { 1.min(self.ops - 1) };
         (0..self.ops).map(|op| if op == put_at { ClientOp::Put(value) } else { ClientOp::Get }).collect()
     }
 

@@ -10,7 +10,11 @@
 //! - [`testkit`]: a deterministic in-memory cluster that steps replicas with seeded message loss,
 //!   duplication, reordering, timer firings, crashes and storage loss, and checks agreement after
 //!   every step. Used by the randomised tests and the core benchmark.
+//! - [`storage`]: the write-ahead log, snapshots, recovery and group commit, over a small
+//!   file-system trait (the operating system's, or turmoil's simulated disk).
 
 pub mod core;
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+pub mod storage;
 #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 pub mod testkit;

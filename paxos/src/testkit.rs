@@ -22,7 +22,7 @@
 
 use crate::core::{
     Ballot, Bytes, ClientId, ClusterId, Config, DurableState, Envelope, Input, Message, NodeId, Operation,
-    Outcome, Output, Replica, Request, Response, Slot, Status, Timer, Value,
+    Outcome, Output, Persist, Replica, Request, Response, Slot, Status, Timer, Value,
 };
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -196,6 +196,8 @@ pub struct Options {
     /// The mutant every replica runs.
     #[cfg(feature = "mutants")]
     pub mutant: crate::core::Mutant,
+    /// Keep every replica's persists in [`Summary::persists`] (for the storage tests).
+    pub record_persists: bool,
 }
 
 impl Options {
@@ -221,6 +223,7 @@ impl Options {
             },
             #[cfg(feature = "mutants")]
             mutant: crate::core::Mutant::None,
+            record_persists: false,
         }
     }
 }
@@ -259,6 +262,19 @@ pub struct Summary {
     pub leaders: usize,
     /// Steps, faults and liveness together.
     pub steps: usize,
+    /// With [`Options::record_persists`]: each replica's persists as its storage saw them.
+    pub persists: Vec<Vec<Recorded>>,
+    /// Each replica's durable state at the end.
+    pub durable: Vec<DurableState>,
+}
+
+/// What one replica's storage saw, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// The persists of one step (durable before the step's sends left).
+    Step(Vec<Persist>),
+    /// The storage was wiped.
+    Wipe,
 }
 
 struct Host {
@@ -378,6 +394,11 @@ impl Simulation {
             cuts: Vec::new(),
             faulty: true,
         };
+        if simulation.options.record_persists {
+            // What `init` writes for each member.
+            let init = Recorded::Step(vec![Persist::Joined { cluster: CLUSTER, incarnation: 0 }]);
+            simulation.summary.persists = vec![vec![init]; members.len()];
+        }
         for &node in &members {
             let durable = DurableState::initial(CLUSTER);
             simulation.hosts.push(Host { replica: None, durable, timers: BTreeMap::new(), restarts: 0 });
@@ -401,6 +422,7 @@ impl Simulation {
         self.summary.chosen = self.chosen.len() as u64;
         self.summary.leaders = self.ballots.len();
         self.summary.steps = self.step;
+        self.summary.durable = self.hosts.iter().map(|host| host.durable.clone()).collect();
         Ok(self.summary)
     }
 
@@ -479,6 +501,17 @@ impl Simulation {
     /// Carries out a step's outputs: persists first (durable at once), then sends and replies.
     fn execute(&mut self, node: NodeId, out: Vec<Output>) {
         let step = self.step;
+        if self.options.record_persists {
+            let persists: Vec<Persist> = out
+                .iter()
+                .filter_map(
+                    |output| if let Output::Persist(record) = output { Some(record.clone()) } else { None },
+                )
+                .collect();
+            if !persists.is_empty() {
+                self.summary.persists[node.index() - 1].push(Recorded::Step(persists));
+            }
+        }
         let host = self.host(node);
         for output in &out {
             match output {
@@ -602,6 +635,9 @@ impl Simulation {
             self.wipes += 1;
             self.summary.wipes += 1;
             self.host(node).durable = DurableState::lost();
+            if self.options.record_persists {
+                self.summary.persists[node.index() - 1].push(Recorded::Wipe);
+            }
         }
         self.boot(node);
     }
@@ -879,7 +915,7 @@ impl Simulation {
             } else {
                 quiet = 0;
             }
-            if self.step % 97 == 0 {
+            if self.step.is_multiple_of(97) {
                 self.client_step();
             }
         }

@@ -1,0 +1,377 @@
+//! The storage's promises: replay yields exactly what was persisted; an unfinished write at the
+//! end is cut away and nothing synced is lost; every damaged byte is detected; on turmoil's
+//! simulated disk a crash keeps exactly what was synced.
+
+// Tests of the storage and its crash behaviour do files, threads and wall-clock deadlines: the bans of
+// paxos/clippy.toml are for the core.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use paxos::core::{
+    Ballot, Bytes, ClientId, ClusterId, DurableState, KvStore, NodeId, Operation, Persist, Request, Slot,
+    Value,
+};
+use paxos::storage::fs::StdFs;
+use paxos::storage::{Storage, StorageError, StorageOptions};
+use paxos::testkit::{Options, Recorded, Simulation};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// A fresh directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("paxos-storage-{}-{name}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn open(
+    dir: &Path,
+    options: &StorageOptions,
+) -> Result<(Storage<StdFs>, DurableState, paxos::storage::Recovery), StorageError> {
+    Storage::open(Arc::new(StdFs), dir, options.clone())
+}
+
+fn small_segments() -> StorageOptions {
+    StorageOptions { segment_bytes: 2048 }
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
+}
+
+/// Replay property over what the real core persists: every replica of seeded cluster runs (with
+/// crashes, storage wipes, snapshots) writes its persists, in group-commit batches of random
+/// size, with reopenings at random points; every reopening and the final one yield exactly the
+/// durable state the core held.
+#[test]
+fn replay_yields_the_durable_state_of_the_core() {
+    let seeds = match std::env::var("STORAGE_SEED").ok().and_then(|seed| seed.parse().ok()) {
+        Some(seed) => seed..seed + 1,
+        None => 0..env_u64("STORAGE_SEEDS", 12),
+    };
+    for seed in seeds {
+        let mut options = Options::swarm(3, seed);
+        options.record_persists = true;
+        let summary = Simulation::new(seed, options).run().unwrap_or_else(|violation| panic!("{violation}"));
+        let mut rng = SmallRng::seed_from_u64(seed);
+        for (index, events) in summary.persists.iter().enumerate() {
+            let reproduce = format!(
+                "seed {seed}, replica {}: STORAGE_SEED={seed} cargo test -p paxos --test storage replay",
+                index + 1
+            );
+            let dir = TempDir::new("replay");
+            let (mut storage, recovered, _) = open(&dir.0, &small_segments()).expect("open");
+            assert_eq!(recovered, DurableState::lost());
+            let mut expected = DurableState::lost();
+            let mut batch = Vec::new();
+            let mut events = events.iter().peekable();
+            while let Some(event) = events.next() {
+                match event {
+                    Recorded::Step(persists) => {
+                        for persist in persists {
+                            expected.apply(persist);
+                        }
+                        batch.extend(persists.iter().cloned());
+                        // Group commit: steps that arrive during a sync share the next record.
+                        if rng.random_bool(0.6)
+                            || events.peek().is_none_or(|next| matches!(next, Recorded::Wipe))
+                        {
+                            storage.append(&batch).expect("append");
+                            storage.sync().expect("sync");
+                            batch.clear();
+                            assert_eq!(storage.state(), &expected, "{reproduce}: the storage's own view");
+                        }
+                    }
+                    Recorded::Wipe => {
+                        drop(storage);
+                        std::fs::remove_dir_all(&dir.0).expect("wipe");
+                        expected = DurableState::lost();
+                        let (reopened, recovered, _) =
+                            open(&dir.0, &small_segments()).expect("open after wipe");
+                        assert_eq!(recovered, expected, "{reproduce}: after a wipe");
+                        storage = reopened;
+                    }
+                }
+                if batch.is_empty() && rng.random_bool(0.05) {
+                    drop(storage);
+                    let (reopened, recovered, _) = open(&dir.0, &small_segments()).expect("reopen");
+                    assert_eq!(recovered, expected, "{reproduce}: after a reopening");
+                    storage = reopened;
+                }
+            }
+            let stats = storage.stats();
+            drop(storage);
+            let (_, recovered, recovery) = open(&dir.0, &small_segments()).expect("final reopen");
+            assert_eq!(recovered, summary.durable[index], "{reproduce}: final state against the core's");
+            assert_eq!(recovery.truncated, None, "{reproduce}");
+            println!(
+                "{reproduce}: {stats:?}, recovered {} records from {} segments",
+                recovery.records, recovery.segments
+            );
+        }
+    }
+}
+
+fn value(n: u64, bytes: usize) -> Value {
+    let request = Request {
+        client: ClientId(n % 7 + 1),
+        sequence: n,
+        operations: vec![Operation::Put {
+            key: Bytes::from(format!("k{n}")),
+            value: Bytes::from(vec![b'v'; bytes]),
+        }],
+    };
+    Value::Batch(Arc::new(vec![request]))
+}
+
+/// A log of varied records: the initial membership, promises, accepts of several sizes.
+fn sample_records(count: u64) -> Vec<Vec<Persist>> {
+    let mut records = vec![vec![Persist::Joined { cluster: ClusterId(7), incarnation: 0 }]];
+    for n in 1..count {
+        let ballot = Ballot { round: n / 4 + 1, node: NodeId(1) };
+        let mut record =
+            vec![Persist::Accept { slot: Slot(n), ballot, value: value(n, (n as usize * 13) % 60) }];
+        if n % 5 == 0 {
+            record.insert(0, Persist::Promise(ballot));
+        }
+        records.push(record);
+    }
+    records
+}
+
+fn state_of(records: &[Vec<Persist>]) -> DurableState {
+    let mut state = DurableState::lost();
+    for persist in records.iter().flatten() {
+        state.apply(persist);
+    }
+    state
+}
+
+/// Writes `records` (each synced) into `dir`; returns the files and where each record ends in
+/// the last segment.
+fn write_log(
+    dir: &Path,
+    records: &[Vec<Persist>],
+    options: &StorageOptions,
+) -> (BTreeMap<String, Vec<u8>>, Vec<u64>) {
+    let (mut storage, _, _) = open(dir, options).expect("open");
+    let mut ends = Vec::new();
+    for record in records {
+        storage.append(record).expect("append");
+        storage.sync().expect("sync");
+        ends.push(std::fs::metadata(last_segment(dir)).expect("segment").len());
+    }
+    drop(storage);
+    (read_dir(dir), ends)
+}
+
+fn last_segment(dir: &Path) -> PathBuf {
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("list")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+        .collect();
+    segments.sort();
+    segments.pop().expect("a segment")
+}
+
+fn read_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .expect("list")
+        .map(|entry| entry.expect("entry"))
+        .filter(|entry| entry.file_name() != "LOCK")
+        .map(|entry| {
+            (entry.file_name().to_string_lossy().into_owned(), std::fs::read(entry.path()).expect("read"))
+        })
+        .collect()
+}
+
+fn write_dir(dir: &Path, files: &BTreeMap<String, Vec<u8>>) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).expect("create");
+    for (name, bytes) in files {
+        std::fs::write(dir.join(name), bytes).expect("write");
+    }
+}
+
+/// Cuts the last segment at every byte offset inside its last record: recovery keeps every record
+/// synced before it, reports the cut, and the log takes new records afterwards.
+#[test]
+fn a_torn_last_record_is_cut_away_and_nothing_synced_is_lost() {
+    let source = TempDir::new("torn-source");
+    let records = sample_records(12);
+    let (files, ends) = write_log(&source.0, &records, &StorageOptions::default());
+    let segment = files.keys().find(|name| name.ends_with(".log")).expect("one segment").clone();
+    let (start, end) = (ends[ends.len() - 2], ends[ends.len() - 1]);
+    let keep = state_of(&records[..records.len() - 1]);
+    let scratch = TempDir::new("torn");
+    for cut in start..=end {
+        let mut torn = files.clone();
+        torn.get_mut(&segment).expect("segment").truncate(cut as usize);
+        write_dir(&scratch.0, &torn);
+        let (mut storage, recovered, recovery) = open(&scratch.0, &StorageOptions::default())
+            .unwrap_or_else(|error| panic!("cut at byte {cut}: recovery failed: {error}"));
+        if cut == end {
+            assert_eq!(recovered, state_of(&records), "cut at {cut}: the whole log");
+            assert_eq!(recovery.truncated, None);
+            continue;
+        }
+        assert_eq!(recovered, keep, "cut at byte {cut}: every synced record survives");
+        let truncated = recovery.truncated.as_ref().map(|(_, offset, _, _)| *offset);
+        assert_eq!(truncated, if cut == start { None } else { Some(start) }, "cut at byte {cut}");
+        // The log goes on after the cut.
+        let more = vec![Persist::Promise(Ballot { round: 99, node: NodeId(2) })];
+        storage.append(&more).expect("append after recovery");
+        storage.sync().expect("sync");
+        drop(storage);
+        let (_, again, _) = open(&scratch.0, &StorageOptions::default()).expect("reopen");
+        let mut expected = keep.clone();
+        expected.apply(&more[0]);
+        assert_eq!(again, expected, "cut at byte {cut}: appended after the cut");
+    }
+}
+
+/// Every single-bit flip anywhere in a segment or a snapshot file is detected: the node refuses
+/// to start naming the file and offset, or (in the last record only) the record is cut away as an
+/// unfinished write and reported. None passes silently.
+#[test]
+fn every_flipped_bit_is_detected() {
+    let source = TempDir::new("flip-source");
+    let mut records = sample_records(10);
+    let mut kv = KvStore::new(100);
+    let request = Request {
+        client: ClientId(1),
+        sequence: 1,
+        operations: vec![Operation::Put { key: "a".into(), value: "b".into() }],
+    };
+    kv.apply(&request).expect("apply");
+    // A snapshot in the middle: the log is compacted behind a checkpoint, then goes on.
+    records.insert(5, vec![Persist::Snapshot { slot: Slot(3), state: Arc::new(kv) }]);
+    let (files, _) = write_log(&source.0, &records, &StorageOptions::default());
+    let full = state_of(&records);
+    let names: Vec<String> = files.keys().cloned().collect();
+    assert!(names.iter().any(|name| name.starts_with("snapshot-")), "a snapshot file: {names:?}");
+    let scratch = TempDir::new("flip");
+    let (mut refused, mut cut) = (0, 0);
+    for name in &names {
+        for offset in 0..files[name].len() {
+            let mut flipped = files.clone();
+            flipped.get_mut(name).expect("file")[offset] ^= 1 << (offset % 8);
+            write_dir(&scratch.0, &flipped);
+            let context = format!("bit {} of byte {offset} of {name}", offset % 8);
+            match open(&scratch.0, &StorageOptions::default()) {
+                Err(StorageError::Damaged { path, .. }) => {
+                    assert!(path.ends_with(name), "{context}: the error names {}", path.display());
+                    refused += 1;
+                }
+                Err(other) => panic!("{context}: unexpected error {other}"),
+                Ok((_, recovered, recovery)) => {
+                    assert!(recovery.truncated.is_some(), "{context}: passed silently");
+                    assert_ne!(recovered, full, "{context}");
+                    assert_eq!(
+                        recovered,
+                        state_of(&records[..records.len() - 1]),
+                        "{context}: only the last record may go"
+                    );
+                    cut += 1;
+                }
+            }
+        }
+    }
+    println!("{refused} flips refused at startup, {cut} cut away as an unfinished last record");
+    assert!(refused > 0 && cut > 0);
+}
+
+#[test]
+fn damage_is_reported_with_file_offset_and_what_to_do() {
+    let source = TempDir::new("damage");
+    let records = sample_records(6);
+    let (mut files, ends) = write_log(&source.0, &records, &StorageOptions::default());
+    let segment = files.keys().find(|name| name.ends_with(".log")).expect("segment").clone();
+    let offset = ends[1] as usize + 10; // inside the third record, with records after it
+    files.get_mut(&segment).expect("segment")[offset] ^= 0x40;
+    write_dir(&source.0, &files);
+    let error = open(&source.0, &StorageOptions::default()).expect_err("damage is refused");
+    let message = error.to_string();
+    assert!(message.contains(&segment), "{message}");
+    assert!(message.contains(&format!("at byte {}", ends[1])), "{message}");
+    assert!(message.contains("move its data directory aside"), "{message}");
+}
+
+#[test]
+fn a_second_process_on_the_directory_is_refused() {
+    let dir = TempDir::new("lock");
+    let (_held, _, _) = open(&dir.0, &StorageOptions::default()).expect("first");
+    let error = open(&dir.0, &StorageOptions::default()).expect_err("second");
+    assert!(matches!(error, StorageError::Locked { .. }), "{error}");
+    assert!(error.to_string().contains("is another node running on it?"), "{error}");
+}
+
+/// Segments roll over and snapshots compact the log; the directory holds only what recovery needs.
+#[test]
+fn snapshots_compact_the_log() {
+    let dir = TempDir::new("compact");
+    let options = small_segments();
+    let (mut storage, _, _) = open(&dir.0, &options).expect("open");
+    let mut expected = DurableState::lost();
+    let mut kv = KvStore::new(100);
+    for n in 1..=400u64 {
+        let mut batch = vec![Persist::Accept {
+            slot: Slot(n),
+            ballot: Ballot { round: 1, node: NodeId(1) },
+            value: value(n, 40),
+        }];
+        if n % 100 == 0 {
+            kv.apply(&value(n, 40).requests()[0]).expect("apply");
+            batch.push(Persist::Snapshot { slot: Slot(n - 10), state: Arc::new(kv.clone()) });
+        }
+        for persist in &batch {
+            expected.apply(persist);
+        }
+        storage.append(&batch).expect("append");
+        storage.sync().expect("sync");
+    }
+    let stats = storage.stats();
+    drop(storage);
+    let names: Vec<String> = read_dir(&dir.0).into_keys().collect();
+    assert_eq!(names.iter().filter(|name| name.starts_with("snapshot-")).count(), 1, "{names:?}");
+    assert!(stats.segments > 4, "{stats:?}");
+    assert!(
+        names.iter().filter(|name| name.ends_with(".log")).count() < stats.segments as usize,
+        "{names:?}"
+    );
+    let (_, recovered, recovery) = open(&dir.0, &options).expect("reopen");
+    assert_eq!(recovered, expected);
+    assert_eq!(recovery.snapshot, Some(Slot(390)));
+    assert_eq!(recovered.accepted.len(), 11, "only slots 390 to 400, after the snapshot, are kept");
+}
+
+/// A missing segment in the middle of the log is damage, not a shorter log.
+#[test]
+fn a_missing_segment_is_refused() {
+    let dir = TempDir::new("missing");
+    let records = sample_records(200);
+    let (mut files, _) = write_log(&dir.0, &records, &small_segments());
+    let segments: Vec<String> = files.keys().filter(|name| name.ends_with(".log")).cloned().collect();
+    assert!(segments.len() >= 3, "{segments:?}");
+    files.remove(&segments[1]);
+    write_dir(&dir.0, &files);
+    let error = open(&dir.0, &small_segments()).expect_err("a gap is refused");
+    assert!(error.to_string().contains("is missing"), "{error}");
+}
