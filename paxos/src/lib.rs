@@ -13,7 +13,11 @@
 //! - [`storage`]: the write-ahead log, snapshots, recovery and group commit, over a small
 //!   file-system trait (the operating system's, or turmoil's simulated disk).
 
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+pub mod client;
 pub mod core;
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+pub mod runtime;
 #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 pub mod storage;
 #[allow(clippy::disallowed_methods, clippy::disallowed_types)]

@@ -1,0 +1,234 @@
+//! One client connection: RESP commands in, replies out, in order.
+//!
+//! Consecutive key-value commands of a pipeline become one request (applied atomically, in order,
+//! with one log slot); `PING`, `INFO` and `CLUSTER` are answered locally, in their place in the
+//! pipeline. Each connection is a client session with its own id; a request that gets no response
+//! before the deadline is answered `UNAVAILABLE` (its outcome is unknown) and abandoned, so that
+//! the session can go on.
+
+use super::node::{Call, Control, Info};
+use super::resp::{self, Limits, ProtocolError, Reply};
+use crate::core::{Bytes, ClientId, Operation, Outcome, Request, Response};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+/// What the connection needs from the node.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// Where requests go.
+    pub calls: mpsc::Sender<Call>,
+    /// Where status questions go.
+    pub control: mpsc::Sender<Control>,
+    /// The limits on commands.
+    pub limits: Limits,
+    /// How long a request may wait for its response.
+    pub deadline: Duration,
+    /// The most operations in one request.
+    pub operations_max: usize,
+    /// The largest value a client may write.
+    pub value_bytes: usize,
+}
+
+/// One parsed command.
+enum Command {
+    Kv(Operation),
+    Local(Reply),
+    Info,
+    Cluster,
+}
+
+/// The word "absent" as CAS's expected value means "only if the key does not exist".
+const ABSENT: &[u8] = b"__absent__";
+
+fn arity(name: &str, expected: &str) -> Reply {
+    Reply::error(format!("ERR wrong number of arguments for '{name}' command (expected {expected})"))
+}
+
+fn parse(arguments: Vec<Vec<u8>>, value_bytes: usize) -> Command {
+    if let Some(long) = arguments.iter().skip(1).find(|argument| argument.len() > value_bytes) {
+        return Command::Local(Reply::error(format!(
+            "ERR an argument of {} bytes is over the limit of {value_bytes} bytes",
+            long.len()
+        )));
+    }
+    let Some(name) = arguments.first() else { return Command::Local(Reply::error("ERR empty command")) };
+    let name = String::from_utf8_lossy(name).to_ascii_uppercase();
+    let mut rest = arguments.into_iter().skip(1).map(Bytes::from);
+    let count = rest.len();
+    match (name.as_str(), count) {
+        ("GET", 1) => Command::Kv(Operation::Get { key: rest.next().expect("one") }),
+        ("GET", _) => Command::Local(arity("get", "GET key")),
+        ("SET", 2) => {
+            let key = rest.next().expect("two");
+            Command::Kv(Operation::Put { key, value: rest.next().expect("two") })
+        }
+        ("SET", _) => Command::Local(arity("set", "SET key value")),
+        ("DEL", 1) => Command::Kv(Operation::Delete { key: rest.next().expect("one") }),
+        ("DEL", _) => Command::Local(arity("del", "DEL key")),
+        ("CAS", 3) => {
+            let key = rest.next().expect("three");
+            let expected = rest.next().expect("three");
+            let expected = (expected.as_slice() != ABSENT).then_some(expected);
+            Command::Kv(Operation::Cas { key, expected, new: rest.next().expect("three") })
+        }
+        ("CAS", _) => {
+            Command::Local(arity("cas", "CAS key expected new, with expected __absent__ for a missing key"))
+        }
+        ("PING", 0) => Command::Local(Reply::Simple("PONG".to_string())),
+        ("PING", 1) => Command::Local(Reply::Bulk(Some(rest.next().expect("one").to_vec()))),
+        ("PING", _) => Command::Local(arity("ping", "PING [message]")),
+        ("INFO", _) => Command::Info,
+        ("CLUSTER", _) => Command::Cluster,
+        // redis-benchmark and redis-cli ask for these: answer harmlessly.
+        ("CONFIG", _) => Command::Local(Reply::Array(Vec::new())),
+        ("CLIENT", _) | ("SELECT", _) => Command::Local(Reply::Simple("OK".to_string())),
+        ("COMMAND", _) => Command::Local(Reply::Array(Vec::new())),
+        _ => Command::Local(Reply::error(format!(
+            "ERR unknown command '{name}'; this store speaks GET, SET, DEL, CAS, PING, INFO, CLUSTER NODES"
+        ))),
+    }
+}
+
+fn reply_of(outcome: Outcome) -> Reply {
+    match outcome {
+        Outcome::Value(value) => Reply::Bulk(value.map(|bytes| bytes.to_vec())),
+        Outcome::Written => Reply::Simple("OK".to_string()),
+        Outcome::Deleted(existed) => Reply::Integer(i64::from(existed)),
+        Outcome::Swapped(swapped) => Reply::Integer(i64::from(swapped)),
+    }
+}
+
+/// Serves one connection until it closes or breaks the protocol.
+pub async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
+    client: ClientId,
+    session: Session,
+) -> Result<(), ProtocolError> {
+    let mut buf: Vec<u8> = Vec::with_capacity(16 << 10);
+    let mut out: Vec<u8> = Vec::with_capacity(16 << 10);
+    let mut sequence = 0u64;
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let read = match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return Ok(()),
+            Ok(read) => read,
+        };
+        buf.extend_from_slice(&chunk[..read]);
+        // Every complete command in the buffer, in order.
+        let mut commands = Vec::new();
+        let mut used = 0;
+        let violation = loop {
+            match resp::parse_command(&buf[used..], &session.limits) {
+                Ok(Some((arguments, consumed))) => {
+                    used += consumed;
+                    if !arguments.is_empty() {
+                        commands.push(parse(arguments, session.value_bytes));
+                    }
+                }
+                Ok(None) => break None,
+                Err(error) => break Some(error),
+            }
+        };
+        buf.drain(..used);
+        let mut batch: Vec<Operation> = Vec::new();
+        for command in commands {
+            match command {
+                Command::Kv(operation) => {
+                    batch.push(operation);
+                    if batch.len() >= session.operations_max {
+                        execute(&session, client, &mut sequence, std::mem::take(&mut batch), &mut out).await;
+                    }
+                }
+                other => {
+                    execute(&session, client, &mut sequence, std::mem::take(&mut batch), &mut out).await;
+                    let reply = match other {
+                        Command::Local(reply) => reply,
+                        Command::Info => info(&session, false).await,
+                        Command::Cluster => info(&session, true).await,
+                        Command::Kv(_) => unreachable!("handled above"),
+                    };
+                    reply.encode(&mut out);
+                }
+            }
+        }
+        execute(&session, client, &mut sequence, batch, &mut out).await;
+        if let Some(error) = &violation {
+            Reply::error(format!("ERR {error}")).encode(&mut out);
+        }
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() {
+                return Ok(());
+            }
+            out.clear();
+        }
+        if let Some(error) = violation {
+            let _ = stream.shutdown().await;
+            return Err(error);
+        }
+    }
+}
+
+/// Runs `operations` as one request and appends one reply per operation.
+async fn execute(
+    session: &Session,
+    client: ClientId,
+    sequence: &mut u64,
+    operations: Vec<Operation>,
+    out: &mut Vec<u8>,
+) {
+    if operations.is_empty() {
+        return;
+    }
+    let count = operations.len();
+    *sequence += 1;
+    let request = Request { client, sequence: *sequence, operations };
+    let (reply, response) = oneshot::channel();
+    let replies: Vec<Reply> = if session.calls.send(Call::Request { request, reply }).await.is_err() {
+        vec![Reply::error("UNAVAILABLE the node is shutting down; the outcome is unknown"); count]
+    } else {
+        match tokio::time::timeout(session.deadline, response).await {
+            Ok(Ok(Response { result: Ok(outcomes), .. })) => outcomes.into_iter().map(reply_of).collect(),
+            Ok(Ok(Response { result: Err(error), .. })) => vec![Reply::error(error.to_string()); count],
+            Ok(Err(_)) => vec![Reply::error("UNAVAILABLE the node stopped; the outcome is unknown"); count],
+            Err(_) => {
+                let _ = session.calls.send(Call::Abandon(client)).await;
+                let text = format!(
+                    "UNAVAILABLE no quorum answered within {} ms; the outcome is unknown",
+                    session.deadline.as_millis()
+                );
+                vec![Reply::error(text); count]
+            }
+        }
+    };
+    for reply in replies {
+        reply.encode(out);
+    }
+}
+
+async fn info(session: &Session, cluster: bool) -> Reply {
+    let (reply, answer) = oneshot::channel();
+    if session.control.send(Control::Info(reply)).await.is_err() {
+        return Reply::error("UNAVAILABLE the node is shutting down");
+    }
+    let Ok(info) = answer.await else { return Reply::error("UNAVAILABLE the node stopped") };
+    Reply::Bulk(Some(if cluster { cluster_nodes(&info) } else { info.render() }.into_bytes()))
+}
+
+/// `CLUSTER NODES`-like: one line per member: id, client address, peer address, role as this
+/// node sees it.
+fn cluster_nodes(info: &Info) -> String {
+    let mut text = String::new();
+    for member in &info.members {
+        let role = if Some(member.id) == info.leader {
+            "leader"
+        } else if member.id == info.node {
+            info.role.as_str()
+        } else {
+            "follower"
+        };
+        let me = if member.id == info.node { ",myself" } else { "" };
+        text.push_str(&format!("{} {} {} {role}{me}\n", member.id, member.client, member.peer));
+    }
+    text
+}

@@ -1,0 +1,253 @@
+//! Connections between nodes: length-delimited frames (tokio-util) of postcard-encoded [`Frame`]s.
+//!
+//! Each node dials every other node and sends on that connection only; it receives on the
+//! connections the others dialled. A connection begins with a [`Frame::Hello`] naming the cluster
+//! and both nodes: a peer of another cluster, or a stranger, is refused. The receiving side sends a
+//! [`Frame::Pong`] every keepalive interval; a sender that hears none for a few intervals treats
+//! the connection as dead (a partition can leave a TCP stream that accepts writes and delivers
+//! nothing) and dials again, with exponential backoff. Messages that cannot be sent are dropped:
+//! the core retransmits what matters.
+//!
+//! A message whose encoding exceeds one frame (a snapshot of a large state machine) is streamed as
+//! [`Frame::Chunk`]s and reassembled by the receiver, up to a configured total.
+
+use super::env::Net;
+use crate::core::{ClusterId, Envelope, NodeId};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+
+/// What travels on a peer connection.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Frame {
+    /// The first frame of a connection.
+    Hello {
+        /// The sender's cluster.
+        cluster: ClusterId,
+        /// The sender.
+        from: NodeId,
+        /// The node the sender meant to reach.
+        to: NodeId,
+    },
+    /// One message.
+    Message(Envelope),
+    /// A piece of a message too large for one frame; `last` completes it.
+    Chunk {
+        /// The bytes.
+        bytes: Vec<u8>,
+        /// Whether this is the last piece.
+        last: bool,
+    },
+    /// The receiver is alive (sent back on the connection).
+    Pong,
+}
+
+/// Tuning of the peer connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerOptions {
+    /// The largest frame (and chunk).
+    pub frame_bytes: usize,
+    /// The largest message reassembled from chunks.
+    pub message_bytes: usize,
+    /// How often a receiver sends a pong.
+    pub keepalive: Duration,
+    /// Silence after which a sender dials again.
+    pub dead_after: Duration,
+    /// The first and the longest wait between two dials.
+    pub backoff: (Duration, Duration),
+    /// Messages queued for one peer before new ones are dropped.
+    pub queue: usize,
+}
+
+impl Default for PeerOptions {
+    fn default() -> PeerOptions {
+        PeerOptions {
+            frame_bytes: 4 << 20,
+            message_bytes: 1 << 30,
+            keepalive: Duration::from_millis(250),
+            dead_after: Duration::from_secs(2),
+            backoff: (Duration::from_millis(20), Duration::from_secs(1)),
+            queue: 16_384,
+        }
+    }
+}
+
+fn codec(options: &PeerOptions) -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder().max_frame_length(options.frame_bytes).new_codec()
+}
+
+fn encode(frame: &Frame) -> tokio_util::bytes::Bytes {
+    postcard::to_stdvec(frame).expect("encoding to a Vec cannot fail").into()
+}
+
+/// Sends the messages queued for peer `to` at `addr`, redialling as needed, until the queue closes.
+pub async fn outbound<N: Net>(
+    net: N,
+    hello: (ClusterId, NodeId, NodeId),
+    addr: String,
+    options: PeerOptions,
+    mut queue: mpsc::Receiver<Envelope>,
+    mut jitter: impl FnMut(Duration) -> Duration + Send,
+) {
+    let (cluster, from, to) = hello;
+    let mut backoff = options.backoff.0;
+    loop {
+        let stream = match tokio::time::timeout(options.dead_after, net.connect(&addr)).await {
+            Ok(Ok(stream)) => stream,
+            _ => {
+                // Whatever was queued meanwhile is stale; the core will send again.
+                while let Ok(_dropped) = queue.try_recv() {}
+                if queue.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(jitter(backoff)).await;
+                backoff = (backoff * 2).min(options.backoff.1);
+                continue;
+            }
+        };
+        backoff = options.backoff.0;
+        let (read, write) = tokio::io::split(stream);
+        let mut sink = FramedWrite::new(write, codec(&options));
+        let mut pongs = FramedRead::new(read, codec(&options));
+        if sink.send(encode(&Frame::Hello { cluster, from, to })).await.is_err() {
+            continue;
+        }
+        let mut silence = Box::pin(tokio::time::sleep(options.dead_after));
+        loop {
+            tokio::select! {
+                biased;
+                pong = pongs.next() => match pong {
+                    Some(Ok(_)) => silence.as_mut().reset(tokio::time::Instant::now() + options.dead_after),
+                    _ => break,
+                },
+                () = &mut silence => break,
+                envelope = queue.recv() => {
+                    let Some(envelope) = envelope else { return };
+                    if send_message(&mut sink, envelope, &options).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn send_message<W: tokio::io::AsyncWrite + Unpin>(
+    sink: &mut FramedWrite<W, LengthDelimitedCodec>,
+    envelope: Envelope,
+    options: &PeerOptions,
+) -> Result<(), std::io::Error> {
+    let frame = encode(&Frame::Message(envelope));
+    // The frame header and enum tag take a few bytes of the limit.
+    let room = options.frame_bytes - 64;
+    if frame.len() <= room {
+        return sink.send(frame).await;
+    }
+    // Stream it: the receiver reassembles the Message frame's bytes.
+    let mut pieces = frame.chunks(room).peekable();
+    while let Some(piece) = pieces.next() {
+        let chunk = Frame::Chunk { bytes: piece.to_vec(), last: pieces.peek().is_none() };
+        sink.feed(encode(&chunk)).await?;
+    }
+    SinkExt::<tokio_util::bytes::Bytes>::flush(sink).await
+}
+
+/// Why an inbound connection was closed.
+#[derive(Debug, thiserror::Error)]
+pub enum InboundError {
+    /// The connection ended or failed.
+    #[error("connection closed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer sent something that is not a frame of this protocol.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// The peer is not a member of this cluster, or not who this node is.
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+/// Serves one connection dialled by a peer: checks its hello, then hands every message to
+/// `deliver` until the connection ends.
+pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
+    me: (ClusterId, NodeId),
+    members: Vec<NodeId>,
+    options: PeerOptions,
+    deliver: mpsc::Sender<Envelope>,
+) -> Result<NodeId, InboundError> {
+    let (read, write) = tokio::io::split(stream);
+    let mut frames = FramedRead::new(read, codec(&options));
+    let mut sink = FramedWrite::new(write, codec(&options));
+    let decode = |bytes: &[u8]| {
+        postcard::from_bytes::<Frame>(bytes).map_err(|error| InboundError::Malformed(error.to_string()))
+    };
+    let first = tokio::time::timeout(options.dead_after, frames.next())
+        .await
+        .map_err(|_| InboundError::Refused("no hello within the deadline".to_string()))?;
+    let from = match first {
+        None => return Err(InboundError::Refused("closed before its hello".to_string())),
+        Some(Err(error)) => return Err(InboundError::Malformed(error.to_string())),
+        Some(Ok(bytes)) => match decode(&bytes)? {
+            Frame::Hello { cluster, from, to } => {
+                if cluster != me.0 {
+                    return Err(InboundError::Refused(format!(
+                        "node {from} belongs to cluster {cluster}, this is cluster {}",
+                        me.0
+                    )));
+                }
+                if to != me.1 || !members.contains(&from) || from == me.1 {
+                    return Err(InboundError::Refused(format!(
+                        "hello from {from} to {to} reached node {}",
+                        me.1
+                    )));
+                }
+                from
+            }
+            other => return Err(InboundError::Malformed(format!("expected a hello, got {other:?}"))),
+        },
+    };
+    let mut keepalive = tokio::time::interval(options.keepalive);
+    let mut assembling: Vec<u8> = Vec::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = keepalive.tick() => {
+                if sink.send(encode(&Frame::Pong)).await.is_err() {
+                    return Ok(from);
+                }
+            }
+            frame = frames.next() => {
+                let bytes = match frame {
+                    None => return Ok(from),
+                    Some(Err(error)) => return Err(InboundError::Malformed(error.to_string())),
+                    Some(Ok(bytes)) => bytes,
+                };
+                let envelope = match decode(&bytes)? {
+                    Frame::Message(envelope) => envelope,
+                    Frame::Chunk { bytes, last } => {
+                        if assembling.len() + bytes.len() > options.message_bytes {
+                            return Err(InboundError::Malformed(format!("a chunked message over {} bytes", options.message_bytes)));
+                        }
+                        assembling.extend_from_slice(&bytes);
+                        if !last {
+                            continue;
+                        }
+                        match decode(&std::mem::take(&mut assembling))? {
+                            Frame::Message(envelope) => envelope,
+                            other => return Err(InboundError::Malformed(format!("chunks of {other:?}"))),
+                        }
+                    }
+                    other => return Err(InboundError::Malformed(format!("unexpected {other:?}"))),
+                };
+                if envelope.from != from {
+                    return Err(InboundError::Refused(format!("a message from {} on {from}'s connection", envelope.from)));
+                }
+                if deliver.send(envelope).await.is_err() {
+                    return Ok(from);
+                }
+            }
+        }
+    }
+}

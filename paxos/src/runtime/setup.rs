@@ -1,0 +1,134 @@
+//! Data directories: `paxos init` writes a cluster; `paxos node` reads one node's directory.
+//!
+//! ```text
+//! DIR/cluster.json        the cluster: id and members (for `paxos cluster` and operators)
+//! DIR/node-1/node.json    this node's id and the cluster (what `paxos node --data-dir` reads)
+//! DIR/node-1/wal-*.log    its storage (see paxos::storage)
+//! ```
+//!
+//! `init` also writes each member's first durable record (it joined the cluster as incarnation 0):
+//! a node that later starts with `node.json` but no durable state knows it lost its storage and
+//! recovers from its peers instead of voting with an empty memory.
+
+use super::node::{ClusterConfig, Member};
+use crate::core::{ClusterId, NodeId, Persist};
+use crate::storage::fs::StdFs;
+use crate::storage::{Storage, StorageOptions};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The file in a node's data directory that names the node and its cluster.
+pub const NODE_FILE: &str = "node.json";
+/// The file in a cluster directory that describes the cluster.
+pub const CLUSTER_FILE: &str = "cluster.json";
+
+/// What `node.json` holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeFile {
+    /// This node.
+    pub node: NodeId,
+    /// Its cluster.
+    pub cluster: ClusterConfig,
+}
+
+/// A cluster of `nodes` members on `host`: node i serves clients on `port + i - 1` and peers on
+/// `peer_port + i - 1`.
+pub fn local_cluster(cluster: ClusterId, nodes: u8, host: &str, port: u16, peer_port: u16) -> ClusterConfig {
+    let members = (1..=nodes)
+        .map(|i| Member {
+            id: NodeId(i),
+            client: format!("{host}:{}", port + u16::from(i) - 1),
+            peer: format!("{host}:{}", peer_port + u16::from(i) - 1),
+        })
+        .collect();
+    ClusterConfig { cluster, members }
+}
+
+/// The data directory of node `id` in cluster directory `dir`.
+pub fn node_dir(dir: &Path, id: NodeId) -> PathBuf {
+    dir.join(format!("node-{}", id.0))
+}
+
+/// Creates the cluster directory: `cluster.json`, and per member its data directory with
+/// `node.json` and its first durable record. Refuses a directory that already holds a cluster.
+pub fn init(dir: &Path, cluster: &ClusterConfig) -> Result<(), String> {
+    let file = dir.join(CLUSTER_FILE);
+    if file.exists() {
+        return Err(format!(
+            "{} already exists: {} holds a cluster; remove it or choose another directory",
+            file.display(),
+            dir.display()
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+    for member in &cluster.members {
+        let node_dir = node_dir(dir, member.id);
+        if node_dir.join(NODE_FILE).exists() {
+            return Err(format!(
+                "{} already holds a node; remove it or choose another directory",
+                node_dir.display()
+            ));
+        }
+        let (mut storage, _, _) = Storage::open(Arc::new(StdFs), &node_dir, StorageOptions::default())
+            .map_err(|error| error.to_string())?;
+        storage
+            .append(&[Persist::Joined { cluster: cluster.cluster, incarnation: 0 }])
+            .and_then(|()| storage.sync())
+            .map_err(|error| error.to_string())?;
+        write_json(&node_dir.join(NODE_FILE), &NodeFile { node: member.id, cluster: cluster.clone() })?;
+    }
+    write_json(&file, cluster)
+}
+
+/// Reads `DIR/cluster.json`.
+pub fn read_cluster(dir: &Path) -> Result<ClusterConfig, String> {
+    read_json(&dir.join(CLUSTER_FILE), "a cluster directory", "paxos init")
+}
+
+/// Reads a node's `node.json`.
+pub fn read_node(dir: &Path) -> Result<NodeFile, String> {
+    let node: NodeFile = read_json(&dir.join(NODE_FILE), "a node data directory", "paxos init")?;
+    if !node.cluster.members.iter().any(|member| member.id == node.node) {
+        return Err(format!(
+            "{}: node {} is not among its members",
+            dir.join(NODE_FILE).display(),
+            node.node
+        ));
+    }
+    Ok(node)
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str, create: &str) -> Result<T, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let dir = path.parent().unwrap_or(path);
+            return Err(format!(
+                "{} is not {what} (no {}); create one with `{create}`",
+                dir.display(),
+                path.display()
+            ));
+        }
+        Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
+    };
+    serde_json::from_str(&text)
+        .map_err(|error| format!("{}: not a valid file of this kind: {error}", path.display()))
+}
+
+/// Writes a JSON file durably (tmp, fsync, rename, fsync of the directory).
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
+    use std::io::Write;
+    let text = serde_json::to_string_pretty(value).expect("configuration serializes");
+    let tmp = path.with_extension("json.tmp");
+    let fail = |error: std::io::Error| format!("cannot write {}: {error}", path.display());
+    let mut file = std::fs::File::create(&tmp).map_err(fail)?;
+    file.write_all(text.as_bytes()).map_err(fail)?;
+    file.write_all(b"\n").map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir).and_then(|dir| dir.sync_all()).map_err(fail)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,316 @@
+//! Real `paxos node` processes on loopback: writes through one node and reads through another;
+//! SIGKILL of the leader, a new leader, the old one restarted and caught up; the whole cluster
+//! stopped and started again without losing an acknowledged write. Then the client protocol's
+//! errors, garbage on the peer port, and redis-cli.
+
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use paxos::client::Client;
+use paxos::runtime::resp::Reply;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const PAXOS: &str = env!("CARGO_BIN_EXE_paxos");
+
+struct Cluster {
+    dir: PathBuf,
+    port: u16,
+    nodes: BTreeMap<u8, Child>,
+}
+
+impl Cluster {
+    /// A new cluster of three on free ports.
+    fn new(name: &str) -> Cluster {
+        let dir = std::env::temp_dir().join(format!("paxos-node-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let port = free_ports();
+        let status = Command::new(PAXOS)
+            .args([
+                "init",
+                "--nodes",
+                "3",
+                "--port",
+                &port.to_string(),
+                "--peer-port",
+                &(port + 3).to_string(),
+            ])
+            .arg("--data-dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run paxos init");
+        assert!(status.success(), "paxos init failed");
+        let mut cluster = Cluster { dir, port, nodes: BTreeMap::new() };
+        for id in 1..=3 {
+            cluster.start(id);
+        }
+        cluster
+    }
+
+    fn addr(&self, id: u8) -> String {
+        format!("127.0.0.1:{}", self.port + u16::from(id) - 1)
+    }
+
+    fn start(&mut self, id: u8) {
+        let child = Command::new(PAXOS)
+            .args(["node", "--request-timeout-ms", "1500", "--data-dir"])
+            .arg(self.dir.join(format!("node-{id}")))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn paxos node");
+        self.nodes.insert(id, child);
+    }
+
+    fn kill(&mut self, id: u8) {
+        let mut child = self.nodes.remove(&id).expect("running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+    }
+
+    fn terminate_all(&mut self) {
+        for (_, mut child) in std::mem::take(&mut self.nodes) {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().expect("wait").is_none() {
+                assert!(Instant::now() < deadline, "a node did not stop on SIGTERM");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.nodes.values_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Six consecutive free ports (clients 3, peers 3).
+fn free_ports() -> u16 {
+    let seed = u64::from(std::process::id()) * 7919
+        + u64::from(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").subsec_nanos(),
+        );
+    for attempt in 0..200u64 {
+        let base = 20_000 + ((seed + attempt * 97) % 30_000) as u16;
+        if (base..base + 6).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no six free consecutive ports");
+}
+
+async fn connect(addr: &str) -> Client {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match Client::connect(addr).await {
+            Ok(client) => return client,
+            Err(error) => {
+                assert!(Instant::now() < deadline, "cannot connect to {addr}: {error}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// The INFO field `name` of the node at `addr`.
+async fn info(addr: &str, name: &str) -> Option<String> {
+    let mut client = Client::connect(addr).await.ok()?;
+    let Ok(Reply::Bulk(Some(text))) = client.command(&[b"INFO"]).await else { return None };
+    let text = String::from_utf8(text).ok()?;
+    text.lines().find_map(|line| line.strip_prefix(&format!("{name}:")).map(str::to_string))
+}
+
+async fn leader(cluster: &Cluster, among: &[u8]) -> u8 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        for &id in among {
+            if info(&cluster.addr(id), "role").await.as_deref() == Some("leader") {
+                return id;
+            }
+        }
+        assert!(Instant::now() < deadline, "no leader among {among:?} within 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Writes `key = value` through `addr`, retrying on UNAVAILABLE (an unknown outcome, so the
+/// write is retried with the same value until one attempt is acknowledged).
+async fn put(addr: &str, key: &str, value: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut client = connect(addr).await;
+        match client.command(&[b"SET", key.as_bytes(), value.as_bytes()]).await {
+            Ok(Reply::Simple(ok)) if ok == "OK" => return,
+            Ok(Reply::Error(error)) if error.starts_with("UNAVAILABLE") || error.starts_with("BUSY") => {}
+            Err(_) => {}
+            other => panic!("SET {key} through {addr}: {other:?}"),
+        }
+        assert!(Instant::now() < deadline, "SET {key} through {addr} not acknowledged within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn get(addr: &str, key: &str) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut client = connect(addr).await;
+        match client.command(&[b"GET", key.as_bytes()]).await {
+            Ok(Reply::Bulk(value)) => return value.map(|bytes| String::from_utf8(bytes).expect("utf-8")),
+            Ok(Reply::Error(error)) if error.starts_with("UNAVAILABLE") => {}
+            Err(_) => {}
+            other => panic!("GET {key} through {addr}: {other:?}"),
+        }
+        assert!(Instant::now() < deadline, "GET {key} through {addr} not answered within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_survives_a_killed_leader_and_a_full_restart() {
+    let mut cluster = Cluster::new("survives");
+    let mut acknowledged = BTreeMap::new();
+    leader(&cluster, &[1, 2, 3]).await;
+    // Write through one node, read through another.
+    for n in 0..30 {
+        put(&cluster.addr(1), &format!("k{n}"), &format!("v{n}")).await;
+        acknowledged.insert(format!("k{n}"), format!("v{n}"));
+    }
+    for n in 0..30 {
+        assert_eq!(
+            get(&cluster.addr(2), &format!("k{n}")).await,
+            Some(format!("v{n}")),
+            "read through node 2"
+        );
+    }
+    // SIGKILL the leader: a new one is chosen and writes go on.
+    let old = leader(&cluster, &[1, 2, 3]).await;
+    cluster.kill(old);
+    let survivors: Vec<u8> = [1, 2, 3].into_iter().filter(|&id| id != old).collect();
+    let new = leader(&cluster, &survivors).await;
+    assert_ne!(new, old);
+    for n in 30..60 {
+        put(&cluster.addr(survivors[n % 2]), &format!("k{n}"), &format!("w{n}")).await;
+        acknowledged.insert(format!("k{n}"), format!("w{n}"));
+    }
+    // The old leader restarts and catches up.
+    cluster.start(old);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let target: u64 = info(&cluster.addr(new), "applied_slot")
+            .await
+            .and_then(|slot| slot.parse().ok())
+            .unwrap_or(u64::MAX);
+        let caught: u64 =
+            info(&cluster.addr(old), "applied_slot").await.and_then(|slot| slot.parse().ok()).unwrap_or(0);
+        if caught >= target {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node {old} did not catch up: applied {caught} of {target}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(get(&cluster.addr(old), "k59").await.as_deref(), Some("w59"));
+    // Stop everything, start again: no acknowledged write is lost.
+    cluster.terminate_all();
+    for id in 1..=3 {
+        cluster.start(id);
+    }
+    for (key, value) in &acknowledged {
+        assert_eq!(get(&cluster.addr(3), key).await.as_ref(), Some(value), "{key} after a full restart");
+    }
+}
+
+/// Sends raw bytes and returns everything the node answers until it closes (or 2 s pass).
+async fn raw(addr: &str, bytes: &[u8]) -> (String, bool) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(bytes).await.expect("write");
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(read)) => answer.extend_from_slice(&chunk[..read]),
+            Err(_) => break false,
+        }
+    };
+    (String::from_utf8_lossy(&answer).into_owned(), closed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_errors_are_clear_and_harmless() {
+    let cluster = Cluster::new("protocol");
+    leader(&cluster, &[1, 2, 3]).await;
+    let addr = cluster.addr(1);
+    // Errors that keep the connection.
+    let (answer, closed) = raw(
+        &addr,
+        b"*1\r\n$5\r\nHELLO\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*2\r\n$3\r\nSET\r\n$1\r\nk\r\nPING\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("-ERR unknown command 'HELLO'"), "{answer}");
+    assert!(answer.contains("$-1\r\n"), "{answer}");
+    assert!(answer.contains("-ERR wrong number of arguments for 'set' command"), "{answer}");
+    assert!(answer.ends_with("+PONG\r\n"), "{answer}");
+    assert!(!closed, "errors in commands keep the connection");
+    let big = vec![b'x'; (1 << 20) + 1];
+    let mut client = connect(&addr).await;
+    let reply = client.command(&[b"SET", b"big", &big]).await.expect("reply");
+    assert_eq!(
+        reply,
+        Reply::Error("ERR an argument of 1048577 bytes is over the limit of 1048576 bytes".into())
+    );
+    assert_eq!(client.command(&[b"PING"]).await.expect("still open"), Reply::Simple("PONG".into()));
+    // Protocol violations close the connection with an error.
+    let (answer, closed) = raw(&addr, b"*2\r\n$3\r\nGET\r\n$99999999999\r\n").await;
+    assert!(
+        answer.starts_with("-ERR Protocol error: a bulk string of 99999999999 bytes is over the limit"),
+        "{answer}"
+    );
+    assert!(closed);
+    let (answer, closed) = raw(&addr, b"*2\r\n:3\r\n").await;
+    assert!(answer.starts_with("-ERR Protocol error: expected '$'"), "{answer}");
+    assert!(closed);
+    // Garbage on the peer port: that connection is dropped, the node is unharmed.
+    let peer = format!("127.0.0.1:{}", cluster.port + 3);
+    let (_, closed) = raw(&peer, b"\x00\x00\x00\x05hello garbage \xff\xfe").await;
+    assert!(closed, "the peer connection is closed");
+    let (_, closed) = raw(&peer, &[0xff; 64]).await;
+    assert!(closed, "an oversized peer frame closes the connection");
+    put(&addr, "after", "garbage").await;
+    assert_eq!(get(&cluster.addr(2), "after").await.as_deref(), Some("garbage"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cli_works_against_any_node() {
+    let redis_cli = ["/usr/bin/redis-cli", "/usr/local/bin/redis-cli"]
+        .into_iter()
+        .map(Path::new)
+        .find(|path| path.exists());
+    let Some(redis_cli) = redis_cli else {
+        panic!("redis-cli is missing: scripts/test.sh installs it (Debian's redis-tools)");
+    };
+    let cluster = Cluster::new("redis-cli");
+    leader(&cluster, &[1, 2, 3]).await;
+    let run = |id: u8, arguments: &[&str]| {
+        let output = Command::new(redis_cli)
+            .args(["-p", &(cluster.port + u16::from(id) - 1).to_string()])
+            .args(arguments)
+            .output()
+            .expect("run redis-cli");
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    assert_eq!(run(1, &["SET", "greeting", "hello"]), "OK");
+    assert_eq!(run(2, &["GET", "greeting"]), "hello");
+    assert_eq!(run(3, &["CAS", "greeting", "hello", "world"]), "1");
+    assert_eq!(run(3, &["CAS", "greeting", "hello", "again"]), "0");
+    assert_eq!(run(1, &["DEL", "greeting"]), "1");
+    assert_eq!(run(2, &["GET", "greeting"]), "");
+    assert!(run(2, &["INFO"]).contains("role:"));
+}
