@@ -14,6 +14,8 @@
 //!   file-system trait (the operating system's, or turmoil's simulated disk).
 
 #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+pub mod bench;
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 pub mod client;
 pub mod core;
 #[allow(clippy::disallowed_methods, clippy::disallowed_types)]

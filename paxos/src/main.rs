@@ -3,6 +3,7 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use clap::{Parser, Subcommand};
+use paxos::bench::{self, Target, Workload};
 use paxos::client::Client;
 use paxos::core::{ClusterId, Config};
 use paxos::runtime::resp::{Limits, Reply};
@@ -77,6 +78,40 @@ enum Command {
         #[arg(long)]
         peer_port: Option<u16>,
     },
+    /// A closed-loop load generator: ops/s and latency percentiles per client count.
+    Bench {
+        /// The nodes (comma-separated host:port); client i uses the i-th modulo their number.
+        #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:6379")]
+        addr: Vec<String>,
+        /// The store under test.
+        #[arg(long, value_enum, default_value_t = Target::Paxos)]
+        target: Target,
+        /// Client counts to measure, in order (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
+        clients: Vec<usize>,
+        /// Bytes per value.
+        #[arg(long, default_value_t = 100)]
+        value_bytes: usize,
+        /// Length of each measurement (e.g. 10s, 500ms).
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        duration: Duration,
+        /// What the clients do.
+        #[arg(long, value_enum, default_value_t = Workload::Write)]
+        workload: Workload,
+        /// Distinct keys.
+        #[arg(long, default_value_t = 1000)]
+        keys: u64,
+        /// Send everything to the leader (found with INFO among --addr; paxos only).
+        #[arg(long)]
+        leader: bool,
+        /// Also measure the floor of one write (two loopback round trips and one fdatasync of a
+        /// 100-byte append in this directory).
+        #[arg(long)]
+        floor: Option<PathBuf>,
+        /// Write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Send one command to a node.
     Client {
         /// The node (host:port).
@@ -121,6 +156,28 @@ fn main() -> ExitCode {
                 cluster(nodes, &data_dir, port, peer_port).await
             }
             Command::Client { addr, command } => client(&addr, command).await,
+            Command::Bench {
+                addr,
+                target,
+                clients,
+                value_bytes,
+                duration,
+                workload,
+                keys,
+                leader,
+                floor,
+                json,
+            } => {
+                let options = bench::Options {
+                    target,
+                    addrs: addr,
+                    keys: keys.max(1),
+                    value_bytes,
+                    duration,
+                    workload,
+                };
+                run_bench(options, &clients, leader, floor.as_deref(), json.as_deref()).await
+            }
         }
     });
     match result {
@@ -212,18 +269,28 @@ async fn node(dir: &Path, request_timeout_ms: u64, max_value_bytes: usize) -> Re
         member.peer,
         dir.display()
     );
-    let shutdown = async {
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            Some(()) = async { match terminate.as_mut() { Some(signal) => signal.recv().await, None => std::future::pending().await } } => {}
-        }
-    };
-    paxos::runtime::run(TokioNet, Arc::new(StdFs), options, shutdown)
+    paxos::runtime::run(TokioNet, Arc::new(StdFs), options, stop_signal())
         .await
         .map_err(|error| format!("node {node}: {error}"))?;
     eprintln!("node {node}: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn stop_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminated = async {
+        match terminate.as_mut() {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminated => {}
+    }
 }
 
 async fn cluster(nodes: u8, dir: &Path, port: u16, peer_port_flag: Option<u16>) -> Result<ExitCode, String> {
@@ -267,7 +334,7 @@ async fn cluster(nodes: u8, dir: &Path, port: u16, peer_port_flag: Option<u16>) 
     println!("cluster {} running; Ctrl-C stops it", config.cluster);
     let mut exited = None;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        () = stop_signal() => {}
         (id, status) = async {
             let waits = children.iter_mut().map(|(id, child)| Box::pin(async move { (*id, child.wait().await) }));
             futures_util::future::select_all(waits).await.0
@@ -276,7 +343,8 @@ async fn cluster(nodes: u8, dir: &Path, port: u16, peer_port_flag: Option<u16>) 
     if let Some((id, status)) = &exited {
         eprintln!("node {id} exited ({status:?}); stopping the others");
     }
-    // Ctrl-C reaches every process of the terminal's group; stop the rest with SIGTERM.
+    // Ctrl-C reaches every process of the terminal's group, SIGTERM only this one: stop every
+    // node with SIGTERM (a graceful stop), and kill those that do not stop.
     for (_, child) in &children {
         if let Some(pid) = child.id() {
             let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
@@ -322,4 +390,136 @@ async fn client(addr: &str, command: ClientCommand) -> Result<ExitCode, String> 
     let reply = client.command(&arguments).await.map_err(|error| format!("{addr}: {error}"))?;
     println!("{}", show(&reply).trim_end());
     Ok(if matches!(reply, Reply::Error(_)) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: f64 =
+        number.parse().map_err(|_| format!("{text:?}: expected a duration such as 10s or 500ms"))?;
+    let seconds = match unit {
+        "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        _ => return Err(format!("{text:?}: expected a duration such as 10s or 500ms (units: ms, s, m)")),
+    };
+    if seconds <= 0.0 {
+        return Err(format!("{text:?}: the duration must be positive"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[derive(tabled::Tabled)]
+struct BenchLine {
+    clients: usize,
+    #[tabled(rename = "ops/s")]
+    rate: String,
+    #[tabled(rename = "p50 ms")]
+    p50: String,
+    #[tabled(rename = "p99 ms")]
+    p99: String,
+    #[tabled(rename = "p99.9 ms")]
+    p999: String,
+    unknown: u64,
+    errors: u64,
+}
+
+async fn run_bench(
+    mut options: bench::Options,
+    clients: &[usize],
+    leader: bool,
+    floor: Option<&Path>,
+    json: Option<&Path>,
+) -> Result<ExitCode, String> {
+    if clients.is_empty() || clients.contains(&0) {
+        return Err(
+            "--clients: expected a comma-separated list of positive counts, such as 1,16,64".to_string()
+        );
+    }
+    if leader {
+        if options.target != Target::Paxos {
+            return Err("--leader: only for --target paxos (give etcd's leader as --addr)".to_string());
+        }
+        let mut found = None;
+        for addr in &options.addrs {
+            let mut client =
+                Client::connect(addr).await.map_err(|error| format!("cannot connect to {addr}: {error}"))?;
+            if let Ok(Reply::Bulk(Some(text))) = client.command(&[b"INFO"]).await {
+                if String::from_utf8_lossy(&text).contains("role:leader") {
+                    found = Some(addr.clone());
+                }
+            }
+        }
+        options.addrs =
+            vec![found.ok_or_else(|| format!("--leader: none of {:?} is the leader", options.addrs))?];
+    }
+    eprintln!(
+        "{:?} {:?} on {}: {}-byte values, {} keys, {:?} per client count",
+        options.target,
+        options.workload,
+        options.addrs.join(","),
+        options.value_bytes,
+        options.keys,
+        options.duration
+    );
+    if options.workload != Workload::Write {
+        bench::preload(&options).await.map_err(|error| format!("preloading the keys: {error}"))?;
+    }
+    let mut rows = Vec::new();
+    for &count in clients {
+        let started = std::time::Instant::now();
+        let row = bench::measure(&options, count, |done| {
+            eprint!("\r{count} clients: {:>3.0} s, {done} ops      ", started.elapsed().as_secs_f64());
+        })
+        .await
+        .map_err(|error| format!("{count} clients: {error}"))?;
+        eprintln!(
+            "\r{count} clients: {:.0} ops/s, p50 {:.2} ms          ",
+            row.ops_per_sec,
+            row.p50_us as f64 / 1000.0
+        );
+        rows.push(row);
+    }
+    let ms = |us: u64| format!("{:.2}", us as f64 / 1000.0);
+    let lines: Vec<BenchLine> = rows
+        .iter()
+        .map(|row| BenchLine {
+            clients: row.clients,
+            rate: format!("{:.0}", row.ops_per_sec),
+            p50: ms(row.p50_us),
+            p99: ms(row.p99_us),
+            p999: ms(row.p999_us),
+            unknown: row.unknown,
+            errors: row.errors,
+        })
+        .collect();
+    println!("{}", tabled::Table::new(lines).with(tabled::settings::Style::markdown()));
+    let mut floor_json = serde_json::Value::Null;
+    if let Some(dir) = floor {
+        let (rtt, sync) =
+            bench::floor(dir).await.map_err(|error| format!("--floor {}: {error}", dir.display()))?;
+        let total = rtt * 2 + sync;
+        println!(
+            "floor of one write: 2 x {:.3} ms loopback round trip + {:.3} ms fdatasync = {:.3} ms",
+            rtt.as_secs_f64() * 1e3,
+            sync.as_secs_f64() * 1e3,
+            total.as_secs_f64() * 1e3
+        );
+        if let Some(single) = rows.iter().find(|row| row.clients == 1) {
+            println!("single-client p50: {:.2}x the floor", single.p50_us as f64 / 1e6 / total.as_secs_f64());
+        }
+        floor_json =
+            serde_json::json!({ "rtt_us": rtt.as_micros() as u64, "fdatasync_us": sync.as_micros() as u64 });
+    }
+    if let Some(path) = json {
+        let document = serde_json::json!({
+            "target": options.target, "workload": options.workload, "addrs": options.addrs,
+            "value_bytes": options.value_bytes, "duration_s": options.duration.as_secs_f64(), "rows": rows, "floor": floor_json,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&document).expect("serializes") + "\n")
+            .map_err(|error| format!("--json {}: {error}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

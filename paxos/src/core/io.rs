@@ -9,7 +9,9 @@
 //!    transmits any [`Output::Send`] or [`Output::Reply`] of the same step or of a later step. A
 //!    Promise or Accepted that leaves a node before its state is on disk breaks Paxos after a crash.
 //!    Persists of many steps may share one fsync (group commit), as long as no send of any of those
-//!    steps leaves before that fsync returned.
+//!    steps leaves before that fsync returned. The one refinement: a send whose message does not
+//!    [vouch for the sender's durable state](super::Message::vouches_for_durable_state) (a
+//!    proposal, commit knowledge, a relayed request...) may leave at once.
 //! 2. **Keep order.** Apply persists in the order they were emitted; deliver sends to one peer in the
 //!    order they were emitted (or drop them: the core tolerates loss, duplication and reordering).
 //! 3. **Deliver messages to self.** A `Send` whose destination is the replica itself must come back

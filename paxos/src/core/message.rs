@@ -175,6 +175,40 @@ pub enum Message {
 }
 
 impl Message {
+    /// Whether the message vouches for the sender's durable state, so that it must not leave
+    /// before the persists of its step are durable: a promise, a vote, a rejection or confirmation
+    /// by its promise, a recorded incarnation; a Prepare (its ballot is never reused only because
+    /// the candidate's own promise of it is durable: a candidate that crashed before that could
+    /// campaign again with the same ballot and propose another value); a Recover (the incarnation
+    /// it announces).
+    ///
+    /// The others may leave at once: an Accept (its ballot's promise was made durable in an
+    /// earlier step, before the Prepare left, and a leader proposes one value per slot per ballot
+    /// from memory; after a crash it campaigns with a higher ballot), commit and catch-up knowledge
+    /// learned from quorums, relayed requests and responses, queries. This is what lets a leader's
+    /// Accepts travel while its own write syncs, so that a write costs one fsync of latency, not
+    /// two.
+    pub fn vouches_for_durable_state(&self) -> bool {
+        match self {
+            Message::Promise { .. }
+            | Message::Accepted { .. }
+            | Message::Reject { .. }
+            | Message::CommitAck { .. }
+            | Message::RecoverQueryReply { .. }
+            | Message::RecoverReply { .. }
+            | Message::Prepare { .. }
+            | Message::Recover { .. } => true,
+            Message::Accept { .. }
+            | Message::Commit { .. }
+            | Message::LearnRequest { .. }
+            | Message::LearnReply { .. }
+            | Message::Snapshot { .. }
+            | Message::Forward { .. }
+            | Message::ForwardReply { .. }
+            | Message::RecoverQuery { .. } => false,
+        }
+    }
+
     /// A short name for traces and metrics.
     pub fn kind(&self) -> &'static str {
         match self {

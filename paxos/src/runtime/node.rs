@@ -509,6 +509,7 @@ impl Loop {
     fn handle<F: FileSystem>(&mut self, disk: &mut Disk<F>, out: &mut Vec<Output>) {
         let mut persists = Vec::new();
         let mut actions = Vec::new();
+        let mut early = Vec::new();
         for output in out.drain(..) {
             match output {
                 Output::Persist(persist) => persists.push(persist),
@@ -519,9 +520,19 @@ impl Loop {
                 Output::CancelTimer(timer) => {
                     self.timers.remove(&timer);
                 }
+                // Sends that vouch for nothing durable leave at once (see
+                // `Message::vouches_for_durable_state`): a leader's Accepts travel while its own
+                // write syncs. Messages to itself still wait: its own vote is counted only once
+                // durable.
+                Output::Send { to, envelope }
+                    if to != self.me && !envelope.message.vouches_for_durable_state() =>
+                {
+                    early.push(Output::Send { to, envelope });
+                }
                 action @ (Output::Send { .. } | Output::Reply(_)) => actions.push(action),
             }
         }
+        self.release_actions(std::mem::take(&mut early));
         if !persists.is_empty() {
             let ticket = disk.submit(persists);
             self.unreleased.push_back((ticket, actions));

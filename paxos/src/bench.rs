@@ -1,0 +1,353 @@
+//! `paxos bench`: a closed-loop load generator for this store (RESP) and, for comparison in the
+//! same run, for etcd (its v3 JSON gateway over HTTP/1.1 keep-alive connections).
+//!
+//! Each client has one connection and one request outstanding; latencies are recorded per request.
+//! A request answered `UNAVAILABLE` (or a dropped connection) has an unknown outcome: it is counted
+//! apart, never as a failure of the store and never as a completed operation.
+
+use crate::client::Client;
+use crate::runtime::resp::Reply;
+use serde::Serialize;
+use std::io;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Which store is measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+pub enum Target {
+    /// This store, over RESP.
+    Paxos,
+    /// etcd 3.4, over its JSON gateway (`/v3/kv/put`, `/v3/kv/range`: linearizable reads).
+    Etcd,
+}
+
+/// What the clients do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+pub enum Workload {
+    /// Puts only.
+    Write,
+    /// Linearizable gets only (of keys written before the run).
+    Read,
+    /// Half gets, half puts.
+    Mixed,
+}
+
+/// One row of the result table.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Operations completed.
+    pub ops: u64,
+    /// Completed per second.
+    pub ops_per_sec: f64,
+    /// Latency percentiles, microseconds.
+    pub p50_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// 99.9th percentile.
+    pub p999_us: u64,
+    /// Requests with an unknown outcome (timeouts, UNAVAILABLE, lost connections).
+    pub unknown: u64,
+    /// Requests refused (BUSY and other errors).
+    pub errors: u64,
+}
+
+/// One connection to the store under test.
+enum Connection {
+    Paxos(Client),
+    Etcd(Http),
+}
+
+enum Answer {
+    Done,
+    Unknown,
+    Refused,
+}
+
+impl Connection {
+    async fn open(target: Target, addr: &str) -> io::Result<Connection> {
+        Ok(match target {
+            Target::Paxos => Connection::Paxos(Client::connect(addr).await?),
+            Target::Etcd => Connection::Etcd(Http::connect(addr).await?),
+        })
+    }
+
+    async fn put(&mut self, key: &[u8], value: &[u8]) -> io::Result<Answer> {
+        match self {
+            Connection::Paxos(client) => Ok(resp_answer(client.command(&[b"SET", key, value]).await?)),
+            Connection::Etcd(http) => {
+                let body = format!(r#"{{"key":"{}","value":"{}"}}"#, base64(key), base64(value));
+                http.post("/v3/kv/put", &body).await
+            }
+        }
+    }
+
+    async fn get(&mut self, key: &[u8]) -> io::Result<Answer> {
+        match self {
+            Connection::Paxos(client) => Ok(resp_answer(client.command(&[b"GET", key]).await?)),
+            Connection::Etcd(http) => {
+                http.post("/v3/kv/range", &format!(r#"{{"key":"{}"}}"#, base64(key))).await
+            }
+        }
+    }
+}
+
+fn resp_answer(reply: Reply) -> Answer {
+    match reply {
+        Reply::Error(text) if text.starts_with("UNAVAILABLE") => Answer::Unknown,
+        Reply::Error(_) => Answer::Refused,
+        _ => Answer::Done,
+    }
+}
+
+/// A minimal HTTP/1.1 keep-alive client for etcd's JSON gateway.
+struct Http {
+    stream: TcpStream,
+    host: String,
+    buf: Vec<u8>,
+}
+
+impl Http {
+    async fn connect(addr: &str) -> io::Result<Http> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Http { stream, host: addr.to_string(), buf: Vec::new() })
+    }
+
+    async fn post(&mut self, path: &str, body: &str) -> io::Result<Answer> {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.host,
+            body.len()
+        );
+        self.stream.write_all(request.as_bytes()).await?;
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|window| window == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                let length = head
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if self.buf.len() >= end + 4 + length {
+                    self.buf.drain(..end + 4 + length);
+                    let status = head.split(' ').nth(1).unwrap_or("");
+                    return Ok(match status {
+                        "200" => Answer::Done,
+                        "503" | "504" => Answer::Unknown,
+                        _ => Answer::Refused,
+                    });
+                }
+            }
+            let mut chunk = [0u8; 16 << 10];
+            let read = self.stream.read(&mut chunk).await?;
+            if read == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "etcd closed the connection"));
+            }
+            self.buf.extend_from_slice(&chunk[..read]);
+        }
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                text.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    text
+}
+
+/// What one run measures.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The store.
+    pub target: Target,
+    /// Its addresses; client i uses `addrs[i % len]`.
+    pub addrs: Vec<String>,
+    /// Keys used (`key000000`...).
+    pub keys: u64,
+    /// Bytes per value.
+    pub value_bytes: usize,
+    /// Length of each measurement.
+    pub duration: Duration,
+    /// What the clients do.
+    pub workload: Workload,
+}
+
+/// Writes every key once (so that reads find values).
+pub async fn preload(options: &Options) -> io::Result<()> {
+    let mut connection = Connection::open(options.target, &options.addrs[0]).await?;
+    let value = vec![b'v'; options.value_bytes];
+    for key in 0..options.keys {
+        connection.put(format!("key{key:06}").as_bytes(), &value).await?;
+    }
+    Ok(())
+}
+
+/// Runs `clients` closed-loop clients for the duration; `progress` is called about once a second
+/// with the operations completed so far.
+pub async fn measure(options: &Options, clients: usize, progress: impl Fn(u64)) -> io::Result<Row> {
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let deadline = Instant::now() + options.duration;
+    let mut tasks = Vec::new();
+    for index in 0..clients {
+        let addr = options.addrs[index % options.addrs.len()].clone();
+        let (target, workload, keys, value_bytes) =
+            (options.target, options.workload, options.keys, options.value_bytes);
+        let counter = counter.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut connection = Connection::open(target, &addr).await?;
+            let value = vec![b'v'; value_bytes];
+            let mut latencies = Vec::with_capacity(1 << 16);
+            let (mut unknown, mut errors) = (0u64, 0u64);
+            let mut n = index as u64 * 7919;
+            while Instant::now() < deadline {
+                n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let key = format!("key{:06}", (n >> 33) % keys);
+                let write = match workload {
+                    Workload::Write => true,
+                    Workload::Read => false,
+                    Workload::Mixed => (n >> 20) & 1 == 0,
+                };
+                let started = Instant::now();
+                let answer = if write {
+                    connection.put(key.as_bytes(), &value).await
+                } else {
+                    connection.get(key.as_bytes()).await
+                };
+                match answer {
+                    Ok(Answer::Done) => {
+                        latencies.push(started.elapsed().as_micros() as u32);
+                        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Ok(Answer::Unknown) => unknown += 1,
+                    Ok(Answer::Refused) => errors += 1,
+                    Err(_) => {
+                        unknown += 1;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        connection = match Connection::open(target, &addr).await {
+                            Ok(connection) => connection,
+                            Err(_) => continue,
+                        };
+                    }
+                }
+            }
+            Ok::<_, io::Error>((latencies, unknown, errors))
+        }));
+    }
+    let started = Instant::now();
+    let watcher = {
+        let counter = counter.clone();
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                progress(counter.load(std::sync::atomic::Ordering::Relaxed));
+            }
+        }
+    };
+    let joined = tokio::select! {
+        joined = futures_util::future::join_all(tasks) => joined,
+        () = watcher => unreachable!("the watcher never ends"),
+    };
+    let elapsed = started.elapsed();
+    let (mut latencies, mut unknown, mut errors) = (Vec::new(), 0, 0);
+    for result in joined {
+        let (task_latencies, task_unknown, task_errors) = result.map_err(io::Error::other)??;
+        latencies.extend(task_latencies);
+        unknown += task_unknown;
+        errors += task_errors;
+    }
+    latencies.sort_unstable();
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as u64
+    };
+    Ok(Row {
+        clients,
+        ops: latencies.len() as u64,
+        ops_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50_us: percentile(0.5),
+        p99_us: percentile(0.99),
+        p999_us: percentile(0.999),
+        unknown,
+        errors,
+    })
+}
+
+/// The floor of one client's write: two loopback round trips plus one `fdatasync` of a 100-byte
+/// append in `dir`, each the median of 2,000 measured here and now.
+pub async fn floor(dir: &std::path::Path) -> io::Result<(Duration, Duration)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let echo = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        let mut byte = [0u8; 1];
+        while stream.read_exact(&mut byte).await.is_ok() {
+            stream.write_all(&byte).await?;
+        }
+        Ok::<_, io::Error>(())
+    });
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let mut rtts = Vec::new();
+    let mut byte = [1u8; 1];
+    for _ in 0..2_000 {
+        let started = Instant::now();
+        stream.write_all(&byte).await?;
+        stream.read_exact(&mut byte).await?;
+        rtts.push(started.elapsed());
+    }
+    drop(stream);
+    let _ = echo.await;
+    let path = dir.join(format!("paxos-floor-{}.tmp", std::process::id()));
+    let syncs = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&path)?;
+        let mut syncs = Vec::new();
+        for _ in 0..2_000 {
+            let started = Instant::now();
+            file.write_all(&[b'f'; 100])?;
+            file.sync_data()?;
+            syncs.push(started.elapsed());
+        }
+        let _ = std::fs::remove_file(&path);
+        Ok::<_, io::Error>(syncs)
+    })
+    .await
+    .map_err(io::Error::other)??;
+    let median = |mut values: Vec<Duration>| {
+        values.sort_unstable();
+        values[values.len() / 2]
+    };
+    Ok((median(rtts), median(syncs)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_rfc_4648() {
+        for (input, expected) in
+            [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")]
+        {
+            assert_eq!(super::base64(input.as_bytes()), expected);
+        }
+    }
+}
