@@ -314,3 +314,67 @@ async fn redis_cli_works_against_any_node() {
     assert_eq!(run(2, &["GET", "greeting"]), "");
     assert!(run(2, &["INFO"]).contains("role:"));
 }
+
+/// Bad input to the `paxos` command: one line naming the problem, exit code 2.
+#[test]
+fn command_line_errors_are_one_clear_line() {
+    let dir = std::env::temp_dir().join(format!("paxos-node-test-{}-cli", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = |arguments: &[&str]| {
+        let output = Command::new(PAXOS).args(arguments).output().expect("run paxos");
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).trim().to_string())
+    };
+    let missing = dir.join("nothing");
+    let (code, stderr) = run(&["node", "--data-dir", missing.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.starts_with("error: ")
+            && stderr.contains("is not a node data directory")
+            && stderr.contains("paxos init"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let port = free_ports();
+    let cluster = dir.join("cluster");
+    let init =
+        ["init", "--nodes", "3", "--port", &port.to_string(), "--data-dir", cluster.to_str().expect("utf-8")];
+    assert_eq!(run(&init).0, Some(0));
+    let (code, stderr) = run(&init);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("already exists") && stderr.lines().count() == 1, "{stderr}");
+    // A port in use.
+    let _busy = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
+    let (code, stderr) = run(&["node", "--data-dir", cluster.join("node-1").to_str().expect("utf-8")]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .is_some_and(|line| line.contains(&format!("cannot listen for clients on 127.0.0.1:{port}"))),
+        "{stderr}"
+    );
+    // A data directory of another cluster.
+    let other = dir.join("other");
+    assert_eq!(
+        run(&[
+            "init",
+            "--nodes",
+            "3",
+            "--port",
+            &(port + 10).to_string(),
+            "--data-dir",
+            other.to_str().expect("utf-8")
+        ])
+        .0,
+        Some(0)
+    );
+    std::fs::copy(other.join("node-2/node.json"), cluster.join("node-2/node.json")).expect("copy");
+    let (code, stderr) = run(&["node", "--data-dir", cluster.join("node-2").to_str().expect("utf-8")]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.lines().last().is_some_and(|line| line.contains("holds the data of cluster")), "{stderr}");
+    // Bad flags.
+    let (code, stderr) = run(&["bench", "--duration", "soon"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("expected a duration such as 10s or 500ms"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

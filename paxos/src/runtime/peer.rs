@@ -251,3 +251,75 @@ pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + S
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Bytes, ClientId, KvStore, Message, Operation, Request, Slot};
+    use std::sync::Arc;
+
+    /// A snapshot far larger than a frame crosses a connection in chunks and arrives whole.
+    #[tokio::test]
+    async fn a_large_message_is_streamed_in_chunks() {
+        let options = PeerOptions { frame_bytes: 4096, ..PeerOptions::default() };
+        let mut kv = KvStore::new(1000);
+        for n in 0..500u64 {
+            let operations = vec![Operation::Put {
+                key: Bytes::from(format!("key{n}")),
+                value: Bytes::from(vec![b'v'; 200]),
+            }];
+            kv.apply(&Request { client: ClientId(n + 1), sequence: 1, operations }).expect("apply");
+        }
+        let envelope = Envelope {
+            cluster: ClusterId(9),
+            from: NodeId(2),
+            incarnation: 0,
+            message: Message::Snapshot { slot: Slot(500), state: Arc::new(kv) },
+        };
+        let (near, far) = tokio::io::duplex(1 << 16);
+        let (delivered_tx, mut delivered) = mpsc::channel(4);
+        let receiver = tokio::spawn(inbound(
+            far,
+            (ClusterId(9), NodeId(1)),
+            vec![NodeId(1), NodeId(2)],
+            options,
+            delivered_tx,
+        ));
+        let (_read, write) = tokio::io::split(near);
+        let mut sink = FramedWrite::new(write, codec(&options));
+        sink.send(encode(&Frame::Hello { cluster: ClusterId(9), from: NodeId(2), to: NodeId(1) }))
+            .await
+            .expect("hello");
+        assert!(encode(&Frame::Message(envelope.clone())).len() > 20 * options.frame_bytes);
+        send_message(&mut sink, envelope.clone(), &options).await.expect("send");
+        assert_eq!(delivered.recv().await, Some(envelope));
+        drop(sink);
+        drop(_read);
+        receiver.abort();
+    }
+
+    /// A node of another cluster is refused at its hello.
+    #[tokio::test]
+    async fn a_stranger_is_refused() {
+        let options = PeerOptions::default();
+        let (near, far) = tokio::io::duplex(4096);
+        let (delivered_tx, _delivered) = mpsc::channel(4);
+        let receiver = tokio::spawn(inbound(
+            far,
+            (ClusterId(9), NodeId(1)),
+            vec![NodeId(1), NodeId(2)],
+            options,
+            delivered_tx,
+        ));
+        let (_read, write) = tokio::io::split(near);
+        let mut sink = FramedWrite::new(write, codec(&options));
+        sink.send(encode(&Frame::Hello { cluster: ClusterId(8), from: NodeId(2), to: NodeId(1) }))
+            .await
+            .expect("hello");
+        let error = receiver.await.expect("task").expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "refused: node n2 belongs to cluster 0000000000000008, this is cluster 0000000000000009"
+        );
+    }
+}
