@@ -3,23 +3,30 @@
 
 use crate::runtime::resp::{self, Reply};
 use std::io;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// A connection to one node.
+/// A connection to one node (over a TCP stream, or any other stream: the simulation's).
 #[derive(Debug)]
-pub struct Client {
-    stream: TcpStream,
+pub struct Client<S = TcpStream> {
+    stream: S,
     buf: Vec<u8>,
     out: Vec<u8>,
 }
 
-impl Client {
+impl Client<TcpStream> {
     /// Connects to `addr` (host:port).
     pub async fn connect(addr: &str) -> io::Result<Client> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        Ok(Client { stream, buf: Vec::with_capacity(4096), out: Vec::with_capacity(4096) })
+        Ok(Client::new(stream))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    /// A client over a connected stream.
+    pub fn new(stream: S) -> Client<S> {
+        Client { stream, buf: Vec::with_capacity(4096), out: Vec::with_capacity(4096) }
     }
 
     /// Sends one command and waits for its reply.

@@ -262,6 +262,7 @@ async fn node(dir: &Path, request_timeout_ms: u64, max_value_bytes: usize) -> Re
         storage: StorageOptions::default(),
         disk: DiskMode::Thread,
         seed: seed(),
+        observer: None,
     };
     eprintln!(
         "node {node}: serving clients on {}, peers on {}, data in {}",

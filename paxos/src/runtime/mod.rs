@@ -15,4 +15,4 @@ pub mod resp;
 pub mod setup;
 
 pub use env::{Net, TokioNet};
-pub use node::{run, ClusterConfig, DiskMode, Member, NodeError, NodeOptions, Timing};
+pub use node::{run, ClusterConfig, DiskMode, Member, NodeError, NodeOptions, Observed, Timing};

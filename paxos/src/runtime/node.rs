@@ -117,6 +117,24 @@ pub struct NodeOptions {
     pub disk: DiskMode,
     /// Seeds the node's randomness (timer jitter, session ids, recovery nonces).
     pub seed: u64,
+    /// Where the node publishes its role and progress after each step that changes them (for the
+    /// simulation's harness and tests).
+    pub observer: Option<tokio::sync::watch::Sender<Observed>>,
+}
+
+/// What a node publishes to its observer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// Leading.
+    pub leader: bool,
+    /// The ballot it leads or follows.
+    pub ballot: Option<Ballot>,
+    /// Every slot below it is known chosen here.
+    pub committed: Slot,
+    /// Every slot below it is applied here.
+    pub applied: Slot,
+    /// Recovering from storage loss.
+    pub recovering: bool,
 }
 
 /// Why a node stopped.
@@ -400,7 +418,20 @@ pub async fn run<N: Net, F: FileSystem>(
     replica.start(&mut out);
     state.handle(&mut disk, &mut out);
     tokio::pin!(shutdown);
+    let observe = |replica: &Replica| {
+        if let Some(observer) = &options.observer {
+            let now = Observed {
+                leader: replica.status() == crate::core::Status::Leader,
+                ballot: replica.ballot(),
+                committed: replica.log().chosen_point(),
+                applied: replica.log().applied(),
+                recovering: replica.status() == crate::core::Status::Recovering,
+            };
+            observer.send_if_modified(|seen| std::mem::replace(seen, now) != now);
+        }
+    };
     let result = loop {
+        observe(&replica);
         while let Some(envelope) = state.self_inbox.pop_front() {
             replica.step(Input::Receive(envelope), &mut out);
             state.handle(&mut disk, &mut out);

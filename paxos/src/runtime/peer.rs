@@ -221,7 +221,10 @@ pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + S
             frame = frames.next() => {
                 let bytes = match frame {
                     None => return Ok(from),
-                    Some(Err(error)) => return Err(InboundError::Malformed(error.to_string())),
+                    Some(Err(error)) if error.kind() == std::io::ErrorKind::InvalidData => {
+                        return Err(InboundError::Malformed(error.to_string()))
+                    }
+                    Some(Err(error)) => return Err(InboundError::Io(error)),
                     Some(Ok(bytes)) => bytes,
                 };
                 let envelope = match decode(&bytes)? {

@@ -185,7 +185,13 @@ impl<F: FileSystem> Storage<F> {
             let path = path.to_path_buf();
             move |source| StorageError::Io { operation, path, source }
         };
-        fs.create_dir_all(dir).map_err(io_error("create directory", dir))?;
+        if !fs.exists(dir) {
+            fs.create_dir_all(dir).map_err(io_error("create directory", dir))?;
+            // The new directory's own entry must be durable too.
+            if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+                fs.sync_dir(parent).map_err(io_error("sync directory", parent))?;
+            }
+        }
         let lock_path = dir.join(LOCK_FILE);
         let lock = fs.lock(&lock_path).map_err(|error| match error.kind() {
             io::ErrorKind::WouldBlock => {

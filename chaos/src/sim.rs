@@ -1,0 +1,470 @@
+//! The simulated world: the real `paxos` node on turmoil's network and disk, simulated clients that
+//! record a history, and the faults a scenario injects at chosen simulated moments.
+//!
+//! Everything derives from one seed: turmoil's network and disk randomness, each node's seed, each
+//! client's choices. The same seed gives the same history and trace, byte for byte.
+
+use crate::net::TurmoilNet;
+use paxos::client::Client;
+use paxos::core::{ClusterId, Config, Mutant, NodeId, Persist};
+use paxos::runtime::resp::{Limits, Reply};
+use paxos::runtime::{ClusterConfig, DiskMode, Member, NodeOptions, Observed, Timing};
+use paxos::storage::fs::{FileSystem, SimFs, SimLocks};
+use paxos::storage::{Storage, StorageOptions};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+const CLUSTER: ClusterId = ClusterId(0xC4A0_5000);
+const CLIENT_PORT: u16 = 6379;
+const PEER_PORT: u16 = 7379;
+const DATA: &str = "/data";
+
+/// The shape of a simulation.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Everything derives from it.
+    pub seed: u64,
+    /// Replicas.
+    pub nodes: u8,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Keys the clients use.
+    pub keys: usize,
+    /// The node's durations.
+    pub timing: Timing,
+    /// A deliberately broken core, to show that the checks catch it (`Mutant::None`: correct).
+    pub mutant: Mutant,
+}
+
+impl Options {
+    /// Three nodes, five clients, three keys.
+    pub fn new(seed: u64) -> Options {
+        let timing = Timing { request_deadline: Duration::from_secs(2), ..Timing::default() };
+        Options { seed, nodes: 3, clients: 5, keys: 3, timing, mutant: Mutant::None }
+    }
+}
+
+/// What the simulation shares between its hosts, its clients and the harness.
+#[derive(Default)]
+struct Shared {
+    /// History events, as JSON lines.
+    history: Vec<String>,
+    /// Faults and restarts, as lines.
+    trace: Vec<String>,
+    /// Per node: boots so far, and whether the next boot starts with an empty data directory.
+    boots: Vec<u32>,
+    wipe: Vec<bool>,
+    /// Per node: what it last published.
+    observed: Vec<Observed>,
+    /// Clients stop invoking new operations after this simulated time.
+    stop_at: Duration,
+    /// Operations completed `ok` per client.
+    completed: Vec<u64>,
+}
+
+/// The simulated world.
+pub struct World {
+    sim: turmoil::Sim<'static>,
+    shared: Rc<RefCell<Shared>>,
+    options: Options,
+}
+
+fn host(i: u8) -> String {
+    format!("n{i}")
+}
+
+fn now() -> u64 {
+    turmoil::sim_elapsed().unwrap_or_default().as_nanos() as u64
+}
+
+impl World {
+    /// Builds the world: nodes booted, clients running until [`World::stop_clients`].
+    pub fn new(options: Options) -> World {
+        let mut builder = turmoil::Builder::new();
+        builder
+            .rng_seed(options.seed)
+            .simulation_duration(Duration::from_secs(3600))
+            .tick_duration(Duration::from_millis(1))
+            .tcp_capacity(1024)
+            .min_message_latency(Duration::from_micros(200))
+            .max_message_latency(Duration::from_millis(2));
+        let mut sim = builder.build();
+        let shared = Rc::new(RefCell::new(Shared {
+            boots: vec![0; usize::from(options.nodes)],
+            wipe: vec![false; usize::from(options.nodes)],
+            observed: vec![Observed::default(); usize::from(options.nodes)],
+            stop_at: Duration::MAX,
+            completed: vec![0; options.clients],
+            ..Shared::default()
+        }));
+        let cluster = ClusterConfig {
+            cluster: CLUSTER,
+            members: (1..=options.nodes)
+                .map(|i| Member {
+                    id: NodeId(i),
+                    client: format!("{}:{CLIENT_PORT}", host(i)),
+                    peer: format!("{}:{PEER_PORT}", host(i)),
+                })
+                .collect(),
+        };
+        let locks = Arc::new(SimLocks::default());
+        for i in 1..=options.nodes {
+            let (shared, locks, cluster, options) =
+                (shared.clone(), locks.clone(), cluster.clone(), options.clone());
+            sim.host(host(i), move || {
+                let (shared, locks, cluster, options) =
+                    (shared.clone(), locks.clone(), cluster.clone(), options.clone());
+                async move { boot(i, shared, locks, cluster, options).await }
+            });
+        }
+        for client in 0..options.clients {
+            let (shared, options) = (shared.clone(), options.clone());
+            sim.client(format!("c{client}"), async move { run_client(client, shared, options).await });
+        }
+        World { sim, shared, options }
+    }
+
+    /// Simulated time so far.
+    pub fn elapsed(&self) -> Duration {
+        self.sim.elapsed()
+    }
+
+    /// Runs the simulation until simulated time `at`.
+    pub fn run_until(&mut self, at: Duration) -> Result<(), String> {
+        while self.sim.elapsed() < at {
+            self.sim.step().map_err(|error| {
+                format!("seed {}: at {:?}: {error}", self.options.seed, self.sim.elapsed())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Runs for `duration` more simulated time.
+    pub fn run_for(&mut self, duration: Duration) -> Result<(), String> {
+        let at = self.sim.elapsed() + duration;
+        self.run_until(at)
+    }
+
+    fn note(&self, line: String) {
+        self.shared.borrow_mut().trace.push(format!("{:>10.3}s {line}", self.sim.elapsed().as_secs_f64()));
+    }
+
+    /// Replicas.
+    pub fn nodes(&self) -> u8 {
+        self.options.nodes
+    }
+
+    /// What `node` last published.
+    pub fn observed(&self, node: u8) -> Observed {
+        self.shared.borrow().observed[usize::from(node) - 1]
+    }
+
+    /// The leader with the highest ballot, if any node leads.
+    pub fn leader(&self) -> Option<u8> {
+        let shared = self.shared.borrow();
+        (1..=self.options.nodes)
+            .filter(|&i| shared.observed[usize::from(i) - 1].leader)
+            .max_by_key(|&i| shared.observed[usize::from(i) - 1].ballot)
+    }
+
+    /// Runs until some node leads (at most `within`).
+    pub fn await_leader(&mut self, within: Duration) -> Result<u8, String> {
+        let deadline = self.sim.elapsed() + within;
+        loop {
+            if let Some(leader) = self.leader() {
+                return Ok(leader);
+            }
+            if self.sim.elapsed() >= deadline {
+                return Err(format!("seed {}: no leader within {within:?}", self.options.seed));
+            }
+            self.run_for(Duration::from_millis(10))?;
+        }
+    }
+
+    /// Cuts every link between the two groups, both ways.
+    pub fn partition(&mut self, a: &[u8], b: &[u8]) {
+        for &x in a {
+            for &y in b {
+                self.sim.partition(host(x), host(y));
+            }
+        }
+        self.note(format!("partition {a:?} | {b:?}"));
+    }
+
+    /// Cuts the links from `from` to `to` (one way).
+    pub fn partition_oneway(&mut self, from: &[u8], to: &[u8]) {
+        for &x in from {
+            for &y in to {
+                self.sim.partition_oneway(host(x), host(y));
+            }
+        }
+        self.note(format!("partition one-way {from:?} -> {to:?}"));
+    }
+
+    /// Cuts `node` from every other node (clients still reach it).
+    pub fn isolate(&mut self, node: u8) {
+        let others: Vec<u8> = (1..=self.options.nodes).filter(|&i| i != node).collect();
+        self.partition(&[node], &others);
+    }
+
+    /// Repairs every link between nodes.
+    pub fn heal(&mut self) {
+        for x in 1..=self.options.nodes {
+            for y in 1..=self.options.nodes {
+                if x != y {
+                    self.sim.repair_oneway(host(x), host(y));
+                }
+            }
+        }
+        self.note("heal".to_string());
+    }
+
+    /// A process crash and restart: the node's unsynced writes survive (they were in the page
+    /// cache), its memory does not.
+    pub fn restart(&mut self, node: u8) {
+        self.sim.bounce(host(node));
+        self.note(format!("restart n{node} (process crash)"));
+    }
+
+    /// A machine crash: unsynced writes are lost. The node stays down until [`World::start`].
+    pub fn crash(&mut self, node: u8) {
+        // Partition first so that peers see silence, not a reset connection (ARCHITECTURE.md §5).
+        let others: Vec<u8> = (1..=self.options.nodes).filter(|&i| i != node).collect();
+        for &other in &others {
+            self.sim.partition(host(node), host(other));
+        }
+        self.sim.crash(host(node));
+        for &other in &others {
+            self.sim.repair(host(node), host(other));
+        }
+        self.shared.borrow_mut().observed[usize::from(node) - 1] = Observed::default();
+        self.note(format!("crash n{node} (machine: unsynced writes lost)"));
+    }
+
+    /// Starts a crashed node again.
+    pub fn start(&mut self, node: u8) {
+        self.sim.bounce(host(node));
+        self.note(format!("start n{node}"));
+    }
+
+    /// Crashes `node` and starts it with an empty data directory (storage loss).
+    pub fn wipe(&mut self, node: u8) {
+        self.crash(node);
+        self.shared.borrow_mut().wipe[usize::from(node) - 1] = true;
+        self.sim.bounce(host(node));
+        self.note(format!("start n{node} with its data directory wiped"));
+    }
+
+    /// Clients invoke no new operation after now.
+    pub fn stop_clients(&mut self) {
+        self.shared.borrow_mut().stop_at = self.sim.elapsed();
+        self.note("clients stop".to_string());
+    }
+
+    /// Runs until every node has applied the same log, and all clients are done (at most `within`).
+    pub fn converge(&mut self, within: Duration) -> Result<(), String> {
+        let deadline = self.sim.elapsed() + within;
+        loop {
+            let converged = {
+                let shared = self.shared.borrow();
+                let first = shared.observed[0];
+                shared.observed.iter().all(|seen| seen.applied == first.applied && !seen.recovering)
+                    && shared.observed.iter().any(|seen| seen.leader)
+            };
+            if converged
+                && self.sim.elapsed()
+                    > self.shared.borrow().stop_at + self.options.timing.request_deadline * 2
+            {
+                return Ok(());
+            }
+            if self.sim.elapsed() >= deadline {
+                let observed = self.shared.borrow().observed.clone();
+                return Err(format!(
+                    "seed {}: no convergence within {within:?}: {observed:?}",
+                    self.options.seed
+                ));
+            }
+            self.run_for(Duration::from_millis(10))?;
+        }
+    }
+
+    /// The history so far, in the checker's JSON Lines format.
+    pub fn history(&self) -> String {
+        self.shared.borrow().history.iter().map(|line| format!("{line}\n")).collect()
+    }
+
+    /// The faults injected, one per line.
+    pub fn trace(&self) -> String {
+        self.shared.borrow().trace.iter().map(|line| format!("{line}\n")).collect()
+    }
+
+    /// Operations completed `ok`, per client.
+    pub fn completed(&self) -> Vec<u64> {
+        self.shared.borrow().completed.clone()
+    }
+}
+
+async fn boot(
+    i: u8,
+    shared: Rc<RefCell<Shared>>,
+    locks: Arc<SimLocks>,
+    cluster: ClusterConfig,
+    options: Options,
+) -> turmoil::Result {
+    let fs = Arc::new(SimFs::new(host(i), locks));
+    let dir = Path::new(DATA);
+    let (boot, wipe) = {
+        let mut shared = shared.borrow_mut();
+        let index = usize::from(i) - 1;
+        shared.boots[index] += 1;
+        (shared.boots[index], std::mem::take(&mut shared.wipe[index]))
+    };
+    if wipe && fs.exists(dir) {
+        for name in fs.list(dir)? {
+            fs.remove(&dir.join(name))?;
+        }
+        fs.sync_dir(dir)?;
+    }
+    if boot == 1 {
+        // `paxos init`: the member's first durable record.
+        let (mut storage, _, _) = Storage::open(fs.clone(), dir, StorageOptions::default())?;
+        storage.append(&[Persist::Joined { cluster: CLUSTER, incarnation: 0 }])?;
+        storage.sync()?;
+    }
+    let (observer, mut observed) = tokio::sync::watch::channel(Observed::default());
+    let publish = {
+        let shared = shared.clone();
+        async move {
+            while observed.changed().await.is_ok() {
+                shared.borrow_mut().observed[usize::from(i) - 1] = *observed.borrow();
+            }
+        }
+    };
+    let any = |port: u16| SocketAddr::from(([0, 0, 0, 0], port));
+    let node = NodeOptions {
+        cluster,
+        node: NodeId(i),
+        data_dir: dir.to_path_buf(),
+        client_bind: any(CLIENT_PORT),
+        peer_bind: any(PEER_PORT),
+        timing: options.timing,
+        limits: Limits::default(),
+        value_bytes: 1 << 20,
+        operations_max: 64,
+        core: Config { mutant: options.mutant, ..Config::new(NodeId(i), Vec::new()) },
+        peer: paxos::runtime::peer::PeerOptions::default(),
+        storage: StorageOptions::default(),
+        disk: DiskMode::Inline,
+        seed: options.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(i) * 7919 + u64::from(boot)),
+        observer: Some(observer),
+    };
+    tokio::select! {
+        biased;
+        result = paxos::runtime::run(TurmoilNet, fs, node, std::future::pending()) => result?,
+        () = publish => {}
+    }
+    Ok(())
+}
+
+/// One client: connects to a random node, invokes get/put/cas on a few keys with unique values,
+/// records every invocation and completion; a deadline or a lost connection is an unknown outcome
+/// (`info`), after which the client continues as a new process (as Jepsen does).
+async fn run_client(index: usize, shared: Rc<RefCell<Shared>>, options: Options) -> turmoil::Result {
+    let mut rng = SmallRng::seed_from_u64(options.seed ^ (0x5EED_0000 + index as u64));
+    let mut process = index;
+    let mut written = 0u64;
+    let mut last_seen: Vec<Option<String>> = vec![None; options.keys];
+    let deadline = options.timing.request_deadline + Duration::from_millis(500);
+    'connect: loop {
+        if turmoil::sim_elapsed().unwrap_or_default() >= shared.borrow().stop_at {
+            return Ok(());
+        }
+        let node = rng.random_range(1..=options.nodes);
+        let stream = match tokio::time::timeout(
+            deadline,
+            turmoil::net::TcpStream::connect(format!("{}:{CLIENT_PORT}", host(node))),
+        )
+        .await
+        {
+            Ok(Ok(stream)) => stream,
+            _ => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let mut client = Client::new(stream);
+        loop {
+            if turmoil::sim_elapsed().unwrap_or_default() >= shared.borrow().stop_at {
+                return Ok(());
+            }
+            let key = rng.random_range(0..options.keys);
+            let name = format!("k{key}");
+            let choice = rng.random_range(0..10);
+            let (f, value, command): (&str, serde_json::Value, Vec<Vec<u8>>) = if choice < 4 {
+                ("read", serde_json::Value::Null, vec![b"GET".to_vec(), name.clone().into_bytes()])
+            } else if choice < 8 {
+                written += 1;
+                let value = format!("c{index}-{written}");
+                (
+                    "write",
+                    value.clone().into(),
+                    vec![b"SET".to_vec(), name.clone().into_bytes(), value.into_bytes()],
+                )
+            } else {
+                written += 1;
+                let new = format!("c{index}-{written}");
+                let expected = last_seen[key].clone();
+                let expected_bytes =
+                    expected.clone().unwrap_or_else(|| "__absent__".to_string()).into_bytes();
+                let value = serde_json::json!([expected, new]);
+                (
+                    "cas",
+                    value,
+                    vec![b"CAS".to_vec(), name.clone().into_bytes(), expected_bytes, new.into_bytes()],
+                )
+            };
+            let event = |kind: &str, value: &serde_json::Value, process: usize| {
+                serde_json::json!({"process": process, "type": kind, "f": f, "key": name, "value": value, "time": now()}).to_string()
+            };
+            shared.borrow_mut().history.push(event("invoke", &value, process));
+            let arguments: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+            let reply = tokio::time::timeout(deadline, client.command(&arguments)).await;
+            let (kind, result) = match reply {
+                Ok(Ok(Reply::Bulk(read))) if f == "read" => {
+                    let read = read.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+                    last_seen[key] = read.clone();
+                    ("ok", read.map_or(serde_json::Value::Null, serde_json::Value::from))
+                }
+                Ok(Ok(Reply::Simple(ok))) if f == "write" && ok == "OK" => {
+                    last_seen[key] = value.as_str().map(str::to_string);
+                    ("ok", value.clone())
+                }
+                Ok(Ok(Reply::Integer(1))) if f == "cas" => {
+                    last_seen[key] = value[1].as_str().map(str::to_string);
+                    ("ok", value.clone())
+                }
+                // The comparison failed: a definite outcome, nothing written.
+                Ok(Ok(Reply::Integer(0))) if f == "cas" => ("fail", value.clone()),
+                // BUSY: refused before anything was executed.
+                Ok(Ok(Reply::Error(error))) if error.starts_with("BUSY") => ("fail", value.clone()),
+                // UNAVAILABLE, a deadline, a lost connection, anything unexpected: unknown.
+                _ => ("info", value.clone()),
+            };
+            shared.borrow_mut().history.push(event(kind, &result, process));
+            if kind == "ok" {
+                shared.borrow_mut().completed[index] += 1;
+            }
+            if kind == "info" {
+                process += options.clients;
+                continue 'connect;
+            }
+            tokio::time::sleep(Duration::from_millis(rng.random_range(0..20))).await;
+        }
+    }
+}
