@@ -18,12 +18,26 @@ pub enum Scenario {
     Crash,
     /// A follower loses its data directory and rejoins through storage-loss recovery.
     Wipe,
+    /// The leader's process pauses for 3 s (a long GC or a stopped VM), then resumes with a stale
+    /// view while a new leader serves.
+    Pause,
+    /// Every node's clock runs at another rate (0.5x, 1.5x, 3x) and jumps (forwards and back).
+    /// Reads are confirmed by a quorum round (read index), so skew may cost elections, never
+    /// correctness.
+    Skew,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 5] =
-        [Scenario::Partition, Scenario::Minority, Scenario::Oneway, Scenario::Crash, Scenario::Wipe];
+    pub const ALL: [Scenario; 7] = [
+        Scenario::Partition,
+        Scenario::Minority,
+        Scenario::Oneway,
+        Scenario::Crash,
+        Scenario::Wipe,
+        Scenario::Pause,
+        Scenario::Skew,
+    ];
 
     /// Its name on the command line.
     pub fn name(self) -> &'static str {
@@ -33,6 +47,8 @@ impl Scenario {
             Scenario::Oneway => "oneway",
             Scenario::Crash => "crash",
             Scenario::Wipe => "wipe",
+            Scenario::Pause => "pause",
+            Scenario::Skew => "skew",
         }
     }
 
@@ -87,6 +103,28 @@ impl Scenario {
                 let victim = if leader == 1 { 2 } else { 1 };
                 world.wipe(victim);
                 world.run_for(Duration::from_secs(3))?;
+            }
+            Scenario::Pause => {
+                world.pause(leader);
+                world.run_for(Duration::from_secs(3))?;
+                let new = world.await_leader(Duration::from_secs(5))?;
+                if new == leader {
+                    return Err(format!("no new leader while n{leader} was paused"));
+                }
+                world.resume(leader);
+                world.run_for(Duration::from_secs(2))?;
+            }
+            Scenario::Skew => {
+                for (node, rate) in (1..=world.nodes()).zip([0.5, 1.5, 3.0].into_iter().cycle()) {
+                    world.clock_rate(node, rate);
+                }
+                world.run_for(Duration::from_secs(2))?;
+                world.clock_jump(1, 5.0);
+                world.clock_jump(2, -3.0);
+                world.run_for(Duration::from_secs(2))?;
+                for node in 1..=world.nodes() {
+                    world.clock_rate(node, 1.0);
+                }
             }
         }
         Ok(())

@@ -7,6 +7,7 @@
 use crate::net::TurmoilNet;
 use paxos::client::Client;
 use paxos::core::{ClusterId, Config, Mutant, NodeId, Persist};
+use paxos::runtime::clock::Clock;
 use paxos::runtime::resp::{Limits, Reply};
 use paxos::runtime::{ClusterConfig, DiskMode, Member, NodeOptions, Observed, Timing};
 use paxos::storage::fs::{FileSystem, SimFs, SimLocks};
@@ -40,13 +41,23 @@ pub struct Options {
     pub timing: Timing,
     /// A deliberately broken core, to show that the checks catch it (`Mutant::None`: correct).
     pub mutant: Mutant,
+    /// turmoil's step: the granularity of simulated time (coarser is faster).
+    pub tick: Duration,
 }
 
 impl Options {
     /// Three nodes, five clients, three keys.
     pub fn new(seed: u64) -> Options {
         let timing = Timing { request_deadline: Duration::from_secs(2), ..Timing::default() };
-        Options { seed, nodes: 3, clients: 5, keys: 3, timing, mutant: Mutant::None }
+        Options {
+            seed,
+            nodes: 3,
+            clients: 5,
+            keys: 3,
+            timing,
+            mutant: Mutant::None,
+            tick: Duration::from_millis(1),
+        }
     }
 }
 
@@ -62,6 +73,10 @@ struct Shared {
     wipe: Vec<bool>,
     /// Per node: what it last published.
     observed: Vec<Observed>,
+    /// Per node: its clock (kept across restarts: a machine's clock survives its processes) and
+    /// its pause switch.
+    clocks: Vec<Arc<Clock>>,
+    pauses: Vec<tokio::sync::watch::Sender<bool>>,
     /// Clients stop invoking new operations after this simulated time.
     stop_at: Duration,
     /// Operations completed `ok` per client.
@@ -90,7 +105,7 @@ impl World {
         builder
             .rng_seed(options.seed)
             .simulation_duration(Duration::from_secs(3600))
-            .tick_duration(Duration::from_millis(1))
+            .tick_duration(options.tick)
             .tcp_capacity(1024)
             .min_message_latency(Duration::from_micros(200))
             .max_message_latency(Duration::from_millis(2));
@@ -101,6 +116,7 @@ impl World {
             observed: vec![Observed::default(); usize::from(options.nodes)],
             stop_at: Duration::MAX,
             completed: vec![0; options.clients],
+            pauses: (0..options.nodes).map(|_| tokio::sync::watch::channel(false).0).collect(),
             ..Shared::default()
         }));
         let cluster = ClusterConfig {
@@ -123,9 +139,20 @@ impl World {
                 async move { boot(i, shared, locks, cluster, options).await }
             });
         }
-        for client in 0..options.clients {
+        // All clients on one simulated host (each its own task and connections): a host costs
+        // turmoil work on every tick, whether or not it has anything to do.
+        {
             let (shared, options) = (shared.clone(), options.clone());
-            sim.client(format!("c{client}"), async move { run_client(client, shared, options).await });
+            sim.client("clients", async move {
+                let mut tasks = tokio::task::JoinSet::new();
+                for client in 0..options.clients {
+                    tasks.spawn_local(run_client(client, shared.clone(), options.clone()));
+                }
+                while let Some(result) = tasks.join_next().await {
+                    result.map_err(|error| error.to_string())??;
+                }
+                Ok(())
+            });
         }
         World { sim, shared, options }
     }
@@ -261,6 +288,35 @@ impl World {
         self.note(format!("start n{node} with its data directory wiped"));
     }
 
+    /// Pauses `node`'s process: it handles nothing (messages queue, timers expire) until
+    /// [`World::resume`].
+    pub fn pause(&mut self, node: u8) {
+        self.shared.borrow().pauses[usize::from(node) - 1].send_replace(true);
+        self.note(format!("pause n{node}"));
+    }
+
+    /// Resumes a paused node, with whatever stale view it had.
+    pub fn resume(&mut self, node: u8) {
+        self.shared.borrow().pauses[usize::from(node) - 1].send_replace(false);
+        self.note(format!("resume n{node}"));
+    }
+
+    /// From now on `node`'s clock runs at `rate` times real time.
+    pub fn clock_rate(&mut self, node: u8, rate: f64) {
+        self.clock(node).set_rate(rate);
+        self.note(format!("clock of n{node} runs at {rate}x"));
+    }
+
+    /// `node`'s clock jumps by `seconds`.
+    pub fn clock_jump(&mut self, node: u8, seconds: f64) {
+        self.clock(node).jump(seconds);
+        self.note(format!("clock of n{node} jumps {seconds:+} s"));
+    }
+
+    fn clock(&self, node: u8) -> Arc<Clock> {
+        self.shared.borrow().clocks[usize::from(node) - 1].clone()
+    }
+
     /// Clients invoke no new operation after now.
     pub fn stop_clients(&mut self) {
         self.shared.borrow_mut().stop_at = self.sim.elapsed();
@@ -337,6 +393,15 @@ async fn boot(
         storage.append(&[Persist::Joined { cluster: CLUSTER, incarnation: 0 }])?;
         storage.sync()?;
     }
+    let (clock, pause) = {
+        let mut shared = shared.borrow_mut();
+        let index = usize::from(i) - 1;
+        // Made on the first boot, inside the simulation (its anchor is simulated time).
+        while shared.clocks.len() <= index {
+            shared.clocks.push(Arc::new(Clock::new()));
+        }
+        (shared.clocks[index].clone(), shared.pauses[index].subscribe())
+    };
     let (observer, mut observed) = tokio::sync::watch::channel(Observed::default());
     let publish = {
         let shared = shared.clone();
@@ -363,6 +428,8 @@ async fn boot(
         disk: DiskMode::Inline,
         seed: options.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(i) * 7919 + u64::from(boot)),
         observer: Some(observer),
+        clock: Some(clock),
+        pause: Some(pause),
     };
     tokio::select! {
         biased;

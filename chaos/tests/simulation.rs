@@ -55,6 +55,16 @@ fn storage_loss_of_one_replica() {
 }
 
 #[test]
+fn a_paused_leader_resumes_with_a_stale_view() {
+    check(Scenario::Pause);
+}
+
+#[test]
+fn clock_skew_on_every_node() {
+    check(Scenario::Skew);
+}
+
+#[test]
 fn a_seed_replays_byte_identically() {
     let run = |seed| {
         let mut world = World::new(Options::new(seed));

@@ -263,6 +263,8 @@ async fn node(dir: &Path, request_timeout_ms: u64, max_value_bytes: usize) -> Re
         disk: DiskMode::Thread,
         seed: seed(),
         observer: None,
+        clock: None,
+        pause: None,
     };
     eprintln!(
         "node {node}: serving clients on {}, peers on {}, data in {}",

@@ -1,5 +1,6 @@
 //! The runtime: drives the core over real (or simulated) sockets, timers and storage.
 //!
+//! - [`clock`]: the node's own clock (rate and jumps), for per-host skew in simulation.
 //! - [`env`]: the small environment (sockets) the runtime is generic over: tokio's, or turmoil's.
 //! - [`node`]: the node loop: steps the replica, persists before it sends (group commit), timers.
 //! - [`peer`]: connections between nodes: framed, checked, kept alive, redialled.
@@ -8,6 +9,7 @@
 //! - [`setup`]: data directories: `init`, `node.json`, `cluster.json`.
 
 pub mod clients;
+pub mod clock;
 pub mod env;
 pub mod node;
 pub mod peer;

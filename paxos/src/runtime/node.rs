@@ -3,6 +3,7 @@
 //! only once the step's persists (and every earlier step's) are durable.
 
 use super::clients::{self, Session};
+use super::clock::Clock;
 use super::env::Net;
 use super::peer::{self, PeerOptions};
 use super::resp::Limits;
@@ -120,6 +121,11 @@ pub struct NodeOptions {
     /// Where the node publishes its role and progress after each step that changes them (for the
     /// simulation's harness and tests).
     pub observer: Option<tokio::sync::watch::Sender<Observed>>,
+    /// The node's clock (timers run in its local time); `None`: the real clock.
+    pub clock: Option<Arc<Clock>>,
+    /// While it holds `true`, the node processes nothing (a paused process: messages queue, timers
+    /// expire and fire together on resume).
+    pub pause: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// What a node publishes to its observer.
@@ -404,7 +410,11 @@ pub async fn run<N: Net, F: FileSystem>(
     drop(inbox_tx);
 
     let timing = options.timing;
+    let clock = options.clock.clone().unwrap_or_default();
+    let mut clock_changes = clock.changes();
+    let mut pause = options.pause.clone();
     let mut state = Loop {
+        clock: clock.clone(),
         me,
         timers: BTreeMap::new(),
         unreleased: VecDeque::new(),
@@ -431,12 +441,26 @@ pub async fn run<N: Net, F: FileSystem>(
         }
     };
     let result = loop {
+        if let Some(paused) = pause.as_mut() {
+            loop {
+                let is_paused = *paused.borrow_and_update();
+                if !is_paused {
+                    break;
+                }
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => return Ok(()),
+                    changed = paused.changed() => if changed.is_err() { break },
+                }
+            }
+        }
         observe(&replica);
         while let Some(envelope) = state.self_inbox.pop_front() {
             replica.step(Input::Receive(envelope), &mut out);
             state.handle(&mut disk, &mut out);
         }
-        let next_timer = state.timers.values().min().copied();
+        let next_timer =
+            state.timers.values().copied().min_by(f64::total_cmp).map(|local| clock.instant_of(local));
         tokio::select! {
             biased;
             () = &mut shutdown => break Ok(()),
@@ -478,9 +502,14 @@ pub async fn run<N: Net, F: FileSystem>(
                     let _ = reply.send(info(&replica, &options.cluster, disk.stats()));
                 }
             },
+            // A changed rate or a jump moves every deadline: look again.
+            _ = clock_changes.changed() => {}
             () = sleep_until(next_timer), if next_timer.is_some() => {
+                // Due by the same conversion that chose the wake-up (floating-point rounding
+                // between local and real time must not leave a timer that never comes due).
                 let now = Instant::now();
-                let due: Vec<Timer> = state.timers.iter().filter(|(_, at)| **at <= now).map(|(timer, _)| *timer).collect();
+                let due: Vec<Timer> =
+                    state.timers.iter().filter(|(_, at)| clock.instant_of(**at) <= now).map(|(timer, _)| *timer).collect();
                 for timer in due {
                     state.timers.remove(&timer);
                     replica.step(Input::Timeout(timer), &mut out);
@@ -522,7 +551,9 @@ fn info(replica: &Replica, cluster: &ClusterConfig, storage: StorageStats) -> In
 /// The node loop's state besides the replica.
 struct Loop {
     me: NodeId,
-    timers: BTreeMap<Timer, Instant>,
+    clock: Arc<Clock>,
+    /// Armed timers and their deadlines in the node's local time.
+    timers: BTreeMap<Timer, f64>,
     /// Sends and replies waiting for their step's persists: (ticket, actions).
     unreleased: VecDeque<(u64, Vec<Output>)>,
     /// Messages to this node itself, released.
@@ -546,7 +577,7 @@ impl Loop {
                 Output::Persist(persist) => persists.push(persist),
                 Output::SetTimer(timer) => {
                     let after = self.duration(timer);
-                    self.timers.insert(timer, Instant::now() + after);
+                    self.timers.insert(timer, self.clock.deadline(after));
                 }
                 Output::CancelTimer(timer) => {
                     self.timers.remove(&timer);
