@@ -21,6 +21,8 @@ pub enum Scenario {
     /// The leader's process pauses for 3 s (a long GC or a stopped VM), then resumes with a stale
     /// view while a new leader serves.
     Pause,
+    /// Messages are lost (1 in 200) and delayed (up to 50 ms) for 4 s; streams die and are redialled.
+    Flaky,
     /// Every node's clock runs at another rate (0.5x, 1.5x, 3x) and jumps (forwards and back).
     /// Reads are confirmed by a quorum round (read index), so skew may cost elections, never
     /// correctness.
@@ -29,13 +31,14 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Partition,
         Scenario::Minority,
         Scenario::Oneway,
         Scenario::Crash,
         Scenario::Wipe,
         Scenario::Pause,
+        Scenario::Flaky,
         Scenario::Skew,
     ];
 
@@ -48,6 +51,7 @@ impl Scenario {
             Scenario::Crash => "crash",
             Scenario::Wipe => "wipe",
             Scenario::Pause => "pause",
+            Scenario::Flaky => "flaky",
             Scenario::Skew => "skew",
         }
     }
@@ -113,6 +117,11 @@ impl Scenario {
                 }
                 world.resume(leader);
                 world.run_for(Duration::from_secs(2))?;
+            }
+            Scenario::Flaky => {
+                world.flaky_network(0.005, Duration::from_millis(50));
+                world.run_for(Duration::from_secs(4))?;
+                world.steady_network();
             }
             Scenario::Skew => {
                 for (node, rate) in (1..=world.nodes()).zip([0.5, 1.5, 3.0].into_iter().cycle()) {

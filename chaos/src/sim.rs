@@ -288,6 +288,22 @@ impl World {
         self.note(format!("start n{node} with its data directory wiped"));
     }
 
+    /// From now on every message between hosts is lost with probability `loss` and delayed by up to
+    /// `max_latency` (turmoil's TCP does not retransmit: a lost segment kills its stream, which the
+    /// node notices by its keepalive and redials).
+    pub fn flaky_network(&mut self, loss: f64, max_latency: Duration) {
+        self.sim.set_fail_rate(loss);
+        self.sim.set_max_message_latency(max_latency);
+        self.note(format!("network: loss {loss}, latency up to {max_latency:?}"));
+    }
+
+    /// Back to a reliable network with the default latency.
+    pub fn steady_network(&mut self) {
+        self.sim.set_fail_rate(0.0);
+        self.sim.set_max_message_latency(Duration::from_millis(2));
+        self.note("network: reliable".to_string());
+    }
+
     /// Pauses `node`'s process: it handles nothing (messages queue, timers expire) until
     /// [`World::resume`].
     pub fn pause(&mut self, node: u8) {

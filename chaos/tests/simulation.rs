@@ -60,6 +60,11 @@ fn a_paused_leader_resumes_with_a_stale_view() {
 }
 
 #[test]
+fn a_lossy_slow_network() {
+    check(Scenario::Flaky);
+}
+
+#[test]
 fn clock_skew_on_every_node() {
     check(Scenario::Skew);
 }

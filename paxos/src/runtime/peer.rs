@@ -2,10 +2,11 @@
 //!
 //! Each node dials every other node and sends on that connection only; it receives on the
 //! connections the others dialled. A connection begins with a [`Frame::Hello`] naming the cluster
-//! and both nodes: a peer of another cluster, or a stranger, is refused. The receiving side sends a
-//! [`Frame::Pong`] every keepalive interval; a sender that hears none for a few intervals treats
-//! the connection as dead (a partition can leave a TCP stream that accepts writes and delivers
-//! nothing) and dials again, with exponential backoff. Messages that cannot be sent are dropped:
+//! and both nodes: a peer of another cluster, or a stranger, is refused. The dialling side sends a
+//! [`Frame::Ping`] every keepalive interval and the receiver answers each with a [`Frame::Pong`];
+//! a sender that hears no pong for a few intervals treats the connection as dead and dials again,
+//! with exponential backoff. The round trip matters: a partition can leave a TCP stream that
+//! accepts writes and delivers nothing in one direction while the other still works. Messages that cannot be sent are dropped:
 //! the core retransmits what matters.
 //!
 //! A message whose encoding exceeds one frame (a snapshot of a large state machine) is streamed as
@@ -40,7 +41,9 @@ pub enum Frame {
         /// Whether this is the last piece.
         last: bool,
     },
-    /// The receiver is alive (sent back on the connection).
+    /// Are you receiving? (sent by the dialling side every keepalive interval)
+    Ping,
+    /// Yes: the answer to a ping, sent back on the same connection.
     Pong,
 }
 
@@ -51,7 +54,7 @@ pub struct PeerOptions {
     pub frame_bytes: usize,
     /// The largest message reassembled from chunks.
     pub message_bytes: usize,
-    /// How often a receiver sends a pong.
+    /// How often a sender pings.
     pub keepalive: Duration,
     /// Silence after which a sender dials again.
     pub dead_after: Duration,
@@ -111,10 +114,14 @@ pub async fn outbound<N: Net>(
         let (read, write) = tokio::io::split(stream);
         let mut sink = FramedWrite::new(write, codec(&options));
         let mut pongs = FramedRead::new(read, codec(&options));
-        if sink.send(encode(&Frame::Hello { cluster, from, to })).await.is_err() {
-            continue;
+        match tokio::time::timeout(options.dead_after, sink.send(encode(&Frame::Hello { cluster, from, to })))
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => continue,
         }
         let mut silence = Box::pin(tokio::time::sleep(options.dead_after));
+        let mut keepalive = tokio::time::interval(options.keepalive);
         loop {
             tokio::select! {
                 biased;
@@ -123,10 +130,19 @@ pub async fn outbound<N: Net>(
                     _ => break,
                 },
                 () = &mut silence => break,
+                _ = keepalive.tick() => {
+                    match tokio::time::timeout(options.dead_after, sink.send(encode(&Frame::Ping))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) | Err(_) => break,
+                    }
+                }
                 envelope = queue.recv() => {
                     let Some(envelope) = envelope else { return };
-                    if send_message(&mut sink, envelope, &options).await.is_err() {
-                        break;
+                    // A write can block for good on a stream that delivers nothing (a partition
+                    // fills the window): give up on the stream rather than on the peer.
+                    match tokio::time::timeout(options.dead_after, send_message(&mut sink, envelope, &options)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) | Err(_) => break,
                     }
                 }
             }
@@ -208,17 +224,13 @@ pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + S
             other => return Err(InboundError::Malformed(format!("expected a hello, got {other:?}"))),
         },
     };
-    let mut keepalive = tokio::time::interval(options.keepalive);
     let mut assembling: Vec<u8> = Vec::new();
     loop {
         tokio::select! {
             biased;
-            _ = keepalive.tick() => {
-                if sink.send(encode(&Frame::Pong)).await.is_err() {
-                    return Ok(from);
-                }
-            }
-            frame = frames.next() => {
+            frame = tokio::time::timeout(options.dead_after * 2, frames.next()) => {
+                // The sender pings every keepalive interval: silence this long is a dead stream.
+                let Ok(frame) = frame else { return Ok(from) };
                 let bytes = match frame {
                     None => return Ok(from),
                     Some(Err(error)) if error.kind() == std::io::ErrorKind::InvalidData => {
@@ -229,6 +241,12 @@ pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + S
                 };
                 let envelope = match decode(&bytes)? {
                     Frame::Message(envelope) => envelope,
+                    Frame::Ping => {
+                        match tokio::time::timeout(options.dead_after, sink.send(encode(&Frame::Pong))).await {
+                            Ok(Ok(())) => continue,
+                            Ok(Err(_)) | Err(_) => return Ok(from),
+                        }
+                    }
                     Frame::Chunk { bytes, last } => {
                         if assembling.len() + bytes.len() > options.message_bytes {
                             return Err(InboundError::Malformed(format!("a chunked message over {} bytes", options.message_bytes)));
