@@ -42,8 +42,117 @@ enum Command {
         #[arg(long)]
         trace: bool,
     },
+    /// Run many seeds of many scenarios, with progress, and summarise per scenario; exit 1 if any
+    /// run fails, listing the commands that replay the failures.
+    Sweep {
+        /// Comma-separated scenario names, or all.
+        #[arg(long, default_value = "all")]
+        scenarios: String,
+        /// Seeds: a range such as 1..100 (inclusive).
+        #[arg(long, default_value = "1..100")]
+        seeds: String,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 5)]
+        clients: usize,
+    },
     /// List the scenarios.
     List,
+}
+
+#[derive(Tabled)]
+struct SweepRow {
+    scenario: &'static str,
+    runs: usize,
+    failed: usize,
+    #[tabled(rename = "ops ok")]
+    ok: usize,
+    unknown: usize,
+    #[tabled(rename = "simulated s")]
+    simulated: String,
+    #[tabled(rename = "wall s")]
+    wall: String,
+}
+
+fn parse_scenarios(text: &str) -> Result<Vec<Scenario>, String> {
+    if text == "all" {
+        return Ok(Scenario::ALL.to_vec());
+    }
+    text.split(',')
+        .map(|name| {
+            Scenario::ALL.into_iter().find(|scenario| scenario.name() == name.trim()).ok_or_else(|| {
+                let names: Vec<&str> = Scenario::ALL.iter().map(|scenario| scenario.name()).collect();
+                format!("unknown scenario {name:?}: expected one of {}, or all", names.join(", "))
+            })
+        })
+        .collect()
+}
+
+fn parse_seeds(text: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
+    let bad = || format!("--seeds {text:?}: expected a range such as 1..100");
+    let (low, high) = text.split_once("..").ok_or_else(bad)?;
+    let (low, high): (u64, u64) =
+        (low.parse().map_err(|_| bad())?, high.trim_start_matches('=').parse().map_err(|_| bad())?);
+    if low > high {
+        return Err(bad());
+    }
+    Ok(low..=high)
+}
+
+fn sweep(scenarios: &str, seeds: &str, clients: usize) -> Result<ExitCode, String> {
+    let scenarios = parse_scenarios(scenarios)?;
+    let seeds = parse_seeds(seeds)?;
+    if clients == 0 {
+        return Err("--clients must be at least 1".to_string());
+    }
+    let total = scenarios.len() * (seeds.end() - seeds.start() + 1) as usize;
+    let started = std::time::Instant::now();
+    let (mut done, mut rows, mut failures) = (0, Vec::new(), Vec::new());
+    for scenario in scenarios {
+        let mut row = SweepRow {
+            scenario: scenario.name(),
+            runs: 0,
+            failed: 0,
+            ok: 0,
+            unknown: 0,
+            simulated: String::new(),
+            wall: String::new(),
+        };
+        let (mut simulated, mut wall) = (0.0, 0.0);
+        for seed in seeds.clone() {
+            let mut options = Options::new(seed);
+            options.clients = clients;
+            let outcome = scenario::run(scenario, options);
+            done += 1;
+            row.runs += 1;
+            row.ok += outcome.counts.0;
+            row.unknown += outcome.counts.2;
+            simulated += outcome.simulated.as_secs_f64();
+            wall += outcome.wall.as_secs_f64();
+            if let Err(error) = outcome.verdict {
+                row.failed += 1;
+                failures.push(format!("{} seed {seed}: {error}\n  replay: cargo run -p chaos -- scenario {} --seed {seed} --trace", scenario.name(), scenario.name()));
+            }
+            let width = 30;
+            let filled = done * width / total;
+            eprint!(
+                "\r[{}{}] {done}/{total} runs, {} failed, {:.0} s  ",
+                "#".repeat(filled),
+                ".".repeat(width - filled),
+                failures.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        row.simulated = format!("{simulated:.0}");
+        row.wall = format!("{wall:.1}");
+        rows.push(row);
+    }
+    eprintln!();
+    println!("{}", Table::new(rows).with(Style::markdown()));
+    println!("{total} runs in {:.0} s, {} failed", started.elapsed().as_secs_f64(), failures.len());
+    for failure in &failures {
+        println!("{failure}");
+    }
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 #[derive(Tabled)]
@@ -63,6 +172,13 @@ struct Row {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Sweep { scenarios, seeds, clients } => match sweep(&scenarios, &seeds, clients) {
+            Ok(code) => code,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(2)
+            }
+        },
         Command::List => {
             for scenario in Scenario::ALL {
                 println!("{}", scenario.name());

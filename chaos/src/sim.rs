@@ -446,6 +446,7 @@ async fn boot(
         observer: Some(observer),
         clock: Some(clock),
         pause: Some(pause),
+        log: false,
     };
     tokio::select! {
         biased;

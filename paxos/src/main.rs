@@ -273,6 +273,7 @@ async fn node(dir: &Path, request_timeout_ms: u64, max_value_bytes: usize) -> Re
         observer: None,
         clock: None,
         pause: None,
+        log: true,
     };
     eprintln!(
         "node {node}: serving clients on {}, peers on {}, data in {}",

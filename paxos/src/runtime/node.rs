@@ -123,6 +123,9 @@ pub struct NodeOptions {
     pub observer: Option<tokio::sync::watch::Sender<Observed>>,
     /// The node's clock (timers run in its local time); `None`: the real clock.
     pub clock: Option<Arc<Clock>>,
+    /// Print what the node notices (recovery, cut unfinished writes, refused connections) to
+    /// standard error.
+    pub log: bool,
     /// While it holds `true`, the node processes nothing (a paused process: messages queue, timers
     /// expire and fire together on resume).
     pub pause: Option<tokio::sync::watch::Receiver<bool>>,
@@ -280,6 +283,14 @@ pub async fn run<N: Net, F: FileSystem>(
     options: NodeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
+    let logging = options.log;
+    macro_rules! log {
+        ($($argument:tt)*) => {
+            if logging {
+                eprintln!($($argument)*);
+            }
+        };
+    }
     let me = options.node;
     let members: Vec<NodeId> = options.cluster.members.iter().map(|member| member.id).collect();
     if !members.contains(&me) {
@@ -291,7 +302,7 @@ pub async fn run<N: Net, F: FileSystem>(
     let mut rng = SmallRng::seed_from_u64(options.seed);
     let (storage, durable, recovery) = Storage::open(fs, &options.data_dir, options.storage.clone())?;
     if let Some((path, offset, bytes, reason)) = &recovery.truncated {
-        eprintln!(
+        log!(
             "node {me}: cut an unfinished write of {bytes} bytes at byte {offset} of {}: {reason}",
             path.display()
         );
@@ -305,10 +316,7 @@ pub async fn run<N: Net, F: FileSystem>(
         )));
     }
     if durable.joined.is_none() {
-        eprintln!(
-            "node {me}: no durable state in {}: recovering it from the peers",
-            options.data_dir.display()
-        );
+        log!("node {me}: no durable state in {}: recovering it from the peers", options.data_dir.display());
     }
     let mut config = options.core.clone();
     config.node = me;
@@ -372,7 +380,7 @@ pub async fn run<N: Net, F: FileSystem>(
                         peer::inbound(stream, (cluster, me), members, peer_options, inbox).await
                     {
                         if !matches!(error, peer::InboundError::Io(_)) {
-                            eprintln!("node {me}: peer connection from {addr} closed: {error}");
+                            log!("node {me}: peer connection from {addr} closed: {error}");
                         }
                     }
                 });
@@ -399,7 +407,7 @@ pub async fn run<N: Net, F: FileSystem>(
                 let session = session.clone();
                 tokio::spawn(async move {
                     if let Err(error) = clients::serve(stream, client, session).await {
-                        eprintln!("node {me}: client {addr} closed: {error}");
+                        log!("node {me}: client {addr} closed: {error}");
                     }
                 });
             }
