@@ -82,7 +82,12 @@ fn parse(arguments: Vec<Vec<u8>>, value_bytes: usize) -> Command {
         ("CLUSTER", _) => Command::Cluster,
         // redis-benchmark and redis-cli ask for these: answer harmlessly.
         ("CONFIG", _) => Command::Local(Reply::Array(Vec::new())),
-        ("CLIENT", _) | ("SELECT", _) => Command::Local(Reply::Simple("OK".to_string())),
+        ("CLIENT", _) => Command::Local(Reply::Simple("OK".to_string())),
+        ("SELECT", 1) => match rest.next().as_deref() {
+            Some(b"0") => Command::Local(Reply::Simple("OK".to_string())),
+            _ => Command::Local(Reply::error("ERR this store has one database, 0")),
+        },
+        ("SELECT", _) => Command::Local(arity("select", "SELECT 0")),
         ("COMMAND", _) => Command::Local(Reply::Array(Vec::new())),
         _ => Command::Local(Reply::error(format!(
             "ERR unknown command '{name}'; this store speaks GET, SET, DEL, CAS, PING, INFO, CLUSTER NODES"
