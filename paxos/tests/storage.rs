@@ -375,3 +375,20 @@ fn a_missing_segment_is_refused() {
     let error = open(&dir.0, &small_segments()).expect_err("a gap is refused");
     assert!(error.to_string().contains("is missing"), "{error}");
 }
+
+/// A crash while the very first segment was being created leaves a cut header: recovery removes
+/// it, begins a new first segment, and keeps what is written to it.
+#[test]
+fn a_cut_first_segment_header_is_replaced() {
+    let dir = TempDir::new("cut-header");
+    std::fs::write(dir.0.join("wal-00000000000000000001.log"), b"PXWAL").expect("write");
+    let (mut storage, recovered, recovery) = open(&dir.0, &StorageOptions::default()).expect("open");
+    assert_eq!(recovered, DurableState::lost());
+    assert_eq!(recovery.removed, vec!["wal-00000000000000000001.log".to_string()]);
+    let joined = Persist::Joined { cluster: ClusterId(3), incarnation: 0 };
+    storage.append(std::slice::from_ref(&joined)).expect("append");
+    storage.sync().expect("sync");
+    drop(storage);
+    let (_, recovered, _) = open(&dir.0, &StorageOptions::default()).expect("reopen");
+    assert_eq!(recovered, state_of(&[vec![joined]]));
+}

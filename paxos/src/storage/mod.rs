@@ -118,13 +118,6 @@ pub struct Recovery {
     pub removed: Vec<String>,
 }
 
-impl Recovery {
-    /// Whether the directory held nothing (a new node, or one whose storage was lost).
-    pub fn is_empty(&self) -> bool {
-        self.records == 0 && self.snapshot.is_none()
-    }
-}
-
 /// Counters of the work done, for `INFO` and the benchmark.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StorageStats {
@@ -218,9 +211,12 @@ impl<F: FileSystem> Storage<F> {
         for name in &names {
             let stale_snapshot =
                 format::parse_snapshot_name(name).is_some_and(|slot| Some(slot) != recovery.snapshot);
-            let stale_segment = format::parse_segment_name(name)
-                .is_some_and(|found| found < seq - recovery.segments as u64 + 1);
-            if name.ends_with(".tmp") || stale_snapshot || stale_segment {
+            // Segments before the first one replayed (with none replayed, before the one just
+            // created: a segment removed by recovery must not take the new one with it).
+            let first = seq + 1 - (recovery.segments as u64).max(1);
+            let stale_segment = format::parse_segment_name(name).is_some_and(|found| found < first);
+            let already = recovery.removed.contains(name);
+            if !already && (name.ends_with(".tmp") || stale_snapshot || stale_segment) {
                 let path = dir.join(name);
                 fs.remove(&path).map_err(io_error("remove", &path))?;
                 recovery.removed.push(name.clone());
@@ -245,11 +241,6 @@ impl<F: FileSystem> Storage<F> {
             _lock: lock,
         };
         Ok((storage, state, recovery))
-    }
-
-    /// The data directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// What a replay of everything appended so far yields.
