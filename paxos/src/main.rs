@@ -31,22 +31,29 @@ struct Cli {
     command: Command,
 }
 
+/// The members and directory of a local cluster (`init` and `cluster`).
+#[derive(clap::Args)]
+struct Shape {
+    /// Members.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=63))]
+    nodes: u8,
+    /// The cluster directory (DIR/cluster.json, DIR/node-i/).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Node i serves clients on PORT+i-1.
+    #[arg(long, default_value_t = 6379)]
+    port: u16,
+    /// Node i listens to its peers on PEER_PORT+i-1 (default PORT+1000).
+    #[arg(long)]
+    peer_port: Option<u16>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create a cluster: its id, its members, and one data directory per member.
     Init {
-        /// Members.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=63))]
-        nodes: u8,
-        /// The cluster directory (DIR/cluster.json, DIR/node-i/).
-        #[arg(long)]
-        data_dir: PathBuf,
-        /// Node i serves clients on PORT+i-1.
-        #[arg(long, default_value_t = 6379)]
-        port: u16,
-        /// Node i listens to its peers on PEER_PORT+i-1 (default PORT+1000).
-        #[arg(long)]
-        peer_port: Option<u16>,
+        #[command(flatten)]
+        shape: Shape,
         /// The host the members listen on and are reached at.
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
@@ -65,18 +72,8 @@ enum Command {
     },
     /// Run a local cluster of `paxos node` processes (created on first use, restarted after).
     Cluster {
-        /// Members.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=63))]
-        nodes: u8,
-        /// The cluster directory.
-        #[arg(long)]
-        data_dir: PathBuf,
-        /// Node i serves clients on PORT+i-1.
-        #[arg(long, default_value_t = 6379)]
-        port: u16,
-        /// Node i listens to its peers on PEER_PORT+i-1 (default PORT+1000).
-        #[arg(long)]
-        peer_port: Option<u16>,
+        #[command(flatten)]
+        shape: Shape,
     },
     /// A closed-loop load generator: ops/s and latency percentiles per client count.
     Bench {
@@ -154,14 +151,14 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Init { nodes, data_dir, port, peer_port, host } => {
-                init(nodes, &data_dir, port, peer_port, &host)
+            Command::Init { shape, host } => {
+                init(shape.nodes, &shape.data_dir, shape.port, shape.peer_port, &host)
             }
             Command::Node { data_dir, request_timeout_ms, max_value_bytes } => {
                 node(&data_dir, request_timeout_ms, max_value_bytes).await
             }
-            Command::Cluster { nodes, data_dir, port, peer_port } => {
-                cluster(nodes, &data_dir, port, peer_port).await
+            Command::Cluster { shape } => {
+                cluster(shape.nodes, &shape.data_dir, shape.port, shape.peer_port).await
             }
             Command::Client { addr, command } => client(&addr, command).await,
             Command::Bench {

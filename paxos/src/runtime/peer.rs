@@ -279,6 +279,33 @@ mod tests {
     use crate::core::{Bytes, ClientId, KvStore, Message, Operation, Request, Slot};
     use std::sync::Arc;
 
+    /// A receiver for node 1 of cluster 9 (members 1 and 2), and a sink on which node 2 has said
+    /// hello as a member of `cluster`.
+    async fn dial_as(
+        cluster: ClusterId,
+        options: PeerOptions,
+        buffer: usize,
+    ) -> (
+        tokio::task::JoinHandle<Result<NodeId, InboundError>>,
+        FramedWrite<tokio::io::WriteHalf<tokio::io::DuplexStream>, LengthDelimitedCodec>,
+        tokio::io::ReadHalf<tokio::io::DuplexStream>,
+        mpsc::Receiver<Envelope>,
+    ) {
+        let (near, far) = tokio::io::duplex(buffer);
+        let (delivered_tx, delivered) = mpsc::channel(4);
+        let receiver = tokio::spawn(inbound(
+            far,
+            (ClusterId(9), NodeId(1)),
+            vec![NodeId(1), NodeId(2)],
+            options,
+            delivered_tx,
+        ));
+        let (read, write) = tokio::io::split(near);
+        let mut sink = FramedWrite::new(write, codec(&options));
+        sink.send(encode(&Frame::Hello { cluster, from: NodeId(2), to: NodeId(1) })).await.expect("hello");
+        (receiver, sink, read, delivered)
+    }
+
     /// A snapshot far larger than a frame crosses a connection in chunks and arrives whole.
     #[tokio::test]
     async fn a_large_message_is_streamed_in_chunks() {
@@ -297,46 +324,18 @@ mod tests {
             incarnation: 0,
             message: Message::Snapshot { slot: Slot(500), state: Arc::new(kv) },
         };
-        let (near, far) = tokio::io::duplex(1 << 16);
-        let (delivered_tx, mut delivered) = mpsc::channel(4);
-        let receiver = tokio::spawn(inbound(
-            far,
-            (ClusterId(9), NodeId(1)),
-            vec![NodeId(1), NodeId(2)],
-            options,
-            delivered_tx,
-        ));
-        let (_read, write) = tokio::io::split(near);
-        let mut sink = FramedWrite::new(write, codec(&options));
-        sink.send(encode(&Frame::Hello { cluster: ClusterId(9), from: NodeId(2), to: NodeId(1) }))
-            .await
-            .expect("hello");
+        let (receiver, mut sink, read, mut delivered) = dial_as(ClusterId(9), options, 1 << 16).await;
         assert!(encode(&Frame::Message(envelope.clone())).len() > 20 * options.frame_bytes);
         send_message(&mut sink, envelope.clone(), &options).await.expect("send");
         assert_eq!(delivered.recv().await, Some(envelope));
-        drop(sink);
-        drop(_read);
+        drop((sink, read));
         receiver.abort();
     }
 
     /// A node of another cluster is refused at its hello.
     #[tokio::test]
     async fn a_stranger_is_refused() {
-        let options = PeerOptions::default();
-        let (near, far) = tokio::io::duplex(4096);
-        let (delivered_tx, _delivered) = mpsc::channel(4);
-        let receiver = tokio::spawn(inbound(
-            far,
-            (ClusterId(9), NodeId(1)),
-            vec![NodeId(1), NodeId(2)],
-            options,
-            delivered_tx,
-        ));
-        let (_read, write) = tokio::io::split(near);
-        let mut sink = FramedWrite::new(write, codec(&options));
-        sink.send(encode(&Frame::Hello { cluster: ClusterId(8), from: NodeId(2), to: NodeId(1) }))
-            .await
-            .expect("hello");
+        let (receiver, _sink, _read, _delivered) = dial_as(ClusterId(8), PeerOptions::default(), 4096).await;
         let error = receiver.await.expect("task").expect_err("refused");
         assert_eq!(
             error.to_string(),
