@@ -1,6 +1,18 @@
-//! Chaos for the paxos store: the real node inside turmoil's deterministic simulation.
+//! Chaos for the paxos store: the real node inside turmoil's deterministic simulation, driven by
+//! the declarative scenarios of the `scenarios` crate, every history checked by the `checker`.
+//!
+//! # Layout
+//!
+//! - [`net`]: the runtime's network trait over turmoil's.
+//! - [`sim`]: the simulated world: nodes, clients that record a history, and the fault primitives
+//!   (cuts, crashes, storage loss, pauses, clocks, a flaky network).
+//! - [`run`]: plays a scenario's fault schedule in a world, then the liveness phase.
+//! - [`checks`]: what a run is judged by: linearizability, lost acknowledged writes, convergence,
+//!   every node serving; latency percentiles.
+//! - [`report`]: the text report, the output directory, and the HTML page.
 
+pub mod checks;
 pub mod net;
-pub mod scenario;
+pub mod report;
+pub mod run;
 pub mod sim;
-pub mod verify;

@@ -1,69 +1,226 @@
-//! `chaos`: run fault scenarios against the real node in turmoil's deterministic simulation and
-//! check every recorded history for linearizability.
+//! `chaos`: runs fault scenarios against the real node in turmoil's deterministic simulation,
+//! checks every recorded history, and reports.
 
-use chaos::scenario::{self, Scenario};
-use chaos::sim::Options;
-use clap::{Parser, Subcommand};
-use paxos::core::Mutant;
-use std::path::PathBuf;
+use chaos::report;
+use chaos::run::{self, Outcome, Overrides};
+use clap::{Args, Parser, Subcommand};
+use scenarios::{Build, Expect, Scenario};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 use tabled::{settings::Style, Table, Tabled};
 
 #[derive(Parser)]
-#[command(name = "chaos", about = "Fault scenarios for the paxos store, in deterministic simulation")]
+#[command(
+    name = "chaos",
+    about = "Fault scenarios for the paxos store: the real node in deterministic simulation, every history checked"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Args, Clone)]
+struct Shape {
+    /// Seconds of the fault phase (replaces the scenario's).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Replicas (replaces the scenario's).
+    #[arg(long)]
+    nodes: Option<u8>,
+    /// Concurrent clients (replaces the scenario's).
+    #[arg(long)]
+    clients: Option<usize>,
+    /// Run a deliberately broken core (see `cargo run -p model -- mutants`) as a negative control:
+    /// the run passes when it finds the violation.
+    #[arg(long)]
+    mutant: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run a scenario (or `all`) on one or more seeds; exit 1 if any run breaks linearizability or
-    /// does not converge.
+    /// Run one scenario (a catalog name, a JSON file, or `all`), print the report, and exit 1 if
+    /// it does not show what it expects (linearizable, or a violation for a negative control).
     Scenario {
-        /// partition, minority, oneway, crash, wipe, or all.
+        /// A name from `chaos list`, a path to a scenario file (JSON), or all.
         name: String,
-        /// The first seed.
-        #[arg(long, default_value_t = 0)]
+        /// The seed: everything in the run derives from it.
+        #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// How many consecutive seeds.
+        /// How many consecutive seeds, from --seed.
         #[arg(long, default_value_t = 1)]
         seeds: u64,
-        /// Concurrent clients.
-        #[arg(long, default_value_t = 5)]
-        clients: usize,
-        /// Run a deliberately broken core (see `model mutants`) to watch the checker catch it.
+        #[command(flatten)]
+        shape: Shape,
+        /// Write history.jsonl, the checker's output, the trace and report.html here (with several
+        /// runs, one directory per run inside it).
         #[arg(long)]
-        mutant: Option<String>,
-        /// Write the history of the last run (JSON Lines, the checker's format) to this file.
-        #[arg(long)]
-        history: Option<PathBuf>,
-        /// Print the faults injected in each run.
+        out: Option<PathBuf>,
+        /// Print every fault and restart as it happened.
         #[arg(long)]
         trace: bool,
     },
-    /// Run many seeds of many scenarios, with progress, and summarise per scenario; exit 1 if any
-    /// run fails, listing the commands that replay the failures.
+    /// Run many seeds of many scenarios with a progress bar; summarise per scenario and list the
+    /// commands that replay any failure; exit 1 if any run fails its expectation.
     Sweep {
-        /// Comma-separated scenario names, or all.
+        /// Comma-separated scenario names or files, or all.
         #[arg(long, default_value = "all")]
         scenarios: String,
         /// Seeds: a range such as 1..100 (inclusive).
         #[arg(long, default_value = "1..100")]
         seeds: String,
-        /// Concurrent clients.
-        #[arg(long, default_value_t = 5)]
-        clients: usize,
+        #[command(flatten)]
+        shape: Shape,
     },
-    /// List the scenarios.
+    /// The catalog, as a table.
     List,
+}
+
+/// A scenario from the catalog or a file, with where it came from.
+fn load(name: &str) -> Result<Scenario, String> {
+    if let Some(scenario) = scenarios::catalog::find(name) {
+        return Ok(scenario);
+    }
+    let path = Path::new(name);
+    if name.ends_with(".json") || path.exists() {
+        let text = std::fs::read_to_string(path).map_err(|error| format!("scenario file {name}: {error}"))?;
+        let scenario: Scenario = serde_json::from_str(&text).map_err(|error| {
+            format!("scenario file {name}: {error} (see `chaos list` and the README for the format)")
+        })?;
+        scenario.validate().map_err(|error| format!("scenario file {name}: {error}"))?;
+        return Ok(scenario);
+    }
+    let names: Vec<String> = scenarios::catalog::all().into_iter().map(|scenario| scenario.name).collect();
+    Err(format!(
+        "unknown scenario {name:?}: expected one of {}, all, or a scenario file (.json)",
+        names.join(", ")
+    ))
+}
+
+fn load_many(text: &str) -> Result<Vec<(String, Scenario)>, String> {
+    if text == "all" {
+        return Ok(scenarios::catalog::all()
+            .into_iter()
+            .map(|scenario| (scenario.name.clone(), scenario))
+            .collect());
+    }
+    text.split(',')
+        .map(str::trim)
+        .map(|name| load(name).map(|scenario| (name.to_string(), scenario)))
+        .collect()
+}
+
+/// Applies the shape flags to a scenario.
+fn shape(scenario: &Scenario, shape: &Shape) -> Result<(Scenario, Overrides), String> {
+    let overrides = Overrides { duration: shape.duration, nodes: shape.nodes, clients: shape.clients };
+    let mut scenario = overrides.apply(scenario)?;
+    if let Some(mutant) = &shape.mutant {
+        scenario.build = Build::Mutant(mutant.clone());
+        scenario.expect = Expect::Violation;
+    }
+    run::mutant(&scenario.build)?;
+    Ok((scenario, overrides))
+}
+
+fn reproduce(outcome: &Outcome, source: &str, shape: &Shape, overrides: &Overrides) -> String {
+    let mut command = report::reproduce(outcome, source, overrides);
+    if let Some(mutant) = &shape.mutant {
+        command.push_str(&format!(" --mutant {mutant}"));
+    }
+    command
+}
+
+#[derive(Tabled)]
+struct Row {
+    scenario: String,
+    seed: u64,
+    ok: usize,
+    fail: usize,
+    unknown: usize,
+    #[tabled(rename = "simulated s")]
+    simulated: String,
+    #[tabled(rename = "wall s")]
+    wall: String,
+    verdict: String,
+}
+
+fn scenario(
+    name: &str,
+    seed: u64,
+    seeds: u64,
+    shape_flags: &Shape,
+    out: Option<&Path>,
+    trace: bool,
+) -> Result<ExitCode, String> {
+    if seeds == 0 {
+        return Err("--seeds must be at least 1".to_string());
+    }
+    let sources = load_many(name)?;
+    let runs = sources.len() as u64 * seeds;
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for (source, scenario) in &sources {
+        let (scenario, overrides) = shape(scenario, shape_flags)?;
+        for seed in seed..seed + seeds {
+            let outcome = run::run(&scenario, seed)?;
+            let command = reproduce(&outcome, source, shape_flags, &overrides);
+            if trace {
+                eprint!("{}", outcome.trace);
+            }
+            if runs == 1 {
+                print!("{}", report::text(&outcome, &command));
+            } else {
+                eprintln!("{} seed {seed}: {}", scenario.name, outcome.checks.verdict(scenario.expect));
+            }
+            if let Some(out) = out {
+                let dir =
+                    if runs == 1 { out.to_path_buf() } else { out.join(format!("{}-{seed}", scenario.name)) };
+                report::write(&dir, &outcome, &command)?;
+                if runs == 1 {
+                    println!("wrote {0}/history.jsonl, check.txt, check.json, trace.txt, report.txt and {0}/report.html", dir.display());
+                }
+            }
+            if !outcome.passed() {
+                failures.push(format!(
+                    "{} seed {seed}: {}\n  replay: {command}",
+                    scenario.name,
+                    outcome.checks.verdict(scenario.expect)
+                ));
+            }
+            let (ok, fail, unknown) = outcome.checks.counts;
+            rows.push(Row {
+                scenario: scenario.name.clone(),
+                seed,
+                ok,
+                fail,
+                unknown,
+                simulated: format!("{:.1}", outcome.simulated.as_secs_f64()),
+                wall: format!("{:.2}", outcome.wall.as_secs_f64()),
+                verdict: if outcome.passed() { "PASS".to_string() } else { "FAIL".to_string() },
+            });
+        }
+    }
+    if runs > 1 {
+        println!("{}", Table::new(rows).with(Style::sharp()));
+        if let Some(out) = out {
+            println!("reports in {}/<scenario>-<seed>/report.html", out.display());
+        }
+        for failure in &failures {
+            println!("{failure}");
+        }
+    }
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 #[derive(Tabled)]
 struct SweepRow {
-    scenario: &'static str,
+    scenario: String,
+    expect: &'static str,
     runs: usize,
-    failed: usize,
+    passed: usize,
+    violations: usize,
+    #[tabled(rename = "lost writes")]
+    lost: usize,
     #[tabled(rename = "ops ok")]
     ok: usize,
     unknown: usize,
@@ -71,20 +228,6 @@ struct SweepRow {
     simulated: String,
     #[tabled(rename = "wall s")]
     wall: String,
-}
-
-fn parse_scenarios(text: &str) -> Result<Vec<Scenario>, String> {
-    if text == "all" {
-        return Ok(Scenario::ALL.to_vec());
-    }
-    text.split(',')
-        .map(|name| {
-            Scenario::ALL.into_iter().find(|scenario| scenario.name() == name.trim()).ok_or_else(|| {
-                let names: Vec<&str> = Scenario::ALL.iter().map(|scenario| scenario.name()).collect();
-                format!("unknown scenario {name:?}: expected one of {}, or all", names.join(", "))
-            })
-        })
-        .collect()
 }
 
 fn parse_seeds(text: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
@@ -98,20 +241,25 @@ fn parse_seeds(text: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
     Ok(low..=high)
 }
 
-fn sweep(scenarios: &str, seeds: &str, clients: usize) -> Result<ExitCode, String> {
-    let scenarios = parse_scenarios(scenarios)?;
+fn sweep(names: &str, seeds: &str, shape_flags: &Shape) -> Result<ExitCode, String> {
+    let sources = load_many(names)?;
     let seeds = parse_seeds(seeds)?;
-    if clients == 0 {
-        return Err("--clients must be at least 1".to_string());
+    let mut shaped = Vec::new();
+    for (source, scenario) in &sources {
+        let (scenario, overrides) = shape(scenario, shape_flags)?;
+        shaped.push((source, scenario, overrides));
     }
-    let total = scenarios.len() * (seeds.end() - seeds.start() + 1) as usize;
-    let started = std::time::Instant::now();
+    let total = shaped.len() * (seeds.end() - seeds.start() + 1) as usize;
+    let started = Instant::now();
     let (mut done, mut rows, mut failures) = (0, Vec::new(), Vec::new());
-    for scenario in scenarios {
+    for (source, scenario, overrides) in shaped {
         let mut row = SweepRow {
-            scenario: scenario.name(),
+            scenario: scenario.name.clone(),
+            expect: scenario.expect.as_str(),
             runs: 0,
-            failed: 0,
+            passed: 0,
+            violations: 0,
+            lost: 0,
             ok: 0,
             unknown: 0,
             simulated: String::new(),
@@ -119,18 +267,23 @@ fn sweep(scenarios: &str, seeds: &str, clients: usize) -> Result<ExitCode, Strin
         };
         let (mut simulated, mut wall) = (0.0, 0.0);
         for seed in seeds.clone() {
-            let mut options = Options::new(seed);
-            options.clients = clients;
-            let outcome = scenario::run(scenario, options);
+            let outcome = run::run(&scenario, seed)?;
             done += 1;
             row.runs += 1;
-            row.ok += outcome.counts.0;
-            row.unknown += outcome.counts.2;
+            row.passed += usize::from(outcome.passed());
+            row.violations += usize::from(outcome.checks.violation());
+            row.lost += outcome.checks.lost.lost.len();
+            row.ok += outcome.checks.counts.0;
+            row.unknown += outcome.checks.counts.2;
             simulated += outcome.simulated.as_secs_f64();
             wall += outcome.wall.as_secs_f64();
-            if let Err(error) = outcome.verdict {
-                row.failed += 1;
-                failures.push(format!("{} seed {seed}: {error}\n  replay: cargo run -p chaos -- scenario {} --seed {seed} --trace", scenario.name(), scenario.name()));
+            if !outcome.passed() {
+                let command = reproduce(&outcome, source, shape_flags, &overrides);
+                failures.push(format!(
+                    "{} seed {seed}: {}\n  replay: {command}",
+                    scenario.name,
+                    outcome.checks.verdict(scenario.expect)
+                ));
             }
             let width = 30;
             let filled = done * width / total;
@@ -147,8 +300,12 @@ fn sweep(scenarios: &str, seeds: &str, clients: usize) -> Result<ExitCode, Strin
         rows.push(row);
     }
     eprintln!();
-    println!("{}", Table::new(rows).with(Style::markdown()));
-    println!("{total} runs in {:.0} s, {} failed", started.elapsed().as_secs_f64(), failures.len());
+    println!("{}", Table::new(rows).with(Style::sharp()));
+    println!(
+        "{total} runs in {:.0} s, {} failed their expectation",
+        started.elapsed().as_secs_f64(),
+        failures.len()
+    );
     for failure in &failures {
         println!("{failure}");
     }
@@ -156,136 +313,65 @@ fn sweep(scenarios: &str, seeds: &str, clients: usize) -> Result<ExitCode, Strin
 }
 
 #[derive(Tabled)]
-struct Row {
-    scenario: &'static str,
-    seed: u64,
-    ok: usize,
-    fail: usize,
-    unknown: usize,
-    #[tabled(rename = "simulated s")]
-    simulated: String,
-    #[tabled(rename = "wall s")]
-    wall: String,
-    speed: String,
-    verdict: String,
+struct ListRow {
+    name: String,
+    nodes: u8,
+    #[tabled(rename = "fault phase s")]
+    duration: f64,
+    faults: String,
+    #[tabled(rename = "read mode")]
+    read_mode: String,
+    expect: &'static str,
+}
+
+fn list() {
+    let rows: Vec<ListRow> = scenarios::catalog::all()
+        .into_iter()
+        .map(|scenario| {
+            let mut kinds: Vec<&str> = Vec::new();
+            for step in &scenario.faults {
+                let faults = match step {
+                    scenarios::Step::Once { fault, .. } => std::slice::from_ref(fault),
+                    scenarios::Step::Repeat { choose, .. } => choose.as_slice(),
+                };
+                for fault in faults {
+                    if !kinds.contains(&fault.kind()) {
+                        kinds.push(fault.kind());
+                    }
+                }
+            }
+            ListRow {
+                name: scenario.name.clone(),
+                nodes: scenario.nodes,
+                duration: scenario.duration,
+                faults: kinds.join(", "),
+                read_mode: scenario.read_mode.as_str().to_string(),
+                expect: scenario.expect.as_str(),
+            }
+        })
+        .collect();
+    println!("{}", Table::new(rows).with(Style::sharp()));
+    for scenario in scenarios::catalog::all() {
+        println!("{}: {}", scenario.name, scenario.description);
+    }
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Sweep { scenarios, seeds, clients } => match sweep(&scenarios, &seeds, clients) {
-            Ok(code) => code,
-            Err(message) => {
-                eprintln!("error: {message}");
-                ExitCode::from(2)
-            }
-        },
+    let result = match Cli::parse().command {
         Command::List => {
-            for scenario in Scenario::ALL {
-                println!("{}", scenario.name());
-            }
-            ExitCode::SUCCESS
+            list();
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Scenario { name, seed, seeds, clients, mutant, history, trace } => {
-            let scenarios: Vec<Scenario> = if name == "all" {
-                Scenario::ALL.to_vec()
-            } else {
-                match Scenario::ALL.into_iter().find(|scenario| scenario.name() == name) {
-                    Some(scenario) => vec![scenario],
-                    None => {
-                        let names: Vec<&str> = Scenario::ALL.iter().map(|scenario| scenario.name()).collect();
-                        eprintln!(
-                            "error: unknown scenario {name:?}: expected one of {}, or all",
-                            names.join(", ")
-                        );
-                        return ExitCode::from(2);
-                    }
-                }
-            };
-            let mutant = match mutant.as_deref() {
-                None => Mutant::None,
-                Some(text) => match Mutant::ALL.into_iter().find(|mutant| mutant.name() == text) {
-                    Some(mutant) => mutant,
-                    None => {
-                        let names: Vec<&str> = Mutant::ALL.iter().map(|mutant| mutant.name()).collect();
-                        eprintln!("error: unknown mutant {text:?}: expected one of {}", names.join(", "));
-                        return ExitCode::from(2);
-                    }
-                },
-            };
-            if clients == 0 || seeds == 0 {
-                eprintln!("error: --clients and --seeds must be at least 1");
-                return ExitCode::from(2);
-            }
-            let mut rows = Vec::new();
-            let mut failures = Vec::new();
-            let mut last_history = String::new();
-            for scenario in scenarios {
-                for seed in seed..seed + seeds {
-                    let mut options = Options::new(seed);
-                    options.clients = clients;
-                    options.mutant = mutant;
-                    let outcome = scenario::run(scenario, options);
-                    let (ok, fail, unknown) = outcome.counts;
-                    eprintln!(
-                        "{} seed {seed}: {}",
-                        scenario.name(),
-                        outcome
-                            .verdict
-                            .as_ref()
-                            .map_or_else(|error| format!("FAILED: {error}"), |()| "linearizable".to_string())
-                    );
-                    if trace {
-                        eprint!("{}", outcome.trace);
-                    }
-                    if let Err(error) = &outcome.verdict {
-                        failures.push(format!(
-                            "{} seed {seed}: {error}\n  replay: cargo run -p chaos -- scenario {} --seed {seed}{} --trace",
-                            scenario.name(),
-                            scenario.name(),
-                            if mutant == Mutant::None { String::new() } else { format!(" --mutant {}", mutant.name()) }
-                        ));
-                    }
-                    rows.push(Row {
-                        scenario: scenario.name(),
-                        seed,
-                        ok,
-                        fail,
-                        unknown,
-                        simulated: format!("{:.1}", outcome.simulated.as_secs_f64()),
-                        wall: format!("{:.2}", outcome.wall.as_secs_f64()),
-                        speed: format!(
-                            "{:.0}x",
-                            outcome.simulated.as_secs_f64() / outcome.wall.as_secs_f64().max(1e-9)
-                        ),
-                        verdict: if outcome.verdict.is_ok() {
-                            "linearizable".to_string()
-                        } else {
-                            "FAILED".to_string()
-                        },
-                    });
-                    last_history = outcome.history;
-                }
-            }
-            println!("{}", Table::new(rows).with(Style::markdown()));
-            if let Some(path) = history {
-                if let Err(error) = std::fs::write(&path, &last_history) {
-                    eprintln!("error: --history {}: {error}", path.display());
-                    return ExitCode::from(2);
-                }
-                println!(
-                    "history of the last run: {} (check it with `cargo run -p checker -- check {}`)",
-                    path.display(),
-                    path.display()
-                );
-            }
-            if failures.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                for failure in &failures {
-                    println!("{failure}");
-                }
-                ExitCode::from(1)
-            }
+        Command::Scenario { name, seed, seeds, shape, out, trace } => {
+            scenario(&name, seed, seeds, &shape, out.as_deref(), trace)
+        }
+        Command::Sweep { scenarios, seeds, shape } => sweep(&scenarios, &seeds, &shape),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
         }
     }
 }

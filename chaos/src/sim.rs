@@ -6,7 +6,7 @@
 
 use crate::net::TurmoilNet;
 use paxos::client::Client;
-use paxos::core::{ClusterId, Config, Mutant, NodeId, Persist};
+use paxos::core::{ClusterId, Config, Mutant, NodeId, Persist, ReadMode};
 use paxos::runtime::clock::Clock;
 use paxos::runtime::resp::{Limits, Reply};
 use paxos::runtime::{ClusterConfig, DiskMode, Member, NodeOptions, Observed, Timing};
@@ -15,6 +15,7 @@ use paxos::storage::{Storage, StorageOptions};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
@@ -26,6 +27,9 @@ const CLIENT_PORT: u16 = 6379;
 const PEER_PORT: u16 = 7379;
 const DATA: &str = "/data";
 
+/// What the final reads returned: (node, key, value).
+pub type FinalValues = Vec<(u8, String, Option<String>)>;
+
 /// The shape of a simulation.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -35,12 +39,22 @@ pub struct Options {
     pub nodes: u8,
     /// Concurrent clients.
     pub clients: usize,
+    /// Of those, how many (the first ones) only read.
+    pub readers: usize,
     /// Keys the clients use.
     pub keys: usize,
+    /// Relative weights of reads, writes and compare-and-sets.
+    pub mix: scenarios::Mix,
+    /// Operations per second per client at most (`0`: no wait between operations).
+    pub rate: f64,
+    /// How the nodes serve reads.
+    pub read_mode: ReadMode,
     /// The node's durations.
     pub timing: Timing,
     /// A deliberately broken core, to show that the checks catch it (`Mutant::None`: correct).
     pub mutant: Mutant,
+    /// A deliberately broken storage that never fsyncs (a negative control).
+    pub skip_fsync: bool,
     /// turmoil's step: the granularity of simulated time (coarser is faster).
     pub tick: Duration,
 }
@@ -53,9 +67,14 @@ impl Options {
             seed,
             nodes: 3,
             clients: 5,
+            readers: 0,
             keys: 3,
+            mix: scenarios::Mix::default(),
+            rate: 100.0,
+            read_mode: ReadMode::ReadIndex,
             timing,
             mutant: Mutant::None,
+            skip_fsync: false,
             tick: Duration::from_millis(1),
         }
     }
@@ -81,6 +100,12 @@ struct Shared {
     stop_at: Duration,
     /// Operations completed `ok` per client.
     completed: Vec<u64>,
+    /// Clients that have stopped (each after its last operation completed or timed out).
+    finished: usize,
+    /// The liveness phase's last step: read every key through every node.
+    final_requested: bool,
+    /// What those reads returned: (node, key, value), once every one has answered.
+    final_values: Option<FinalValues>,
 }
 
 /// The simulated world.
@@ -88,10 +113,27 @@ pub struct World {
     sim: turmoil::Sim<'static>,
     shared: Rc<RefCell<Shared>>,
     options: Options,
+    /// Directed links between nodes that are cut, with how many faults cut each (faults overlap:
+    /// a link is repaired when the last fault that cut it ends).
+    cuts: BTreeMap<(u8, u8), u32>,
+    /// Nodes whose machine is down.
+    down: Vec<bool>,
 }
 
 fn host(i: u8) -> String {
     format!("n{i}")
+}
+
+/// Every directed link between the groups, both ways.
+pub fn both_ways(a: &[u8], b: &[u8]) -> Vec<(u8, u8)> {
+    let mut links = one_way(a, b);
+    links.extend(one_way(b, a));
+    links
+}
+
+/// Every directed link from one group to the other.
+pub fn one_way(from: &[u8], to: &[u8]) -> Vec<(u8, u8)> {
+    from.iter().flat_map(|&x| to.iter().filter(move |&&y| y != x).map(move |&y| (x, y))).collect()
 }
 
 fn now() -> u64 {
@@ -150,11 +192,16 @@ impl World {
                 }
                 while let Some(result) = tasks.join_next().await {
                     result.map_err(|error| error.to_string())??;
+                    shared.borrow_mut().finished += 1;
                 }
-                Ok(())
+                while !shared.borrow().final_requested {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                final_reads(shared, options).await
             });
         }
-        World { sim, shared, options }
+        let down = vec![false; usize::from(options.nodes)];
+        World { sim, shared, options, cuts: BTreeMap::new(), down }
     }
 
     /// Simulated time so far.
@@ -178,7 +225,8 @@ impl World {
         self.run_until(at)
     }
 
-    fn note(&self, line: String) {
+    /// Adds a line to the trace, at the current simulated time.
+    pub fn note(&self, line: String) {
         self.shared.borrow_mut().trace.push(format!("{:>10.3}s {line}", self.sim.elapsed().as_secs_f64()));
     }
 
@@ -214,23 +262,44 @@ impl World {
         }
     }
 
-    /// Cuts every link between the two groups, both ways.
-    pub fn partition(&mut self, a: &[u8], b: &[u8]) {
-        for &x in a {
-            for &y in b {
-                self.sim.partition(host(x), host(y));
+    /// Cuts the directed links `pairs` (one more fault holds each).
+    pub fn cut(&mut self, pairs: &[(u8, u8)]) {
+        for &(from, to) in pairs {
+            let count = self.cuts.entry((from, to)).or_default();
+            *count += 1;
+            if *count == 1 {
+                self.sim.partition_oneway(host(from), host(to));
             }
         }
+    }
+
+    /// Releases the directed links `pairs` (one fault fewer holds each; repaired at none).
+    pub fn uncut(&mut self, pairs: &[(u8, u8)]) {
+        for &(from, to) in pairs {
+            if let Some(count) = self.cuts.get_mut(&(from, to)) {
+                *count -= 1;
+                if *count == 0 {
+                    self.cuts.remove(&(from, to));
+                    self.sim.repair_oneway(host(from), host(to));
+                }
+            }
+        }
+    }
+
+    /// Directed links that are cut now.
+    pub fn cut_links(&self) -> Vec<(u8, u8)> {
+        self.cuts.keys().copied().collect()
+    }
+
+    /// Cuts every link between the two groups, both ways.
+    pub fn partition(&mut self, a: &[u8], b: &[u8]) {
+        self.cut(&both_ways(a, b));
         self.note(format!("partition {a:?} | {b:?}"));
     }
 
     /// Cuts the links from `from` to `to` (one way).
     pub fn partition_oneway(&mut self, from: &[u8], to: &[u8]) {
-        for &x in from {
-            for &y in to {
-                self.sim.partition_oneway(host(x), host(y));
-            }
-        }
+        self.cut(&one_way(from, to));
         self.note(format!("partition one-way {from:?} -> {to:?}"));
     }
 
@@ -242,34 +311,34 @@ impl World {
 
     /// Repairs every link between nodes.
     pub fn heal(&mut self) {
-        for x in 1..=self.options.nodes {
-            for y in 1..=self.options.nodes {
-                if x != y {
-                    self.sim.repair_oneway(host(x), host(y));
-                }
-            }
+        for (from, to) in std::mem::take(&mut self.cuts).into_keys() {
+            self.sim.repair_oneway(host(from), host(to));
         }
         self.note("heal".to_string());
+    }
+
+    /// Whether `node`'s machine is down (crashed and not started).
+    pub fn is_down(&self, node: u8) -> bool {
+        self.down[usize::from(node) - 1]
     }
 
     /// A process crash and restart: the node's unsynced writes survive (they were in the page
     /// cache), its memory does not.
     pub fn restart(&mut self, node: u8) {
         self.sim.bounce(host(node));
+        self.down[usize::from(node) - 1] = false;
         self.note(format!("restart n{node} (process crash)"));
     }
 
     /// A machine crash: unsynced writes are lost. The node stays down until [`World::start`].
     pub fn crash(&mut self, node: u8) {
-        // Partition first so that peers see silence, not a reset connection (ARCHITECTURE.md §5).
+        // Cut first so that peers see silence, not a reset connection (ARCHITECTURE.md §5).
         let others: Vec<u8> = (1..=self.options.nodes).filter(|&i| i != node).collect();
-        for &other in &others {
-            self.sim.partition(host(node), host(other));
-        }
+        let links = both_ways(&[node], &others);
+        self.cut(&links);
         self.sim.crash(host(node));
-        for &other in &others {
-            self.sim.repair(host(node), host(other));
-        }
+        self.uncut(&links);
+        self.down[usize::from(node) - 1] = true;
         self.shared.borrow_mut().observed[usize::from(node) - 1] = Observed::default();
         self.note(format!("crash n{node} (machine: unsynced writes lost)"));
     }
@@ -277,15 +346,22 @@ impl World {
     /// Starts a crashed node again.
     pub fn start(&mut self, node: u8) {
         self.sim.bounce(host(node));
+        self.down[usize::from(node) - 1] = false;
         self.note(format!("start n{node}"));
     }
 
     /// Crashes `node` and starts it with an empty data directory (storage loss).
     pub fn wipe(&mut self, node: u8) {
         self.crash(node);
+        self.lose_storage(node);
+        self.start(node);
+    }
+
+    /// The data directory of `node`, which must be down, is emptied before its next start.
+    pub fn lose_storage(&mut self, node: u8) {
+        assert!(self.is_down(node), "n{node} must be down to lose its storage");
         self.shared.borrow_mut().wipe[usize::from(node) - 1] = true;
-        self.sim.bounce(host(node));
-        self.note(format!("start n{node} with its data directory wiped"));
+        self.note(format!("n{node} loses its data directory"));
     }
 
     /// From now on every message between hosts is lost with probability `loss` and delayed by up to
@@ -329,7 +405,8 @@ impl World {
         self.note(format!("clock of n{node} jumps {seconds:+} s"));
     }
 
-    fn clock(&self, node: u8) -> Arc<Clock> {
+    /// `node`'s clock (the machine's: it survives process restarts).
+    pub fn clock(&self, node: u8) -> Arc<Clock> {
         self.shared.borrow().clocks[usize::from(node) - 1].clone()
     }
 
@@ -339,28 +416,61 @@ impl World {
         self.note("clients stop".to_string());
     }
 
-    /// Runs until every node has applied the same log, and all clients are done (at most `within`).
+    /// Runs until every client has stopped and every node has applied the same log, with a
+    /// leader (at most `within`).
     pub fn converge(&mut self, within: Duration) -> Result<(), String> {
         let deadline = self.sim.elapsed() + within;
         loop {
             let converged = {
                 let shared = self.shared.borrow();
                 let first = shared.observed[0];
-                shared.observed.iter().all(|seen| seen.applied == first.applied && !seen.recovering)
+                shared.finished == self.options.clients
+                    && shared.observed.iter().all(|seen| seen.applied == first.applied && !seen.recovering)
                     && shared.observed.iter().any(|seen| seen.leader)
             };
-            if converged
-                && self.sim.elapsed()
-                    > self.shared.borrow().stop_at + self.options.timing.request_deadline * 2
-            {
+            if converged {
                 return Ok(());
             }
             if self.sim.elapsed() >= deadline {
-                let observed = self.shared.borrow().observed.clone();
+                let shared = self.shared.borrow();
+                let nodes: Vec<String> = shared
+                    .observed
+                    .iter()
+                    .enumerate()
+                    .map(|(index, seen)| {
+                        format!(
+                            "n{} applied {}{}{}",
+                            index + 1,
+                            seen.applied.0,
+                            if seen.leader { " leading" } else { "" },
+                            if seen.recovering { " recovering" } else { "" }
+                        )
+                    })
+                    .collect();
                 return Err(format!(
-                    "seed {}: no convergence within {within:?}: {observed:?}",
-                    self.options.seed
+                    "no convergence within {within:?} after the clients stopped ({} of {} clients stopped; {})",
+                    shared.finished,
+                    self.options.clients,
+                    nodes.join(", ")
                 ));
+            }
+            self.run_for(Duration::from_millis(10))?;
+        }
+    }
+
+    /// The liveness phase's last step: reads every key through every node (each read retried
+    /// until it is answered), recorded in the history; at most `within`. Returns (node, key,
+    /// value) per read.
+    pub fn final_reads(&mut self, within: Duration) -> Result<FinalValues, String> {
+        self.shared.borrow_mut().final_requested = true;
+        self.note("final reads of every key through every node".to_string());
+        let deadline = self.sim.elapsed() + within;
+        loop {
+            if let Some(values) = self.shared.borrow().final_values.clone() {
+                return Ok(values);
+            }
+            if self.sim.elapsed() >= deadline {
+                return Err(format!("not every node answered the final reads within {within:?}"));
             }
             self.run_for(Duration::from_millis(10))?;
         }
@@ -438,9 +548,13 @@ async fn boot(
         limits: Limits::default(),
         value_bytes: 1 << 20,
         operations_max: 64,
-        core: Config { mutant: options.mutant, ..Config::new(NodeId(i), Vec::new()) },
+        core: Config {
+            mutant: options.mutant,
+            read_mode: options.read_mode,
+            ..Config::new(NodeId(i), Vec::new())
+        },
         peer: paxos::runtime::peer::PeerOptions::default(),
-        storage: StorageOptions::default(),
+        storage: StorageOptions { skip_fsync: options.skip_fsync, ..StorageOptions::default() },
         disk: DiskMode::Inline,
         seed: options.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(i) * 7919 + u64::from(boot)),
         observer: Some(observer),
@@ -469,7 +583,12 @@ async fn run_client(index: usize, shared: Rc<RefCell<Shared>>, options: Options)
         if turmoil::sim_elapsed().unwrap_or_default() >= shared.borrow().stop_at {
             return Ok(());
         }
-        let node = rng.random_range(1..=options.nodes);
+        // Clients start spread over the nodes, then go wherever chance takes them.
+        let node = if process == index {
+            (index % usize::from(options.nodes)) as u8 + 1
+        } else {
+            rng.random_range(1..=options.nodes)
+        };
         let stream = match tokio::time::timeout(
             deadline,
             turmoil::net::TcpStream::connect(format!("{}:{CLIENT_PORT}", host(node))),
@@ -489,10 +608,15 @@ async fn run_client(index: usize, shared: Rc<RefCell<Shared>>, options: Options)
             }
             let key = rng.random_range(0..options.keys);
             let name = format!("k{key}");
-            let choice = rng.random_range(0..10);
-            let (f, value, command): (&str, serde_json::Value, Vec<Vec<u8>>) = if choice < 4 {
+            let mix = if index < options.readers {
+                scenarios::Mix { read: 1, write: 0, cas: 0 }
+            } else {
+                options.mix
+            };
+            let choice = rng.random_range(0..mix.read + mix.write + mix.cas);
+            let (f, value, command): (&str, serde_json::Value, Vec<Vec<u8>>) = if choice < mix.read {
                 ("read", serde_json::Value::Null, vec![b"GET".to_vec(), name.clone().into_bytes()])
-            } else if choice < 8 {
+            } else if choice < mix.read + mix.write {
                 written += 1;
                 let value = format!("c{index}-{written}");
                 (
@@ -548,7 +672,50 @@ async fn run_client(index: usize, shared: Rc<RefCell<Shared>>, options: Options)
                 process += options.clients;
                 continue 'connect;
             }
-            tokio::time::sleep(Duration::from_millis(rng.random_range(0..20))).await;
+            if options.rate > 0.0 {
+                let wait = rng.random_range(0.0..2.0 / options.rate);
+                tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+            }
         }
     }
+}
+
+/// Reads every key through every node, each retried (as a new process) until it is answered, and
+/// records them in the history: after healing, every node must serve its clients, and the values
+/// read are what the acknowledged writes are checked against.
+async fn final_reads(shared: Rc<RefCell<Shared>>, options: Options) -> turmoil::Result {
+    // Process numbers above every client's (clients renumber only while the workload runs).
+    let mut process = 1_000_000 + options.clients;
+    let deadline = options.timing.request_deadline + Duration::from_millis(500);
+    let mut values = Vec::new();
+    for node in 1..=options.nodes {
+        for key in 0..options.keys {
+            let name = format!("k{key}");
+            loop {
+                let event = |kind: &str, value: &serde_json::Value, process: usize| {
+                    serde_json::json!({"process": process, "type": kind, "f": "read", "key": name, "value": value, "time": now()}).to_string()
+                };
+                shared.borrow_mut().history.push(event("invoke", &serde_json::Value::Null, process));
+                let address = format!("{}:{CLIENT_PORT}", host(node));
+                let read = tokio::time::timeout(deadline, async {
+                    let stream = turmoil::net::TcpStream::connect(address).await?;
+                    Client::new(stream).command(&[b"GET", name.as_bytes()]).await
+                })
+                .await;
+                if let Ok(Ok(Reply::Bulk(read))) = read {
+                    let read = read.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+                    let value = read.clone().map_or(serde_json::Value::Null, serde_json::Value::from);
+                    shared.borrow_mut().history.push(event("ok", &value, process));
+                    values.push((node, name.clone(), read));
+                    process += 1;
+                    break;
+                }
+                shared.borrow_mut().history.push(event("info", &serde_json::Value::Null, process));
+                process += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    shared.borrow_mut().final_values = Some(values);
+    Ok(())
 }

@@ -1,8 +1,9 @@
-//! The real node in turmoil's simulation: every named scenario on a few seeds (faults, then a
-//! liveness phase, then the history checked for linearizability), determinism, and a broken core
-//! that the same pipeline must catch. A failure prints the command that replays it.
+//! The simulation's own faults, driven directly (the catalog's scenarios are in `catalog.rs`): each
+//! with a few seeds, each ending with a liveness phase and the full checks (linearizable, no
+//! acknowledged write lost, converged, every node serving). A failure prints the command that
+//! replays it.
 
-use chaos::scenario::{self, Scenario};
+use chaos::checks::{self, Checks};
 use chaos::sim::{Options, World};
 use std::time::Duration;
 
@@ -13,17 +14,41 @@ fn seeds(default: u64) -> std::ops::Range<u64> {
     }
 }
 
-fn check(scenario: Scenario) {
+/// Heals, runs three more seconds of load, stops the clients, and judges the run.
+fn finish(world: &mut World) -> Checks {
+    world.heal();
+    let result = (|| {
+        world.run_for(Duration::from_secs(3))?;
+        world.stop_clients();
+        Ok::<_, String>(())
+    })();
+    let converged = result
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|()| world.converge(Duration::from_secs(20)).map(|()| Duration::ZERO));
+    let values =
+        converged.as_ref().map_err(Clone::clone).and_then(|_| world.final_reads(Duration::from_secs(20)));
+    checks::run(&world.history(), result.err(), Some(converged), Some(values))
+}
+
+/// Runs `faults` on a few seeds; each run must pass every check.
+fn check(test: &str, faults: impl Fn(&mut World) -> Result<(), String>) {
     for seed in seeds(3) {
-        let outcome = scenario::run(scenario, Options::new(seed));
-        let (ok, fail, info) = outcome.counts;
-        match outcome.verdict {
-            Ok(()) => println!("{} seed {seed}: {ok} ok, {fail} fail, {info} unknown: linearizable", scenario.name()),
-            Err(error) => panic!(
-                "{} seed {seed}: {error}\ntrace:\n{}REPRODUCE WITH: cargo run -p chaos -- scenario {} --seed {seed}",
-                scenario.name(),
-                outcome.trace,
-                scenario.name()
+        let mut world = World::new(Options::new(seed));
+        let setup = (|| {
+            world.await_leader(Duration::from_secs(10))?;
+            world.run_for(Duration::from_secs(1))?;
+            faults(&mut world)
+        })();
+        let checks = finish(&mut world);
+        let verdict = checks.verdict(scenarios::Expect::Linearizable);
+        match setup {
+            Ok(()) if checks.passed(scenarios::Expect::Linearizable) => {
+                println!("{test} seed {seed}: {} ok: {verdict}", checks.counts.0)
+            }
+            outcome => panic!(
+                "{test} seed {seed}: {outcome:?}; {verdict}\ntrace:\n{}REPRODUCE WITH: CHAOS_SEED={seed} cargo test -p chaos --test simulation {test}",
+                world.trace()
             ),
         }
     }
@@ -31,62 +56,89 @@ fn check(scenario: Scenario) {
 
 #[test]
 fn leader_partitioned_away_and_healed() {
-    check(Scenario::Partition);
+    check("leader_partitioned_away_and_healed", |world| {
+        let leader = world.await_leader(Duration::from_secs(5))?;
+        world.isolate(leader);
+        world.run_for(Duration::from_secs(3))?;
+        let new = world.await_leader(Duration::from_secs(5))?;
+        if new == leader {
+            return Err(format!("n{leader} still leads while cut off from a majority"));
+        }
+        Ok(())
+    });
 }
 
 #[test]
 fn a_minority_cannot_commit() {
-    check(Scenario::Minority);
-}
-
-#[test]
-fn one_way_partitions_of_the_leader() {
-    check(Scenario::Oneway);
+    check("a_minority_cannot_commit", |world| {
+        let leader = world.await_leader(Duration::from_secs(5))?;
+        let follower = if leader == 1 { 2 } else { 1 };
+        let before = world.observed(follower).committed;
+        let majority = world.observed(leader).committed;
+        world.isolate(follower);
+        world.run_for(Duration::from_secs(3))?;
+        let after = world.observed(follower).committed;
+        let now_leading = world.await_leader(Duration::from_secs(5))?;
+        if after != before {
+            return Err(format!("n{follower} committed slots {before}..{after} while cut off"));
+        }
+        if world.observed(now_leading).committed <= majority {
+            return Err(format!("the majority committed nothing while n{follower} was cut off"));
+        }
+        Ok(())
+    });
 }
 
 #[test]
 fn leader_process_crash_and_machine_crash() {
-    check(Scenario::Crash);
+    check("leader_process_crash_and_machine_crash", |world| {
+        let leader = world.await_leader(Duration::from_secs(5))?;
+        world.restart(leader);
+        world.run_for(Duration::from_secs(2))?;
+        let leader = world.await_leader(Duration::from_secs(5))?;
+        world.crash(leader);
+        world.run_for(Duration::from_secs(2))?;
+        world.start(leader);
+        world.run_for(Duration::from_secs(2))
+    });
 }
 
 #[test]
 fn storage_loss_of_one_replica() {
-    check(Scenario::Wipe);
-}
-
-#[test]
-fn a_paused_leader_resumes_with_a_stale_view() {
-    check(Scenario::Pause);
-}
-
-#[test]
-fn a_lossy_slow_network() {
-    check(Scenario::Flaky);
+    check("storage_loss_of_one_replica", |world| {
+        let leader = world.await_leader(Duration::from_secs(5))?;
+        world.wipe(if leader == 1 { 2 } else { 1 });
+        world.run_for(Duration::from_secs(3))
+    });
 }
 
 #[test]
 fn clock_skew_on_every_node() {
-    check(Scenario::Skew);
+    check("clock_skew_on_every_node", |world| {
+        for (node, rate) in (1..=world.nodes()).zip([0.5, 1.5, 3.0].into_iter().cycle()) {
+            world.clock_rate(node, rate);
+        }
+        world.run_for(Duration::from_secs(2))?;
+        world.clock_jump(1, 5.0);
+        world.clock_jump(2, -3.0);
+        world.run_for(Duration::from_secs(2))?;
+        for node in 1..=world.nodes() {
+            world.clock_rate(node, 1.0);
+        }
+        Ok(())
+    });
 }
 
 #[test]
 fn a_seed_replays_byte_identically() {
-    let run = |seed| {
-        let mut world = World::new(Options::new(seed));
-        world.await_leader(Duration::from_secs(10)).expect("leader");
-        let leader = world.leader().expect("leader");
-        world.isolate(leader);
-        world.run_for(Duration::from_secs(2)).expect("run");
-        world.heal();
-        world.run_for(Duration::from_secs(1)).expect("run");
-        (world.history(), world.trace())
-    };
-    let first = run(42);
-    let second = run(42);
-    assert!(first.0.lines().count() > 50, "a history worth comparing");
-    assert_eq!(first.1, second.1, "the traces differ");
+    let scenario = scenarios::catalog::find("mixed").expect("in the catalog").with_duration(8.0);
+    let first = chaos::run::run(&scenario, 42).expect("runs");
+    let second = chaos::run::run(&scenario, 42).expect("runs");
+    assert!(first.history.lines().count() > 200, "a history worth comparing");
+    assert!(first.windows.len() >= 3, "faults worth comparing: {:?}", first.windows);
+    assert_eq!(first.trace, second.trace, "the traces differ");
     assert!(
-        first.0 == second.0,
+        first.history == second.history,
         "the histories differ: REPRODUCE WITH: cargo test -p chaos --test simulation a_seed_replays"
     );
 }
@@ -104,11 +156,7 @@ fn a_deposed_leader_answering_reads_is_caught() {
         let leader = world.leader().expect("leader");
         world.isolate(leader);
         world.run_for(Duration::from_secs(4)).expect("run");
-        world.heal();
-        world.run_for(Duration::from_secs(1)).expect("run");
-        world.stop_clients();
-        world.run_for(Duration::from_secs(5)).expect("run");
-        chaos::verify::check(&world.history(), false).is_err()
+        finish(&mut world).violation()
     });
     println!("unconfirmed-reads caught at seed {caught:?}");
     assert!(caught.is_some(), "no seed of 8 caught stale reads from a deposed leader");

@@ -96,6 +96,9 @@ pub struct Options {
     pub memo_entries_max: usize,
     /// Explain violations (minimal set, partial linearization, words).
     pub explain: bool,
+    /// Time for minimising each violation's explanation (`None`: the per-key `timeout`, or 10 s);
+    /// past it the explanation says it is not minimal.
+    pub explain_timeout: Option<Duration>,
     /// Threads checking keys in parallel.
     pub threads: usize,
 }
@@ -106,6 +109,7 @@ impl Default for Options {
             timeout: None,
             memo_entries_max: Limits::default().memo_entries_max,
             explain: true,
+            explain_timeout: None,
             threads: 1,
         }
     }
@@ -212,8 +216,8 @@ pub fn check_key<M: Model>(
         Outcome::NotLinearizable(stuck) => {
             result.verdict = Verdict::NotLinearizable;
             if options.explain {
-                // The explanation gets the same budget again; past it, it says it is not minimal.
-                let budget = options.timeout.unwrap_or(Duration::from_secs(10));
+                // Past its budget, the explanation says it is not minimal.
+                let budget = options.explain_timeout.or(options.timeout).unwrap_or(Duration::from_secs(10));
                 result.explanation = Some(explain::explain(model, operations, &stuck, budget));
             }
         }

@@ -88,7 +88,13 @@ fn run(
     let history = History::from_events(&events).map_err(|error| format!("{}: {error}", file.display()))?;
     let model = Register { kind };
     validate(&model, &history).map_err(|error| format!("{}: {error}", file.display()))?;
-    let options = Options { timeout, memo_entries_max: memo_max, explain: true, threads: threads.max(1) };
+    let options = Options {
+        timeout,
+        memo_entries_max: memo_max,
+        explain: true,
+        explain_timeout: None,
+        threads: threads.max(1),
+    };
     let result = check(&model, &history, options);
     if json {
         println!(

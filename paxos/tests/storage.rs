@@ -48,7 +48,7 @@ fn open(
 }
 
 fn small_segments() -> StorageOptions {
-    StorageOptions { segment_bytes: 2048 }
+    StorageOptions { segment_bytes: 2048, ..StorageOptions::default() }
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {

@@ -26,8 +26,12 @@ fn value(n: u64, bytes: usize) -> Value {
 }
 
 fn open(dir: &std::path::Path) -> (Storage<StdFs>, paxos::core::DurableState) {
-    let (storage, state, _) = Storage::open(Arc::new(StdFs), dir, StorageOptions { segment_bytes: 1 << 20 })
-        .expect("open the storage");
+    let (storage, state, _) = Storage::open(
+        Arc::new(StdFs),
+        dir,
+        StorageOptions { segment_bytes: 1 << 20, ..StorageOptions::default() },
+    )
+    .expect("open the storage");
     (storage, state)
 }
 

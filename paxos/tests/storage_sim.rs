@@ -46,7 +46,7 @@ fn a_crash_keeps_exactly_what_was_synced() {
             let locks = locks.clone();
             async move {
                 let fs = Arc::new(SimFs::new("node", locks));
-                let options = StorageOptions { segment_bytes: 1024 };
+                let options = StorageOptions { segment_bytes: 1024, ..StorageOptions::default() };
                 let (mut storage, state, _) = Storage::open(fs, Path::new("/data"), options)?;
                 let recovered = slots(&state);
                 let boot = shared.borrow().boots.len() as u64;

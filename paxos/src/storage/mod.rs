@@ -46,11 +46,19 @@ pub const LOCK_FILE: &str = "LOCK";
 pub struct StorageOptions {
     /// A segment that grew past this size is closed and a new one begun.
     pub segment_bytes: u64,
+    /// A deliberately broken storage for negative controls: [`Storage::sync`] returns without
+    /// syncing, so records it reports durable sit in the page cache and a machine crash loses them.
+    #[cfg(feature = "mutants")]
+    pub skip_fsync: bool,
 }
 
 impl Default for StorageOptions {
     fn default() -> StorageOptions {
-        StorageOptions { segment_bytes: 64 << 20 }
+        StorageOptions {
+            segment_bytes: 64 << 20,
+            #[cfg(feature = "mutants")]
+            skip_fsync: false,
+        }
     }
 }
 
@@ -265,6 +273,11 @@ impl<F: FileSystem> Storage<F> {
     pub fn sync(&mut self) -> Result<(), StorageError> {
         self.check()?;
         if !self.dirty {
+            return Ok(());
+        }
+        #[cfg(feature = "mutants")]
+        if self.options.skip_fsync {
+            self.dirty = false;
             return Ok(());
         }
         let path = self.segment_path(self.seq);

@@ -1,0 +1,464 @@
+//! What a run tells its user: a text report (tables), the files of `--out DIR`, and a
+//! self-contained HTML page with the operations on a timeline, the fault windows shaded, latency
+//! over time, and the verdict.
+
+use crate::checks::Checks;
+use crate::run::{Outcome, Overrides};
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::Path;
+use tabled::settings::Style;
+use tabled::{Table, Tabled};
+
+/// The command that replays a run exactly.
+pub fn reproduce(outcome: &Outcome, source: &str, overrides: &Overrides) -> String {
+    let mut command = format!("cargo run -p chaos -- scenario {source} --seed {}", outcome.seed);
+    if let Some(duration) = overrides.duration {
+        let _ = write!(command, " --duration {duration}");
+    }
+    if let Some(nodes) = overrides.nodes {
+        let _ = write!(command, " --nodes {nodes}");
+    }
+    if let Some(clients) = overrides.clients {
+        let _ = write!(command, " --clients {clients}");
+    }
+    command
+}
+
+#[derive(Tabled)]
+struct FaultRow {
+    #[tabled(rename = "start s")]
+    start: String,
+    #[tabled(rename = "end s")]
+    end: String,
+    fault: String,
+}
+
+#[derive(Tabled)]
+struct OperationRow {
+    f: String,
+    ok: usize,
+    fail: usize,
+    unknown: usize,
+    #[tabled(rename = "p50 ms")]
+    p50: String,
+    #[tabled(rename = "p90 ms")]
+    p90: String,
+    #[tabled(rename = "p99 ms")]
+    p99: String,
+    #[tabled(rename = "p99.9 ms")]
+    p999: String,
+    #[tabled(rename = "max ms")]
+    max: String,
+}
+
+#[derive(Tabled)]
+struct CheckRow {
+    check: &'static str,
+    result: String,
+}
+
+fn operation_rows(checks: &Checks) -> Vec<OperationRow> {
+    let mut rows = Vec::new();
+    for latency in &checks.latencies {
+        let count = |kind: &str| {
+            checks
+                .operations
+                .iter()
+                .filter(|operation| {
+                    (latency.f == "all" || operation.f == latency.f) && operation.kind == kind
+                })
+                .count()
+        };
+        let [p50, p90, p99, p999, max] = latency.milliseconds.map(|value| format!("{value:.2}"));
+        rows.push(OperationRow {
+            f: latency.f.clone(),
+            ok: count("ok"),
+            fail: count("fail"),
+            unknown: count("info"),
+            p50,
+            p90,
+            p99,
+            p999,
+            max,
+        });
+    }
+    rows
+}
+
+fn check_rows(checks: &Checks) -> Vec<CheckRow> {
+    let mut rows = Vec::new();
+    if let Some(error) = &checks.run_error {
+        rows.push(CheckRow { check: "run", result: format!("broken: {error}") });
+    }
+    rows.push(CheckRow { check: "linearizable", result: checks.linearizability.detail.clone() });
+    let lost = &checks.lost;
+    rows.push(CheckRow {
+        check: "acknowledged writes",
+        result: match (&lost.unchecked, lost.lost.len()) {
+            (Some(why), _) => format!("unchecked: {why}"),
+            (None, 0) => format!("{} acknowledged, none lost", lost.acknowledged),
+            (None, count) => format!("{} acknowledged, {count} LOST: {}", lost.acknowledged, lost.lost[0]),
+        },
+    });
+    rows.push(CheckRow {
+        check: "convergence",
+        result: match &checks.converged {
+            Ok(after) => format!(
+                "every replica applied the same log {:.2} s after the clients stopped",
+                after.as_secs_f64()
+            ),
+            Err(error) => error.clone(),
+        },
+    });
+    rows.push(CheckRow {
+        check: "every node serving",
+        result: match &checks.served {
+            Ok(()) => "every node answered a final read of every key; all agree".to_string(),
+            Err(error) => error.clone(),
+        },
+    });
+    rows
+}
+
+/// The report in text: the run's shape, the faults, the operations with latency percentiles, the
+/// checks, the verdict, and the command that reproduces the run.
+pub fn text(outcome: &Outcome, reproduce: &str) -> String {
+    let scenario = &outcome.scenario;
+    let workload = &scenario.workload;
+    let mut text = String::new();
+    let _ = writeln!(text, "scenario {} (seed {}): {}", scenario.name, outcome.seed, scenario.description);
+    let _ = writeln!(
+        text,
+        "{} nodes, {} clients on {} keys (read {} : write {} : cas {}, {}), read mode {}, build {}",
+        scenario.nodes,
+        workload.clients,
+        workload.keys,
+        workload.mix.read,
+        workload.mix.write,
+        workload.mix.cas,
+        if workload.rate > 0.0 {
+            format!("up to {} ops/s each", workload.rate)
+        } else {
+            "no wait".to_string()
+        },
+        scenario.read_mode.as_str(),
+        scenario.build
+    );
+    let simulated = outcome.simulated.as_secs_f64();
+    let wall = outcome.wall.as_secs_f64();
+    let _ = writeln!(
+        text,
+        "fault phase {:.2}-{:.2} s; {simulated:.1} s simulated in {wall:.1} s ({:.0}x)\n",
+        outcome.fault_phase.0,
+        outcome.fault_phase.1,
+        simulated / wall.max(1e-9)
+    );
+    let faults: Vec<FaultRow> = outcome
+        .windows
+        .iter()
+        .map(|window| FaultRow {
+            start: format!("{:.3}", window.start),
+            end: format!("{:.3}", window.end),
+            fault: window.label.clone(),
+        })
+        .collect();
+    if faults.is_empty() {
+        let _ = writeln!(text, "no faults applied\n");
+    } else {
+        let _ = writeln!(text, "faults (simulated time):\n{}\n", Table::new(faults).with(Style::sharp()));
+    }
+    let _ =
+        writeln!(text, "operations:\n{}\n", Table::new(operation_rows(&outcome.checks)).with(Style::sharp()));
+    let _ = writeln!(text, "checks:\n{}", Table::new(check_rows(&outcome.checks)).with(Style::sharp()));
+    for lost in outcome.checks.lost.lost.iter().take(5) {
+        let _ = writeln!(text, "  lost: {lost}");
+    }
+    if outcome.checks.lost.lost.len() > 5 {
+        let _ = writeln!(text, "  ... and {} more", outcome.checks.lost.lost.len() - 5);
+    }
+    let _ = writeln!(text, "\n{}", outcome.checks.verdict(scenario.expect));
+    let _ = writeln!(text, "reproduce: {reproduce}");
+    text
+}
+
+/// Writes `history.jsonl`, `check.txt` and `check.json` (the checker's output), `trace.txt`,
+/// `scenario.json`, `report.txt` and `report.html` into `dir` (created if needed).
+///
+/// # Errors
+///
+/// The file that could not be written, and why.
+pub fn write(dir: &Path, outcome: &Outcome, reproduce: &str) -> Result<(), String> {
+    let error = |path: &Path, error: std::io::Error| format!("--out {}: {error}", path.display());
+    std::fs::create_dir_all(dir).map_err(|e| error(dir, e))?;
+    let (check_text, check_json) = match &outcome.checks.linearizability.checked {
+        Some((history, report)) => (
+            checker::report::table(history, report),
+            serde_json::to_string_pretty(&checker::report::json(history, report)).expect("json"),
+        ),
+        None => {
+            let detail = &outcome.checks.linearizability.detail;
+            (format!("{detail}\n"), serde_json::json!({"verdict": "unchecked", "detail": detail}).to_string())
+        }
+    };
+    let files = [
+        ("history.jsonl", outcome.history.clone()),
+        ("check.txt", check_text),
+        ("check.json", check_json),
+        ("trace.txt", outcome.trace.clone()),
+        ("scenario.json", serde_json::to_string_pretty(&outcome.scenario).expect("json")),
+        ("report.txt", text(outcome, reproduce)),
+        ("report.html", html(outcome, reproduce)),
+    ];
+    for (name, contents) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, contents).map_err(|e| error(&path, e))?;
+    }
+    Ok(())
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn colour(f: &str) -> &'static str {
+    match f {
+        "read" => "#4a7bd0",
+        "write" => "#3c9a5f",
+        "cas" => "#8a5cc2",
+        _ => "#777",
+    }
+}
+
+/// The page: verdict, tables, a timeline with one lane per client (operations as bars, fault
+/// windows shaded, the checker's minimal violating set outlined), and latency over time.
+pub fn html(outcome: &Outcome, reproduce: &str) -> String {
+    let checks = &outcome.checks;
+    let scenario = &outcome.scenario;
+    let clients = scenario.workload.clients.max(1) as u64;
+    let end_seconds = outcome.simulated.as_secs_f64().max(1.0);
+    let (left, width) = (70.0, 1100.0);
+    let x = |seconds: f64| left + seconds / end_seconds * width;
+    let core: BTreeSet<usize> =
+        checks
+            .linearizability
+            .checked
+            .iter()
+            .flat_map(|(history, report)| {
+                report.keys.iter().filter_map(|key| key.explanation.as_ref()).flat_map(|explanation| {
+                    explanation.core.iter().map(|&id| history.operations[id].call_line)
+                })
+            })
+            .collect();
+    let lane_of = |process: u64| if process >= 1_000_000 { clients } else { process % clients };
+    let lanes = clients + 1;
+    let (lane_height, top) = (16.0, 24.0);
+    let timeline_height = top + lanes as f64 * lane_height + 24.0;
+    let mut shading = String::new();
+    let mut fault_labels = String::new();
+    for (index, window) in outcome.windows.iter().enumerate() {
+        let (x0, x1) = (x(window.start), x(window.end).max(x(window.start) + 2.0));
+        let _ = write!(
+            shading,
+            r#"<rect class="fault" x="{x0:.1}" y="0" width="{:.1}" height="100%"><title>{:.3}-{:.3} s: {}</title></rect>"#,
+            x1 - x0,
+            window.start,
+            window.end,
+            escape(&window.label)
+        );
+        let _ = write!(
+            fault_labels,
+            r#"<text class="fault-label" x="{:.1}" y="{}">{}</text>"#,
+            x0 + 2.0,
+            10 + (index % 2) * 10,
+            escape(window.kind)
+        );
+    }
+    let mut bars = String::new();
+    for operation in &checks.operations {
+        let start = operation.start as f64 / 1e9;
+        let stop = operation.end.map_or(start + 0.05, |end| end as f64 / 1e9);
+        let y = top + lane_of(operation.process) as f64 * lane_height;
+        let class = match operation.kind.as_str() {
+            "ok" => "op",
+            "fail" => "op fail",
+            _ => "op info",
+        };
+        let class = if core.contains(&operation.line) { format!("{class} core") } else { class.to_string() };
+        let tip = format!(
+            "process {} {} {} {} -> {} ({}) {:.3}-{} s",
+            operation.process,
+            operation.f,
+            operation.key,
+            operation.input,
+            operation.output,
+            operation.kind,
+            start,
+            operation.end.map_or("?".to_string(), |end| format!("{:.3}", end as f64 / 1e9))
+        );
+        let _ = write!(
+            bars,
+            r#"<rect class="{class}" style="fill:{}" x="{:.2}" y="{y:.1}" width="{:.2}" height="{}"><title>{}</title></rect>"#,
+            colour(&operation.f),
+            x(start),
+            (x(stop) - x(start)).max(1.0),
+            lane_height - 4.0,
+            escape(&tip)
+        );
+    }
+    let mut lane_names = String::new();
+    for lane in 0..lanes {
+        let name = if lane == clients { "final".to_string() } else { format!("client {lane}") };
+        let _ = write!(
+            lane_names,
+            r#"<text class="lane" x="4" y="{:.1}">{name}</text>"#,
+            top + lane as f64 * lane_height + 10.0
+        );
+    }
+    let mut axis = String::new();
+    let step = if end_seconds > 60.0 {
+        10.0
+    } else if end_seconds > 20.0 {
+        5.0
+    } else {
+        2.0
+    };
+    let mut tick = 0.0;
+    while tick <= end_seconds {
+        let _ = write!(
+            axis,
+            r#"<line class="tick" x1="{0:.1}" x2="{0:.1}" y1="{1}" y2="{2}"/><text class="axis" x="{0:.1}" y="{3}">{tick:.0} s</text>"#,
+            x(tick),
+            top - 4.0,
+            timeline_height - 18.0,
+            timeline_height - 6.0
+        );
+        tick += step;
+    }
+    let timeline = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" id="timeline" width="{}" height="{timeline_height}">{shading}{fault_labels}{axis}{lane_names}{bars}</svg>"#,
+        left + width + 20.0
+    );
+    // Latency over time: log scale from 0.1 ms to 10 s.
+    let (plot_height, plot_top) = (220.0, 10.0);
+    let y_of = |milliseconds: f64| {
+        let fraction = (milliseconds.max(0.1).log10() + 1.0) / 5.0;
+        plot_top + plot_height * (1.0 - fraction.clamp(0.0, 1.0))
+    };
+    let mut dots = String::new();
+    for operation in checks.operations.iter().filter(|operation| operation.kind == "ok") {
+        let Some(end) = operation.end else { continue };
+        let milliseconds = end.saturating_sub(operation.start) as f64 / 1e6;
+        let _ = write!(
+            dots,
+            r#"<circle class="latency" cx="{:.1}" cy="{:.1}" r="1.6" style="fill:{}"/>"#,
+            x(operation.start as f64 / 1e9),
+            y_of(milliseconds),
+            colour(&operation.f)
+        );
+    }
+    let mut grid = String::new();
+    for (milliseconds, label) in [
+        (0.1, "0.1 ms"),
+        (1.0, "1 ms"),
+        (10.0, "10 ms"),
+        (100.0, "100 ms"),
+        (1000.0, "1 s"),
+        (10000.0, "10 s"),
+    ] {
+        let y = y_of(milliseconds);
+        let _ = write!(
+            grid,
+            r#"<line class="tick" x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}"/><text class="axis" x="4" y="{:.1}">{label}</text>"#,
+            left + width,
+            y + 4.0
+        );
+    }
+    let latency = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" id="latency" width="{}" height="{}">{shading}{grid}{dots}</svg>"#,
+        left + width + 20.0,
+        plot_top + plot_height + 20.0
+    );
+    let table = |rows: String| format!("<table>{rows}</table>");
+    let mut check_html = String::from("<tr><th>check</th><th>result</th></tr>");
+    for row in check_rows(checks) {
+        let _ = write!(check_html, "<tr><td>{}</td><td>{}</td></tr>", row.check, escape(&row.result));
+    }
+    let mut operation_html = String::from(
+        "<tr><th>f</th><th>ok</th><th>fail</th><th>unknown</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th></tr>",
+    );
+    for row in operation_rows(checks) {
+        let _ = write!(
+            operation_html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            row.f, row.ok, row.fail, row.unknown, row.p50, row.p90, row.p99, row.p999, row.max
+        );
+    }
+    let mut fault_html = String::from("<tr><th>start s</th><th>end s</th><th>fault</th></tr>");
+    for window in &outcome.windows {
+        let _ = write!(
+            fault_html,
+            "<tr><td>{:.3}</td><td>{:.3}</td><td>{}</td></tr>",
+            window.start,
+            window.end,
+            escape(&window.label)
+        );
+    }
+    let mut lost_html = String::new();
+    for lost in checks.lost.lost.iter().take(20) {
+        let _ = write!(lost_html, "<li>{}</li>", escape(lost));
+    }
+    let verdict = checks.verdict(scenario.expect);
+    let class = if outcome.passed() { "pass" } else { "fail" };
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>chaos {name} seed {seed}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
+h1 {{ font-size: 1.3em; }} h2 {{ font-size: 1.05em; margin-top: 1.4em; }}
+table {{ border-collapse: collapse; margin-bottom: 0.8em; }} td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; }}
+.verdict {{ padding: 0.6em 1em; font-weight: 600; }} .verdict.pass {{ background: #e3f6e3; }} .verdict.fail {{ background: #fde2e2; }}
+code {{ background: #f3f3f3; padding: 2px 4px; }}
+.scroll {{ overflow-x: auto; border: 1px solid #ddd; }}
+.fault {{ fill: #f0b429; opacity: 0.18; }} .fault-label {{ font-size: 10px; fill: #8a6100; }}
+.lane, .axis {{ font-size: 10px; fill: #555; }} .tick {{ stroke: #e4e4e4; }}
+.op {{ opacity: 0.85; }} .op.fail {{ opacity: 0.3; }} .op.info {{ opacity: 0.45; stroke: #d9822b; stroke-dasharray: 2 1; }}
+.op.core {{ stroke: #c0392b; stroke-width: 2; opacity: 1; }} .op:hover {{ stroke: #000; stroke-width: 1; }}
+.legend span {{ display: inline-block; padding: 0 6px; margin-right: 6px; color: #fff; border-radius: 3px; }}
+</style></head><body>
+<h1>chaos scenario {name}, seed {seed}</h1>
+<div class="verdict {class}" id="verdict">{verdict}</div>
+<p>{description}</p>
+<p>Reproduce: <code>{reproduce}</code></p>
+<h2>Checks</h2>{checks_table}
+<ul>{lost_html}</ul>
+<h2>Operations and latency</h2>{operations_table}
+<h2>Timeline</h2>
+<p class="legend"><span style="background:#4a7bd0">read</span><span style="background:#3c9a5f">write</span><span style="background:#8a5cc2">cas</span>
+faded: failed (no effect); dashed outline: unknown outcome; red outline: operations that cannot be linearized together; shaded: fault windows (hover for details).</p>
+<div class="scroll">{timeline}</div>
+<h2>Latency over time (ok operations, log scale)</h2>
+<div class="scroll">{latency}</div>
+<h2>Faults</h2>{faults_table}
+<script>
+// Marks the page rendered, with what the browser laid out: the tests read it back.
+window.addEventListener('load', function () {{
+  var timeline = document.getElementById('timeline').getBBox();
+  var latency = document.getElementById('latency').getBBox();
+  document.body.dataset.rendered = [document.querySelectorAll('#timeline rect.op').length,
+    document.querySelectorAll('#timeline rect.fault').length, Math.round(timeline.width),
+    Math.round(latency.width)].join(':');
+}});
+</script>
+</body></html>
+"#,
+        name = escape(&scenario.name),
+        seed = outcome.seed,
+        verdict = escape(&verdict),
+        description = escape(&scenario.description),
+        reproduce = escape(reproduce),
+        checks_table = table(check_html),
+        operations_table = table(operation_html),
+        faults_table = table(fault_html),
+    )
+}

@@ -1,0 +1,562 @@
+//! Runs a declarative scenario in simulation: a leader, one second of load, the fault schedule,
+//! healing, a liveness phase (more load, convergence, a final read of every key through every
+//! node), then the checks of [`crate::checks`].
+
+use crate::checks::{self, Checks};
+use crate::sim::{both_ways, one_way, FinalValues, Options, World};
+use paxos::core::{Mutant, ReadMode};
+use rand::rngs::SmallRng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::{Rng, SeedableRng};
+use scenarios::fault::{Direction, Strobe};
+use scenarios::{Build, Fault, Scenario, Step, Target};
+use std::time::{Duration, Instant};
+
+/// Seconds of load after healing, before the clients stop.
+const AFTER_HEALING_SECONDS: u64 = 3;
+
+/// The bound on convergence after the clients stop (simulated).
+const CONVERGE_WITHIN: Duration = Duration::from_secs(20);
+
+/// The bound on the final reads (simulated).
+const FINAL_READS_WITHIN: Duration = Duration::from_secs(20);
+
+/// A fault as it was applied: when, to whom, what.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Window {
+    /// Simulated seconds since the start of the run.
+    pub start: f64,
+    /// When it was undone.
+    pub end: f64,
+    /// The fault's kind (`partition-halves`, `kill`, ...).
+    pub kind: &'static str,
+    /// What exactly happened (`partition [1] | [2, 3]`).
+    pub label: String,
+}
+
+/// What one run gave.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The scenario run.
+    pub scenario: Scenario,
+    /// Its seed.
+    pub seed: u64,
+    /// Simulated time.
+    pub simulated: Duration,
+    /// Wall-clock time.
+    pub wall: Duration,
+    /// The faults applied.
+    pub windows: Vec<Window>,
+    /// Simulated seconds at which the fault phase started and ended (everything healed).
+    pub fault_phase: (f64, f64),
+    /// The history (JSON Lines, the checker's format).
+    pub history: String,
+    /// Every fault and restart, one per line, with its simulated time.
+    pub trace: String,
+    /// The checks and the verdict.
+    pub checks: Checks,
+}
+
+impl Outcome {
+    /// Whether the run showed what the scenario expects.
+    pub fn passed(&self) -> bool {
+        self.checks.passed(self.scenario.expect)
+    }
+}
+
+/// How to turn a scenario into a simulated world.
+#[derive(Clone, Debug)]
+pub struct Overrides {
+    /// Replaces the scenario's fault phase length (seconds).
+    pub duration: Option<f64>,
+    /// Replaces its cluster size.
+    pub nodes: Option<u8>,
+    /// Replaces its number of clients.
+    pub clients: Option<usize>,
+}
+
+impl Overrides {
+    /// None.
+    pub const NONE: Overrides = Overrides { duration: None, nodes: None, clients: None };
+
+    /// The scenario with the overrides applied, validated.
+    ///
+    /// # Errors
+    ///
+    /// One line, when the result is not a valid scenario (`--nodes 2` with a bridge, ...).
+    pub fn apply(&self, scenario: &Scenario) -> Result<Scenario, String> {
+        let mut scenario = scenario.clone();
+        if let Some(duration) = self.duration {
+            scenario = scenario.with_duration(duration);
+        }
+        if let Some(nodes) = self.nodes {
+            scenario.nodes = nodes;
+        }
+        if let Some(clients) = self.clients {
+            scenario.workload.clients = clients;
+        }
+        scenario.validate().map_err(|error| format!("scenario {}: {error}", scenario.name))?;
+        Ok(scenario)
+    }
+}
+
+/// The mutant a scenario's build names.
+///
+/// # Errors
+///
+/// An unknown name, with the list of known ones.
+pub fn mutant(build: &Build) -> Result<Mutant, String> {
+    match build {
+        Build::Mutant(name) => {
+            Mutant::ALL.into_iter().find(|mutant| mutant.name() == name).ok_or_else(|| {
+                let names: Vec<&str> = Mutant::ALL.iter().map(|mutant| mutant.name()).collect();
+                format!("build.mutant {name:?}: expected one of {}", names.join(", "))
+            })
+        }
+        Build::Correct | Build::NoFsync => Ok(Mutant::None),
+    }
+}
+
+/// The simulation options for `scenario` (validated) and `seed`.
+///
+/// # Errors
+///
+/// An unknown mutant.
+pub fn options(scenario: &Scenario, seed: u64) -> Result<Options, String> {
+    let mut options = Options::new(seed);
+    options.nodes = scenario.nodes;
+    options.clients = scenario.workload.clients;
+    options.readers = scenario.workload.readers;
+    options.keys = scenario.workload.keys;
+    options.mix = scenario.workload.mix;
+    options.rate = scenario.workload.rate;
+    options.read_mode = match scenario.read_mode {
+        scenarios::ReadMode::ReadIndex => ReadMode::ReadIndex,
+        scenarios::ReadMode::Lease => ReadMode::Lease,
+    };
+    options.mutant = mutant(&scenario.build)?;
+    options.skip_fsync = scenario.build == Build::NoFsync;
+    Ok(options)
+}
+
+/// Runs `scenario` (validated) with `seed`.
+///
+/// # Errors
+///
+/// An unknown mutant in the scenario's build. Everything that goes wrong in the run itself is in
+/// the outcome.
+pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, String> {
+    let options = options(scenario, seed)?;
+    let started = Instant::now();
+    let mut world = World::new(options);
+    let mut faults = Faults::new(scenario, seed);
+    let mut liveness = Liveness::default();
+    let result = (|| {
+        world.await_leader(Duration::from_secs(10))?;
+        world.run_for(Duration::from_secs(1))?;
+        faults.run(&mut world)?;
+        world.run_for(Duration::from_secs(AFTER_HEALING_SECONDS))?;
+        world.stop_clients();
+        let stopped = world.elapsed();
+        liveness.converged = Some(world.converge(CONVERGE_WITHIN).map(|()| world.elapsed() - stopped));
+        liveness.final_values = Some(world.final_reads(FINAL_READS_WITHIN));
+        Ok::<(), String>(())
+    })();
+    let history = world.history();
+    let checks = checks::run(&history, result.err(), liveness.converged, liveness.final_values);
+    Ok(Outcome {
+        scenario: scenario.clone(),
+        seed,
+        simulated: world.elapsed(),
+        wall: started.elapsed(),
+        fault_phase: faults.phase,
+        windows: faults.windows,
+        history,
+        trace: world.trace(),
+        checks,
+    })
+}
+
+#[derive(Default)]
+struct Liveness {
+    converged: Option<Result<Duration, String>>,
+    final_values: Option<Result<FinalValues, String>>,
+}
+
+/// How an applied fault is undone.
+enum Undo {
+    Nothing,
+    Uncut(Vec<(u8, u8)>),
+    Clocks { nodes: Vec<(u8, f64)>, strobe: Option<Strobe>, up: bool, next: Duration },
+    Start(Vec<u8>),
+    Resume(Vec<u8>),
+    Steady,
+}
+
+struct Active {
+    stop: Duration,
+    undo: Undo,
+    window: usize,
+}
+
+/// The fault schedule being played.
+struct Faults {
+    steps: Vec<Step>,
+    duration: Duration,
+    rng: SmallRng,
+    /// Per step: when it next starts a fault (`None`: never again).
+    next: Vec<Option<Duration>>,
+    active: Vec<Active>,
+    windows: Vec<Window>,
+    phase: (f64, f64),
+    paused: Vec<u8>,
+    clocked: Vec<u8>,
+    flaky: bool,
+}
+
+fn draw(rng: &mut SmallRng, range: scenarios::Range) -> f64 {
+    if range.0 >= range.1 {
+        range.0
+    } else {
+        rng.random_range(range.0..=range.1)
+    }
+}
+
+impl Faults {
+    fn new(scenario: &Scenario, seed: u64) -> Faults {
+        Faults {
+            steps: scenario.faults.clone(),
+            duration: Duration::from_secs_f64(scenario.duration),
+            rng: SmallRng::seed_from_u64(seed ^ 0xFA17_5EED),
+            next: Vec::new(),
+            active: Vec::new(),
+            windows: Vec::new(),
+            phase: (0.0, 0.0),
+            paused: Vec::new(),
+            clocked: Vec::new(),
+            flaky: false,
+        }
+    }
+
+    /// Plays the schedule from now for the fault phase, then undoes whatever still holds.
+    fn run(&mut self, world: &mut World) -> Result<(), String> {
+        let start = world.elapsed();
+        let end = start + self.duration;
+        self.phase.0 = start.as_secs_f64();
+        self.next = self
+            .steps
+            .iter()
+            .map(|step| match step {
+                Step::Once { at, .. } => Some(start + Duration::from_secs_f64(*at)),
+                Step::Repeat { gap, .. } => Some(start + Duration::from_secs_f64(draw(&mut self.rng, *gap))),
+            })
+            .collect();
+        loop {
+            let starts = self.next.iter().flatten().copied();
+            let stops = self.active.iter().map(|active| active.stop);
+            let strobes = self.active.iter().filter_map(|active| match &active.undo {
+                Undo::Clocks { strobe: Some(_), next, .. } => Some(*next),
+                _ => None,
+            });
+            let at = starts.chain(stops).chain(strobes).min().unwrap_or(end).min(end);
+            world.run_until(at)?;
+            if at >= end {
+                break;
+            }
+            self.strobe(world, at);
+            while let Some(index) = self.active.iter().position(|active| active.stop <= at) {
+                let active = self.active.remove(index);
+                self.undo(world, active, at);
+            }
+            for step in 0..self.steps.len() {
+                if self.next[step].is_some_and(|next| next <= at) {
+                    self.start(world, step, at, end);
+                }
+            }
+        }
+        for active in std::mem::take(&mut self.active) {
+            self.undo(world, active, end);
+        }
+        world.heal();
+        self.phase.1 = world.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    fn start(&mut self, world: &mut World, step: usize, now: Duration, end: Duration) {
+        let (fault, hold) = match &self.steps[step] {
+            Step::Once { hold, fault, .. } => {
+                self.next[step] = None;
+                (fault.clone(), *hold)
+            }
+            Step::Repeat { hold, choose, .. } => {
+                let fault = choose[self.rng.random_range(0..choose.len())].clone();
+                (fault, draw(&mut self.rng, *hold))
+            }
+        };
+        let stop = (now + Duration::from_secs_f64(hold)).min(end);
+        if let Step::Repeat { gap, .. } = &self.steps[step] {
+            let gap = *gap;
+            self.next[step] = Some(stop + Duration::from_secs_f64(draw(&mut self.rng, gap)));
+        }
+        let (undo, label) = self.apply(world, &fault, now);
+        let seconds = now.as_secs_f64();
+        self.windows.push(Window { start: seconds, end: stop.as_secs_f64(), kind: fault.kind(), label });
+        let window = self.windows.len() - 1;
+        match undo {
+            Undo::Nothing => {}
+            undo => self.active.push(Active { stop, undo, window }),
+        }
+    }
+
+    fn nodes(world: &World) -> Vec<u8> {
+        (1..=world.nodes()).collect()
+    }
+
+    fn resolve(&mut self, world: &World, target: Target) -> Vec<u8> {
+        let all = Faults::nodes(world);
+        let up: Vec<u8> = all.iter().copied().filter(|&node| !world.is_down(node)).collect();
+        let leader = world.leader().filter(|&node| !world.is_down(node));
+        let pick = |rng: &mut SmallRng, among: &[u8]| among.choose(rng).copied();
+        let chosen = match target {
+            Target::Leader => leader.or_else(|| pick(&mut self.rng, &up)).into_iter().collect(),
+            Target::Follower => {
+                let followers: Vec<u8> = up.iter().copied().filter(|&node| Some(node) != leader).collect();
+                pick(&mut self.rng, &followers).into_iter().collect()
+            }
+            Target::Followers => {
+                let leader = leader.or_else(|| pick(&mut self.rng, &all));
+                all.iter().copied().filter(|&node| Some(node) != leader).collect()
+            }
+            Target::Random => pick(&mut self.rng, &all).into_iter().collect(),
+            Target::Minority => {
+                let mut shuffled = all.clone();
+                shuffled.shuffle(&mut self.rng);
+                shuffled.truncate((all.len() - 1) / 2);
+                shuffled.sort_unstable();
+                shuffled
+            }
+            Target::All => all,
+            Target::Node(node) => vec![node],
+        };
+        chosen
+    }
+
+    /// Applies `fault` now; returns how to undo it and what exactly was done.
+    fn apply(&mut self, world: &mut World, fault: &Fault, now: Duration) -> (Undo, String) {
+        let all = Faults::nodes(world);
+        let others =
+            |nodes: &[u8]| -> Vec<u8> { all.iter().copied().filter(|node| !nodes.contains(node)).collect() };
+        let cut = |world: &mut World, links: Vec<(u8, u8)>, label: String| {
+            world.cut(&links);
+            world.note(label.clone());
+            (Undo::Uncut(links), label)
+        };
+        match fault {
+            Fault::PartitionHalves => {
+                let mut shuffled = all.clone();
+                shuffled.shuffle(&mut self.rng);
+                let (mut minority, mut majority) =
+                    (shuffled[..all.len() / 2].to_vec(), shuffled[all.len() / 2..].to_vec());
+                minority.sort_unstable();
+                majority.sort_unstable();
+                let label = format!("partition {} | {}", names(&minority), names(&majority));
+                cut(world, both_ways(&minority, &majority), label)
+            }
+            Fault::Isolate { target } => {
+                let nodes = self.resolve(world, *target);
+                let label = format!("isolate {} ({target})", names(&nodes));
+                cut(world, both_ways(&nodes, &others(&nodes)), label)
+            }
+            Fault::MajoritiesRing => {
+                let mut ring = all.clone();
+                ring.shuffle(&mut self.rng);
+                let n = ring.len();
+                // Each node keeps its `reach` nearest neighbours on each side: 2 * reach + 1 nodes,
+                // a majority, and no two nodes keep the same set.
+                let reach = (n / 2).div_ceil(2);
+                let mut links = Vec::new();
+                for (i, &x) in ring.iter().enumerate() {
+                    for (j, &y) in ring.iter().enumerate() {
+                        let distance = i.abs_diff(j).min(n - i.abs_diff(j));
+                        if distance > reach {
+                            links.push((x, y));
+                        }
+                    }
+                }
+                let label = format!(
+                    "majorities ring {}",
+                    ring.iter().map(|node| format!("n{node}")).collect::<Vec<_>>().join("-")
+                );
+                cut(world, links, label)
+            }
+            Fault::Bridge => {
+                let mut shuffled = all.clone();
+                shuffled.shuffle(&mut self.rng);
+                let bridge = shuffled[0];
+                let rest = &shuffled[1..];
+                let (mut a, mut b) = (rest[..rest.len() / 2].to_vec(), rest[rest.len() / 2..].to_vec());
+                a.sort_unstable();
+                b.sort_unstable();
+                let label = format!("bridge {} | n{bridge} | {}", names(&a), names(&b));
+                cut(world, both_ways(&a, &b), label)
+            }
+            Fault::OneWay { target, direction } => {
+                let nodes = self.resolve(world, *target);
+                let (links, label) = match direction {
+                    Direction::Outbound => (
+                        one_way(&nodes, &others(&nodes)),
+                        format!("one-way: {} ({target}) cannot reach the others", names(&nodes)),
+                    ),
+                    Direction::Inbound => (
+                        one_way(&others(&nodes), &nodes),
+                        format!("one-way: {} ({target}) cannot hear the others", names(&nodes)),
+                    ),
+                };
+                cut(world, links, label)
+            }
+            Fault::Clock { target, offset, rate, strobe } => {
+                let nodes: Vec<u8> = self
+                    .resolve(world, *target)
+                    .into_iter()
+                    .filter(|node| !self.clocked.contains(node))
+                    .collect();
+                let mut applied = Vec::new();
+                let mut words = Vec::new();
+                for node in nodes {
+                    let (step, speed) = (draw(&mut self.rng, *offset), draw(&mut self.rng, *rate));
+                    world.clock_jump(node, step);
+                    world.clock_rate(node, speed);
+                    words.push(format!("n{node} {step:+.2} s at {speed:.2}x"));
+                    applied.push((node, step));
+                    self.clocked.push(node);
+                }
+                let mut label = format!("clocks: {}", words.join(", "));
+                if let Some(strobe) = strobe {
+                    label.push_str(&format!("; strobe ±{} s every {} s", strobe.delta, strobe.period));
+                }
+                let next = now + Duration::from_secs_f64(strobe.map_or(0.0, |strobe| strobe.period));
+                (Undo::Clocks { nodes: applied, strobe: *strobe, up: false, next }, label)
+            }
+            Fault::Kill { target } => {
+                let nodes: Vec<u8> =
+                    self.resolve(world, *target).into_iter().filter(|&node| !world.is_down(node)).collect();
+                for &node in &nodes {
+                    world.restart(node);
+                }
+                (Undo::Nothing, format!("kill and restart {} ({target})", names(&nodes)))
+            }
+            Fault::MachineCrash { target } => {
+                let nodes: Vec<u8> =
+                    self.resolve(world, *target).into_iter().filter(|&node| !world.is_down(node)).collect();
+                for &node in &nodes {
+                    world.crash(node);
+                }
+                (Undo::Start(nodes.clone()), format!("machine crash {} ({target})", names(&nodes)))
+            }
+            Fault::StorageLoss { target } => {
+                let mut nodes = self.resolve(world, *target);
+                nodes.truncate((all.len() - 1) / 2);
+                // Storage-loss recovery needs a majority that holds the state: the others must all
+                // be up and recovered (at most a minority without its data at any time).
+                let busy = all.iter().any(|&node| {
+                    !nodes.contains(&node) && (world.is_down(node) || world.observed(node).recovering)
+                });
+                if busy || nodes.is_empty() {
+                    world.note(format!(
+                        "storage loss of {} skipped: another node is down or recovering",
+                        names(&nodes)
+                    ));
+                    return (
+                        Undo::Nothing,
+                        format!(
+                            "storage loss of {} skipped (another node down or recovering)",
+                            names(&nodes)
+                        ),
+                    );
+                }
+                for &node in &nodes {
+                    if !world.is_down(node) {
+                        world.crash(node);
+                    }
+                    world.lose_storage(node);
+                }
+                (Undo::Start(nodes.clone()), format!("storage loss {} ({target})", names(&nodes)))
+            }
+            Fault::Pause { target } => {
+                let nodes: Vec<u8> = self
+                    .resolve(world, *target)
+                    .into_iter()
+                    .filter(|node| !self.paused.contains(node) && !world.is_down(*node))
+                    .collect();
+                for &node in &nodes {
+                    world.pause(node);
+                    self.paused.push(node);
+                }
+                (Undo::Resume(nodes.clone()), format!("pause {} ({target})", names(&nodes)))
+            }
+            Fault::Flaky { loss, latency_ms } => {
+                if self.flaky {
+                    return (Undo::Nothing, "flaky network already".to_string());
+                }
+                self.flaky = true;
+                world.flaky_network(*loss, Duration::from_millis(*latency_ms));
+                (Undo::Steady, format!("flaky network: loss {loss}, delay up to {latency_ms} ms"))
+            }
+        }
+    }
+
+    /// Flips the strobing clocks whose moment has come.
+    fn strobe(&mut self, world: &mut World, now: Duration) {
+        for active in &mut self.active {
+            if let Undo::Clocks { nodes, strobe: Some(strobe), up, next } = &mut active.undo {
+                if *next <= now {
+                    let jump = if *up { -strobe.delta } else { strobe.delta };
+                    for &(node, _) in nodes.iter() {
+                        world.clock(node).jump(jump);
+                    }
+                    *up = !*up;
+                    *next = now + Duration::from_secs_f64(strobe.period);
+                }
+            }
+        }
+    }
+
+    fn undo(&mut self, world: &mut World, active: Active, now: Duration) {
+        self.windows[active.window].end = now.as_secs_f64();
+        match active.undo {
+            Undo::Nothing => {}
+            Undo::Uncut(links) => {
+                world.uncut(&links);
+                world.note(format!("repair: {}", self.windows[active.window].label));
+            }
+            Undo::Clocks { nodes, strobe, up, .. } => {
+                for (node, offset) in nodes {
+                    let strobed = if up { strobe.map_or(0.0, |strobe| strobe.delta) } else { 0.0 };
+                    world.clock_jump(node, -offset - strobed);
+                    world.clock_rate(node, 1.0);
+                    self.clocked.retain(|&clocked| clocked != node);
+                }
+            }
+            Undo::Start(nodes) => {
+                for node in nodes {
+                    world.start(node);
+                }
+            }
+            Undo::Resume(nodes) => {
+                for node in nodes {
+                    world.resume(node);
+                    self.paused.retain(|&paused| paused != node);
+                }
+            }
+            Undo::Steady => {
+                world.steady_network();
+                self.flaky = false;
+            }
+        }
+    }
+}
+
+fn names(nodes: &[u8]) -> String {
+    let names: Vec<String> = nodes.iter().map(|node| format!("n{node}")).collect();
+    format!("[{}]", names.join(" "))
+}

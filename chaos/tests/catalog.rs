@@ -1,0 +1,297 @@
+//! Every scenario of the catalog, on three seeds with a short fault phase, meets its expectation:
+//! linearizable with nothing lost, or, for a negative control, the violation found. Then the
+//! `chaos` command as a user runs it: a scenario file, the output directory, the HTML report in a
+//! real headless browser, and the errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn seeds() -> std::ops::Range<u64> {
+    match std::env::var("CHAOS_SEED").ok().and_then(|seed| seed.parse().ok()) {
+        Some(seed) => seed..seed + 1,
+        None => 1..1 + std::env::var("CHAOS_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(3),
+    }
+}
+
+/// Seconds of fault phase in the tests: enough for a few faults of every kind.
+fn short(name: &str) -> f64 {
+    match name {
+        "mixed" => 10.0,
+        _ => 6.0,
+    }
+}
+
+fn check(name: &str) {
+    let scenario = scenarios::catalog::find(name).expect("in the catalog");
+    let duration = short(name).min(scenario.duration);
+    let scenario = scenario.with_duration(duration);
+    for seed in seeds() {
+        let outcome = chaos::run::run(&scenario, seed).expect("runs");
+        let verdict = outcome.checks.verdict(scenario.expect);
+        assert!(
+            outcome.passed(),
+            "{name} seed {seed}: {verdict}\ntrace:\n{}REPRODUCE WITH: cargo run -p chaos -- scenario {name} --seed {seed} --duration {duration}",
+            outcome.trace
+        );
+        assert!(
+            !outcome.windows.is_empty() || scenario.faults.is_empty(),
+            "{name} seed {seed}: no fault was applied"
+        );
+        println!(
+            "{name} seed {seed}: {} faults, {} ok: {verdict}",
+            outcome.windows.len(),
+            outcome.checks.counts.0
+        );
+    }
+}
+
+#[test]
+fn partition() {
+    check("partition");
+}
+
+#[test]
+fn leader_isolation() {
+    check("leader-isolation");
+}
+
+#[test]
+fn majorities_ring() {
+    check("majorities-ring");
+}
+
+#[test]
+fn bridge() {
+    check("bridge");
+}
+
+#[test]
+fn one_way() {
+    check("one-way");
+}
+
+#[test]
+fn clock_skew() {
+    check("clock-skew");
+}
+
+#[test]
+fn crash_restart() {
+    check("crash-restart");
+}
+
+#[test]
+fn machine_crash() {
+    check("machine-crash");
+}
+
+#[test]
+fn storage_loss() {
+    check("storage-loss");
+}
+
+#[test]
+fn pause() {
+    check("pause");
+}
+
+#[test]
+fn flaky_network() {
+    check("flaky-network");
+}
+
+#[test]
+fn mixed() {
+    check("mixed");
+}
+
+#[test]
+fn lease_reads_within_their_clock_bound() {
+    check("lease-reads");
+}
+
+#[test]
+fn negative_control_lease_reads_past_their_clock_bound_are_caught() {
+    check("lease-drift");
+}
+
+#[test]
+fn negative_control_a_node_without_fsync_loses_writes_in_a_power_loss() {
+    check("no-fsync");
+}
+
+#[test]
+fn every_catalog_scenario_has_a_test_here() {
+    let source = include_str!("catalog.rs");
+    for scenario in scenarios::catalog::all() {
+        assert!(source.contains(&format!("check(\"{}\")", scenario.name)), "{} has no test", scenario.name);
+    }
+}
+
+fn chaos() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_chaos"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("chaos-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|browser| {
+        Command::new(browser).arg("--version").output().is_ok_and(|output| output.status.success())
+    })
+}
+
+/// Opens `page` in a real headless browser and returns what its script recorded once laid out.
+fn render(page: &Path) -> String {
+    let browser = chromium().expect(
+        "a headless browser (chromium) renders the report in this test: `bash scripts/test.sh` installs it",
+    );
+    let output = Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("browser runs");
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let start = dom.find("data-rendered=\"").unwrap_or_else(|| panic!("the page did not render: {dom:.500}"));
+    let rest = &dom[start + "data-rendered=\"".len()..];
+    rest[..rest.find('"').expect("attribute closes")].to_string()
+}
+
+#[test]
+fn a_user_scenario_file_runs_and_writes_a_report_that_renders_in_a_browser() {
+    let dir = scratch("file");
+    let file = dir.join("mine.json");
+    std::fs::write(
+        &file,
+        r#"{
+  "name": "isolate-then-kill",
+  "description": "The leader is isolated, then a follower is killed.",
+  "workload": {"clients": 4, "keys": 2, "mix": {"read": 1, "write": 1, "cas": 1}, "rate": 50},
+  "duration": 5,
+  "faults": [
+    {"once": {"at": 0.5, "hold": 2, "fault": {"isolate": {"target": "leader"}}}},
+    {"once": {"at": 3, "hold": 0, "fault": {"kill": {"target": "follower"}}}}
+  ]
+}"#,
+    )
+    .expect("write scenario");
+    let out = dir.join("out");
+    let output = chaos()
+        .args([
+            "scenario",
+            file.to_str().expect("utf-8"),
+            "--seed",
+            "3",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("chaos runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    for expected in [
+        "scenario isolate-then-kill (seed 3)",
+        "isolate [n",
+        "p99 ms",
+        "linearizable",
+        "PASS",
+        "reproduce: cargo run -p chaos -- scenario",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} missing from:\n{stdout}");
+    }
+    for name in [
+        "history.jsonl",
+        "check.txt",
+        "check.json",
+        "trace.txt",
+        "scenario.json",
+        "report.txt",
+        "report.html",
+    ] {
+        assert!(out.join(name).is_file(), "{name} not written");
+    }
+    // The history is the checker's: its own command agrees.
+    let check: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("check.json")).expect("read")).expect("json");
+    assert_eq!(check["verdict"], "linearizable");
+    let operations = std::fs::read_to_string(out.join("history.jsonl"))
+        .expect("read")
+        .lines()
+        .filter(|line| line.contains("\"invoke\""))
+        .count();
+    let rendered = render(&out.join("report.html"));
+    let fields: Vec<usize> = rendered.split(':').map(|field| field.parse().expect("numbers")).collect();
+    assert_eq!(fields[0], operations, "one bar per operation: {rendered}");
+    assert_eq!(fields[1], 2, "one shaded window per fault: {rendered}");
+    assert!(fields[2] > 500 && fields[3] > 500, "the timeline and the latency plot have a size: {rendered}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_negative_control_passes_when_it_finds_its_violation_and_says_so() {
+    let dir = scratch("control");
+    let output = chaos()
+        .args(["scenario", "no-fsync", "--seed", "1", "--out", dir.to_str().expect("utf-8")])
+        .output()
+        .expect("chaos runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("PASS: negative control, violation found as expected"), "{stdout}");
+    let rendered = render(&dir.join("report.html"));
+    assert!(
+        rendered.split(':').next().is_some_and(|bars| bars.parse::<usize>().is_ok_and(|bars| bars > 100)),
+        "{rendered}"
+    );
+    let page = std::fs::read_to_string(dir.join("report.html")).expect("read");
+    assert!(
+        page.contains("class=\"op core") || page.contains("class=\"op info core"),
+        "the violating operations are outlined"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_input_gets_one_line_and_exit_code_2() {
+    let dir = scratch("bad");
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, "{\"name\": \"x\",\n \"duration\": \"long\"}").expect("write");
+    let invalid = dir.join("invalid.json");
+    std::fs::write(&invalid, r#"{"name": "x", "description": "", "nodes": 3, "duration": 5, "faults": [{"repeat": {"gap": [1, 2], "hold": [1, 2], "choose": ["majorities-ring"]}}]}"#).expect("write");
+    let cases: [(&[&str], &str); 6] = [
+        (&["scenario", "nonsense"], "unknown scenario \"nonsense\": expected one of partition,"),
+        (&["scenario", broken.to_str().expect("utf-8")], "line 2 column"),
+        (
+            &["scenario", invalid.to_str().expect("utf-8")],
+            "faults[0]: majorities-ring needs at least 4 nodes",
+        ),
+        (
+            &["scenario", "bridge", "--nodes", "2"],
+            "scenario bridge: faults[0]: bridge needs at least 3 nodes",
+        ),
+        (&["scenario", "partition", "--mutant", "nope"], "build.mutant \"nope\": expected one of"),
+        (&["sweep", "--seeds", "9..1"], "--seeds \"9..1\": expected a range such as 1..100"),
+    ];
+    for (arguments, expected) in cases {
+        let output = chaos().args(arguments).output().expect("chaos runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{arguments:?}: {stderr}");
+        assert!(stderr.contains(expected), "{arguments:?}: {expected:?} missing from {stderr:?}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{arguments:?}: one line: {stderr:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn list_shows_the_catalog() {
+    let output = chaos().arg("list").output().expect("chaos runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    for scenario in scenarios::catalog::all() {
+        assert!(stdout.contains(&scenario.name), "{} missing", scenario.name);
+    }
+    assert!(stdout.contains("violation"), "negative controls are marked: {stdout}");
+}

@@ -1,0 +1,252 @@
+//! The built-in scenarios: every fault the store must survive, and negative controls that must
+//! fail, so that a pass is never vacuous.
+
+use crate::fault::{Direction, Fault, Range, Step, Strobe, Target};
+use crate::{Build, Expect, Mix, ReadMode, Scenario, Workload};
+
+fn scenario(name: &str, description: &str, duration: f64, faults: Vec<Step>) -> Scenario {
+    Scenario {
+        name: name.to_string(),
+        description: description.to_string(),
+        nodes: 3,
+        workload: Workload::default(),
+        duration,
+        faults,
+        read_mode: ReadMode::ReadIndex,
+        build: Build::Correct,
+        expect: Expect::Linearizable,
+    }
+}
+
+fn repeat(gap: (f64, f64), hold: (f64, f64), choose: Vec<Fault>) -> Step {
+    Step::Repeat { gap: Range(gap.0, gap.1), hold: Range(hold.0, hold.1), choose }
+}
+
+fn once(at: f64, hold: f64, fault: Fault) -> Step {
+    Step::Once { at, hold, fault }
+}
+
+/// Every built-in scenario, in the order `chaos list` shows them.
+pub fn all() -> Vec<Scenario> {
+    let leader = Target::Leader;
+    vec![
+        scenario(
+            "partition",
+            "Again and again, a random minority of nodes is cut from the majority for 2-5 s. The \
+             majority elects a leader and goes on; the minority commits nothing.",
+            20.0,
+            vec![repeat((1.0, 3.0), (2.0, 5.0), vec![Fault::PartitionHalves])],
+        ),
+        scenario(
+            "leader-isolation",
+            "The leader is cut from every other node (its clients still reach it) for 2-4 s, again \
+             and again: it must stop answering while a new leader serves.",
+            15.0,
+            vec![repeat((1.0, 2.0), (2.0, 4.0), vec![Fault::Isolate { target: leader }])],
+        ),
+        Scenario {
+            nodes: 5,
+            ..scenario(
+                "majorities-ring",
+                "Five nodes on a ring: each sees a majority, no two see the same one, so several \
+                 nodes believe they can lead at once.",
+                15.0,
+                vec![repeat((1.0, 2.0), (2.0, 4.0), vec![Fault::MajoritiesRing])],
+            )
+        },
+        Scenario {
+            nodes: 5,
+            ..scenario(
+                "bridge",
+                "Two halves of the cluster reach each other only through one node in the middle.",
+                15.0,
+                vec![repeat((1.0, 2.0), (2.0, 4.0), vec![Fault::Bridge])],
+            )
+        },
+        scenario(
+            "one-way",
+            "One-way cuts: the leader hears the others but cannot reach them, or reaches them but \
+             cannot hear them.",
+            15.0,
+            vec![repeat(
+                (1.0, 2.0),
+                (2.0, 3.0),
+                vec![
+                    Fault::OneWay { target: leader, direction: Direction::Outbound },
+                    Fault::OneWay { target: leader, direction: Direction::Inbound },
+                ],
+            )],
+        ),
+        scenario(
+            "clock-skew",
+            "Every node's clock is stepped by up to ±5 s, runs at 0.5x to 3x, and strobes ±2 s \
+             every 200 ms. Reads are confirmed by a quorum round, so skew may cost elections, never \
+             correctness.",
+            15.0,
+            vec![repeat(
+                (1.0, 2.0),
+                (3.0, 5.0),
+                vec![Fault::Clock {
+                    target: Target::All,
+                    offset: Range(-5.0, 5.0),
+                    rate: Range(0.5, 3.0),
+                    strobe: Some(Strobe { delta: 2.0, period: 0.2 }),
+                }],
+            )],
+        ),
+        scenario(
+            "crash-restart",
+            "Processes are killed and restarted, the leader's most often: writes not yet fsynced \
+             survive in the page cache, memory does not.",
+            15.0,
+            vec![repeat(
+                (1.0, 2.5),
+                (0.0, 0.0),
+                vec![
+                    Fault::Kill { target: leader },
+                    Fault::Kill { target: leader },
+                    Fault::Kill { target: Target::Random },
+                ],
+            )],
+        ),
+        scenario(
+            "machine-crash",
+            "Machines crash (writes not yet fsynced are lost) and stay down for 1-3 s, the leader's \
+             most often.",
+            15.0,
+            vec![repeat(
+                (1.0, 2.5),
+                (1.0, 3.0),
+                vec![Fault::MachineCrash { target: leader }, Fault::MachineCrash { target: Target::Random }],
+            )],
+        ),
+        scenario(
+            "storage-loss",
+            "A node's machine crashes and it comes back with an empty data directory: it must \
+             recover its promises and log from a majority before it votes again.",
+            15.0,
+            vec![repeat(
+                (2.0, 4.0),
+                (0.5, 2.0),
+                vec![Fault::StorageLoss { target: Target::Follower }, Fault::StorageLoss { target: leader }],
+            )],
+        ),
+        scenario(
+            "pause",
+            "A process stops for 1-4 s (a long GC pause, a stopped VM) and resumes with a stale view \
+             while another leader serves.",
+            15.0,
+            vec![repeat(
+                (1.0, 2.0),
+                (1.0, 4.0),
+                vec![Fault::Pause { target: leader }, Fault::Pause { target: Target::Random }],
+            )],
+        ),
+        scenario(
+            "flaky-network",
+            "Messages between nodes are lost (1 in 200; a lost message kills its connection) and \
+             delayed by up to 50 ms, so that messages on different connections overtake each other.",
+            15.0,
+            vec![repeat((1.0, 2.0), (2.0, 4.0), vec![Fault::Flaky { loss: 0.005, latency_ms: 50 }])],
+        ),
+        scenario(
+            "mixed",
+            "Every fault of the catalog, one after another in random order.",
+            30.0,
+            vec![repeat(
+                (0.5, 1.5),
+                (1.0, 3.0),
+                vec![
+                    Fault::PartitionHalves,
+                    Fault::Isolate { target: leader },
+                    Fault::Bridge,
+                    Fault::OneWay { target: leader, direction: Direction::Outbound },
+                    Fault::OneWay { target: Target::Random, direction: Direction::Inbound },
+                    Fault::Clock {
+                        target: Target::All,
+                        offset: Range(-5.0, 5.0),
+                        rate: Range(0.5, 3.0),
+                        strobe: Some(Strobe { delta: 2.0, period: 0.2 }),
+                    },
+                    Fault::Kill { target: leader },
+                    Fault::MachineCrash { target: Target::Random },
+                    Fault::StorageLoss { target: Target::Follower },
+                    Fault::Pause { target: leader },
+                    Fault::Flaky { loss: 0.005, latency_ms: 50 },
+                ],
+            )],
+        ),
+        Scenario {
+            read_mode: ReadMode::Lease,
+            ..scenario(
+                "lease-reads",
+                "Leader leases (reads served without a quorum round) with clocks drifting within \
+                 their bound (0.9x to 1.1x, inside the 25% margin between lease and guard), while \
+                 the leader is isolated again and again: still linearizable.",
+                15.0,
+                vec![
+                    once(
+                        0.0,
+                        15.0,
+                        Fault::Clock {
+                            target: Target::All,
+                            offset: Range(-2.0, 2.0),
+                            rate: Range(0.9, 1.1),
+                            strobe: None,
+                        },
+                    ),
+                    repeat((1.0, 2.0), (2.0, 3.0), vec![Fault::Isolate { target: leader }]),
+                ],
+            )
+        },
+        // Negative controls.
+        Scenario {
+            read_mode: ReadMode::Lease,
+            workload: Workload {
+                clients: 6,
+                readers: 3,
+                keys: 1,
+                mix: Mix { read: 1, write: 1, cas: 0 },
+                rate: 0.0,
+            },
+            expect: Expect::Violation,
+            ..scenario(
+                "lease-drift",
+                "Negative control. Leader leases with the followers' clocks at 3x, far past the \
+                 bound: their guard ends long before the leader's lease, so when the leader is \
+                 isolated a new leader commits writes while the old one still serves reads. Stale \
+                 reads must be found.",
+                6.0,
+                vec![
+                    once(
+                        0.0,
+                        6.0,
+                        Fault::Clock {
+                            target: Target::Followers,
+                            offset: Range::exactly(0.0),
+                            rate: Range::exactly(3.0),
+                            strobe: None,
+                        },
+                    ),
+                    once(0.5, 2.0, Fault::Isolate { target: leader }),
+                ],
+            )
+        },
+        Scenario {
+            build: Build::NoFsync,
+            expect: Expect::Violation,
+            ..scenario(
+                "no-fsync",
+                "Negative control. Nodes whose storage never fsyncs, and the whole cluster loses \
+                 power: acknowledged writes vanish with the page cache. Lost writes must be found.",
+                6.0,
+                vec![once(3.0, 1.0, Fault::MachineCrash { target: Target::All })],
+            )
+        },
+    ]
+}
+
+/// The built-in scenario called `name`.
+pub fn find(name: &str) -> Option<Scenario> {
+    all().into_iter().find(|scenario| scenario.name == name)
+}

@@ -1,0 +1,348 @@
+//! Declarative chaos scenarios: what faults to inject, under what workload, for how long, and what
+//! the run must show. Plain data (serde), so that users write their own as JSON files; the `chaos`
+//! crate executes them, in simulation or against real processes. This crate knows nothing of how.
+//!
+//! # Glossary
+//!
+//! - *Fault phase*: the `duration` seconds during which the schedule injects faults, after a leader
+//!   is elected and one second of load. Everything is healed at its end, then a liveness phase
+//!   follows (more load, convergence, a final read of every key through every node).
+//! - *Step*: one entry of the schedule: a fault `once` at a moment, or faults `repeat`ed with a
+//!   random gap between them, each held for a random time (Jepsen's nemesis generators).
+//! - *Target*: which nodes a fault hits, resolved when it starts (`leader` is the leader then).
+//! - *Negative control*: a scenario whose `expect` is `violation`: a deliberately unsafe
+//!   configuration (lease reads past their clock bound, a node that never fsyncs) whose violation
+//!   the run must find, so that a pass of the others is not vacuous.
+//!
+//! # Layout
+//!
+//! - [`fault`]: the faults, their targets, and the schedule's steps.
+//! - [`catalog`]: the built-in scenarios.
+
+pub mod catalog;
+pub mod fault;
+
+pub use fault::{Fault, Range, Step, Target};
+use serde::{Deserialize, Serialize};
+
+/// The most nodes a scenario may run (node names are `n1`..`n9`).
+pub const NODES_MAX: u8 = 9;
+
+/// The longest fault phase, in seconds.
+pub const DURATION_SECONDS_MAX: f64 = 3600.0;
+
+/// A scenario: a cluster, a workload, a fault schedule, and the expected verdict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Scenario {
+    /// Its name: lowercase words joined by `-`, stating the fault.
+    pub name: String,
+    /// One or two sentences: what happens and why it matters.
+    pub description: String,
+    /// Replicas.
+    #[serde(default = "default_nodes")]
+    pub nodes: u8,
+    /// The clients and what they do.
+    #[serde(default)]
+    pub workload: Workload,
+    /// Seconds of the fault phase.
+    pub duration: f64,
+    /// The fault schedule, run from the start of the fault phase.
+    pub faults: Vec<Step>,
+    /// How the nodes serve reads.
+    #[serde(default)]
+    pub read_mode: ReadMode,
+    /// What the nodes run: the correct store, or a deliberately broken one (negative controls).
+    #[serde(default)]
+    pub build: Build,
+    /// What the run must show.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+fn default_nodes() -> u8 {
+    3
+}
+
+/// The clients: each invokes one operation at a time on a random key, with unique written values.
+/// Client `i` first connects to node `i mod n` (so every node has clients, as Jepsen binds its
+/// workers to nodes), and to a random node after each unknown outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Workload {
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Of those, how many (the first ones) only read, whatever the mix: a reader never blocks on a
+    /// write, so it keeps observing a node that is cut off.
+    #[serde(default)]
+    pub readers: usize,
+    /// Keys the clients share (fewer keys: more contention, harder checks).
+    pub keys: usize,
+    /// Relative weights of the operations.
+    pub mix: Mix,
+    /// Operations per second per client at most: each waits a random time of mean `1 / rate`
+    /// between operations. `0` waits nothing (a closed loop at full speed).
+    pub rate: f64,
+}
+
+impl Default for Workload {
+    fn default() -> Workload {
+        Workload { clients: 5, readers: 0, keys: 3, mix: Mix::default(), rate: 100.0 }
+    }
+}
+
+/// Relative weights of reads, writes and compare-and-sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mix {
+    /// `GET`.
+    pub read: u32,
+    /// `SET` with a value never written before.
+    pub write: u32,
+    /// `CAS` from the value the client last saw (or absent) to a new one.
+    pub cas: u32,
+}
+
+impl Default for Mix {
+    fn default() -> Mix {
+        Mix { read: 4, write: 4, cas: 2 }
+    }
+}
+
+/// How reads are made linearizable (the node's `--read-mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadMode {
+    /// The leader confirms its leadership with a quorum round before answering: no clock involved.
+    #[default]
+    ReadIndex,
+    /// The leader answers while it holds a lease that followers honour: safe only while clock
+    /// rates differ by less than the margin between the lease and the followers' guard.
+    Lease,
+}
+
+/// What the nodes run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Build {
+    /// The store as shipped.
+    #[default]
+    Correct,
+    /// Storage that never fsyncs: a machine crash loses whatever the page cache held.
+    NoFsync,
+    /// A deliberately broken protocol core, by name (as `cargo run -p model -- mutants` lists
+    /// them).
+    Mutant(String),
+}
+
+/// What the run must show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expect {
+    /// Linearizable, no acknowledged write lost, converged, every node serving after healing.
+    #[default]
+    Linearizable,
+    /// A negative control: a linearizability violation or a lost acknowledged write must be found.
+    Violation,
+}
+
+impl ReadMode {
+    /// As written in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadMode::ReadIndex => "read-index",
+            ReadMode::Lease => "lease",
+        }
+    }
+}
+
+impl std::fmt::Display for Build {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Build::Correct => f.write_str("correct"),
+            Build::NoFsync => f.write_str("no-fsync"),
+            Build::Mutant(name) => write!(f, "mutant {name}"),
+        }
+    }
+}
+
+impl Expect {
+    /// As written in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expect::Linearizable => "linearizable",
+            Expect::Violation => "violation",
+        }
+    }
+}
+
+impl Scenario {
+    /// Checks what serde cannot: names, sizes, ranges, targets that exist.
+    ///
+    /// # Errors
+    ///
+    /// The first problem, as one line naming the field and what was expected.
+    pub fn validate(&self) -> Result<(), String> {
+        let name_ok = !self.name.is_empty()
+            && self.name.split('-').all(|word| {
+                !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            });
+        if !name_ok {
+            return Err(format!(
+                "name {:?}: expected lowercase words and digits joined by '-', such as \"leader-isolation\"",
+                self.name
+            ));
+        }
+        if !(1..=NODES_MAX).contains(&self.nodes) {
+            return Err(format!("nodes {}: expected 1 to {NODES_MAX}", self.nodes));
+        }
+        let workload = &self.workload;
+        if !(1..=1000).contains(&workload.clients) {
+            return Err(format!("workload.clients {}: expected 1 to 1000", workload.clients));
+        }
+        if workload.readers > workload.clients {
+            return Err(format!(
+                "workload.readers {}: expected at most workload.clients ({})",
+                workload.readers, workload.clients
+            ));
+        }
+        if !(1..=1000).contains(&workload.keys) {
+            return Err(format!("workload.keys {}: expected 1 to 1000", workload.keys));
+        }
+        let mix = workload.mix;
+        if u64::from(mix.read) + u64::from(mix.write) + u64::from(mix.cas) == 0 {
+            return Err("workload.mix: expected at least one non-zero weight".to_string());
+        }
+        if !(workload.rate.is_finite() && (0.0..=100_000.0).contains(&workload.rate)) {
+            return Err(format!(
+                "workload.rate {}: expected operations per second per client, 0 (no wait) to 100000",
+                workload.rate
+            ));
+        }
+        if !(self.duration.is_finite() && self.duration > 0.0 && self.duration <= DURATION_SECONDS_MAX) {
+            return Err(format!(
+                "duration {}: expected seconds of fault phase, more than 0 and at most {DURATION_SECONDS_MAX}",
+                self.duration
+            ));
+        }
+        if let Build::Mutant(name) = &self.build {
+            if name.is_empty() {
+                return Err("build.mutant: expected the name of a mutant".to_string());
+            }
+        }
+        for (index, step) in self.faults.iter().enumerate() {
+            step.validate(self.nodes, self.duration).map_err(|error| format!("faults[{index}]: {error}"))?;
+        }
+        Ok(())
+    }
+
+    /// The same scenario with another fault phase length (a repeated schedule fills it; a `once`
+    /// step after the new end is dropped).
+    pub fn with_duration(mut self, duration: f64) -> Scenario {
+        self.duration = duration;
+        self.faults.retain(|step| match step {
+            Step::Once { at, .. } => *at <= duration,
+            Step::Repeat { .. } => true,
+        });
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_catalog_scenario_is_valid_and_round_trips_through_json() {
+        for scenario in catalog::all() {
+            scenario.validate().unwrap_or_else(|error| panic!("{}: {error}", scenario.name));
+            let json = serde_json::to_string_pretty(&scenario).expect("serialises");
+            let back: Scenario = serde_json::from_str(&json).expect("parses");
+            assert_eq!(back, scenario, "{json}");
+        }
+    }
+
+    #[test]
+    fn catalog_names_are_unique_and_cover_the_required_faults() {
+        let names: Vec<String> = catalog::all().into_iter().map(|scenario| scenario.name).collect();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        for required in [
+            "partition",
+            "leader-isolation",
+            "majorities-ring",
+            "bridge",
+            "one-way",
+            "clock-skew",
+            "crash-restart",
+            "machine-crash",
+            "storage-loss",
+            "pause",
+            "flaky-network",
+            "mixed",
+        ] {
+            assert!(names.iter().any(|name| name == required), "{required} missing from {names:?}");
+        }
+        let controls = catalog::all().into_iter().filter(|scenario| scenario.expect == Expect::Violation);
+        assert!(controls.count() >= 2, "at least two negative controls");
+    }
+
+    #[test]
+    fn a_minimal_file_gets_the_defaults() {
+        let scenario: Scenario = serde_json::from_str(
+            r#"{"name": "mine", "description": "d", "duration": 5,
+                "faults": [{"once": {"at": 1, "hold": 2, "fault": {"kill": {"target": "leader"}}}}]}"#,
+        )
+        .expect("parses");
+        scenario.validate().expect("valid");
+        assert_eq!(scenario.nodes, 3);
+        assert_eq!(scenario.workload, Workload::default());
+        assert_eq!(scenario.expect, Expect::Linearizable);
+        assert_eq!(
+            scenario.faults[0],
+            Step::Once { at: 1.0, hold: 2.0, fault: Fault::Kill { target: Target::Leader } }
+        );
+    }
+
+    #[test]
+    fn bad_fields_get_one_clear_line() {
+        let cases = [
+            (r#"{"name": "Bad Name", "description": "", "duration": 5, "faults": []}"#, "name \"Bad Name\""),
+            (r#"{"name": "x", "description": "", "duration": 0, "faults": []}"#, "duration 0"),
+            (r#"{"name": "x", "description": "", "nodes": 12, "duration": 5, "faults": []}"#, "nodes 12"),
+            (
+                r#"{"name": "x", "description": "", "duration": 5, "faults": [{"once": {"at": 9, "hold": 1, "fault": "partition-halves"}}]}"#,
+                "faults[0]: at 9",
+            ),
+            (
+                r#"{"name": "x", "description": "", "duration": 5, "faults": [{"repeat": {"gap": [3, 1], "hold": [1, 2], "choose": ["bridge"]}}]}"#,
+                "faults[0]: gap [3, 1]",
+            ),
+            (
+                r#"{"name": "x", "description": "", "duration": 5, "faults": [{"once": {"at": 1, "hold": 1, "fault": {"pause": {"target": "n7"}}}}]}"#,
+                "faults[0]: target n7",
+            ),
+            (
+                r#"{"name": "x", "description": "", "duration": 5, "faults": [{"once": {"at": 1, "hold": 1, "fault": {"storage-loss": {"target": "all"}}}}]}"#,
+                "faults[0]: storage-loss of all",
+            ),
+        ];
+        for (json, expected) in cases {
+            let scenario: Scenario = serde_json::from_str(json).expect("parses");
+            let error = scenario.validate().expect_err(json);
+            assert!(error.starts_with(expected), "{error:?} should start with {expected:?}");
+            assert!(!error.contains('\n'), "one line: {error:?}");
+        }
+    }
+
+    #[test]
+    fn a_target_that_is_no_target_is_refused_by_the_parser() {
+        let error = serde_json::from_str::<Target>(r#""somebody""#).expect_err("refused").to_string();
+        assert!(
+            error.contains("expected leader, follower, followers, random, minority, all, or a node n1..n9"),
+            "{error}"
+        );
+    }
+}
