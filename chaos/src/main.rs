@@ -72,6 +72,39 @@ enum Command {
         #[command(flatten)]
         shape: Shape,
     },
+    /// Run a scenario on a real cluster of `paxos node` processes on loopback (real signals, a
+    /// proxy on every peer link, real fsync), or record a history against a running cluster with
+    /// --attach; check it and report as in simulation.
+    Real {
+        /// A name from `chaos list` or a scenario file (JSON).
+        #[arg(long, required_unless_present = "attach", conflicts_with = "attach")]
+        scenario: Option<String>,
+        /// Record the workload against these nodes (HOST:PORT,...), inject no fault, and check.
+        #[arg(long, value_delimiter = ',')]
+        attach: Option<Vec<String>>,
+        /// The seed of the schedule's and the clients' choices.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// How many runs, with consecutive seeds from --seed (a fresh cluster each).
+        #[arg(long, default_value_t = 1)]
+        seeds: u64,
+        #[command(flatten)]
+        shape: Shape,
+        /// Keep the cluster's data, node logs, history and reports here (default: a scratch
+        /// directory, removed after a passing run).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The paxos binary (default: next to this one, built by cargo if missing).
+        #[arg(long)]
+        paxos: Option<PathBuf>,
+        /// Node i serves clients on PORT+i-1 and peers on PORT+100+i-1; the link proxies listen
+        /// from PORT+200.
+        #[arg(long, default_value_t = 26379)]
+        port: u16,
+        /// Print every fault as it happened.
+        #[arg(long)]
+        trace: bool,
+    },
     /// The catalog, as a table.
     List,
 }
@@ -356,6 +389,124 @@ fn list() {
     }
 }
 
+/// The flags of `chaos real`.
+struct RealArgs<'a> {
+    scenario: Option<&'a str>,
+    attach: Option<&'a [String]>,
+    seed: u64,
+    seeds: u64,
+    shape: &'a Shape,
+    out: Option<&'a Path>,
+    paxos: Option<PathBuf>,
+    port: u16,
+    trace: bool,
+}
+
+fn real_attach(args: &RealArgs<'_>, addresses: &[String]) -> Result<ExitCode, String> {
+    let mut workload = scenarios::Workload::default();
+    if let Some(clients) = args.shape.clients {
+        if clients == 0 {
+            return Err("--clients must be at least 1".to_string());
+        }
+        workload.clients = clients;
+    }
+    let seconds = args.shape.duration.unwrap_or(10.0);
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= scenarios::DURATION_SECONDS_MAX) {
+        return Err(format!("--duration {seconds}: expected seconds, more than 0"));
+    }
+    let outcome =
+        chaos::real::attach(addresses, &workload, std::time::Duration::from_secs_f64(seconds), args.seed)?;
+    if args.trace {
+        eprint!("{}", outcome.trace);
+    }
+    let command = format!(
+        "cargo run -p chaos -- real --attach {} --seed {} --duration {seconds}",
+        addresses.join(","),
+        args.seed
+    );
+    print!("{}", report::text(&outcome, &command));
+    if let Some(out) = args.out {
+        report::write(out, &outcome, &command)?;
+        println!(
+            "wrote {0}/history.jsonl, check.txt, check.json, trace.txt, report.txt and {0}/report.html",
+            out.display()
+        );
+    }
+    Ok(if outcome.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn real(args: &RealArgs<'_>) -> Result<ExitCode, String> {
+    if args.shape.mutant.is_some() {
+        return Err(
+            "--mutant: a real cluster runs the shipped binary; mutants exist only in simulation".to_string()
+        );
+    }
+    if let Some(addresses) = args.attach {
+        return real_attach(args, addresses);
+    }
+    let name = args.scenario.ok_or("expected --scenario NAME or --attach HOST:PORT,...")?;
+    if args.seeds == 0 {
+        return Err("--seeds must be at least 1".to_string());
+    }
+    let (scenario, overrides) = shape(&load(name)?, args.shape)?;
+    let (mut rows, mut failures) = (Vec::new(), Vec::new());
+    for seed in args.seed..args.seed + args.seeds {
+        let base = args.out.map_or_else(chaos::real::scratch_dir, Path::to_path_buf);
+        let dir = if args.seeds == 1 { base.clone() } else { base.join(format!("{}-{seed}", scenario.name)) };
+        let options =
+            chaos::real::RealOptions { paxos: args.paxos.clone(), port: args.port, dir: dir.join("run") };
+        let outcome = chaos::real::run(&scenario, seed, &options)?;
+        if args.trace {
+            eprint!("{}", outcome.trace);
+        }
+        let command = report::reproduce(&outcome, name, &overrides);
+        if args.seeds == 1 {
+            print!("{}", report::text(&outcome, &command));
+        } else {
+            eprintln!("{} seed {seed}: {}", scenario.name, outcome.checks.verdict(scenario.expect));
+        }
+        if args.out.is_some() {
+            report::write(&dir, &outcome, &command)?;
+            if args.seeds == 1 {
+                println!(
+                    "wrote {0}/history.jsonl, check.txt, check.json, trace.txt, report.txt and {0}/report.html (node logs in {0}/run)",
+                    dir.display()
+                );
+            }
+        } else if outcome.passed() {
+            chaos::real::remove_scratch(&dir);
+        } else {
+            eprintln!("node logs kept in {}", options.dir.display());
+        }
+        if !outcome.passed() {
+            failures.push(format!(
+                "{} seed {seed}: {}\n  rerun: {command}",
+                scenario.name,
+                outcome.checks.verdict(scenario.expect)
+            ));
+        }
+        let (ok, fail, unknown) = outcome.checks.counts;
+        rows.push(Row {
+            scenario: scenario.name.clone(),
+            seed,
+            ok,
+            fail,
+            unknown,
+            simulated: format!("{:.1}", outcome.simulated.as_secs_f64()),
+            wall: format!("{:.2}", outcome.wall.as_secs_f64()),
+            verdict: if outcome.passed() { "PASS".to_string() } else { "FAIL".to_string() },
+        });
+    }
+    if args.seeds > 1 {
+        println!("{}", Table::new(rows).with(Style::sharp()));
+        println!("{} real runs, {} failed their expectation", args.seeds, failures.len());
+        for failure in &failures {
+            println!("{failure}");
+        }
+    }
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::List => {
@@ -366,6 +517,17 @@ fn main() -> ExitCode {
             scenario(&name, seed, seeds, &shape, out.as_deref(), trace)
         }
         Command::Sweep { scenarios, seeds, shape } => sweep(&scenarios, &seeds, &shape),
+        Command::Real { scenario, attach, seed, seeds, shape, out, paxos, port, trace } => real(&RealArgs {
+            scenario: scenario.as_deref(),
+            attach: attach.as_deref(),
+            seed,
+            seeds,
+            shape: &shape,
+            out: out.as_deref(),
+            paxos,
+            port,
+            trace,
+        }),
     };
     match result {
         Ok(code) => code,

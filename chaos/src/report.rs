@@ -12,7 +12,11 @@ use tabled::{Table, Tabled};
 
 /// The command that replays a run exactly.
 pub fn reproduce(outcome: &Outcome, source: &str, overrides: &Overrides) -> String {
-    let mut command = format!("cargo run -p chaos -- scenario {source} --seed {}", outcome.seed);
+    let mut command = if outcome.real {
+        format!("cargo run -p chaos -- real --scenario {source} --seed {}", outcome.seed)
+    } else {
+        format!("cargo run -p chaos -- scenario {source} --seed {}", outcome.seed)
+    };
     if let Some(duration) = overrides.duration {
         let _ = write!(command, " --duration {duration}");
     }
@@ -147,13 +151,22 @@ pub fn text(outcome: &Outcome, reproduce: &str) -> String {
     );
     let simulated = outcome.simulated.as_secs_f64();
     let wall = outcome.wall.as_secs_f64();
-    let _ = writeln!(
-        text,
-        "fault phase {:.2}-{:.2} s; {simulated:.1} s simulated in {wall:.1} s ({:.0}x)\n",
-        outcome.fault_phase.0,
-        outcome.fault_phase.1,
-        simulated / wall.max(1e-9)
-    );
+    if outcome.real {
+        let _ = writeln!(
+            text,
+            "real processes; fault phase {:.2}-{:.2} s; {simulated:.1} s in all (the seed fixes the schedule \
+             and the clients' choices; the operating system's timing is not replayable)\n",
+            outcome.fault_phase.0, outcome.fault_phase.1
+        );
+    } else {
+        let _ = writeln!(
+            text,
+            "fault phase {:.2}-{:.2} s; {simulated:.1} s simulated in {wall:.1} s ({:.0}x)\n",
+            outcome.fault_phase.0,
+            outcome.fault_phase.1,
+            simulated / wall.max(1e-9)
+        );
+    }
     let faults: Vec<FaultRow> = outcome
         .windows
         .iter()
@@ -166,7 +179,8 @@ pub fn text(outcome: &Outcome, reproduce: &str) -> String {
     if faults.is_empty() {
         let _ = writeln!(text, "no faults applied\n");
     } else {
-        let _ = writeln!(text, "faults (simulated time):\n{}\n", Table::new(faults).with(Style::sharp()));
+        let clock = if outcome.real { "real time" } else { "simulated time" };
+        let _ = writeln!(text, "faults ({clock}):\n{}\n", Table::new(faults).with(Style::sharp()));
     }
     let _ =
         writeln!(text, "operations:\n{}\n", Table::new(operation_rows(&outcome.checks)).with(Style::sharp()));
@@ -250,7 +264,13 @@ pub fn html(outcome: &Outcome, reproduce: &str) -> String {
                 })
             })
             .collect();
-    let lane_of = |process: u64| if process >= 1_000_000 { clients } else { process % clients };
+    let lane_of = |process: u64| {
+        if process >= crate::workload::FINAL_PROCESS as u64 {
+            clients
+        } else {
+            process % clients
+        }
+    };
     let lanes = clients + 1;
     let (lane_height, top) = (16.0, 24.0);
     let timeline_height = top + lanes as f64 * lane_height + 24.0;

@@ -3,6 +3,7 @@
 //! node), then the checks of [`crate::checks`].
 
 use crate::checks::{self, Checks};
+use crate::cluster::Cluster;
 use crate::sim::{both_ways, one_way, FinalValues, Options, World};
 use paxos::core::{Mutant, ReadMode};
 use rand::rngs::SmallRng;
@@ -55,6 +56,8 @@ pub struct Outcome {
     pub trace: String,
     /// The checks and the verdict.
     pub checks: Checks,
+    /// Run on real processes (times are real), not in simulation.
+    pub real: bool,
 }
 
 impl Outcome {
@@ -174,6 +177,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, String> {
         history,
         trace: world.trace(),
         checks,
+        real: false,
     })
 }
 
@@ -200,15 +204,15 @@ struct Active {
 }
 
 /// The fault schedule being played.
-struct Faults {
+pub(crate) struct Faults {
     steps: Vec<Step>,
     duration: Duration,
     rng: SmallRng,
     /// Per step: when it next starts a fault (`None`: never again).
     next: Vec<Option<Duration>>,
     active: Vec<Active>,
-    windows: Vec<Window>,
-    phase: (f64, f64),
+    pub(crate) windows: Vec<Window>,
+    pub(crate) phase: (f64, f64),
     paused: Vec<u8>,
     clocked: Vec<u8>,
     flaky: bool,
@@ -223,7 +227,7 @@ fn draw(rng: &mut SmallRng, range: scenarios::Range) -> f64 {
 }
 
 impl Faults {
-    fn new(scenario: &Scenario, seed: u64) -> Faults {
+    pub(crate) fn new(scenario: &Scenario, seed: u64) -> Faults {
         Faults {
             steps: scenario.faults.clone(),
             duration: Duration::from_secs_f64(scenario.duration),
@@ -239,7 +243,7 @@ impl Faults {
     }
 
     /// Plays the schedule from now for the fault phase, then undoes whatever still holds.
-    fn run(&mut self, world: &mut World) -> Result<(), String> {
+    pub(crate) fn run(&mut self, world: &mut dyn Cluster) -> Result<(), String> {
         let start = world.elapsed();
         let end = start + self.duration;
         self.phase.0 = start.as_secs_f64();
@@ -282,7 +286,7 @@ impl Faults {
         Ok(())
     }
 
-    fn start(&mut self, world: &mut World, step: usize, now: Duration, end: Duration) {
+    fn start(&mut self, world: &mut dyn Cluster, step: usize, now: Duration, end: Duration) {
         let (fault, hold) = match &self.steps[step] {
             Step::Once { hold, fault, .. } => {
                 self.next[step] = None;
@@ -308,11 +312,11 @@ impl Faults {
         }
     }
 
-    fn nodes(world: &World) -> Vec<u8> {
+    fn nodes(world: &dyn Cluster) -> Vec<u8> {
         (1..=world.nodes()).collect()
     }
 
-    fn resolve(&mut self, world: &World, target: Target) -> Vec<u8> {
+    fn resolve(&mut self, world: &dyn Cluster, target: Target) -> Vec<u8> {
         let all = Faults::nodes(world);
         let up: Vec<u8> = all.iter().copied().filter(|&node| !world.is_down(node)).collect();
         let leader = world.leader().filter(|&node| !world.is_down(node));
@@ -342,11 +346,11 @@ impl Faults {
     }
 
     /// Applies `fault` now; returns how to undo it and what exactly was done.
-    fn apply(&mut self, world: &mut World, fault: &Fault, now: Duration) -> (Undo, String) {
+    fn apply(&mut self, world: &mut dyn Cluster, fault: &Fault, now: Duration) -> (Undo, String) {
         let all = Faults::nodes(world);
         let others =
             |nodes: &[u8]| -> Vec<u8> { all.iter().copied().filter(|node| !nodes.contains(node)).collect() };
-        let cut = |world: &mut World, links: Vec<(u8, u8)>, label: String| {
+        let cut = |world: &mut dyn Cluster, links: Vec<(u8, u8)>, label: String| {
             world.cut(&links);
             world.note(label.clone());
             (Undo::Uncut(links), label)
@@ -458,9 +462,9 @@ impl Faults {
                 nodes.truncate((all.len() - 1) / 2);
                 // Storage-loss recovery needs a majority that holds the state: the others must all
                 // be up and recovered (at most a minority without its data at any time).
-                let busy = all.iter().any(|&node| {
-                    !nodes.contains(&node) && (world.is_down(node) || world.observed(node).recovering)
-                });
+                let busy = all
+                    .iter()
+                    .any(|&node| !nodes.contains(&node) && (world.is_down(node) || world.recovering(node)));
                 if busy || nodes.is_empty() {
                     world.note(format!(
                         "storage loss of {} skipped: another node is down or recovering",
@@ -506,13 +510,13 @@ impl Faults {
     }
 
     /// Flips the strobing clocks whose moment has come.
-    fn strobe(&mut self, world: &mut World, now: Duration) {
+    fn strobe(&mut self, world: &mut dyn Cluster, now: Duration) {
         for active in &mut self.active {
             if let Undo::Clocks { nodes, strobe: Some(strobe), up, next } = &mut active.undo {
                 if *next <= now {
                     let jump = if *up { -strobe.delta } else { strobe.delta };
                     for &(node, _) in nodes.iter() {
-                        world.clock(node).jump(jump);
+                        world.clock_strobe(node, jump);
                     }
                     *up = !*up;
                     *next = now + Duration::from_secs_f64(strobe.period);
@@ -521,7 +525,7 @@ impl Faults {
         }
     }
 
-    fn undo(&mut self, world: &mut World, active: Active, now: Duration) {
+    fn undo(&mut self, world: &mut dyn Cluster, active: Active, now: Duration) {
         self.windows[active.window].end = now.as_secs_f64();
         match active.undo {
             Undo::Nothing => {}

@@ -5,6 +5,7 @@
 //! client's choices. The same seed gives the same history and trace, byte for byte.
 
 use crate::net::TurmoilNet;
+use crate::workload::{self, ClientState};
 use paxos::client::Client;
 use paxos::core::{ClusterId, Config, Mutant, NodeId, Persist, ReadMode};
 use paxos::runtime::clock::Clock;
@@ -570,31 +571,26 @@ async fn boot(
     Ok(())
 }
 
-/// One client: connects to a random node, invokes get/put/cas on a few keys with unique values,
-/// records every invocation and completion; a deadline or a lost connection is an unknown outcome
-/// (`info`), after which the client continues as a new process (as Jepsen does).
+/// One client (see [`crate::workload`]): invokes operations one at a time and records every
+/// invocation and completion; a deadline or a lost connection is an unknown outcome (`info`),
+/// after which the client continues as a new process on a random node.
 async fn run_client(index: usize, shared: Rc<RefCell<Shared>>, options: Options) -> turmoil::Result {
     let mut rng = SmallRng::seed_from_u64(options.seed ^ (0x5EED_0000 + index as u64));
-    let mut process = index;
-    let mut written = 0u64;
-    let mut last_seen: Vec<Option<String>> = vec![None; options.keys];
+    let mut state =
+        ClientState::new(index, options.clients, options.keys, options.mix, index < options.readers, "");
     let deadline = options.timing.request_deadline + Duration::from_millis(500);
+    let stopped = || turmoil::sim_elapsed().unwrap_or_default() >= shared.borrow().stop_at;
     'connect: loop {
-        if turmoil::sim_elapsed().unwrap_or_default() >= shared.borrow().stop_at {
+        if stopped() {
             return Ok(());
         }
-        // Clients start spread over the nodes, then go wherever chance takes them.
-        let node = if process == index {
-            (index % usize::from(options.nodes)) as u8 + 1
+        let node = if state.first_process() {
+            workload::first_node(index, options.nodes)
         } else {
             rng.random_range(1..=options.nodes)
         };
-        let stream = match tokio::time::timeout(
-            deadline,
-            turmoil::net::TcpStream::connect(format!("{}:{CLIENT_PORT}", host(node))),
-        )
-        .await
-        {
+        let address = format!("{}:{CLIENT_PORT}", host(node));
+        let stream = match tokio::time::timeout(deadline, turmoil::net::TcpStream::connect(address)).await {
             Ok(Ok(stream)) => stream,
             _ => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -603,74 +599,24 @@ async fn run_client(index: usize, shared: Rc<RefCell<Shared>>, options: Options)
         };
         let mut client = Client::new(stream);
         loop {
-            if turmoil::sim_elapsed().unwrap_or_default() >= shared.borrow().stop_at {
+            if stopped() {
                 return Ok(());
             }
-            let key = rng.random_range(0..options.keys);
-            let name = format!("k{key}");
-            let mix = if index < options.readers {
-                scenarios::Mix { read: 1, write: 0, cas: 0 }
-            } else {
-                options.mix
+            let invocation = state.invoke(&mut rng);
+            let process = state.process;
+            let record = |kind: &str, value: &serde_json::Value| {
+                let line = workload::event(process, kind, invocation.f, &invocation.name, value, now());
+                shared.borrow_mut().history.push(line);
             };
-            let choice = rng.random_range(0..mix.read + mix.write + mix.cas);
-            let (f, value, command): (&str, serde_json::Value, Vec<Vec<u8>>) = if choice < mix.read {
-                ("read", serde_json::Value::Null, vec![b"GET".to_vec(), name.clone().into_bytes()])
-            } else if choice < mix.read + mix.write {
-                written += 1;
-                let value = format!("c{index}-{written}");
-                (
-                    "write",
-                    value.clone().into(),
-                    vec![b"SET".to_vec(), name.clone().into_bytes(), value.into_bytes()],
-                )
-            } else {
-                written += 1;
-                let new = format!("c{index}-{written}");
-                let expected = last_seen[key].clone();
-                let expected_bytes =
-                    expected.clone().unwrap_or_else(|| "__absent__".to_string()).into_bytes();
-                let value = serde_json::json!([expected, new]);
-                (
-                    "cas",
-                    value,
-                    vec![b"CAS".to_vec(), name.clone().into_bytes(), expected_bytes, new.into_bytes()],
-                )
-            };
-            let event = |kind: &str, value: &serde_json::Value, process: usize| {
-                serde_json::json!({"process": process, "type": kind, "f": f, "key": name, "value": value, "time": now()}).to_string()
-            };
-            shared.borrow_mut().history.push(event("invoke", &value, process));
-            let arguments: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+            record("invoke", &invocation.value);
+            let arguments: Vec<&[u8]> = invocation.command.iter().map(Vec::as_slice).collect();
             let reply = tokio::time::timeout(deadline, client.command(&arguments)).await;
-            let (kind, result) = match reply {
-                Ok(Ok(Reply::Bulk(read))) if f == "read" => {
-                    let read = read.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-                    last_seen[key] = read.clone();
-                    ("ok", read.map_or(serde_json::Value::Null, serde_json::Value::from))
-                }
-                Ok(Ok(Reply::Simple(ok))) if f == "write" && ok == "OK" => {
-                    last_seen[key] = value.as_str().map(str::to_string);
-                    ("ok", value.clone())
-                }
-                Ok(Ok(Reply::Integer(1))) if f == "cas" => {
-                    last_seen[key] = value[1].as_str().map(str::to_string);
-                    ("ok", value.clone())
-                }
-                // The comparison failed: a definite outcome, nothing written.
-                Ok(Ok(Reply::Integer(0))) if f == "cas" => ("fail", value.clone()),
-                // BUSY: refused before anything was executed.
-                Ok(Ok(Reply::Error(error))) if error.starts_with("BUSY") => ("fail", value.clone()),
-                // UNAVAILABLE, a deadline, a lost connection, anything unexpected: unknown.
-                _ => ("info", value.clone()),
-            };
-            shared.borrow_mut().history.push(event(kind, &result, process));
-            if kind == "ok" {
-                shared.borrow_mut().completed[index] += 1;
-            }
-            if kind == "info" {
-                process += options.clients;
-                continue 'connect;
+            let (kind, result) = state.complete(&invocation, reply.ok().and_then(Result::ok));
+            record(kind, &result);
+            match kind {
+                "ok" => shared.borrow_mut().completed[index] += 1,
+                "info" => continue 'connect,
+                _ => {}
             }
             if options.rate > 0.0 {
                 let wait = rng.random_range(0.0..2.0 / options.rate);
@@ -684,8 +630,7 @@ async fn run_client(index: usize, shared: Rc<RefCell<Shared>>, options: Options)
 /// records them in the history: after healing, every node must serve its clients, and the values
 /// read are what the acknowledged writes are checked against.
 async fn final_reads(shared: Rc<RefCell<Shared>>, options: Options) -> turmoil::Result {
-    // Process numbers above every client's (clients renumber only while the workload runs).
-    let mut process = 1_000_000 + options.clients;
+    let mut process = workload::FINAL_PROCESS;
     let deadline = options.timing.request_deadline + Duration::from_millis(500);
     let mut values = Vec::new();
     for node in 1..=options.nodes {
@@ -693,7 +638,7 @@ async fn final_reads(shared: Rc<RefCell<Shared>>, options: Options) -> turmoil::
             let name = format!("k{key}");
             loop {
                 let event = |kind: &str, value: &serde_json::Value, process: usize| {
-                    serde_json::json!({"process": process, "type": kind, "f": "read", "key": name, "value": value, "time": now()}).to_string()
+                    workload::event(process, kind, "read", &name, value, now())
                 };
                 shared.borrow_mut().history.push(event("invoke", &serde_json::Value::Null, process));
                 let address = format!("{}:{CLIENT_PORT}", host(node));
@@ -718,4 +663,90 @@ async fn final_reads(shared: Rc<RefCell<Shared>>, options: Options) -> turmoil::
     }
     shared.borrow_mut().final_values = Some(values);
     Ok(())
+}
+
+impl crate::cluster::Cluster for World {
+    fn nodes(&self) -> u8 {
+        self.options.nodes
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.sim.elapsed()
+    }
+
+    fn run_until(&mut self, at: Duration) -> Result<(), String> {
+        World::run_until(self, at)
+    }
+
+    fn leader(&self) -> Option<u8> {
+        World::leader(self)
+    }
+
+    fn is_down(&self, node: u8) -> bool {
+        World::is_down(self, node)
+    }
+
+    fn recovering(&self, node: u8) -> bool {
+        self.observed(node).recovering
+    }
+
+    fn cut(&mut self, links: &[(u8, u8)]) {
+        World::cut(self, links);
+    }
+
+    fn uncut(&mut self, links: &[(u8, u8)]) {
+        World::uncut(self, links);
+    }
+
+    fn heal(&mut self) {
+        World::heal(self);
+    }
+
+    fn restart(&mut self, node: u8) {
+        World::restart(self, node);
+    }
+
+    fn crash(&mut self, node: u8) {
+        World::crash(self, node);
+    }
+
+    fn start(&mut self, node: u8) {
+        World::start(self, node);
+    }
+
+    fn lose_storage(&mut self, node: u8) {
+        World::lose_storage(self, node);
+    }
+
+    fn pause(&mut self, node: u8) {
+        World::pause(self, node);
+    }
+
+    fn resume(&mut self, node: u8) {
+        World::resume(self, node);
+    }
+
+    fn clock_jump(&mut self, node: u8, seconds: f64) {
+        World::clock_jump(self, node, seconds);
+    }
+
+    fn clock_rate(&mut self, node: u8, rate: f64) {
+        World::clock_rate(self, node, rate);
+    }
+
+    fn clock_strobe(&mut self, node: u8, seconds: f64) {
+        self.clock(node).jump(seconds);
+    }
+
+    fn flaky_network(&mut self, loss: f64, latency: Duration) {
+        World::flaky_network(self, loss, latency);
+    }
+
+    fn steady_network(&mut self) {
+        World::steady_network(self);
+    }
+
+    fn note(&self, line: String) {
+        World::note(self, line);
+    }
 }

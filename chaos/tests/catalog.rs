@@ -261,7 +261,12 @@ fn bad_input_gets_one_line_and_exit_code_2() {
     std::fs::write(&broken, "{\"name\": \"x\",\n \"duration\": \"long\"}").expect("write");
     let invalid = dir.join("invalid.json");
     std::fs::write(&invalid, r#"{"name": "x", "description": "", "nodes": 3, "duration": 5, "faults": [{"repeat": {"gap": [1, 2], "hold": [1, 2], "choose": ["majorities-ring"]}}]}"#).expect("write");
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
+        (&["real", "--scenario", "no-fsync"], "scenario no-fsync: build no-fsync exists only in simulation"),
+        (
+            &["real", "--scenario", "partition", "--mutant", "skip-prepare"],
+            "--mutant: a real cluster runs the shipped binary",
+        ),
         (&["scenario", "nonsense"], "unknown scenario \"nonsense\": expected one of partition,"),
         (&["scenario", broken.to_str().expect("utf-8")], "line 2 column"),
         (

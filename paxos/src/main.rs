@@ -5,7 +5,8 @@
 use clap::{Parser, Subcommand};
 use paxos::bench::{self, Target, Workload};
 use paxos::client::Client;
-use paxos::core::{ClusterId, Config};
+use paxos::core::{ClusterId, Config, ReadMode};
+use paxos::runtime::clock::Clock;
 use paxos::runtime::resp::{Limits, Reply};
 use paxos::runtime::setup::{self, NodeFile};
 use paxos::runtime::{DiskMode, NodeOptions, Timing, TokioNet};
@@ -48,6 +49,15 @@ struct Shape {
     peer_port: Option<u16>,
 }
 
+/// `--read-mode` of `paxos node`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ReadModeFlag {
+    /// A quorum round confirms leadership for each batch of reads.
+    ReadIndex,
+    /// A leader lease that followers honour.
+    Lease,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create a cluster: its id, its members, and one data directory per member.
@@ -69,6 +79,16 @@ enum Command {
         /// The largest value a client may write, in bytes.
         #[arg(long, default_value_t = 1 << 20)]
         max_value_bytes: usize,
+        /// How reads are made linearizable: read-index (a quorum round per batch of reads, no
+        /// clock involved) or lease (the leader answers alone while its lease holds: safe only
+        /// while clock rates differ by less than 25%).
+        #[arg(long, value_enum, default_value_t = ReadModeFlag::ReadIndex)]
+        read_mode: ReadModeFlag,
+        /// Fault injection: every 50 ms, read "RATE OFFSET_SECONDS" from this file and run the
+        /// node's clock at RATE times real time, stepped by OFFSET_SECONDS in all (how `chaos
+        /// real` skews clocks: libfaketime cannot fake the monotonic clock under tokio).
+        #[arg(long)]
+        fault_clock: Option<PathBuf>,
     },
     /// Run a local cluster of `paxos node` processes (created on first use, restarted after).
     Cluster {
@@ -154,8 +174,12 @@ fn main() -> ExitCode {
             Command::Init { shape, host } => {
                 init(shape.nodes, &shape.data_dir, shape.port, shape.peer_port, &host)
             }
-            Command::Node { data_dir, request_timeout_ms, max_value_bytes } => {
-                node(&data_dir, request_timeout_ms, max_value_bytes).await
+            Command::Node { data_dir, request_timeout_ms, max_value_bytes, read_mode, fault_clock } => {
+                let read_mode = match read_mode {
+                    ReadModeFlag::ReadIndex => ReadMode::ReadIndex,
+                    ReadModeFlag::Lease => ReadMode::Lease,
+                };
+                node(&data_dir, request_timeout_ms, max_value_bytes, read_mode, fault_clock.as_deref()).await
             }
             Command::Cluster { shape } => {
                 cluster(shape.nodes, &shape.data_dir, shape.port, shape.peer_port).await
@@ -246,8 +270,24 @@ fn resolve(addr: &str, what: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{what} address {addr:?} resolves to nothing"))
 }
 
-async fn node(dir: &Path, request_timeout_ms: u64, max_value_bytes: usize) -> Result<ExitCode, String> {
+async fn node(
+    dir: &Path,
+    request_timeout_ms: u64,
+    max_value_bytes: usize,
+    read_mode: ReadMode,
+    fault_clock: Option<&Path>,
+) -> Result<ExitCode, String> {
     let NodeFile { node, cluster } = setup::read_node(dir)?;
+    let clock = match fault_clock {
+        None => None,
+        Some(path) => {
+            let clock = Arc::new(Clock::new());
+            // Read once now so that a bad file is reported before the node starts.
+            let first = read_fault_clock(path)?;
+            tokio::spawn(follow_fault_clock(path.to_path_buf(), clock.clone(), first));
+            Some(clock)
+        }
+    };
     let member =
         cluster.members.iter().find(|member| member.id == node).expect("checked by read_node").clone();
     let timing =
@@ -262,13 +302,13 @@ async fn node(dir: &Path, request_timeout_ms: u64, max_value_bytes: usize) -> Re
         limits: Limits { bulk_bytes: max_value_bytes.max(1 << 20) * 2, ..Limits::default() },
         value_bytes: max_value_bytes,
         operations_max: 1024,
-        core: Config::new(node, Vec::new()),
+        core: Config { read_mode, ..Config::new(node, Vec::new()) },
         peer: Default::default(),
         storage: StorageOptions::default(),
         disk: DiskMode::Thread,
         seed: seed(),
         observer: None,
-        clock: None,
+        clock,
         pause: None,
         log: true,
     };
@@ -283,6 +323,46 @@ async fn node(dir: &Path, request_timeout_ms: u64, max_value_bytes: usize) -> Re
         .map_err(|error| format!("node {node}: {error}"))?;
     eprintln!("node {node}: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads `RATE OFFSET_SECONDS` from a `--fault-clock` file.
+fn read_fault_clock(path: &Path) -> Result<(f64, f64), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("--fault-clock {}: {error}", path.display()))?;
+    let bad = || {
+        format!(
+            "--fault-clock {}: {:?}: expected \"RATE OFFSET_SECONDS\", such as \"1.5 -2\"",
+            path.display(),
+            text.trim()
+        )
+    };
+    let mut fields = text.split_whitespace().map(str::parse::<f64>);
+    match (fields.next(), fields.next(), fields.next()) {
+        (Some(Ok(rate)), Some(Ok(offset)), None) if rate.is_finite() && rate > 0.0 && offset.is_finite() => {
+            Ok((rate, offset))
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// Applies the `--fault-clock` file to the node's clock as it changes. An unreadable or bad file
+/// keeps the clock as it was (the injector writes it by rename, so a torn read is rare).
+async fn follow_fault_clock(path: PathBuf, clock: Arc<Clock>, first: (f64, f64)) {
+    let mut applied = 0.0;
+    let mut apply = |(rate, offset): (f64, f64)| {
+        clock.set_rate(rate);
+        if offset != applied {
+            clock.jump(offset - applied);
+            applied = offset;
+        }
+    };
+    apply(first);
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Ok(setting) = read_fault_clock(&path) {
+            apply(setting);
+        }
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

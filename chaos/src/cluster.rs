@@ -1,0 +1,55 @@
+//! What a fault schedule acts on: a cluster of nodes, simulated ([`crate::sim::World`]) or real
+//! processes ([`crate::real::RealCluster`]). The schedule's player ([`crate::run`]) is written once
+//! against this trait.
+
+use std::time::Duration;
+
+/// A cluster under fault injection. Nodes are numbered from 1; links are directed `(from, to)`.
+pub trait Cluster {
+    /// Replicas.
+    fn nodes(&self) -> u8;
+    /// Time since the run started (simulated, or real monotonic time).
+    fn elapsed(&self) -> Duration;
+    /// Lets the cluster and its clients run until `at` (since the run started).
+    ///
+    /// # Errors
+    ///
+    /// The run broke (a node failed, the simulation stopped).
+    fn run_until(&mut self, at: Duration) -> Result<(), String>;
+    /// The node leading with the highest ballot, as last observed.
+    fn leader(&self) -> Option<u8>;
+    /// Whether `node` is down (crashed and not started again).
+    fn is_down(&self, node: u8) -> bool;
+    /// Whether `node` is recovering from storage loss.
+    fn recovering(&self, node: u8) -> bool;
+    /// Cuts the directed links (one more fault holds each).
+    fn cut(&mut self, links: &[(u8, u8)]);
+    /// Releases the directed links (repaired when no fault holds them).
+    fn uncut(&mut self, links: &[(u8, u8)]);
+    /// Repairs every link.
+    fn heal(&mut self);
+    /// Kills `node`'s process and restarts it at once.
+    fn restart(&mut self, node: u8);
+    /// Crashes `node`'s machine; it stays down until [`Cluster::start`].
+    fn crash(&mut self, node: u8);
+    /// Starts a node that is down.
+    fn start(&mut self, node: u8);
+    /// Empties the data directory of `node`, which is down.
+    fn lose_storage(&mut self, node: u8);
+    /// Stops `node`'s process until [`Cluster::resume`].
+    fn pause(&mut self, node: u8);
+    /// Resumes a paused node.
+    fn resume(&mut self, node: u8);
+    /// Steps `node`'s clock by `seconds`.
+    fn clock_jump(&mut self, node: u8, seconds: f64);
+    /// Runs `node`'s clock at `rate` times real time.
+    fn clock_rate(&mut self, node: u8, rate: f64);
+    /// One step of a strobing clock (not written to the trace: there are many).
+    fn clock_strobe(&mut self, node: u8, seconds: f64);
+    /// Messages between nodes lost with probability `loss` and delayed up to `latency`.
+    fn flaky_network(&mut self, loss: f64, latency: Duration);
+    /// A reliable network again.
+    fn steady_network(&mut self);
+    /// Adds a line to the trace, with the current time.
+    fn note(&self, line: String);
+}

@@ -1,0 +1,841 @@
+//! Chaos on real clusters: `paxos node` processes on loopback, the same scenarios and workload as
+//! in simulation through real RESP connections, real faults (SIGKILL, SIGSTOP/SIGCONT, a removed
+//! data directory, a userspace proxy on every peer link, each node's clock through its
+//! `--fault-clock` file), histories with real monotonic timestamps, and the same checks and report.
+//! `--attach` records a history against any running cluster, without faults.
+//!
+//! Fidelity, compared with the simulation: a machine crash is a SIGKILL with the node kept down
+//! (the page cache survives: unsynced writes are not lost); a partition holds traffic in the
+//! proxies (connections hang, then deliver late or are abandoned, as with a black-holing
+//! firewall); clocks are skewed through the node's own clock, which every timer of the node reads
+//! (libfaketime cannot fake the monotonic clock under tokio: tokio#8358, libfaketime#545). Runs
+//! are not replayable: the seed fixes the schedule's and the clients' choices, not the operating
+//! system's.
+
+pub mod process;
+pub mod proxy;
+
+use crate::checks;
+use crate::cluster::Cluster;
+use crate::run::{Faults, Outcome};
+use crate::sim::FinalValues;
+use crate::workload::{self, ClientState};
+use paxos::client::Client;
+use paxos::core::NodeId;
+use paxos::runtime::resp::Reply;
+use paxos::runtime::setup::{self, NodeFile};
+use process::NodeProcess;
+use proxy::Links;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use scenarios::{Build, Scenario};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a client waits for a reply before it records an unknown outcome.
+const CLIENT_DEADLINE: Duration = Duration::from_millis(2500);
+
+/// The node's own request deadline (`--request-timeout-ms`).
+const REQUEST_TIMEOUT_MS: u64 = 2000;
+
+/// Where and how to run a real cluster.
+#[derive(Clone, Debug)]
+pub struct RealOptions {
+    /// The `paxos` binary (found next to this one, or built, when `None`).
+    pub paxos: Option<PathBuf>,
+    /// Node i serves clients on `port + i - 1`, peers on `port + 100 + i - 1`; the proxies listen
+    /// from `port + 200`.
+    pub port: u16,
+    /// The working directory: the cluster's data, each node's log, the clock files.
+    pub dir: PathBuf,
+}
+
+/// What a node last answered to `INFO`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// Leading.
+    pub leader: bool,
+    /// The ballot it leads or follows: (round, node).
+    pub ballot: Option<(u64, u8)>,
+    /// Every slot below it is applied.
+    pub applied: u64,
+    /// Recovering from storage loss.
+    pub recovering: bool,
+}
+
+/// Parses the text of `INFO` (our node's fields).
+pub fn parse_info(text: &str) -> Option<NodeInfo> {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|line| line.trim_end().strip_prefix(name).and_then(|rest| rest.strip_prefix(':')))
+    };
+    let role = field("role")?;
+    let ballot = field("ballot").and_then(|ballot| {
+        let (round, node) = ballot.split_once('.')?;
+        Some((round.parse().ok()?, node.parse().ok()?))
+    });
+    Some(NodeInfo {
+        leader: role == "leader",
+        ballot,
+        applied: field("applied_slot")?.parse().ok()?,
+        recovering: role == "recovering",
+    })
+}
+
+/// What the clients, the observers and the harness share.
+#[derive(Default)]
+struct Shared {
+    history: Vec<String>,
+    observed: Vec<Option<NodeInfo>>,
+    stop: bool,
+    finished: usize,
+}
+
+/// The workload of a run: the scenario's, with a key prefix.
+#[derive(Clone, Debug)]
+struct Workload {
+    workload: scenarios::Workload,
+    prefix: String,
+    seed: u64,
+}
+
+/// A real cluster under fault injection.
+pub struct RealCluster {
+    runtime: tokio::runtime::Runtime,
+    started: Instant,
+    nodes: u8,
+    processes: Vec<NodeProcess>,
+    pids: Arc<Mutex<Vec<Option<u32>>>>,
+    links: Arc<Links>,
+    cuts: BTreeMap<(u8, u8), u32>,
+    down: Vec<bool>,
+    paused: Vec<bool>,
+    clocks: Vec<(f64, f64)>,
+    clock_files: Vec<PathBuf>,
+    data_dirs: Vec<PathBuf>,
+    shared: Arc<Mutex<Shared>>,
+    trace: Mutex<Vec<String>>,
+    addresses: Vec<String>,
+    clients: usize,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|error| format!("tokio runtime: {error}"))
+}
+
+impl RealCluster {
+    /// Creates and starts a cluster of `scenario.nodes` nodes in `options.dir`, its proxies, its
+    /// observers and its clients.
+    ///
+    /// # Errors
+    ///
+    /// A directory or file that cannot be written, a port in use, a node that cannot start.
+    pub fn start(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<RealCluster, String> {
+        let binary = process::locate_paxos(options.paxos.as_deref())?;
+        let nodes = scenario.nodes;
+        let port = |offset: u16, i: u8| {
+            options
+                .port
+                .checked_add(offset + u16::from(i) - 1)
+                .ok_or_else(|| format!("--port {}: too high", options.port))
+        };
+        let cluster_dir = options.dir.join("cluster");
+        if cluster_dir.exists() {
+            std::fs::remove_dir_all(&cluster_dir)
+                .map_err(|error| format!("{}: {error}", cluster_dir.display()))?;
+        }
+        std::fs::create_dir_all(&cluster_dir)
+            .map_err(|error| format!("{}: {error}", cluster_dir.display()))?;
+        let config = setup::local_cluster(
+            paxos::core::ClusterId(seed.wrapping_mul(0x9E37_79B9) | 1),
+            nodes,
+            "127.0.0.1",
+            port(0, 1)?,
+            port(100, 1)?,
+        );
+        setup::init(&cluster_dir, &config)?;
+        let runtime = runtime()?;
+        let links = Arc::new(Links::new(nodes));
+        let mut processes = Vec::new();
+        let (mut clock_files, mut data_dirs) = (Vec::new(), Vec::new());
+        for i in 1..=nodes {
+            // Node i reaches node j through the proxy of link (i, j).
+            let mut view = config.clone();
+            for member in &mut view.members {
+                let j = member.id.0;
+                if j != i {
+                    member.peer =
+                        format!("127.0.0.1:{}", port(200, 1)? + u16::from(i - 1) * 10 + u16::from(j - 1));
+                }
+            }
+            let dir = setup::node_dir(&cluster_dir, NodeId(i));
+            let file = NodeFile { node: NodeId(i), cluster: view };
+            std::fs::write(dir.join(setup::NODE_FILE), serde_json::to_string_pretty(&file).expect("json"))
+                .map_err(|error| format!("{}: {error}", dir.display()))?;
+            let clock = options.dir.join(format!("clock-{i}"));
+            std::fs::write(&clock, "1 0\n").map_err(|error| format!("{}: {error}", clock.display()))?;
+            let arguments = vec![
+                "node".to_string(),
+                "--data-dir".to_string(),
+                dir.display().to_string(),
+                "--request-timeout-ms".to_string(),
+                REQUEST_TIMEOUT_MS.to_string(),
+                "--read-mode".to_string(),
+                scenario.read_mode.as_str().to_string(),
+                "--fault-clock".to_string(),
+                clock.display().to_string(),
+            ];
+            processes.push(NodeProcess::new(&binary, arguments, options.dir.join(format!("node-{i}.log"))));
+            clock_files.push(clock);
+            data_dirs.push(dir);
+        }
+        for i in 1..=nodes {
+            for j in 1..=nodes {
+                if i == j {
+                    continue;
+                }
+                let listen = port(200, 1)? + u16::from(i - 1) * 10 + u16::from(j - 1);
+                let listener = runtime
+                    .block_on(tokio::net::TcpListener::bind(("127.0.0.1", listen)))
+                    .map_err(|error| {
+                        format!(
+                            "proxy of link n{i}->n{j} on 127.0.0.1:{listen}: {error} (choose another --port)"
+                        )
+                    })?;
+                let target = std::net::SocketAddr::from(([127, 0, 0, 1], port(100, j)?));
+                runtime.spawn(proxy::serve(listener, target, links.clone(), i, j, seed));
+            }
+        }
+        let addresses: Vec<String> = config.members.iter().map(|member| member.client.clone()).collect();
+        let shared =
+            Arc::new(Mutex::new(Shared { observed: vec![None; usize::from(nodes)], ..Shared::default() }));
+        let pids = Arc::new(Mutex::new(vec![None; usize::from(nodes)]));
+        let mut cluster = RealCluster {
+            runtime,
+            started: Instant::now(),
+            nodes,
+            processes,
+            pids,
+            links,
+            cuts: BTreeMap::new(),
+            down: vec![false; usize::from(nodes)],
+            paused: vec![false; usize::from(nodes)],
+            clocks: vec![(1.0, 0.0); usize::from(nodes)],
+            clock_files,
+            data_dirs,
+            shared,
+            trace: Mutex::new(Vec::new()),
+            addresses,
+            clients: scenario.workload.clients,
+        };
+        for i in 1..=nodes {
+            cluster.launch(i)?;
+        }
+        cluster.stop_on_interrupt();
+        spawn_observers(&cluster.runtime, &cluster.addresses, &cluster.shared);
+        let workload = Workload { workload: scenario.workload.clone(), prefix: String::new(), seed };
+        spawn_clients(&cluster.runtime, &cluster.addresses, &cluster.shared, &workload, cluster.started);
+        Ok(cluster)
+    }
+
+    fn launch(&mut self, node: u8) -> Result<(), String> {
+        let process = &mut self.processes[usize::from(node) - 1];
+        process.start()?;
+        self.pids.lock().expect("pids")[usize::from(node) - 1] = process.pid();
+        Ok(())
+    }
+
+    fn kill(&mut self, node: u8) {
+        let index = usize::from(node) - 1;
+        self.processes[index].kill();
+        self.pids.lock().expect("pids")[index] = None;
+        self.paused[index] = false;
+        self.shared.lock().expect("shared").observed[index] = None;
+    }
+
+    /// On Ctrl-C, kills every node process by pid and exits.
+    fn stop_on_interrupt(&self) {
+        let pids = self.pids.clone();
+        self.runtime.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                for pid in pids.lock().expect("pids").iter().flatten() {
+                    let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                }
+                eprintln!("\ninterrupted: every node process stopped");
+                std::process::exit(130);
+            }
+        });
+    }
+
+    fn write_clock(&self, node: u8) {
+        let (rate, offset) = self.clocks[usize::from(node) - 1];
+        let path = &self.clock_files[usize::from(node) - 1];
+        let temporary = path.with_extension("tmp");
+        // Written by rename, so that the node never reads half a file.
+        if std::fs::write(&temporary, format!("{rate} {offset}\n")).is_ok() {
+            let _ = std::fs::rename(&temporary, path);
+        }
+    }
+
+    /// Stops the clients, then runs until every client stopped and every node answers `INFO`
+    /// with the same applied slot, with a leader (at most `within`).
+    fn converge(&mut self, within: Duration) -> Result<Duration, String> {
+        self.shared.lock().expect("shared").stop = true;
+        let started = Instant::now();
+        converge(&self.shared, self.clients, within).map(|()| started.elapsed())
+    }
+
+    /// Every node's output, for a failed run.
+    pub fn logs(&self) -> Vec<PathBuf> {
+        self.processes.iter().map(|process| process.log().to_path_buf()).collect()
+    }
+}
+
+fn converge(shared: &Mutex<Shared>, clients: usize, within: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + within;
+    loop {
+        {
+            let shared = shared.lock().expect("shared");
+            let all: Option<Vec<NodeInfo>> = shared.observed.iter().copied().collect();
+            if let Some(all) = &all {
+                if shared.finished == clients
+                    && all.iter().all(|info| info.applied == all[0].applied && !info.recovering)
+                    && all.iter().any(|info| info.leader)
+                {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                let nodes: Vec<String> = shared
+                    .observed
+                    .iter()
+                    .enumerate()
+                    .map(|(index, info)| match info {
+                        Some(info) => format!(
+                            "n{} applied {}{}{}",
+                            index + 1,
+                            info.applied,
+                            if info.leader { " leading" } else { "" },
+                            if info.recovering { " recovering" } else { "" }
+                        ),
+                        None => format!("n{} not answering", index + 1),
+                    })
+                    .collect();
+                return Err(format!(
+                    "no convergence within {within:?} after the clients stopped ({} of {clients} clients stopped; {})",
+                    shared.finished,
+                    nodes.join(", ")
+                ));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Drop for RealCluster {
+    fn drop(&mut self) {
+        for node in 1..=self.nodes {
+            self.kill(node);
+        }
+    }
+}
+
+impl Cluster for RealCluster {
+    fn nodes(&self) -> u8 {
+        self.nodes
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn run_until(&mut self, at: Duration) -> Result<(), String> {
+        loop {
+            for node in 1..=self.nodes {
+                let index = usize::from(node) - 1;
+                if !self.down[index] {
+                    if let Some(status) = self.processes[index].exited() {
+                        return Err(format!(
+                            "n{node} exited on its own ({status}); its log: {}",
+                            self.processes[index].log().display()
+                        ));
+                    }
+                }
+            }
+            let now = self.started.elapsed();
+            if now >= at {
+                return Ok(());
+            }
+            std::thread::sleep((at - now).min(Duration::from_millis(20)));
+        }
+    }
+
+    fn leader(&self) -> Option<u8> {
+        let shared = self.shared.lock().expect("shared");
+        (1..=self.nodes)
+            .filter(|&node| shared.observed[usize::from(node) - 1].is_some_and(|info| info.leader))
+            .max_by_key(|&node| shared.observed[usize::from(node) - 1].and_then(|info| info.ballot))
+    }
+
+    fn is_down(&self, node: u8) -> bool {
+        self.down[usize::from(node) - 1]
+    }
+
+    fn recovering(&self, node: u8) -> bool {
+        self.shared.lock().expect("shared").observed[usize::from(node) - 1]
+            .is_some_and(|info| info.recovering)
+    }
+
+    fn cut(&mut self, links: &[(u8, u8)]) {
+        for &(from, to) in links {
+            let count = self.cuts.entry((from, to)).or_default();
+            *count += 1;
+            if *count == 1 {
+                self.links.update(from, to, |link| link.cut = true);
+            }
+        }
+    }
+
+    fn uncut(&mut self, links: &[(u8, u8)]) {
+        for &(from, to) in links {
+            if let Some(count) = self.cuts.get_mut(&(from, to)) {
+                *count -= 1;
+                if *count == 0 {
+                    self.cuts.remove(&(from, to));
+                    self.links.update(from, to, |link| link.cut = false);
+                }
+            }
+        }
+    }
+
+    fn heal(&mut self) {
+        self.cuts.clear();
+        self.links.update_all(|link| link.cut = false);
+        self.note("heal".to_string());
+    }
+
+    fn restart(&mut self, node: u8) {
+        self.kill(node);
+        let started = self.launch(node);
+        self.note(format!(
+            "SIGKILL n{node} and restart{}",
+            started.err().map(|e| format!(": {e}")).unwrap_or_default()
+        ));
+    }
+
+    fn crash(&mut self, node: u8) {
+        self.kill(node);
+        self.down[usize::from(node) - 1] = true;
+        self.note(format!("SIGKILL n{node}, kept down (machine crash)"));
+    }
+
+    fn start(&mut self, node: u8) {
+        self.down[usize::from(node) - 1] = false;
+        let started = self.launch(node);
+        self.note(format!("start n{node}{}", started.err().map(|e| format!(": {e}")).unwrap_or_default()));
+    }
+
+    fn lose_storage(&mut self, node: u8) {
+        let dir = &self.data_dirs[usize::from(node) - 1];
+        let mut removed = 0;
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                if entry.file_name() != setup::NODE_FILE && std::fs::remove_file(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        self.note(format!("n{node} loses its data directory ({removed} files removed, node.json kept)"));
+    }
+
+    fn pause(&mut self, node: u8) {
+        self.processes[usize::from(node) - 1].signal("STOP");
+        self.paused[usize::from(node) - 1] = true;
+        self.note(format!("SIGSTOP n{node}"));
+    }
+
+    fn resume(&mut self, node: u8) {
+        if self.paused[usize::from(node) - 1] {
+            self.processes[usize::from(node) - 1].signal("CONT");
+            self.paused[usize::from(node) - 1] = false;
+        }
+        self.note(format!("SIGCONT n{node}"));
+    }
+
+    fn clock_jump(&mut self, node: u8, seconds: f64) {
+        self.clock_strobe(node, seconds);
+        self.note(format!("clock of n{node} steps {seconds:+} s"));
+    }
+
+    fn clock_rate(&mut self, node: u8, rate: f64) {
+        self.clocks[usize::from(node) - 1].0 = rate;
+        self.write_clock(node);
+        self.note(format!("clock of n{node} runs at {rate}x"));
+    }
+
+    fn clock_strobe(&mut self, node: u8, seconds: f64) {
+        self.clocks[usize::from(node) - 1].1 += seconds;
+        self.write_clock(node);
+    }
+
+    fn flaky_network(&mut self, loss: f64, latency: Duration) {
+        self.links.update_all(|link| {
+            link.loss = loss;
+            link.latency = latency;
+        });
+        self.note(format!("proxies: loss {loss}, delay up to {latency:?}"));
+    }
+
+    fn steady_network(&mut self) {
+        self.links.update_all(|link| {
+            link.loss = 0.0;
+            link.latency = Duration::ZERO;
+        });
+        self.note("proxies: reliable".to_string());
+    }
+
+    fn note(&self, line: String) {
+        self.trace
+            .lock()
+            .expect("trace")
+            .push(format!("{:>10.3}s {line}", self.started.elapsed().as_secs_f64()));
+    }
+}
+
+fn spawn_observers(runtime: &tokio::runtime::Runtime, addresses: &[String], shared: &Arc<Mutex<Shared>>) {
+    for (index, address) in addresses.iter().enumerate() {
+        let (address, shared) = (address.clone(), shared.clone());
+        runtime.spawn(async move {
+            let mut client: Option<Client> = None;
+            loop {
+                if client.is_none() {
+                    client = tokio::time::timeout(Duration::from_millis(300), Client::connect(&address))
+                        .await
+                        .ok()
+                        .and_then(Result::ok);
+                }
+                let mut info = None;
+                if let Some(connection) = client.as_mut() {
+                    match tokio::time::timeout(Duration::from_millis(500), connection.command(&[b"INFO"]))
+                        .await
+                    {
+                        Ok(Ok(Reply::Bulk(Some(text)))) => info = parse_info(&String::from_utf8_lossy(&text)),
+                        _ => client = None,
+                    }
+                }
+                shared.lock().expect("shared").observed[index] = info;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
+}
+
+fn spawn_clients(
+    runtime: &tokio::runtime::Runtime,
+    addresses: &[String],
+    shared: &Arc<Mutex<Shared>>,
+    workload: &Workload,
+    started: Instant,
+) {
+    for index in 0..workload.workload.clients {
+        let (addresses, shared, workload) = (addresses.to_vec(), shared.clone(), workload.clone());
+        runtime.spawn(async move {
+            run_client(index, &addresses, &shared, &workload, started).await;
+            shared.lock().expect("shared").finished += 1;
+        });
+    }
+}
+
+/// One client over real connections: the same operations and records as in simulation.
+async fn run_client(
+    index: usize,
+    addresses: &[String],
+    shared: &Mutex<Shared>,
+    workload: &Workload,
+    started: Instant,
+) {
+    let spec = &workload.workload;
+    let mut rng = SmallRng::seed_from_u64(workload.seed ^ (0x5EED_0000 + index as u64));
+    let mut state =
+        ClientState::new(index, spec.clients, spec.keys, spec.mix, index < spec.readers, &workload.prefix);
+    let nodes = addresses.len() as u8;
+    let now = || started.elapsed().as_nanos() as u64;
+    let stopped = || shared.lock().expect("shared").stop;
+    'connect: loop {
+        if stopped() {
+            return;
+        }
+        let node = if state.first_process() {
+            workload::first_node(index, nodes)
+        } else {
+            rng.random_range(1..=nodes)
+        };
+        let address = &addresses[usize::from(node) - 1];
+        let mut client = match tokio::time::timeout(CLIENT_DEADLINE, Client::connect(address)).await {
+            Ok(Ok(client)) => client,
+            _ => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        loop {
+            if stopped() {
+                return;
+            }
+            let invocation = state.invoke(&mut rng);
+            let process = state.process;
+            let record = |kind: &str, value: &serde_json::Value| {
+                let line = workload::event(process, kind, invocation.f, &invocation.name, value, now());
+                shared.lock().expect("shared").history.push(line);
+            };
+            record("invoke", &invocation.value);
+            let arguments: Vec<&[u8]> = invocation.command.iter().map(Vec::as_slice).collect();
+            let reply = tokio::time::timeout(CLIENT_DEADLINE, client.command(&arguments)).await;
+            let (kind, result) = state.complete(&invocation, reply.ok().and_then(Result::ok));
+            record(kind, &result);
+            if kind == "info" {
+                continue 'connect;
+            }
+            if spec.rate > 0.0 {
+                tokio::time::sleep(Duration::from_secs_f64(rng.random_range(0.0..2.0 / spec.rate))).await;
+            }
+        }
+    }
+}
+
+/// Reads every key through every address, each retried until answered (at most `within`).
+async fn final_reads(
+    addresses: &[String],
+    keys: usize,
+    prefix: &str,
+    shared: &Mutex<Shared>,
+    started: Instant,
+    within: Duration,
+) -> Result<FinalValues, String> {
+    let deadline = Instant::now() + within;
+    let now = || started.elapsed().as_nanos() as u64;
+    let mut process = workload::FINAL_PROCESS;
+    let mut values = Vec::new();
+    for (index, address) in addresses.iter().enumerate() {
+        for key in 0..keys {
+            let name = workload::key_name(prefix, key);
+            loop {
+                let record = |kind: &str, value: &serde_json::Value, process: usize| {
+                    shared.lock().expect("shared").history.push(workload::event(
+                        process,
+                        kind,
+                        "read",
+                        &name,
+                        value,
+                        now(),
+                    ));
+                };
+                record("invoke", &serde_json::Value::Null, process);
+                let read = tokio::time::timeout(CLIENT_DEADLINE, async {
+                    Client::connect(address).await?.command(&[b"GET", name.as_bytes()]).await
+                })
+                .await;
+                if let Ok(Ok(Reply::Bulk(read))) = read {
+                    let read = read.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+                    record(
+                        "ok",
+                        &read.clone().map_or(serde_json::Value::Null, serde_json::Value::from),
+                        process,
+                    );
+                    values.push((index as u8 + 1, name.clone(), read));
+                    process += 1;
+                    break;
+                }
+                record("info", &serde_json::Value::Null, process);
+                process += 1;
+                if Instant::now() >= deadline {
+                    return Err(format!("{address} did not answer a read of {name} within {within:?}"));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    Ok(values)
+}
+
+/// Seconds of load after healing, before the clients stop.
+const AFTER_HEALING: Duration = Duration::from_secs(3);
+
+/// Bounds of the liveness phase.
+const CONVERGE_WITHIN: Duration = Duration::from_secs(20);
+const FINAL_READS_WITHIN: Duration = Duration::from_secs(20);
+
+/// Runs `scenario` on a real cluster.
+///
+/// # Errors
+///
+/// A scenario that needs a build the shipped binary does not have, or a cluster that cannot be
+/// set up. Everything that goes wrong in the run itself is in the outcome.
+pub fn run(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<Outcome, String> {
+    if scenario.build != Build::Correct {
+        return Err(format!(
+            "scenario {}: build {} exists only in simulation; a real cluster runs the shipped binary",
+            scenario.name, scenario.build
+        ));
+    }
+    std::fs::create_dir_all(&options.dir).map_err(|error| format!("{}: {error}", options.dir.display()))?;
+    let wall = Instant::now();
+    let mut cluster = RealCluster::start(scenario, seed, options)?;
+    let mut faults = Faults::new(scenario, seed);
+    let mut converged = None;
+    let mut values = None;
+    let result = (|| {
+        await_leader(&mut cluster, Duration::from_secs(15))?;
+        let at = cluster.elapsed() + Duration::from_secs(1);
+        cluster.run_until(at)?;
+        faults.run(&mut cluster)?;
+        let at = cluster.elapsed() + AFTER_HEALING;
+        cluster.run_until(at)?;
+        cluster.note("clients stop".to_string());
+        converged = Some(cluster.converge(CONVERGE_WITHIN));
+        cluster.note("final reads of every key through every node".to_string());
+        let (addresses, shared, started) =
+            (cluster.addresses.clone(), cluster.shared.clone(), cluster.started);
+        values = Some(cluster.runtime.block_on(final_reads(
+            &addresses,
+            scenario.workload.keys,
+            "",
+            &shared,
+            started,
+            FINAL_READS_WITHIN,
+        )));
+        Ok::<(), String>(())
+    })();
+    let result = result.map_err(|error| {
+        let logs: Vec<String> = cluster.logs().iter().map(|log| log.display().to_string()).collect();
+        format!("{error} (node logs: {})", logs.join(", "))
+    });
+    let history = cluster.shared.lock().expect("shared").history.join("\n");
+    let history = if history.is_empty() { history } else { history + "\n" };
+    let trace: String = cluster.trace.lock().expect("trace").iter().map(|line| format!("{line}\n")).collect();
+    let elapsed = cluster.elapsed();
+    drop(cluster);
+    let checks = checks::run(&history, result.err(), converged, values);
+    Ok(Outcome {
+        scenario: scenario.clone(),
+        seed,
+        simulated: elapsed,
+        wall: wall.elapsed(),
+        fault_phase: faults.phase,
+        windows: faults.windows,
+        history,
+        trace,
+        checks,
+        real: true,
+    })
+}
+
+fn await_leader(cluster: &mut RealCluster, within: Duration) -> Result<u8, String> {
+    let deadline = cluster.elapsed() + within;
+    loop {
+        if let Some(leader) = cluster.leader() {
+            return Ok(leader);
+        }
+        if cluster.elapsed() >= deadline {
+            return Err(format!("no leader within {within:?}"));
+        }
+        let at = cluster.elapsed() + Duration::from_millis(50);
+        cluster.run_until(at)?;
+    }
+}
+
+/// Records a history against a running cluster at `addresses` (no faults): the workload for
+/// `duration`, then the final reads through every address, and the checks. Keys are prefixed so
+/// that the run starts from keys nobody wrote.
+///
+/// # Errors
+///
+/// No address given.
+pub fn attach(
+    addresses: &[String],
+    workload: &scenarios::Workload,
+    duration: Duration,
+    seed: u64,
+) -> Result<Outcome, String> {
+    if addresses.is_empty() {
+        return Err("--attach: expected HOST:PORT,...".to_string());
+    }
+    let runtime = runtime()?;
+    let started = Instant::now();
+    let stamp =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_secs());
+    let prefix = format!("chaos-{stamp}-{seed}-");
+    let shared = Arc::new(Mutex::new(Shared { observed: vec![None; addresses.len()], ..Shared::default() }));
+    spawn_observers(&runtime, addresses, &shared);
+    let spec = Workload { workload: workload.clone(), prefix: prefix.clone(), seed };
+    spawn_clients(&runtime, addresses, &shared, &spec, started);
+    std::thread::sleep(duration);
+    shared.lock().expect("shared").stop = true;
+    // A cluster that answers our INFO is checked for convergence too; any other only for its
+    // history and final reads.
+    let ours = shared.lock().expect("shared").observed.iter().all(Option::is_some);
+    let converged = if ours {
+        let began = Instant::now();
+        converge(&shared, workload.clients, CONVERGE_WITHIN).map(|()| began.elapsed())
+    } else {
+        let deadline = Instant::now() + CONVERGE_WITHIN;
+        while shared.lock().expect("shared").finished < workload.clients && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Duration::ZERO)
+    };
+    let values = runtime.block_on(final_reads(
+        addresses,
+        workload.keys,
+        &prefix,
+        &shared,
+        started,
+        FINAL_READS_WITHIN,
+    ));
+    let history = shared.lock().expect("shared").history.join("\n") + "\n";
+    let checks = checks::run(&history, None, Some(converged), Some(values));
+    let scenario = Scenario {
+        name: "attach".to_string(),
+        description: format!("The workload against {} (no faults injected).", addresses.join(", ")),
+        nodes: addresses.len().min(usize::from(scenarios::NODES_MAX)) as u8,
+        workload: workload.clone(),
+        duration: duration.as_secs_f64(),
+        faults: Vec::new(),
+        read_mode: scenarios::ReadMode::ReadIndex,
+        build: Build::Correct,
+        expect: scenarios::Expect::Linearizable,
+    };
+    let elapsed = started.elapsed();
+    Ok(Outcome {
+        scenario,
+        seed,
+        simulated: elapsed,
+        wall: elapsed,
+        fault_phase: (0.0, duration.as_secs_f64()),
+        windows: Vec::new(),
+        history,
+        trace: String::new(),
+        checks,
+        real: true,
+    })
+}
+
+/// A scratch directory for a run that was given no `--out`.
+pub fn scratch_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("chaos-real-{}", std::process::id()))
+}
+
+/// Removes `dir` if it is a scratch directory.
+pub fn remove_scratch(dir: &Path) {
+    if dir.starts_with(std::env::temp_dir())
+        && dir.file_name().is_some_and(|name| name.to_string_lossy().starts_with("chaos-real-"))
+    {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,128 @@
+//! A userspace proxy on every directed peer link of a real cluster: node i reaches node j only
+//! through the proxy of link (i, j), which can hold, delay or break the traffic.
+//!
+//! A cut link holds its bytes instead of dropping them: the proxy stops reading, the sender's
+//! socket buffer fills, its writes block, and nothing arrives: packets vanish and connections hang
+//! (they are not refused), as behind a black-holing firewall. When the link is repaired, what was
+//! held arrives late, as TCP's retransmissions would deliver it, unless the node gave up on the
+//! connection first (its keepalive does after 2 s) and redialled. A connection on link (i, j)
+//! carries i's messages to j and j's keepalive answers back; the answers travel as link (j, i).
+//! A flaky link delays each chunk by up to its latency and, with its loss probability, breaks the
+//! connection (a lost segment that TCP never recovers).
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// The state of one directed link.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LinkState {
+    /// Traffic is held.
+    pub cut: bool,
+    /// Each chunk waits a random time up to this.
+    pub latency: Duration,
+    /// Probability that a chunk breaks its connection.
+    pub loss: f64,
+}
+
+/// The links of a cluster of `nodes`: `(from, to)`, 1-based.
+pub struct Links {
+    nodes: u8,
+    states: Vec<watch::Sender<LinkState>>,
+}
+
+impl Links {
+    /// Every link open.
+    pub fn new(nodes: u8) -> Links {
+        let count = usize::from(nodes) * usize::from(nodes);
+        Links { nodes, states: (0..count).map(|_| watch::channel(LinkState::default()).0).collect() }
+    }
+
+    fn index(&self, from: u8, to: u8) -> usize {
+        usize::from(from - 1) * usize::from(self.nodes) + usize::from(to - 1)
+    }
+
+    /// Changes link `(from, to)`.
+    pub fn update(&self, from: u8, to: u8, change: impl FnOnce(&mut LinkState)) {
+        self.states[self.index(from, to)].send_modify(change);
+    }
+
+    /// Changes every link.
+    pub fn update_all(&self, change: impl Fn(&mut LinkState)) {
+        for state in &self.states {
+            state.send_modify(&change);
+        }
+    }
+
+    fn watch(&self, from: u8, to: u8) -> watch::Receiver<LinkState> {
+        self.states[self.index(from, to)].subscribe()
+    }
+}
+
+/// Serves link `(from, to)`: accepts on `listener`, forwards to `target`.
+pub async fn serve(
+    listener: TcpListener,
+    target: SocketAddr,
+    links: Arc<Links>,
+    from: u8,
+    to: u8,
+    seed: u64,
+) {
+    let mut connections = 0u64;
+    loop {
+        let Ok((inbound, _)) = listener.accept().await else { continue };
+        connections += 1;
+        let links = links.clone();
+        let seed = seed ^ (u64::from(from) << 40) ^ (u64::from(to) << 32) ^ connections;
+        tokio::spawn(async move {
+            let Ok(outbound) = TcpStream::connect(target).await else { return };
+            let _ = inbound.set_nodelay(true);
+            let _ = outbound.set_nodelay(true);
+            let (inbound_read, inbound_write) = inbound.into_split();
+            let (outbound_read, outbound_write) = outbound.into_split();
+            let forward = pump(inbound_read, outbound_write, links.watch(from, to), seed);
+            let backward = pump(outbound_read, inbound_write, links.watch(to, from), seed ^ 1);
+            // Either direction ending (a close, an error, a loss) ends the connection.
+            tokio::select! {
+                () = forward => {}
+                () = backward => {}
+            }
+        });
+    }
+}
+
+async fn pump(
+    mut source: tokio::net::tcp::OwnedReadHalf,
+    mut sink: tokio::net::tcp::OwnedWriteHalf,
+    mut state: watch::Receiver<LinkState>,
+    seed: u64,
+) {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        // A cut link reads nothing: the sender's writes back up, as behind a black hole.
+        if state.wait_for(|link| !link.cut).await.is_err() {
+            return;
+        }
+        let read = match source.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => read,
+        };
+        // Bytes read just as the link was cut are held until it is repaired.
+        let Ok(link) = state.wait_for(|link| !link.cut).await.map(|link| *link) else { return };
+        if link.loss > 0.0 && rng.random_bool(link.loss.min(1.0)) {
+            return;
+        }
+        if link.latency > Duration::ZERO {
+            tokio::time::sleep(link.latency.mul_f64(rng.random_range(0.0..1.0))).await;
+        }
+        if sink.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
+    }
+}
