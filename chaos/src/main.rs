@@ -76,7 +76,8 @@ enum Command {
     /// proxy on every peer link, real fsync), or record a history against a running cluster with
     /// --attach; check it and report as in simulation.
     Real {
-        /// A name from `chaos list` or a scenario file (JSON).
+        /// A name from `chaos list`, a scenario file (JSON), or all (every scenario a real
+        /// cluster can run).
         #[arg(long, required_unless_present = "attach", conflicts_with = "attach")]
         scenario: Option<String>,
         /// Record the workload against these nodes (HOST:PORT,...), inject no fault, and check.
@@ -354,6 +355,7 @@ struct ListRow {
     faults: String,
     #[tabled(rename = "read mode")]
     read_mode: String,
+    build: String,
     expect: &'static str,
 }
 
@@ -379,6 +381,7 @@ fn list() {
                 duration: scenario.duration,
                 faults: kinds.join(", "),
                 read_mode: scenario.read_mode.as_str().to_string(),
+                build: scenario.build.to_string(),
                 expect: scenario.expect.as_str(),
             }
         })
@@ -448,58 +451,85 @@ fn real(args: &RealArgs<'_>) -> Result<ExitCode, String> {
     if args.seeds == 0 {
         return Err("--seeds must be at least 1".to_string());
     }
-    let (scenario, overrides) = shape(&load(name)?, args.shape)?;
+    // `all`: the catalog's scenarios that a real cluster can run (not the simulation-only builds).
+    let sources: Vec<(String, Scenario)> = if name == "all" {
+        load_many("all")?.into_iter().filter(|(_, scenario)| scenario.build == Build::Correct).collect()
+    } else {
+        vec![(name.to_string(), load(name)?)]
+    };
+    let single = sources.len() == 1 && args.seeds == 1;
+    let started = Instant::now();
     let (mut rows, mut failures) = (Vec::new(), Vec::new());
-    for seed in args.seed..args.seed + args.seeds {
-        let base = args.out.map_or_else(chaos::real::scratch_dir, Path::to_path_buf);
-        let dir = if args.seeds == 1 { base.clone() } else { base.join(format!("{}-{seed}", scenario.name)) };
-        let options =
-            chaos::real::RealOptions { paxos: args.paxos.clone(), port: args.port, dir: dir.join("run") };
-        let outcome = chaos::real::run(&scenario, seed, &options)?;
-        if args.trace {
-            eprint!("{}", outcome.trace);
-        }
-        let command = report::reproduce(&outcome, name, &overrides);
-        if args.seeds == 1 {
-            print!("{}", report::text(&outcome, &command));
-        } else {
-            eprintln!("{} seed {seed}: {}", scenario.name, outcome.checks.verdict(scenario.expect));
-        }
-        if args.out.is_some() {
-            report::write(&dir, &outcome, &command)?;
-            if args.seeds == 1 {
-                println!(
-                    "wrote {0}/history.jsonl, check.txt, check.json, trace.txt, report.txt and {0}/report.html (node logs in {0}/run)",
-                    dir.display()
-                );
-            }
-        } else if outcome.passed() {
-            chaos::real::remove_scratch(&dir);
-        } else {
-            eprintln!("node logs kept in {}", options.dir.display());
-        }
-        if !outcome.passed() {
-            failures.push(format!(
-                "{} seed {seed}: {}\n  rerun: {command}",
-                scenario.name,
-                outcome.checks.verdict(scenario.expect)
-            ));
-        }
-        let (ok, fail, unknown) = outcome.checks.counts;
-        rows.push(Row {
+    for (source, scenario) in &sources {
+        let (scenario, overrides) = shape(scenario, args.shape)?;
+        let mut row = SweepRow {
             scenario: scenario.name.clone(),
-            seed,
-            ok,
-            fail,
-            unknown,
-            simulated: format!("{:.1}", outcome.simulated.as_secs_f64()),
-            wall: format!("{:.2}", outcome.wall.as_secs_f64()),
-            verdict: if outcome.passed() { "PASS".to_string() } else { "FAIL".to_string() },
-        });
+            expect: scenario.expect.as_str(),
+            runs: 0,
+            passed: 0,
+            violations: 0,
+            lost: 0,
+            ok: 0,
+            unknown: 0,
+            simulated: String::new(),
+            wall: String::new(),
+        };
+        let mut wall = 0.0;
+        for seed in args.seed..args.seed + args.seeds {
+            let base = args.out.map_or_else(chaos::real::scratch_dir, Path::to_path_buf);
+            let dir = if single { base.clone() } else { base.join(format!("{}-{seed}", scenario.name)) };
+            let options =
+                chaos::real::RealOptions { paxos: args.paxos.clone(), port: args.port, dir: dir.join("run") };
+            let outcome = chaos::real::run(&scenario, seed, &options)?;
+            if args.trace {
+                eprint!("{}", outcome.trace);
+            }
+            let command = report::reproduce(&outcome, source, &overrides);
+            if single {
+                print!("{}", report::text(&outcome, &command));
+            } else {
+                eprintln!("{} seed {seed}: {}", scenario.name, outcome.checks.verdict(scenario.expect));
+            }
+            if args.out.is_some() {
+                report::write(&dir, &outcome, &command)?;
+                if single {
+                    println!(
+                        "wrote {0}/history.jsonl, check.txt, check.json, trace.txt, report.txt and {0}/report.html (node logs in {0}/run)",
+                        dir.display()
+                    );
+                }
+            } else if outcome.passed() {
+                chaos::real::remove_scratch(&dir);
+            } else {
+                eprintln!("node logs kept in {}", options.dir.display());
+            }
+            if !outcome.passed() {
+                failures.push(format!(
+                    "{} seed {seed}: {}\n  rerun: {command}",
+                    scenario.name,
+                    outcome.checks.verdict(scenario.expect)
+                ));
+            }
+            row.runs += 1;
+            row.passed += usize::from(outcome.passed());
+            row.violations += usize::from(outcome.checks.violation());
+            row.lost += outcome.checks.lost.lost.len();
+            row.ok += outcome.checks.counts.0;
+            row.unknown += outcome.checks.counts.2;
+            wall += outcome.wall.as_secs_f64();
+        }
+        row.simulated = "-".to_string();
+        row.wall = format!("{wall:.1}");
+        rows.push(row);
     }
-    if args.seeds > 1 {
+    if !single {
         println!("{}", Table::new(rows).with(Style::sharp()));
-        println!("{} real runs, {} failed their expectation", args.seeds, failures.len());
+        let runs = sources.len() as u64 * args.seeds;
+        println!(
+            "{runs} real runs in {:.0} s, {} failed their expectation",
+            started.elapsed().as_secs_f64(),
+            failures.len()
+        );
         for failure in &failures {
             println!("{failure}");
         }

@@ -229,6 +229,14 @@ tr.bad td {{ background: #fde2e2; }} tr.ok td {{ background: #e3f6e3; }} tr.unkn
 orange bars are a minimal set that cannot be linearized, the red one is where the longest partial linearization got stuck. Hover a bar for details.</p>
 <table><tr><th>key</th><th>operations</th><th>verdict</th><th>what went wrong</th></tr>{summary}</table>
 <div class="scroll">{svg}</div>
+<script>
+// Marks the page rendered, with what the browser laid out: the tests read it back.
+window.addEventListener('load', function () {{
+  var box = document.getElementById('timeline').getBBox();
+  document.body.dataset.rendered = [document.querySelectorAll('#timeline g.op').length,
+    document.querySelectorAll('#timeline g.core, #timeline g.blocked').length, Math.round(box.width)].join(':');
+}});
+</script>
 </body></html>
 "#,
         title = escape(title),

@@ -234,6 +234,9 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             build: Build::NoFsync,
+            // Readers read the keys right after the power comes back, before any new write
+            // hides the loss.
+            workload: Workload { readers: 2, ..Workload::default() },
             expect: Expect::Violation,
             ..scenario(
                 "no-fsync",
