@@ -11,8 +11,8 @@
 
 use crate::history::{Operation, Status};
 use crate::model::Model;
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::time::Instant;
 
 /// Bounds on one search.
@@ -77,7 +77,85 @@ impl Hasher for FastHasher {
     }
 }
 
-type FastSet<T> = HashSet<T, BuildHasherDefault<FastHasher>>;
+/// A hasher for keys that are already well-mixed 64-bit hashes.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 << 8) | u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = word;
+    }
+}
+
+/// A per-operation random key: the linearized set's hash is the XOR of its members' keys (Zobrist
+/// hashing), updated in O(1) as operations are linearized and undone.
+fn zobrist(op: usize) -> u64 {
+    let mut z = (op as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The configurations seen: (linearized set, model state), stored exactly (no verdict rests on a
+/// hash) in an arena, found through a hash of both. Unlike a set of boxed bitsets, a lookup that
+/// finds a configuration already seen allocates nothing and hashes the bitset in O(1).
+struct Memo<S> {
+    words: usize,
+    /// Hash -> the first entry with it; `next` chains entries with the same hash.
+    heads: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
+    next: Vec<u32>,
+    bits: Vec<u64>,
+    states: Vec<S>,
+}
+
+const END: u32 = u32::MAX;
+
+impl<S: Clone + Eq + Hash> Memo<S> {
+    fn new(words: usize) -> Memo<S> {
+        Memo { words, heads: HashMap::default(), next: Vec::new(), bits: Vec::new(), states: Vec::new() }
+    }
+
+    fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Records the configuration; false if it was seen before.
+    fn insert(&mut self, set_hash: u64, bits: &[u64], state: &S) -> bool {
+        let mut hasher = FastHasher(set_hash);
+        state.hash(&mut hasher);
+        let hash = hasher.finish();
+        let index = self.states.len() as u32;
+        let head = *self.heads.entry(hash).or_insert(index);
+        if head != index {
+            let mut entry = head;
+            while entry != END {
+                let at = entry as usize;
+                if &self.bits[at * self.words..(at + 1) * self.words] == bits && self.states[at] == *state {
+                    return false;
+                }
+                entry = self.next[at];
+            }
+            // A new configuration with a hash seen before: chained in after the head.
+            self.next.push(self.next[head as usize]);
+            self.next[head as usize] = index;
+        } else {
+            self.next.push(END);
+        }
+        self.bits.extend_from_slice(bits);
+        self.states.push(state.clone());
+        true
+    }
+}
 
 #[derive(Clone, Copy)]
 struct Node {
@@ -132,7 +210,8 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
 
     let words = operations.len().div_ceil(64).max(1);
     let mut linearized = vec![0u64; words];
-    let mut memo: FastSet<(Box<[u64]>, M::State)> = FastSet::default();
+    let mut memo: Memo<M::State> = Memo::new(words);
+    let mut set_hash = 0u64;
     let mut state = model.init();
     let mut stack: Vec<(usize, M::State)> = Vec::new();
     let mut remaining = operations.iter().filter(|operation| operation.status == Status::Ok).count();
@@ -163,6 +242,7 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
                 Some((op, previous)) => {
                     entry = undo(&mut nodes, op, &call_node, &return_node, &relink);
                     clear(&mut linearized, op);
+                    set_hash ^= zobrist(op);
                     if operations[op].status == Status::Ok {
                         remaining += 1;
                     }
@@ -176,7 +256,8 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
             let op = node.op;
             if let Some(next) = model.step(&state, operations[op]) {
                 set(&mut linearized, op);
-                if memo.insert((linearized.clone().into_boxed_slice(), next.clone())) {
+                set_hash ^= zobrist(op);
+                if memo.insert(set_hash, &linearized, &next) {
                     stack.push((op, std::mem::replace(&mut state, next)));
                     unlink(&mut nodes, call_node[op]);
                     if return_node[op] != NIL {
@@ -189,6 +270,7 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
                     continue;
                 }
                 clear(&mut linearized, op);
+                set_hash ^= zobrist(op);
             }
             entry = node.next;
         } else {
@@ -201,6 +283,7 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
             };
             entry = undo(&mut nodes, op, &call_node, &return_node, &relink);
             clear(&mut linearized, op);
+            set_hash ^= zobrist(op);
             if operations[op].status == Status::Ok {
                 remaining += 1;
             }

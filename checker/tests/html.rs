@@ -6,8 +6,12 @@ use std::process::Command;
 fn chromium() -> &'static str {
     ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
-        .find(|browser| Command::new(browser).arg("--version").output().is_ok_and(|output| output.status.success()))
-        .expect("a headless browser (chromium) renders the page in this test: `bash scripts/test.sh` installs it")
+        .find(|browser| {
+            Command::new(browser).arg("--version").output().is_ok_and(|output| output.status.success())
+        })
+        .expect(
+            "a headless browser (chromium) renders the page in this test: `bash scripts/test.sh` installs it",
+        )
 }
 
 #[test]
@@ -36,7 +40,12 @@ fn the_html_timeline_of_a_violation_renders_in_a_headless_browser() {
         .args(["check", history.to_str().expect("utf-8"), "--html", page.to_str().expect("utf-8")])
         .output()
         .expect("checker runs");
-    assert_eq!(output.status.code(), Some(1), "not linearizable: {}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "not linearizable: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     let dom = Command::new(chromium())
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
         .arg(format!("file://{}", page.display()))
@@ -45,8 +54,10 @@ fn the_html_timeline_of_a_violation_renders_in_a_headless_browser() {
     let dom = String::from_utf8_lossy(&dom.stdout);
     let start = dom.find("data-rendered=\"").unwrap_or_else(|| panic!("the page did not render: {dom:.400}"));
     let rest = &dom[start + "data-rendered=\"".len()..];
-    let fields: Vec<u64> =
-        rest[..rest.find('"').expect("closes")].split(':').map(|field| field.parse().expect("number")).collect();
+    let fields: Vec<u64> = rest[..rest.find('"').expect("closes")]
+        .split(':')
+        .map(|field| field.parse().expect("number"))
+        .collect();
     assert_eq!(fields[0], 5, "one bar per operation");
     assert!(fields[1] >= 2, "the violating operations are highlighted: {fields:?}");
     assert!(fields[2] > 100, "the timeline has a width: {fields:?}");
