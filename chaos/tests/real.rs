@@ -42,7 +42,14 @@ fn a_real_cluster_survives_a_leader_kill_a_partition_and_a_pause() {
     let verdict = outcome.checks.verdict(scenario.expect);
     assert!(outcome.passed(), "{verdict}\ntrace:\n{}node logs in {}", outcome.trace, options.dir.display());
     assert_eq!(outcome.windows.len(), 3, "every fault applied: {:?}", outcome.windows);
-    assert!(outcome.trace.contains("SIGKILL n") && outcome.trace.contains("SIGSTOP n"), "{}", outcome.trace);
+    assert!(
+        outcome.trace.contains("SIGKILL n")
+            && outcome.trace.contains("SIGSTOP n")
+            && outcome.trace.contains("SIGCONT n"),
+        "every fault really injected:\n{}",
+        outcome.trace
+    );
+    assert!(!outcome.trace.contains("could not"), "{}", outcome.trace);
     assert!(outcome.checks.counts.0 > 200, "a history worth checking: {:?}", outcome.checks.counts);
     println!("{verdict}: {} ok operations", outcome.checks.counts.0);
     let _ = std::fs::remove_dir_all(&options.dir);

@@ -455,17 +455,23 @@ impl Cluster for RealCluster {
     }
 
     fn pause(&mut self, node: u8) {
-        self.processes[usize::from(node) - 1].signal("STOP");
-        self.paused[usize::from(node) - 1] = true;
-        self.note(format!("SIGSTOP n{node}"));
+        match self.processes[usize::from(node) - 1].signal("STOP") {
+            Ok(()) => {
+                self.paused[usize::from(node) - 1] = true;
+                self.note(format!("SIGSTOP n{node}"));
+            }
+            Err(error) => self.note(format!("could not pause n{node}: {error}")),
+        }
     }
 
     fn resume(&mut self, node: u8) {
         if self.paused[usize::from(node) - 1] {
-            self.processes[usize::from(node) - 1].signal("CONT");
             self.paused[usize::from(node) - 1] = false;
+            match self.processes[usize::from(node) - 1].signal("CONT") {
+                Ok(()) => self.note(format!("SIGCONT n{node}")),
+                Err(error) => self.note(format!("could not resume n{node}: {error}")),
+            }
         }
-        self.note(format!("SIGCONT n{node}"));
     }
 
     fn clock_jump(&mut self, node: u8, seconds: f64) {

@@ -102,10 +102,21 @@ impl NodeProcess {
         }
     }
 
-    /// Sends `signal` (`STOP`, `CONT`) to the process.
-    pub fn signal(&self, signal: &str) {
-        if let Some(pid) = self.pid() {
-            let _ = Command::new("kill").args([format!("-{signal}"), pid.to_string()]).status();
+    /// Sends `signal` (`STOP`, `CONT`) to the process, with kill(1).
+    ///
+    /// # Errors
+    ///
+    /// The process is not running, or kill(1) failed.
+    pub fn signal(&self, signal: &str) -> Result<(), String> {
+        let pid = self.pid().ok_or("not running")?;
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .map_err(|error| format!("kill -{signal} {pid}: {error}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("kill -{signal} {pid}: {status}"))
         }
     }
 
