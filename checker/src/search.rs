@@ -107,13 +107,17 @@ fn zobrist(op: usize) -> u64 {
 }
 
 /// The configurations seen: (linearized set, model state), stored exactly (no verdict rests on a
-/// hash) in an arena, found through a hash of both. Unlike a set of boxed bitsets, a lookup that
-/// finds a configuration already seen allocates nothing and hashes the bitset in O(1).
+/// hash) in an arena, found through a hash of both. A set is stored as its window: the number of
+/// leading words that are all ones, then the words up to its last set bit. The search linearizes
+/// operations roughly in invocation order, so the window spans only the operations in flight and a
+/// configuration costs a few words whatever the history's length; a lookup that finds a
+/// configuration already seen allocates nothing and hashes the set in O(1) (Zobrist).
 struct Memo<S> {
-    words: usize,
     /// Hash -> the first entry with it; `next` chains entries with the same hash.
     heads: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
     next: Vec<u32>,
+    /// Per entry: leading full words, and where its window is in `bits`.
+    windows: Vec<(u32, u32, u32)>,
     bits: Vec<u64>,
     states: Vec<S>,
 }
@@ -121,8 +125,14 @@ struct Memo<S> {
 const END: u32 = u32::MAX;
 
 impl<S: Clone + Eq + Hash> Memo<S> {
-    fn new(words: usize) -> Memo<S> {
-        Memo { words, heads: HashMap::default(), next: Vec::new(), bits: Vec::new(), states: Vec::new() }
+    fn new() -> Memo<S> {
+        Memo {
+            heads: HashMap::default(),
+            next: Vec::new(),
+            windows: Vec::new(),
+            bits: Vec::new(),
+            states: Vec::new(),
+        }
     }
 
     fn len(&self) -> usize {
@@ -130,7 +140,7 @@ impl<S: Clone + Eq + Hash> Memo<S> {
     }
 
     /// Records the configuration; false if it was seen before.
-    fn insert(&mut self, set_hash: u64, bits: &[u64], state: &S) -> bool {
+    fn insert(&mut self, set_hash: u64, full: usize, window: &[u64], state: &S) -> bool {
         let mut hasher = FastHasher(set_hash);
         state.hash(&mut hasher);
         let hash = hasher.finish();
@@ -140,7 +150,11 @@ impl<S: Clone + Eq + Hash> Memo<S> {
             let mut entry = head;
             while entry != END {
                 let at = entry as usize;
-                if &self.bits[at * self.words..(at + 1) * self.words] == bits && self.states[at] == *state {
+                let (seen_full, offset, len) = self.windows[at];
+                if seen_full as usize == full
+                    && &self.bits[offset as usize..(offset + len) as usize] == window
+                    && self.states[at] == *state
+                {
                     return false;
                 }
                 entry = self.next[at];
@@ -151,9 +165,51 @@ impl<S: Clone + Eq + Hash> Memo<S> {
         } else {
             self.next.push(END);
         }
-        self.bits.extend_from_slice(bits);
+        self.windows.push((full as u32, self.bits.len() as u32, window.len() as u32));
+        self.bits.extend_from_slice(window);
         self.states.push(state.clone());
         true
+    }
+}
+
+/// A set of operations as a bitset, with its window (see [`Memo`]) kept up to date.
+struct Linearized {
+    words: Vec<u64>,
+    /// Leading words that are all ones.
+    full: usize,
+    /// One past the last word with a bit set.
+    top: usize,
+    /// XOR of the members' Zobrist keys.
+    hash: u64,
+}
+
+impl Linearized {
+    fn new(operations: usize) -> Linearized {
+        Linearized { words: vec![0; operations.div_ceil(64).max(1)], full: 0, top: 0, hash: 0 }
+    }
+
+    fn insert(&mut self, op: usize) {
+        let word = op / 64;
+        self.words[word] |= 1 << (op % 64);
+        self.hash ^= zobrist(op);
+        self.top = self.top.max(word + 1);
+        while self.full < self.words.len() && self.words[self.full] == u64::MAX {
+            self.full += 1;
+        }
+    }
+
+    fn remove(&mut self, op: usize) {
+        let word = op / 64;
+        self.words[word] &= !(1 << (op % 64));
+        self.hash ^= zobrist(op);
+        self.full = self.full.min(word);
+        while self.top > 0 && self.words[self.top - 1] == 0 {
+            self.top -= 1;
+        }
+    }
+
+    fn window(&self) -> &[u64] {
+        &self.words[self.full..self.top.max(self.full)]
     }
 }
 
@@ -208,10 +264,8 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
         }
     };
 
-    let words = operations.len().div_ceil(64).max(1);
-    let mut linearized = vec![0u64; words];
-    let mut memo: Memo<M::State> = Memo::new(words);
-    let mut set_hash = 0u64;
+    let mut linearized = Linearized::new(operations.len());
+    let mut memo: Memo<M::State> = Memo::new();
     let mut state = model.init();
     let mut stack: Vec<(usize, M::State)> = Vec::new();
     let mut remaining = operations.iter().filter(|operation| operation.status == Status::Ok).count();
@@ -241,8 +295,7 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
                 None => unreachable!("an operation that must complete has a return entry ahead"),
                 Some((op, previous)) => {
                     entry = undo(&mut nodes, op, &call_node, &return_node, &relink);
-                    clear(&mut linearized, op);
-                    set_hash ^= zobrist(op);
+                    linearized.remove(op);
                     if operations[op].status == Status::Ok {
                         remaining += 1;
                     }
@@ -255,9 +308,8 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
         if node.is_call {
             let op = node.op;
             if let Some(next) = model.step(&state, operations[op]) {
-                set(&mut linearized, op);
-                set_hash ^= zobrist(op);
-                if memo.insert(set_hash, &linearized, &next) {
+                linearized.insert(op);
+                if memo.insert(linearized.hash, linearized.full, linearized.window(), &next) {
                     stack.push((op, std::mem::replace(&mut state, next)));
                     unlink(&mut nodes, call_node[op]);
                     if return_node[op] != NIL {
@@ -269,8 +321,7 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
                     entry = nodes[0].next;
                     continue;
                 }
-                clear(&mut linearized, op);
-                set_hash ^= zobrist(op);
+                linearized.remove(op);
             }
             entry = node.next;
         } else {
@@ -282,8 +333,7 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
                 return Outcome::NotLinearizable(best.expect("recorded just above"));
             };
             entry = undo(&mut nodes, op, &call_node, &return_node, &relink);
-            clear(&mut linearized, op);
-            set_hash ^= zobrist(op);
+            linearized.remove(op);
             if operations[op].status == Status::Ok {
                 remaining += 1;
             }
@@ -306,12 +356,4 @@ fn undo(
     }
     relink(nodes, call_node[op]);
     nodes[call_node[op]].next
-}
-
-fn set(bits: &mut [u64], index: usize) {
-    bits[index / 64] |= 1 << (index % 64);
-}
-
-fn clear(bits: &mut [u64], index: usize) {
-    bits[index / 64] &= !(1 << (index % 64));
 }
