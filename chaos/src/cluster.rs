@@ -52,4 +52,23 @@ pub trait Cluster {
     fn steady_network(&mut self);
     /// Adds a line to the trace, with the current time.
     fn note(&self, line: String);
+
+    /// Runs until some node leads (at most `within`), and returns it.
+    ///
+    /// # Errors
+    ///
+    /// No leader in time, or the run broke.
+    fn await_leader(&mut self, within: Duration) -> Result<u8, String> {
+        let deadline = self.elapsed() + within;
+        loop {
+            if let Some(leader) = self.leader() {
+                return Ok(leader);
+            }
+            if self.elapsed() >= deadline {
+                return Err(format!("no leader within {within:?}"));
+            }
+            let at = self.elapsed() + Duration::from_millis(10);
+            self.run_until(at)?;
+        }
+    }
 }

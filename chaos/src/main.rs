@@ -198,14 +198,7 @@ fn scenario(
         for seed in seed..seed + seeds {
             let outcome = run::run(&scenario, seed)?;
             let command = reproduce(&outcome, source, shape_flags, &overrides);
-            if trace {
-                eprint!("{}", outcome.trace);
-            }
-            if runs == 1 {
-                print!("{}", report::text(&outcome, &command));
-            } else {
-                eprintln!("{} seed {seed}: {}", scenario.name, outcome.checks.verdict(scenario.expect));
-            }
+            tell(&outcome, &command, runs == 1, trace);
             if let Some(out) = out {
                 let dir =
                     if runs == 1 { out.to_path_buf() } else { out.join(format!("{}-{seed}", scenario.name)) };
@@ -214,13 +207,7 @@ fn scenario(
                     println!("wrote {0}/history.jsonl, check.txt, check.json, trace.txt, report.txt and {0}/report.html", dir.display());
                 }
             }
-            if !outcome.passed() {
-                failures.push(format!(
-                    "{} seed {seed}: {}\n  replay: {command}",
-                    scenario.name,
-                    outcome.checks.verdict(scenario.expect)
-                ));
-            }
+            failures.extend(failure(&outcome, &command));
             let (ok, fail, unknown) = outcome.checks.counts;
             rows.push(Row {
                 scenario: scenario.name.clone(),
@@ -228,7 +215,7 @@ fn scenario(
                 ok,
                 fail,
                 unknown,
-                simulated: format!("{:.1}", outcome.simulated.as_secs_f64()),
+                simulated: format!("{:.1}", outcome.elapsed.as_secs_f64()),
                 wall: format!("{:.2}", outcome.wall.as_secs_f64()),
                 verdict: if outcome.passed() { "PASS".to_string() } else { "FAIL".to_string() },
             });
@@ -262,6 +249,72 @@ struct SweepRow {
     simulated: String,
     #[tabled(rename = "wall s")]
     wall: String,
+    #[tabled(skip)]
+    seconds: (f64, f64),
+}
+
+impl SweepRow {
+    fn new(scenario: &Scenario) -> SweepRow {
+        SweepRow {
+            scenario: scenario.name.clone(),
+            expect: scenario.expect.as_str(),
+            runs: 0,
+            passed: 0,
+            violations: 0,
+            lost: 0,
+            ok: 0,
+            unknown: 0,
+            simulated: "-".to_string(),
+            wall: String::new(),
+            seconds: (0.0, 0.0),
+        }
+    }
+
+    /// Counts one run in.
+    fn add(&mut self, outcome: &Outcome) {
+        self.runs += 1;
+        self.passed += usize::from(outcome.passed());
+        self.violations += usize::from(outcome.checks.violation());
+        self.lost += outcome.checks.lost.lost.len();
+        self.ok += outcome.checks.counts.0;
+        self.unknown += outcome.checks.counts.2;
+        self.seconds.0 += outcome.elapsed.as_secs_f64();
+        self.seconds.1 += outcome.wall.as_secs_f64();
+        if !outcome.real {
+            self.simulated = format!("{:.0}", self.seconds.0);
+        }
+        self.wall = format!("{:.1}", self.seconds.1);
+    }
+}
+
+/// The line that lists a failed run, with the command that runs it again.
+fn failure(outcome: &Outcome, command: &str) -> Option<String> {
+    let again = if outcome.real { "rerun" } else { "replay" };
+    (!outcome.passed()).then(|| {
+        format!(
+            "{} seed {}: {}\n  {again}: {command}",
+            outcome.scenario.name,
+            outcome.seed,
+            outcome.checks.verdict(outcome.scenario.expect)
+        )
+    })
+}
+
+/// Prints one run: the whole report when it is the only one, else its verdict line.
+fn tell(outcome: &Outcome, command: &str, single: bool, trace: bool) {
+    if trace {
+        eprint!("{}", outcome.trace);
+    }
+    if single {
+        print!("{}", report::text(outcome, command));
+    } else {
+        eprintln!(
+            "{} seed {}: {}",
+            outcome.scenario.name,
+            outcome.seed,
+            outcome.checks.verdict(outcome.scenario.expect)
+        );
+    }
 }
 
 fn parse_seeds(text: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
@@ -287,38 +340,12 @@ fn sweep(names: &str, seeds: &str, shape_flags: &Shape) -> Result<ExitCode, Stri
     let started = Instant::now();
     let (mut done, mut rows, mut failures) = (0, Vec::new(), Vec::new());
     for (source, scenario, overrides) in shaped {
-        let mut row = SweepRow {
-            scenario: scenario.name.clone(),
-            expect: scenario.expect.as_str(),
-            runs: 0,
-            passed: 0,
-            violations: 0,
-            lost: 0,
-            ok: 0,
-            unknown: 0,
-            simulated: String::new(),
-            wall: String::new(),
-        };
-        let (mut simulated, mut wall) = (0.0, 0.0);
+        let mut row = SweepRow::new(&scenario);
         for seed in seeds.clone() {
             let outcome = run::run(&scenario, seed)?;
             done += 1;
-            row.runs += 1;
-            row.passed += usize::from(outcome.passed());
-            row.violations += usize::from(outcome.checks.violation());
-            row.lost += outcome.checks.lost.lost.len();
-            row.ok += outcome.checks.counts.0;
-            row.unknown += outcome.checks.counts.2;
-            simulated += outcome.simulated.as_secs_f64();
-            wall += outcome.wall.as_secs_f64();
-            if !outcome.passed() {
-                let command = reproduce(&outcome, source, shape_flags, &overrides);
-                failures.push(format!(
-                    "{} seed {seed}: {}\n  replay: {command}",
-                    scenario.name,
-                    outcome.checks.verdict(scenario.expect)
-                ));
-            }
+            row.add(&outcome);
+            failures.extend(failure(&outcome, &reproduce(&outcome, source, shape_flags, &overrides)));
             let width = 30;
             let filled = done * width / total;
             eprint!(
@@ -329,8 +356,6 @@ fn sweep(names: &str, seeds: &str, shape_flags: &Shape) -> Result<ExitCode, Stri
                 started.elapsed().as_secs_f64()
             );
         }
-        row.simulated = format!("{simulated:.0}");
-        row.wall = format!("{wall:.1}");
         rows.push(row);
     }
     eprintln!();
@@ -462,34 +487,15 @@ fn real(args: &RealArgs<'_>) -> Result<ExitCode, String> {
     let (mut rows, mut failures) = (Vec::new(), Vec::new());
     for (source, scenario) in &sources {
         let (scenario, overrides) = shape(scenario, args.shape)?;
-        let mut row = SweepRow {
-            scenario: scenario.name.clone(),
-            expect: scenario.expect.as_str(),
-            runs: 0,
-            passed: 0,
-            violations: 0,
-            lost: 0,
-            ok: 0,
-            unknown: 0,
-            simulated: String::new(),
-            wall: String::new(),
-        };
-        let mut wall = 0.0;
+        let mut row = SweepRow::new(&scenario);
         for seed in args.seed..args.seed + args.seeds {
             let base = args.out.map_or_else(chaos::real::scratch_dir, Path::to_path_buf);
             let dir = if single { base.clone() } else { base.join(format!("{}-{seed}", scenario.name)) };
             let options =
                 chaos::real::RealOptions { paxos: args.paxos.clone(), port: args.port, dir: dir.join("run") };
             let outcome = chaos::real::run(&scenario, seed, &options)?;
-            if args.trace {
-                eprint!("{}", outcome.trace);
-            }
             let command = report::reproduce(&outcome, source, &overrides);
-            if single {
-                print!("{}", report::text(&outcome, &command));
-            } else {
-                eprintln!("{} seed {seed}: {}", scenario.name, outcome.checks.verdict(scenario.expect));
-            }
+            tell(&outcome, &command, single, args.trace);
             if args.out.is_some() {
                 report::write(&dir, &outcome, &command)?;
                 if single {
@@ -503,23 +509,9 @@ fn real(args: &RealArgs<'_>) -> Result<ExitCode, String> {
             } else {
                 eprintln!("node logs kept in {}", options.dir.display());
             }
-            if !outcome.passed() {
-                failures.push(format!(
-                    "{} seed {seed}: {}\n  rerun: {command}",
-                    scenario.name,
-                    outcome.checks.verdict(scenario.expect)
-                ));
-            }
-            row.runs += 1;
-            row.passed += usize::from(outcome.passed());
-            row.violations += usize::from(outcome.checks.violation());
-            row.lost += outcome.checks.lost.lost.len();
-            row.ok += outcome.checks.counts.0;
-            row.unknown += outcome.checks.counts.2;
-            wall += outcome.wall.as_secs_f64();
+            failures.extend(failure(&outcome, &command));
+            row.add(&outcome);
         }
-        row.simulated = "-".to_string();
-        row.wall = format!("{wall:.1}");
         rows.push(row);
     }
     if !single {

@@ -149,7 +149,7 @@ pub fn text(outcome: &Outcome, reproduce: &str) -> String {
         scenario.read_mode.as_str(),
         scenario.build
     );
-    let simulated = outcome.simulated.as_secs_f64();
+    let simulated = outcome.elapsed.as_secs_f64();
     let wall = outcome.wall.as_secs_f64();
     if outcome.real {
         let _ = writeln!(
@@ -250,7 +250,7 @@ pub fn html(outcome: &Outcome, reproduce: &str) -> String {
     let checks = &outcome.checks;
     let scenario = &outcome.scenario;
     let clients = scenario.workload.clients.max(1) as u64;
-    let end_seconds = outcome.simulated.as_secs_f64().max(1.0);
+    let end_seconds = outcome.elapsed.as_secs_f64().max(1.0);
     let (left, width) = (70.0, 1100.0);
     let x = |seconds: f64| left + seconds / end_seconds * width;
     let core: BTreeSet<usize> =

@@ -42,8 +42,8 @@ pub struct Outcome {
     pub scenario: Scenario,
     /// Its seed.
     pub seed: u64,
-    /// Simulated time.
-    pub simulated: Duration,
+    /// How long the run lasted in its own time: simulated, or real on a real cluster.
+    pub elapsed: Duration,
     /// Wall-clock time.
     pub wall: Duration,
     /// The faults applied.
@@ -170,7 +170,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, String> {
     Ok(Outcome {
         scenario: scenario.clone(),
         seed,
-        simulated: world.elapsed(),
+        elapsed: world.elapsed(),
         wall: started.elapsed(),
         fault_phase: faults.phase,
         windows: faults.windows,

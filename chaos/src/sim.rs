@@ -249,20 +249,6 @@ impl World {
             .max_by_key(|&i| shared.observed[usize::from(i) - 1].ballot)
     }
 
-    /// Runs until some node leads (at most `within`).
-    pub fn await_leader(&mut self, within: Duration) -> Result<u8, String> {
-        let deadline = self.sim.elapsed() + within;
-        loop {
-            if let Some(leader) = self.leader() {
-                return Ok(leader);
-            }
-            if self.sim.elapsed() >= deadline {
-                return Err(format!("seed {}: no leader within {within:?}", self.options.seed));
-            }
-            self.run_for(Duration::from_millis(10))?;
-        }
-    }
-
     /// Cuts the directed links `pairs` (one more fault holds each).
     pub fn cut(&mut self, pairs: &[(u8, u8)]) {
         for &(from, to) in pairs {
@@ -287,21 +273,10 @@ impl World {
         }
     }
 
-    /// Directed links that are cut now.
-    pub fn cut_links(&self) -> Vec<(u8, u8)> {
-        self.cuts.keys().copied().collect()
-    }
-
     /// Cuts every link between the two groups, both ways.
     pub fn partition(&mut self, a: &[u8], b: &[u8]) {
         self.cut(&both_ways(a, b));
         self.note(format!("partition {a:?} | {b:?}"));
-    }
-
-    /// Cuts the links from `from` to `to` (one way).
-    pub fn partition_oneway(&mut self, from: &[u8], to: &[u8]) {
-        self.cut(&one_way(from, to));
-        self.note(format!("partition one-way {from:?} -> {to:?}"));
     }
 
     /// Cuts `node` from every other node (clients still reach it).

@@ -4,6 +4,7 @@
 //! replays it.
 
 use chaos::checks::{self, Checks};
+use chaos::cluster::Cluster;
 use chaos::sim::{Options, World};
 use std::time::Duration;
 

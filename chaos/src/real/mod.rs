@@ -697,7 +697,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<Outc
     let mut converged = None;
     let mut values = None;
     let result = (|| {
-        await_leader(&mut cluster, Duration::from_secs(15))?;
+        cluster.await_leader(Duration::from_secs(15))?;
         let at = cluster.elapsed() + Duration::from_secs(1);
         cluster.run_until(at)?;
         faults.run(&mut cluster)?;
@@ -731,7 +731,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<Outc
     Ok(Outcome {
         scenario: scenario.clone(),
         seed,
-        simulated: elapsed,
+        elapsed,
         wall: wall.elapsed(),
         fault_phase: faults.phase,
         windows: faults.windows,
@@ -740,20 +740,6 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<Outc
         checks,
         real: true,
     })
-}
-
-fn await_leader(cluster: &mut RealCluster, within: Duration) -> Result<u8, String> {
-    let deadline = cluster.elapsed() + within;
-    loop {
-        if let Some(leader) = cluster.leader() {
-            return Ok(leader);
-        }
-        if cluster.elapsed() >= deadline {
-            return Err(format!("no leader within {within:?}"));
-        }
-        let at = cluster.elapsed() + Duration::from_millis(50);
-        cluster.run_until(at)?;
-    }
 }
 
 /// Records a history against a running cluster at `addresses` (no faults): the workload for
@@ -821,7 +807,7 @@ pub fn attach(
     Ok(Outcome {
         scenario,
         seed,
-        simulated: elapsed,
+        elapsed,
         wall: elapsed,
         fault_phase: (0.0, duration.as_secs_f64()),
         windows: Vec::new(),
