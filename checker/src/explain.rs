@@ -39,6 +39,16 @@ pub fn explain<M: Model>(
     budget: Duration,
 ) -> Explanation {
     let deadline = Instant::now() + budget;
+    let prefix = shortest_violating_prefix(model, operations, deadline);
+    let prefix_refs: Vec<&Operation>;
+    let whole = operations;
+    let operations = match &prefix {
+        Some(prefix) => {
+            prefix_refs = prefix.iter().collect();
+            &prefix_refs[..]
+        }
+        None => operations,
+    };
     let (core, minimal) = minimize(model, operations, deadline);
     let relaxed = relax(operations, &core);
     let relaxed_refs: Vec<&Operation> = relaxed.iter().collect();
@@ -48,7 +58,8 @@ pub fn explain<M: Model>(
     };
     let (scope, stuck): (Vec<&Operation>, &Stuck) = match &found {
         Some(found) => (relaxed_refs, found),
-        None => (operations.to_vec(), stuck),
+        // Out of time: what the search over the whole history found.
+        None => (whole.to_vec(), stuck),
     };
     let mut state = model.init();
     for &index in &stuck.partial {
@@ -66,6 +77,59 @@ pub fn explain<M: Model>(
         words: words(&scope, stuck, blocked, &shown),
         state: shown,
     }
+}
+
+/// The operations of the shortest prefix of the history (cut just after a completion) that is not
+/// linearizable on its own: the operations invoked before the cut, those that completed after it
+/// with their outcome unknown (reads of unknown outcome dropped). A set that cannot be linearized
+/// within the prefix cannot be in the whole history either (operations invoked after the cut can
+/// take effect only after every completion in the prefix), and minimizing within it is cheaper.
+/// `None` when no shorter prefix was proven non-linearizable before the deadline.
+fn shortest_violating_prefix<M: Model>(
+    model: &M,
+    operations: &[&Operation],
+    deadline: Instant,
+) -> Option<Vec<Operation>> {
+    let mut cuts: Vec<usize> = operations.iter().filter_map(|operation| operation.ret).collect();
+    cuts.sort_unstable();
+    let prefix = |cut: usize| -> Vec<Operation> {
+        operations
+            .iter()
+            .filter(|operation| operation.call < cut)
+            .filter_map(|operation| {
+                if operation.ret.is_some_and(|ret| ret <= cut) {
+                    return Some((*operation).clone());
+                }
+                if operation.f == Function::Read {
+                    return None;
+                }
+                let mut pending = (*operation).clone();
+                pending.status = Status::Info;
+                pending.ret = None;
+                pending.output = Value::Nil;
+                Some(pending)
+            })
+            .collect()
+    };
+    let violated = |cut: usize| {
+        let ops = prefix(cut);
+        let refs: Vec<&Operation> = ops.iter().collect();
+        matches!(
+            search(model, &refs, Limits { deadline: Some(deadline), ..Limits::default() }),
+            Outcome::NotLinearizable(_)
+        )
+    };
+    // Non-linearizability is monotone in the cut: find the first cut that violates.
+    let (mut low, mut high) = (0, cuts.len());
+    while low < high {
+        let middle = (low + high) / 2;
+        if violated(cuts[middle]) {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    (low < cuts.len() && low + 1 < cuts.len()).then(|| prefix(cuts[low]))
 }
 
 /// The operations with only those in `keep` (sorted indices) completed; the others' outcomes

@@ -23,6 +23,9 @@ pub trait Model: Sync {
 
     /// The state after `operation` if it is consistent with `state`: a completed read must have
     /// observed the state, a cas must have found its expected value. `None` if it is not.
+    ///
+    /// It may depend only on the operation's `f`, `input`, `output` and `status` (the search treats
+    /// two unknown-outcome operations that agree on these as interchangeable).
     fn step(&self, state: &Self::State, operation: &Operation) -> Option<Self::State>;
 
     /// Whether `operation` can be left out of the search without changing the verdict (it neither
@@ -33,6 +36,14 @@ pub trait Model: Sync {
 
     /// The state in words, for explanations.
     fn show(&self, state: &Self::State) -> String;
+
+    /// Which of `operations` (one partition) the search may leave out: operations of unknown
+    /// outcome that no linearization needs, because nothing can observe what they do. The default
+    /// leaves out none; a model overrides it only with a proof that leaving them out keeps every
+    /// verdict.
+    fn needless(&self, operations: &[&Operation]) -> Vec<bool> {
+        vec![false; operations.len()]
+    }
 }
 
 /// Which functions a [`Register`] accepts.
@@ -105,5 +116,54 @@ impl Model for Register {
 
     fn show(&self, state: &Value) -> String {
         state.to_string()
+    }
+
+    /// An unknown write of x (a delete: of nil; a cas [a b]: of b) is needless when no completed
+    /// read returned x and no cas expects x. In a linearization that holds it, the next operation
+    /// cannot be a read (it would return x) nor a cas (it would expect x), so it is a write or a
+    /// delete, which accepts any state and leaves its own, or there is none: the linearization
+    /// without it is as good. Leaving one out can make others needless (a cas expected their
+    /// value), so this runs to a fixpoint. With appends, whose effect depends on the state, none is
+    /// left out.
+    fn needless(&self, operations: &[&Operation]) -> Vec<bool> {
+        let mut needless = vec![false; operations.len()];
+        if operations.iter().any(|operation| operation.f == Function::Append) {
+            return needless;
+        }
+        let written = |operation: &Operation| -> Option<Value> {
+            match (operation.f, &operation.input) {
+                (Function::Write, value) => Some(value.clone()),
+                (Function::Delete, _) => Some(Value::Nil),
+                (Function::Cas, Value::List(pair)) if pair.len() == 2 => Some(pair[1].clone()),
+                _ => None,
+            }
+        };
+        loop {
+            let mut observed: std::collections::HashSet<&Value> = std::collections::HashSet::new();
+            for (index, operation) in operations.iter().enumerate() {
+                match (operation.f, &operation.input) {
+                    (Function::Read, _) if operation.status == Status::Ok => {
+                        observed.insert(&operation.output);
+                    }
+                    (Function::Cas, Value::List(pair)) if pair.len() == 2 && !needless[index] => {
+                        observed.insert(&pair[0]);
+                    }
+                    _ => {}
+                }
+            }
+            let mut changed = false;
+            for (index, operation) in operations.iter().enumerate() {
+                if operation.status == Status::Info
+                    && !needless[index]
+                    && written(operation).is_some_and(|value| !observed.contains(&value))
+                {
+                    needless[index] = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                return needless;
+            }
+        }
     }
 }

@@ -8,9 +8,17 @@
 //! return) and backtracks. Operations of unknown outcome have no return entry: they may be
 //! linearized at any point after their call, or never. The history is linearizable when no return
 //! entry is left.
+//!
+//! Unknown operations are where such searches blow up (k of them in flight give 2^k subsets), so
+//! four reductions, each sound on its own (see the tests against a brute force): unknown
+//! operations whose effect nothing can observe are left out ([`Model::needless`]); an unknown
+//! operation is tried only when no completed one can go next; of unknown operations with the same
+//! effect only the earliest not yet linearized is tried; and a configuration is skipped when one
+//! with the same completed operations and state but a subset of its unknown ones was seen.
 
-use crate::history::{Operation, Status};
+use crate::history::{Function, Operation, Status};
 use crate::model::Model;
+use crate::value::Value;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::time::Instant;
@@ -107,17 +115,25 @@ fn zobrist(op: usize) -> u64 {
 }
 
 /// The configurations seen: (linearized set, model state), stored exactly (no verdict rests on a
-/// hash) in an arena, found through a hash of both. A set is stored as its window: the number of
-/// leading words that are all ones, then the words up to its last set bit. The search linearizes
-/// operations roughly in invocation order, so the window spans only the operations in flight and a
-/// configuration costs a few words whatever the history's length; a lookup that finds a
-/// configuration already seen allocates nothing and hashes the set in O(1) (Zobrist).
+/// hash) in an arena, found through a hash of the completed operations linearized and the state.
+///
+/// The linearized set is kept in two parts. Operations that completed are stored as a window: the
+/// number of leading words that are all ones, then the words up to the last set bit. The search
+/// linearizes them roughly in invocation order, so the window spans only the operations in flight
+/// and costs a few words whatever the history's length; the hash of the set is kept up to date in
+/// O(1) (Zobrist). Operations of unknown outcome are stored as their own bitset, and a
+/// configuration is *subsumed* by one seen before with the same completed set and state and a
+/// subset of its unknown operations: an unknown operation is never required (nothing returns
+/// after it, and it may never take effect), so every way to finish from the larger set also
+/// finishes from the smaller one, and if the smaller failed, so does the larger. Without this, a
+/// history with k unknown operations in flight costs up to 2^k configurations per state.
 struct Memo<S> {
     /// Hash -> the first entry with it; `next` chains entries with the same hash.
     heads: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
     next: Vec<u32>,
-    /// Per entry: leading full words, and where its window is in `bits`.
-    windows: Vec<(u32, u32, u32)>,
+    /// Per entry: leading full words of the completed set, and where its window and its unknown
+    /// operations are in `bits` (offset, then the two lengths).
+    windows: Vec<(u32, u32, u32, u32)>,
     bits: Vec<u64>,
     states: Vec<S>,
 }
@@ -139,21 +155,27 @@ impl<S: Clone + Eq + Hash> Memo<S> {
         self.states.len()
     }
 
-    /// Records the configuration; false if it was seen before.
-    fn insert(&mut self, set_hash: u64, full: usize, window: &[u64], state: &S) -> bool {
-        let mut hasher = FastHasher(set_hash);
+    /// Records the configuration; false if it, or one that subsumes it, was seen before.
+    fn insert(&mut self, completed: &Linearized, unknown: &[u64], state: &S) -> bool {
+        let mut hasher = FastHasher(completed.hash);
         state.hash(&mut hasher);
         let hash = hasher.finish();
+        let (full, window) = (completed.full, completed.window());
         let index = self.states.len() as u32;
         let head = *self.heads.entry(hash).or_insert(index);
         if head != index {
             let mut entry = head;
             while entry != END {
                 let at = entry as usize;
-                let (seen_full, offset, len) = self.windows[at];
+                let (seen_full, offset, len, unknown_len) = self.windows[at];
+                let (offset, len, unknown_len) = (offset as usize, len as usize, unknown_len as usize);
                 if seen_full as usize == full
-                    && &self.bits[offset as usize..(offset + len) as usize] == window
+                    && &self.bits[offset..offset + len] == window
                     && self.states[at] == *state
+                    && self.bits[offset + len..offset + len + unknown_len]
+                        .iter()
+                        .zip(unknown.iter().chain(std::iter::repeat(&0)))
+                        .all(|(seen, now)| seen & !now == 0)
                 {
                     return false;
                 }
@@ -165,8 +187,10 @@ impl<S: Clone + Eq + Hash> Memo<S> {
         } else {
             self.next.push(END);
         }
-        self.windows.push((full as u32, self.bits.len() as u32, window.len() as u32));
+        let unknown_len = unknown.iter().rposition(|&word| word != 0).map_or(0, |last| last + 1);
+        self.windows.push((full as u32, self.bits.len() as u32, window.len() as u32, unknown_len as u32));
         self.bits.extend_from_slice(window);
+        self.bits.extend_from_slice(&unknown[..unknown_len]);
         self.states.push(state.clone());
         true
     }
@@ -213,6 +237,59 @@ impl Linearized {
     }
 }
 
+/// The linearized set, split as [`Memo`] stores it: completed operations (windowed, hashed) and
+/// operations of unknown outcome (a plain bitset), each numbered densely in invocation order.
+struct Configuration {
+    completed: Linearized,
+    unknown: Vec<u64>,
+    /// Per operation: whether it completed, and its number among its kind.
+    slot: Vec<(bool, usize)>,
+}
+
+impl Configuration {
+    fn new(operations: &[&Operation]) -> Configuration {
+        let (mut completed, mut unknown) = (0, 0);
+        let slot: Vec<(bool, usize)> = operations
+            .iter()
+            .map(|operation| {
+                if operation.status == Status::Ok {
+                    completed += 1;
+                    (true, completed - 1)
+                } else {
+                    unknown += 1;
+                    (false, unknown - 1)
+                }
+            })
+            .collect();
+        Configuration {
+            completed: Linearized::new(completed),
+            unknown: vec![0; unknown.div_ceil(64).max(1)],
+            slot,
+        }
+    }
+
+    fn insert(&mut self, op: usize) {
+        match self.slot[op] {
+            (true, index) => self.completed.insert(index),
+            (false, index) => self.unknown[index / 64] |= 1 << (index % 64),
+        }
+    }
+
+    fn contains(&self, op: usize) -> bool {
+        match self.slot[op] {
+            (true, index) => self.completed.words[index / 64] & (1 << (index % 64)) != 0,
+            (false, index) => self.unknown[index / 64] & (1 << (index % 64)) != 0,
+        }
+    }
+
+    fn remove(&mut self, op: usize) {
+        match self.slot[op] {
+            (true, index) => self.completed.remove(index),
+            (false, index) => self.unknown[index / 64] &= !(1 << (index % 64)),
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Node {
     /// The operation (index into the partition).
@@ -226,6 +303,8 @@ const NIL: usize = usize::MAX;
 
 /// Searches for a linearization of `operations` (one partition: one key) under `model`.
 pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) -> Outcome {
+    // Unknown operations that no linearization needs (the model says which) are never tried.
+    let needless = model.needless(operations);
     // Entries in real-time order; node 0 is the head sentinel.
     let mut entries: Vec<(usize, usize, bool)> = Vec::with_capacity(operations.len() * 2);
     for (index, operation) in operations.iter().enumerate() {
@@ -264,13 +343,37 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
         }
     };
 
-    let mut linearized = Linearized::new(operations.len());
+    let mut linearized = Configuration::new(operations);
+    // Unknown operations with the same effect are interchangeable: whichever of two is linearized,
+    // the same states follow, and the one invoked first can stand wherever the other can (neither
+    // ever returns). So only the first not yet linearized of each kind is tried, and the unknown
+    // operations linearized are always a prefix of each kind in invocation order.
+    let mut twin_before = vec![NIL; operations.len()];
+    {
+        let mut last: HashMap<(Function, &Value, &Value), usize> = HashMap::new();
+        let mut unknown: Vec<usize> =
+            (0..operations.len()).filter(|&op| operations[op].status != Status::Ok).collect();
+        unknown.sort_by_key(|&op| operations[op].call);
+        for op in unknown {
+            if let Some(before) =
+                last.insert((operations[op].f, &operations[op].input, &operations[op].output), op)
+            {
+                twin_before[op] = before;
+            }
+        }
+    }
     let mut memo: Memo<M::State> = Memo::new();
     let mut state = model.init();
     let mut stack: Vec<(usize, M::State)> = Vec::new();
     let mut remaining = operations.iter().filter(|operation| operation.status == Status::Ok).count();
     let mut best: Option<Stuck> = None;
+    // Two passes over the entries ahead of the first return: completed operations first, then
+    // operations of unknown outcome. An unknown operation is linearized only when no completed one
+    // can go next, so configurations with few unknown operations are met first and the larger ones
+    // are subsumed by them (see [`Memo`]); in invocation order, an early unknown operation would be
+    // tried first at every step and every subset of them would be visited.
     let mut entry = nodes[0].next;
+    let mut unknown_pass = false;
     let mut steps: u64 = 0;
     loop {
         if remaining == 0 {
@@ -288,57 +391,64 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
                 ));
             }
         }
-        if entry == NIL {
-            // Only calls of unknown outcome were left ahead, and none could be linearized: the same
-            // as being stuck at the end.
-            match stack.pop() {
-                None => unreachable!("an operation that must complete has a return entry ahead"),
-                Some((op, previous)) => {
-                    entry = undo(&mut nodes, op, &call_node, &return_node, &relink);
-                    linearized.remove(op);
-                    if operations[op].status == Status::Ok {
-                        remaining += 1;
-                    }
-                    state = previous;
-                    continue;
-                }
-            }
+        let at_return = entry == NIL || !nodes[entry].is_call;
+        if at_return && !unknown_pass {
+            // No completed operation can go next: try the unknown ones.
+            unknown_pass = true;
+            entry = nodes[0].next;
+            continue;
         }
-        let node = nodes[entry];
-        if node.is_call {
-            let op = node.op;
-            if let Some(next) = model.step(&state, operations[op]) {
-                linearized.insert(op);
-                if memo.insert(linearized.hash, linearized.full, linearized.window(), &next) {
-                    stack.push((op, std::mem::replace(&mut state, next)));
-                    unlink(&mut nodes, call_node[op]);
-                    if return_node[op] != NIL {
-                        unlink(&mut nodes, return_node[op]);
-                    }
-                    if operations[op].status == Status::Ok {
-                        remaining -= 1;
-                    }
-                    entry = nodes[0].next;
-                    continue;
-                }
-                linearized.remove(op);
-            }
-            entry = node.next;
-        } else {
-            // Stuck: this operation had to take effect before now.
-            if best.as_ref().is_none_or(|best| stack.len() > best.partial.len()) {
-                best = Some(Stuck { partial: stack.iter().map(|&(op, _)| op).collect(), blocked: node.op });
+        if at_return {
+            // Stuck: the operation of this return entry had to take effect before now. (At the end
+            // of the list only calls of unknown outcome were left, and none could be linearized.)
+            if entry != NIL && best.as_ref().is_none_or(|best| stack.len() > best.partial.len()) {
+                best = Some(Stuck {
+                    partial: stack.iter().map(|&(op, _)| op).collect(),
+                    blocked: nodes[entry].op,
+                });
             }
             let Some((op, previous)) = stack.pop() else {
-                return Outcome::NotLinearizable(best.expect("recorded just above"));
+                return Outcome::NotLinearizable(
+                    best.expect("an operation that must complete has a return entry"),
+                );
             };
             entry = undo(&mut nodes, op, &call_node, &return_node, &relink);
             linearized.remove(op);
-            if operations[op].status == Status::Ok {
+            unknown_pass = operations[op].status != Status::Ok;
+            if !unknown_pass {
                 remaining += 1;
             }
             state = previous;
+            continue;
         }
+        let node = nodes[entry];
+        let op = node.op;
+        if (operations[op].status == Status::Ok) == unknown_pass
+            || needless[op]
+            || (twin_before[op] != NIL && !linearized.contains(twin_before[op]))
+        {
+            // Not this pass's kind, or an interchangeable operation invoked earlier comes first.
+            entry = node.next;
+            continue;
+        }
+        if let Some(next) = model.step(&state, operations[op]) {
+            linearized.insert(op);
+            if memo.insert(&linearized.completed, &linearized.unknown, &next) {
+                stack.push((op, std::mem::replace(&mut state, next)));
+                unlink(&mut nodes, call_node[op]);
+                if return_node[op] != NIL {
+                    unlink(&mut nodes, return_node[op]);
+                }
+                if operations[op].status == Status::Ok {
+                    remaining -= 1;
+                }
+                entry = nodes[0].next;
+                unknown_pass = false;
+                continue;
+            }
+            linearized.remove(op);
+        }
+        entry = node.next;
     }
 }
 

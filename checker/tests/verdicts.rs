@@ -168,63 +168,120 @@ fn brute_force(model: &Register, operations: &[Operation]) -> bool {
     extend(model, &relevant, &mut used, &model.init())
 }
 
-#[test]
-fn agrees_with_brute_force_on_random_histories() {
-    let seeds: u64 = std::env::var("CHECKER_SEEDS").ok().and_then(|text| text.parse().ok()).unwrap_or(3000);
+/// A random history of a cas register: up to `processes` processes, `lines` events, values below
+/// `values`, each completion unknown with probability `unknown` and failed with probability 0.1.
+fn random_history(
+    seed: u64,
+    processes: usize,
+    lines: usize,
+    values: i64,
+    unknown: f64,
+) -> (Vec<checker::history::Event>, History) {
+    use checker::history::EventType;
+    use checker::value::Value;
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut events = Vec::new();
+    let processes = rng.random_range(1..=processes);
+    let mut pending: Vec<Option<(String, Value)>> = vec![None; processes];
+    for line in 1..=rng.random_range(2..=lines) {
+        let process = rng.random_range(0..processes);
+        let value = |rng: &mut SmallRng| Value::Int(rng.random_range(0..values));
+        let (kind, f, v) = match pending[process].take() {
+            None => {
+                let (f, v) = match rng.random_range(0..3) {
+                    0 => ("read", Value::Nil),
+                    1 => ("write", value(&mut rng)),
+                    _ => ("cas", Value::List(vec![value(&mut rng), value(&mut rng)])),
+                };
+                pending[process] = Some((f.to_string(), v.clone()));
+                (EventType::Invoke, f.to_string(), v)
+            }
+            Some((f, v)) => {
+                let draw: f64 = rng.random();
+                let kind = if draw < unknown {
+                    EventType::Info
+                } else if draw < unknown + 0.1 {
+                    EventType::Fail
+                } else {
+                    EventType::Ok
+                };
+                let v = if f == "read" {
+                    if rng.random_bool(0.3) {
+                        Value::Nil
+                    } else {
+                        value(&mut rng)
+                    }
+                } else {
+                    v
+                };
+                (kind, f, v)
+            }
+        };
+        events.push(checker::history::Event {
+            process: process.to_string(),
+            kind,
+            f,
+            key: None,
+            value: v,
+            time: None,
+            line,
+        });
+    }
+    let history = History::from_events(&events).expect("generated histories pair");
+    (events, history)
+}
+
+/// The history with only the operations of `core` (ids) completed, as the explanation relaxes it.
+fn relaxed(history: &History, core: &[usize]) -> Vec<Operation> {
+    history
+        .operations
+        .iter()
+        .filter(|operation| core.contains(&operation.id) || operation.f != checker::history::Function::Read)
+        .map(|operation| {
+            let mut operation = operation.clone();
+            if !core.contains(&operation.id) {
+                operation.status = Status::Info;
+                operation.ret = None;
+                operation.output = checker::value::Value::Nil;
+            }
+            operation
+        })
+        .collect()
+}
+
+/// The checker's verdict agrees with the brute force on `seeds` random histories, and every
+/// explanation's set is confirmed by the brute force: not linearizable, and (when it says it is
+/// minimal) linearizable again once any one of its operations is relaxed.
+fn agree_with_brute_force(test: &str, seeds: u64, processes: usize, lines: usize, values: i64, unknown: f64) {
     let model = Register { kind: Kind::CasRegister };
     let mut verdicts = [0usize; 2];
     for seed in 0..seeds {
-        let mut rng = SmallRng::seed_from_u64(seed);
-        let mut events = Vec::new();
-        let processes = rng.random_range(1..=4);
-        let mut pending: Vec<Option<(String, checker::value::Value)>> = vec![None; processes];
-        for line in 1..=rng.random_range(2..=14) {
-            let process = rng.random_range(0..processes);
-            let value = |rng: &mut SmallRng| checker::value::Value::Int(rng.random_range(0..3));
-            let (kind, f, v) = match pending[process].take() {
-                None => {
-                    let (f, v) = match rng.random_range(0..3) {
-                        0 => ("read", checker::value::Value::Nil),
-                        1 => ("write", value(&mut rng)),
-                        _ => ("cas", checker::value::Value::List(vec![value(&mut rng), value(&mut rng)])),
-                    };
-                    pending[process] = Some((f.to_string(), v.clone()));
-                    (checker::history::EventType::Invoke, f.to_string(), v)
-                }
-                Some((f, v)) => {
-                    let kind = match rng.random_range(0..10) {
-                        0 => checker::history::EventType::Info,
-                        1 => checker::history::EventType::Fail,
-                        _ => checker::history::EventType::Ok,
-                    };
-                    let v = if f == "read" {
-                        if rng.random_bool(0.3) {
-                            checker::value::Value::Nil
-                        } else {
-                            value(&mut rng)
-                        }
-                    } else {
-                        v
-                    };
-                    (kind, f, v)
-                }
-            };
-            events.push(checker::history::Event {
-                process: process.to_string(),
-                kind,
-                f,
-                key: None,
-                value: v,
-                time: None,
-                line,
-            });
-        }
-        let history = History::from_events(&events).expect("generated histories pair");
+        let (events, history) = random_history(seed, processes, lines, values, unknown);
+        let reproduce = format!(
+            "REPRODUCE WITH: CHECKER_SEEDS={} cargo test -p checker --test verdicts {test}",
+            seed + 1
+        );
         let expected = brute_force(&model, &history.operations);
         let report = check(&model, &history, Options::default());
         let got = report.verdict == Verdict::Linearizable;
-        assert_eq!(got, expected, "seed {seed}: history {events:?}\nREPRODUCE WITH: CHECKER_SEEDS={} cargo test -p checker --test verdicts agrees_with_brute_force", seed + 1);
+        assert_eq!(got, expected, "seed {seed}: history {events:?}\n{reproduce}");
         verdicts[usize::from(got)] += 1;
+        if let Some(explanation) = report.keys.first().and_then(|key| key.explanation.as_ref()) {
+            let core = &explanation.core;
+            assert!(
+                !brute_force(&model, &relaxed(&history, core)),
+                "seed {seed}: the set {core:?} can be linearized\n{reproduce}"
+            );
+            if explanation.minimal {
+                for &dropped in core {
+                    let smaller: Vec<usize> = core.iter().copied().filter(|&id| id != dropped).collect();
+                    assert!(
+                        brute_force(&model, &relaxed(&history, &smaller)),
+                        "seed {seed}: the set {core:?} is not minimal, {dropped} can be relaxed\n{reproduce}"
+                    );
+                }
+            }
+        }
     }
     eprintln!(
         "brute force agreed on {seeds} random histories ({} linearizable, {} not)",
@@ -234,4 +291,34 @@ fn agrees_with_brute_force_on_random_histories() {
         verdicts[0] > seeds as usize / 20 && verdicts[1] > seeds as usize / 20,
         "both verdicts are exercised: {verdicts:?}"
     );
+}
+
+fn seeds(default: u64) -> u64 {
+    std::env::var("CHECKER_SEEDS").ok().and_then(|text| text.parse().ok()).unwrap_or(default)
+}
+
+#[test]
+fn agrees_with_brute_force_on_random_histories() {
+    agree_with_brute_force("agrees_with_brute_force_on_random_histories", seeds(3000), 4, 14, 3, 0.1);
+}
+
+/// Many unknown outcomes over two values: unknown operations with the same effect are common, which
+/// exercises the search's reductions (interchangeable unknown operations, subsumed configurations).
+#[test]
+fn agrees_with_brute_force_when_many_outcomes_are_unknown() {
+    agree_with_brute_force(
+        "agrees_with_brute_force_when_many_outcomes_are_unknown",
+        seeds(3000),
+        5,
+        18,
+        2,
+        0.4,
+    );
+}
+
+/// Values from a wider range than the reads observe: many unknown writes are needless (nothing can
+/// observe them), which exercises the model's pruning.
+#[test]
+fn agrees_with_brute_force_when_writes_go_unobserved() {
+    agree_with_brute_force("agrees_with_brute_force_when_writes_go_unobserved", seeds(3000), 5, 18, 6, 0.4);
 }
