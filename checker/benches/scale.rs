@@ -39,7 +39,7 @@ struct Planned {
 /// One history as JSON Lines, from a simulation of `CLIENTS` closed-loop clients against a store
 /// that applies each operation atomically at a random instant between its invocation and its
 /// completion; `stale` reads of the buggy store return the value before the latest write.
-fn generate(seed: u64, buggy: bool) -> String {
+fn generate(seed: u64, buggy: bool, values: Option<i64>) -> String {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut planned: Vec<Planned> = Vec::with_capacity(OPERATIONS);
     let mut clock = vec![0u64; CLIENTS];
@@ -57,12 +57,15 @@ fn generate(seed: u64, buggy: bool) -> String {
             0..5 => ("read", serde_json::Value::Null),
             5..8 => {
                 next_value[key] += 1;
-                ("write", serde_json::json!(next_value[key]))
+                let value = values.map_or(next_value[key], |values| rng.random_range(0..values));
+                ("write", serde_json::json!(value))
             }
             _ => {
                 next_value[key] += 1;
-                let expected = rng.random_range(0..next_value[key]);
-                ("cas", serde_json::json!([expected, next_value[key]]))
+                let bound = values.unwrap_or(next_value[key]);
+                let expected = rng.random_range(0..bound);
+                let value = values.map_or(next_value[key], |values| rng.random_range(0..values));
+                ("cas", serde_json::json!([expected, value]))
             }
         };
         // A timed-out client gives up after a long wait.
@@ -174,20 +177,24 @@ fn main() {
     let _ = std::fs::create_dir_all(&directory);
     let model = Register { kind: Kind::Kv };
     println!(
-        "{CLIENTS} clients, {KEYS} keys, {OPERATIONS} operations per history, {:.0}% timeouts; buggy store: {:.0}% of reads stale",
+        "{CLIENTS} clients, {KEYS} keys, {OPERATIONS} operations per history, {:.0}% timeouts; buggy store: {:.0}% of reads stale; values unique or from 0..5",
         TIMEOUT * 100.0,
         STALE * 100.0
     );
     println!(
-        "{:<28} {:>6} {:>8} {:>10} {:>10} {:>9} {:>11}",
+        "{:<30} {:>6} {:>8} {:>10} {:>10} {:>9} {:>11}",
         "history", "keys", "unknown", "verdict", "violating", "explained", "seconds"
     );
     let mut worst = Duration::ZERO;
     let mut all_decided = true;
-    for buggy in [false, true] {
+    for (values, buggy) in [(None, false), (None, true), (Some(5), false), (Some(5), true)] {
         for seed in 1..=seeds {
-            let text = generate(seed, buggy);
-            let name = format!("{}-{seed}.jsonl", if buggy { "stale-reads" } else { "atomic" });
+            let text = generate(seed, buggy, values);
+            let name = format!(
+                "{}{}-{seed}.jsonl",
+                if buggy { "stale-reads" } else { "atomic" },
+                if values.is_some() { "-values5" } else { "" }
+            );
             let _ = std::fs::write(directory.join(&name), &text);
             let started = Instant::now();
             let (events, _) = format::parse(&text, Format::Jsonl).expect("generated histories parse");
@@ -202,7 +209,7 @@ fn main() {
             all_decided &=
                 decided && explained == violating && (report.verdict == Verdict::Linearizable) != buggy;
             println!(
-                "{name:<28} {:>6} {unknown:>8} {:>10} {violating:>10} {explained:>9} {:>11.3}",
+                "{name:<30} {:>6} {unknown:>8} {:>10} {violating:>10} {explained:>9} {:>11.3}",
                 report.keys.len(),
                 format!("{:?}", report.verdict),
                 elapsed.as_secs_f64()

@@ -79,6 +79,34 @@ pub fn explain<M: Model>(
     }
 }
 
+/// The exact search of one minimisation step gives up past this many configurations (and the
+/// operation it would have relaxed stays in the set, which is then not proven minimal). A bound on
+/// configurations rather than time keeps explanations the same from run to run.
+const EXACT_MEMO_MAX: usize = 50_000;
+
+/// Whether `operations` are not linearizable: `None` if neither was proven within the bounds. The
+/// over-approximation (unknown operations may take effect any number of times) is tried first: its
+/// configurations are far fewer, and a violation it finds is a violation of the history as it is.
+/// Only when the order it finds uses an unknown operation twice is the exact search needed.
+fn violation<M: Model>(model: &M, operations: &[&Operation], deadline: Instant) -> Option<bool> {
+    let limits = Limits { deadline: Some(deadline), ..Limits::default() };
+    match search(model, operations, Limits { unknown_reusable: true, ..limits }) {
+        Outcome::NotLinearizable(_) => return Some(true),
+        Outcome::Linearizable(order) => {
+            let mut seen = vec![false; operations.len()];
+            if order.iter().all(|&op| !std::mem::replace(&mut seen[op], true)) {
+                return Some(false);
+            }
+        }
+        Outcome::Inconclusive(_) => {}
+    }
+    match search(model, operations, Limits { memo_entries_max: EXACT_MEMO_MAX, ..limits }) {
+        Outcome::NotLinearizable(_) => Some(true),
+        Outcome::Linearizable(_) => Some(false),
+        Outcome::Inconclusive(_) => None,
+    }
+}
+
 /// The operations of the shortest prefix of the history (cut just after a completion) that is not
 /// linearizable on its own: the operations invoked before the cut, those that completed after it
 /// with their outcome unknown (reads of unknown outcome dropped). A set that cannot be linearized
@@ -114,10 +142,7 @@ fn shortest_violating_prefix<M: Model>(
     let violated = |cut: usize| {
         let ops = prefix(cut);
         let refs: Vec<&Operation> = ops.iter().collect();
-        matches!(
-            search(model, &refs, Limits { deadline: Some(deadline), ..Limits::default() }),
-            Outcome::NotLinearizable(_)
-        )
+        violation(model, &refs, deadline) == Some(true)
     };
     // Non-linearizability is monotone in the cut: find the first cut that violates.
     let (mut low, mut high) = (0, cuts.len());
@@ -156,18 +181,19 @@ fn relax(operations: &[&Operation], keep: &[usize]) -> Vec<Operation> {
 
 /// Greedy relaxation: forget the completion of every operation whose outcome can be unknown
 /// without the history becoming linearizable, latest-invoked first, in halves then one by one.
-/// The result is 1-minimal unless the deadline passed.
+/// The result is 1-minimal unless the deadline passed or a step could not be decided.
 fn minimize<M: Model>(model: &M, operations: &[&Operation], deadline: Instant) -> (Vec<usize>, bool) {
     let mut keep: Vec<usize> =
         (0..operations.len()).filter(|&index| operations[index].status == Status::Ok).collect();
     let violated = |indices: &[usize]| {
         let relaxed = relax(operations, indices);
         let refs: Vec<&Operation> = relaxed.iter().collect();
-        matches!(
-            search(model, &refs, Limits { deadline: Some(deadline), ..Limits::default() }),
-            Outcome::NotLinearizable(_)
-        )
+        violation(model, &refs, deadline)
     };
+    // An operation whose relaxation alone could not be decided stays, and the set is then not
+    // proven minimal. (Relaxing more never makes a history less linearizable, so an operation found
+    // necessary stays necessary as others are relaxed: one pass one by one gives a 1-minimal set.)
+    let mut undecided = false;
     let mut chunk = keep.len() / 2;
     while chunk >= 1 {
         let mut start = keep.len();
@@ -177,14 +203,16 @@ fn minimize<M: Model>(model: &M, operations: &[&Operation], deadline: Instant) -
             }
             let from = start.saturating_sub(chunk);
             let candidate: Vec<usize> = keep[..from].iter().chain(&keep[start..]).copied().collect();
-            if violated(&candidate) {
-                keep = candidate;
+            match violated(&candidate) {
+                Some(true) => keep = candidate,
+                Some(false) => {}
+                None => undecided |= chunk == 1,
             }
             start = from.min(keep.len());
         }
         chunk /= 2;
     }
-    (keep, true)
+    (keep, !undecided)
 }
 
 fn words(scope: &[&Operation], stuck: &Stuck, blocked: &Operation, state: &str) -> String {

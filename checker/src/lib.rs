@@ -196,6 +196,7 @@ pub fn check_key<M: Model>(
     let limits = Limits {
         deadline: options.timeout.map(|timeout| started + timeout),
         memo_entries_max: options.memo_entries_max,
+        unknown_reusable: false,
     };
     let outcome = search::search(model, operations, limits);
     let elapsed = started.elapsed();

@@ -30,11 +30,16 @@ pub struct Limits {
     pub deadline: Option<Instant>,
     /// Give up (inconclusive) when the memo holds this many configurations.
     pub memo_entries_max: usize,
+    /// Over-approximate: an operation of unknown outcome may take effect any number of times. The
+    /// configurations are then only (completed operations linearized, state), far fewer; every
+    /// linearization of the history is still found, so `NotLinearizable` is a proof for the
+    /// history as it is, while `Linearizable` is not (the order found may use an operation twice).
+    pub unknown_reusable: bool,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { deadline: None, memo_entries_max: 20_000_000 }
+        Limits { deadline: None, memo_entries_max: 20_000_000, unknown_reusable: false }
     }
 }
 
@@ -128,14 +133,26 @@ fn zobrist(op: usize) -> u64 {
 /// finishes from the smaller one, and if the smaller failed, so does the larger. Without this, a
 /// history with k unknown operations in flight costs up to 2^k configurations per state.
 struct Memo<S> {
-    /// Hash -> the first entry with it; `next` chains entries with the same hash.
+    /// Hash of (completed set, state) -> the first group with it; groups with the same hash are
+    /// chained through `Group::next`.
     heads: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
-    next: Vec<u32>,
-    /// Per entry: leading full words of the completed set, and where its window and its unknown
-    /// operations are in `bits` (offset, then the two lengths).
-    windows: Vec<(u32, u32, u32, u32)>,
-    bits: Vec<u64>,
+    /// One per (completed set, state) seen.
+    groups: Vec<Group>,
     states: Vec<S>,
+    /// The unknown-operation sets seen with each group: (offset in `bits`, length, next of the
+    /// group).
+    unknown_sets: Vec<(u32, u32, u32)>,
+    bits: Vec<u64>,
+}
+
+/// A (completed set, state) seen: the set's leading full words, where its window is in
+/// `Memo::bits`, the next group with the same hash, and the first of its unknown sets.
+struct Group {
+    full: u32,
+    offset: u32,
+    len: u32,
+    next: u32,
+    unknown_sets: u32,
 }
 
 const END: u32 = u32::MAX;
@@ -144,15 +161,16 @@ impl<S: Clone + Eq + Hash> Memo<S> {
     fn new() -> Memo<S> {
         Memo {
             heads: HashMap::default(),
-            next: Vec::new(),
-            windows: Vec::new(),
-            bits: Vec::new(),
+            groups: Vec::new(),
             states: Vec::new(),
+            unknown_sets: Vec::new(),
+            bits: Vec::new(),
         }
     }
 
+    /// Configurations recorded.
     fn len(&self) -> usize {
-        self.states.len()
+        self.unknown_sets.len()
     }
 
     /// Records the configuration; false if it, or one that subsumes it, was seen before.
@@ -161,37 +179,70 @@ impl<S: Clone + Eq + Hash> Memo<S> {
         state.hash(&mut hasher);
         let hash = hasher.finish();
         let (full, window) = (completed.full, completed.window());
-        let index = self.states.len() as u32;
-        let head = *self.heads.entry(hash).or_insert(index);
-        if head != index {
-            let mut entry = head;
-            while entry != END {
-                let at = entry as usize;
-                let (seen_full, offset, len, unknown_len) = self.windows[at];
-                let (offset, len, unknown_len) = (offset as usize, len as usize, unknown_len as usize);
-                if seen_full as usize == full
-                    && &self.bits[offset..offset + len] == window
-                    && self.states[at] == *state
-                    && self.bits[offset + len..offset + len + unknown_len]
-                        .iter()
-                        .zip(unknown.iter().chain(std::iter::repeat(&0)))
-                        .all(|(seen, now)| seen & !now == 0)
-                {
+        let new_group = self.groups.len() as u32;
+        let head = *self.heads.entry(hash).or_insert(new_group);
+        let mut group = if head == new_group { END } else { head };
+        while group != END {
+            let seen = &self.groups[group as usize];
+            let (offset, len) = (seen.offset as usize, seen.len as usize);
+            if seen.full as usize == full
+                && &self.bits[offset..offset + len] == window
+                && self.states[group as usize] == *state
+            {
+                break;
+            }
+            group = seen.next;
+        }
+        if group == END {
+            // A (completed set, state) not seen: a new group, chained in after the head.
+            let next = if head == new_group {
+                END
+            } else {
+                std::mem::replace(&mut self.groups[head as usize].next, new_group)
+            };
+            self.groups.push(Group {
+                full: full as u32,
+                offset: self.bits.len() as u32,
+                len: window.len() as u32,
+                next,
+                unknown_sets: END,
+            });
+            self.bits.extend_from_slice(window);
+            self.states.push(state.clone());
+            group = new_group;
+        } else {
+            // Subsumed by a set seen (a subset of this one)? Sets seen that this one subsumes are
+            // dropped from the group, so that it stays an antichain and its scan short.
+            let mut previous = END;
+            let mut set = self.groups[group as usize].unknown_sets;
+            while set != END {
+                let (offset, len, next) = self.unknown_sets[set as usize];
+                let seen = &self.bits[offset as usize..(offset + len) as usize];
+                let (mut seen_within, mut now_within) = (true, true);
+                for (index, &now) in unknown.iter().enumerate() {
+                    let seen = seen.get(index).copied().unwrap_or(0);
+                    seen_within &= seen & !now == 0;
+                    now_within &= now & !seen == 0;
+                }
+                if seen_within {
                     return false;
                 }
-                entry = self.next[at];
+                if now_within {
+                    match previous {
+                        END => self.groups[group as usize].unknown_sets = next,
+                        previous => self.unknown_sets[previous as usize].2 = next,
+                    }
+                } else {
+                    previous = set;
+                }
+                set = next;
             }
-            // A new configuration with a hash seen before: chained in after the head.
-            self.next.push(self.next[head as usize]);
-            self.next[head as usize] = index;
-        } else {
-            self.next.push(END);
         }
         let unknown_len = unknown.iter().rposition(|&word| word != 0).map_or(0, |last| last + 1);
-        self.windows.push((full as u32, self.bits.len() as u32, window.len() as u32, unknown_len as u32));
-        self.bits.extend_from_slice(window);
+        let index = self.unknown_sets.len() as u32;
+        let next = std::mem::replace(&mut self.groups[group as usize].unknown_sets, index);
+        self.unknown_sets.push((self.bits.len() as u32, unknown_len as u32, next));
         self.bits.extend_from_slice(&unknown[..unknown_len]);
-        self.states.push(state.clone());
         true
     }
 }
@@ -301,19 +352,35 @@ struct Node {
 
 const NIL: usize = usize::MAX;
 
+/// Where the search looks next.
+#[derive(Clone, Copy)]
+enum Cursor {
+    /// At this entry of the list of completed operations' calls and returns.
+    Completed(usize),
+    /// At this index of the unknown operations in invocation order; `limit` is the position of the
+    /// first return entry ahead (an unknown operation invoked after it must wait for it).
+    Unknown { index: usize, limit: usize, first_return: usize },
+}
+
 /// Searches for a linearization of `operations` (one partition: one key) under `model`.
 pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) -> Outcome {
     // Unknown operations that no linearization needs (the model says which) are never tried.
     let needless = model.needless(operations);
-    // Entries in real-time order; node 0 is the head sentinel.
+    // The completed operations' calls and returns in real-time order, as a linked list; node 0 is
+    // the head sentinel. Unknown operations have no return and are kept apart, in invocation order.
     let mut entries: Vec<(usize, usize, bool)> = Vec::with_capacity(operations.len() * 2);
+    let mut unknown: Vec<usize> = Vec::new();
     for (index, operation) in operations.iter().enumerate() {
-        entries.push((operation.call, index, true));
-        if let (Status::Ok, Some(ret)) = (operation.status, operation.ret) {
-            entries.push((ret, index, false));
+        match (operation.status, operation.ret) {
+            (Status::Ok, Some(ret)) => {
+                entries.push((operation.call, index, true));
+                entries.push((ret, index, false));
+            }
+            _ => unknown.push(index),
         }
     }
     entries.sort_unstable_by_key(|&(position, _, is_call)| (position, !is_call));
+    unknown.sort_by_key(|&op| operations[op].call);
     let mut nodes = Vec::with_capacity(entries.len() + 1);
     nodes.push(Node { op: NIL, is_call: false, prev: NIL, next: if entries.is_empty() { NIL } else { 1 } });
     let mut call_node = vec![NIL; operations.len()];
@@ -342,6 +409,17 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
             nodes[next].prev = id;
         }
     };
+    // The first return entry ahead (a completed operation that must take effect before any
+    // operation invoked after it) and its position.
+    let find_first_return = |nodes: &Vec<Node>| {
+        let mut entry = nodes[0].next;
+        while entry != NIL && nodes[entry].is_call {
+            entry = nodes[entry].next;
+        }
+        let limit =
+            if entry == NIL { usize::MAX } else { operations[nodes[entry].op].ret.unwrap_or(usize::MAX) };
+        (entry, limit)
+    };
 
     let mut linearized = Configuration::new(operations);
     // Unknown operations with the same effect are interchangeable: whichever of two is linearized,
@@ -349,12 +427,11 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
     // ever returns). So only the first not yet linearized of each kind is tried, and the unknown
     // operations linearized are always a prefix of each kind in invocation order.
     let mut twin_before = vec![NIL; operations.len()];
+    let mut unknown_index = vec![NIL; operations.len()];
     {
         let mut last: HashMap<(Function, &Value, &Value), usize> = HashMap::new();
-        let mut unknown: Vec<usize> =
-            (0..operations.len()).filter(|&op| operations[op].status != Status::Ok).collect();
-        unknown.sort_by_key(|&op| operations[op].call);
-        for op in unknown {
+        for (index, &op) in unknown.iter().enumerate() {
+            unknown_index[op] = index;
             if let Some(before) =
                 last.insert((operations[op].f, &operations[op].input, &operations[op].output), op)
             {
@@ -365,15 +442,14 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
     let mut memo: Memo<M::State> = Memo::new();
     let mut state = model.init();
     let mut stack: Vec<(usize, M::State)> = Vec::new();
-    let mut remaining = operations.iter().filter(|operation| operation.status == Status::Ok).count();
+    let mut remaining = operations.len() - unknown.len();
     let mut best: Option<Stuck> = None;
-    // Two passes over the entries ahead of the first return: completed operations first, then
-    // operations of unknown outcome. An unknown operation is linearized only when no completed one
-    // can go next, so configurations with few unknown operations are met first and the larger ones
-    // are subsumed by them (see [`Memo`]); in invocation order, an early unknown operation would be
-    // tried first at every step and every subset of them would be visited.
-    let mut entry = nodes[0].next;
-    let mut unknown_pass = false;
+    // Two passes: the completed operations whose calls come before the first return entry, then
+    // the unknown operations invoked before it. An unknown operation is linearized only when no
+    // completed one can go next, so configurations with few unknown operations are met first and
+    // the larger ones are subsumed by them (see [`Memo`]); in invocation order, an early unknown
+    // operation would be tried first at every step and every subset of them would be visited.
+    let mut cursor = Cursor::Completed(nodes[0].next);
     let mut steps: u64 = 0;
     loop {
         if remaining == 0 {
@@ -391,64 +467,81 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
                 ));
             }
         }
-        let at_return = entry == NIL || !nodes[entry].is_call;
-        if at_return && !unknown_pass {
-            // No completed operation can go next: try the unknown ones.
-            unknown_pass = true;
-            entry = nodes[0].next;
-            continue;
-        }
-        if at_return {
-            // Stuck: the operation of this return entry had to take effect before now. (At the end
-            // of the list only calls of unknown outcome were left, and none could be linearized.)
-            if entry != NIL && best.as_ref().is_none_or(|best| stack.len() > best.partial.len()) {
-                best = Some(Stuck {
-                    partial: stack.iter().map(|&(op, _)| op).collect(),
-                    blocked: nodes[entry].op,
-                });
+        let op = match cursor {
+            Cursor::Completed(entry) => {
+                if entry == NIL || !nodes[entry].is_call {
+                    // No completed operation can go next: try the unknown ones.
+                    let (first_return, limit) = find_first_return(&nodes);
+                    cursor = Cursor::Unknown { index: 0, limit, first_return };
+                    continue;
+                }
+                cursor = Cursor::Completed(nodes[entry].next);
+                nodes[entry].op
             }
-            let Some((op, previous)) = stack.pop() else {
-                return Outcome::NotLinearizable(
-                    best.expect("an operation that must complete has a return entry"),
-                );
-            };
-            entry = undo(&mut nodes, op, &call_node, &return_node, &relink);
-            linearized.remove(op);
-            unknown_pass = operations[op].status != Status::Ok;
-            if !unknown_pass {
-                remaining += 1;
+            Cursor::Unknown { index, limit, first_return } => {
+                if index == unknown.len() || operations[unknown[index]].call > limit {
+                    // Stuck: the operation of the first return entry had to take effect before now.
+                    if first_return != NIL
+                        && best.as_ref().is_none_or(|best| stack.len() > best.partial.len())
+                    {
+                        best = Some(Stuck {
+                            partial: stack.iter().map(|&(op, _)| op).collect(),
+                            blocked: nodes[first_return].op,
+                        });
+                    }
+                    let Some((op, previous)) = stack.pop() else {
+                        return Outcome::NotLinearizable(
+                            best.expect("an operation that must complete has a return entry"),
+                        );
+                    };
+                    state = previous;
+                    if operations[op].status == Status::Ok {
+                        cursor = Cursor::Completed(undo(&mut nodes, op, &call_node, &return_node, &relink));
+                        linearized.remove(op);
+                        remaining += 1;
+                    } else {
+                        if !limits.unknown_reusable {
+                            linearized.remove(op);
+                        }
+                        // The completed operations are as they were when it was linearized.
+                        let (first_return, limit) = find_first_return(&nodes);
+                        cursor = Cursor::Unknown { index: unknown_index[op] + 1, limit, first_return };
+                    }
+                    continue;
+                }
+                cursor = Cursor::Unknown { index: index + 1, limit, first_return };
+                let op = unknown[index];
+                if needless[op]
+                    || linearized.contains(op)
+                    || (twin_before[op] != NIL && !linearized.contains(twin_before[op]))
+                {
+                    // Left out, already linearized, or an interchangeable operation invoked earlier
+                    // comes first.
+                    continue;
+                }
+                op
             }
-            state = previous;
-            continue;
-        }
-        let node = nodes[entry];
-        let op = node.op;
-        if (operations[op].status == Status::Ok) == unknown_pass
-            || needless[op]
-            || (twin_before[op] != NIL && !linearized.contains(twin_before[op]))
-        {
-            // Not this pass's kind, or an interchangeable operation invoked earlier comes first.
-            entry = node.next;
-            continue;
-        }
-        if let Some(next) = model.step(&state, operations[op]) {
+        };
+        let Some(next) = model.step(&state, operations[op]) else { continue };
+        let completed = operations[op].status == Status::Ok;
+        // Over-approximating, an unknown operation stays available after it takes effect.
+        let consumed = completed || !limits.unknown_reusable;
+        if consumed {
             linearized.insert(op);
-            if memo.insert(&linearized.completed, &linearized.unknown, &next) {
-                stack.push((op, std::mem::replace(&mut state, next)));
-                unlink(&mut nodes, call_node[op]);
-                if return_node[op] != NIL {
-                    unlink(&mut nodes, return_node[op]);
-                }
-                if operations[op].status == Status::Ok {
-                    remaining -= 1;
-                }
-                entry = nodes[0].next;
-                unknown_pass = false;
-                continue;
-            }
-            linearized.remove(op);
         }
-        entry = node.next;
+        if !memo.insert(&linearized.completed, &linearized.unknown, &next) {
+            if consumed {
+                linearized.remove(op);
+            }
+            continue;
+        }
+        stack.push((op, std::mem::replace(&mut state, next)));
+        if completed {
+            unlink(&mut nodes, call_node[op]);
+            unlink(&mut nodes, return_node[op]);
+            remaining -= 1;
+        }
+        cursor = Cursor::Completed(nodes[0].next);
     }
 }
 
