@@ -187,6 +187,7 @@ fn main() {
     );
     let mut worst = Duration::ZERO;
     let mut all_decided = true;
+    let mut violating_histories = 0;
     for (values, buggy) in [(None, false), (None, true), (Some(5), false), (Some(5), true)] {
         for seed in 1..=seeds {
             let text = generate(seed, buggy, values);
@@ -206,8 +207,11 @@ fn main() {
             let violating = report.keys.iter().filter(|key| key.verdict == Verdict::NotLinearizable).count();
             let explained = report.keys.iter().filter(|key| key.explanation.is_some()).count();
             let decided = report.keys.iter().all(|key| key.verdict != Verdict::Inconclusive);
+            // The atomic store's histories are linearizable by construction; a stale read of the
+            // buggy store may go unnoticed (its read overlapped the write it missed).
             all_decided &=
-                decided && explained == violating && (report.verdict == Verdict::Linearizable) != buggy;
+                decided && explained == violating && (buggy || report.verdict == Verdict::Linearizable);
+            violating_histories += usize::from(report.verdict == Verdict::NotLinearizable);
             println!(
                 "{name:<30} {:>6} {unknown:>8} {:>10} {violating:>10} {explained:>9} {:>11.3}",
                 report.keys.len(),
@@ -218,6 +222,10 @@ fn main() {
     }
     let peak = peak_memory();
     println!();
+    println!(
+        "{violating_histories} of {} buggy-store histories not linearizable, every violation explained",
+        2 * seeds
+    );
     println!("slowest history: {:.3} s (target ≤ 1 s)", worst.as_secs_f64());
     match peak {
         Some(peak) => println!("peak memory of this process: {:.1} MB (target ≤ 100 MB)", peak as f64 / 1e6),
@@ -225,7 +233,7 @@ fn main() {
     }
     println!("histories written to {}", directory.display());
     if !all_decided {
-        eprintln!("error: a key was left undecided, a violation unexplained, or an atomic history judged not linearizable");
+        eprintln!("error: a key was left undecided, a violation unexplained, or an atomic-store history judged not linearizable");
         std::process::exit(1);
     }
 }

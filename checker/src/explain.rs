@@ -5,6 +5,7 @@ use crate::history::{Function, Operation, Status};
 use crate::model::Model;
 use crate::search::{search, Limits, Outcome, Stuck};
 use crate::value::Value;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// Why a key's history is not linearizable.
@@ -84,23 +85,75 @@ pub fn explain<M: Model>(
 /// configurations rather than time keeps explanations the same from run to run.
 const EXACT_MEMO_MAX: usize = 50_000;
 
+/// The same bound in the first, coarse passes of the minimisation, where an undecided step only
+/// leaves work for the last pass.
+const QUICK_MEMO_MAX: usize = 10_000;
+
+/// Whether an order found by the over-approximation, which may use an unknown operation more than
+/// once, is realised by distinct operations: each use of an unknown operation is given its own
+/// operation of the same effect (same function, argument and result), invoked before the earliest
+/// completion of a completed operation placed after it. The states along the order are unchanged,
+/// so the order is then a linearization. The bounds of uses of one kind are nested, so serving the
+/// tightest first never fails where an assignment exists.
+fn realizable(operations: &[&Operation], order: &[usize]) -> bool {
+    let mut seen = vec![false; operations.len()];
+    if order.iter().all(|&op| !std::mem::replace(&mut seen[op], true)) {
+        return true;
+    }
+    // Per position: the earliest completion of a completed operation placed after it.
+    let mut bound = vec![usize::MAX; order.len()];
+    let mut earliest = usize::MAX;
+    for (position, &op) in order.iter().enumerate().rev() {
+        bound[position] = earliest;
+        if let (Status::Ok, Some(ret)) = (operations[op].status, operations[op].ret) {
+            earliest = earliest.min(ret);
+        }
+    }
+    let kind = |op: usize| (operations[op].f, &operations[op].input, &operations[op].output);
+    // Uses of each kind by bound, and the calls of each kind's unknown operations.
+    let mut uses: HashMap<_, Vec<usize>> = HashMap::new();
+    for (position, &op) in order.iter().enumerate() {
+        if operations[op].status != Status::Ok {
+            uses.entry(kind(op)).or_default().push(bound[position]);
+        }
+    }
+    let mut calls: HashMap<_, Vec<usize>> = HashMap::new();
+    for (op, operation) in operations.iter().enumerate() {
+        if operation.status != Status::Ok {
+            calls.entry(kind(op)).or_default().push(operation.call);
+        }
+    }
+    uses.into_iter().all(|(kind, mut bounds)| {
+        let mut available = calls.remove(&kind).unwrap_or_default();
+        bounds.sort_unstable();
+        available.sort_unstable();
+        // Tightest use first, each with the earliest-invoked operation left (any eligible one
+        // would do: eligibility only grows with the bound).
+        bounds.len() <= available.len() && bounds.iter().zip(&available).all(|(bound, call)| call < bound)
+    })
+}
+
 /// Whether `operations` are not linearizable: `None` if neither was proven within the bounds. The
 /// over-approximation (unknown operations may take effect any number of times) is tried first: its
 /// configurations are far fewer, and a violation it finds is a violation of the history as it is.
 /// Only when the order it finds uses an unknown operation twice is the exact search needed.
-fn violation<M: Model>(model: &M, operations: &[&Operation], deadline: Instant) -> Option<bool> {
+fn violation<M: Model>(
+    model: &M,
+    operations: &[&Operation],
+    deadline: Instant,
+    exact_memo_max: usize,
+) -> Option<bool> {
     let limits = Limits { deadline: Some(deadline), ..Limits::default() };
     match search(model, operations, Limits { unknown_reusable: true, ..limits }) {
         Outcome::NotLinearizable(_) => return Some(true),
         Outcome::Linearizable(order) => {
-            let mut seen = vec![false; operations.len()];
-            if order.iter().all(|&op| !std::mem::replace(&mut seen[op], true)) {
+            if realizable(operations, &order) {
                 return Some(false);
             }
         }
         Outcome::Inconclusive(_) => {}
     }
-    match search(model, operations, Limits { memo_entries_max: EXACT_MEMO_MAX, ..limits }) {
+    match search(model, operations, Limits { memo_entries_max: exact_memo_max, ..limits }) {
         Outcome::NotLinearizable(_) => Some(true),
         Outcome::Linearizable(_) => Some(false),
         Outcome::Inconclusive(_) => None,
@@ -142,7 +195,7 @@ fn shortest_violating_prefix<M: Model>(
     let violated = |cut: usize| {
         let ops = prefix(cut);
         let refs: Vec<&Operation> = ops.iter().collect();
-        violation(model, &refs, deadline) == Some(true)
+        violation(model, &refs, deadline, EXACT_MEMO_MAX) == Some(true)
     };
     // Non-linearizability is monotone in the cut: find the first cut that violates.
     let (mut low, mut high) = (0, cuts.len());
@@ -180,21 +233,23 @@ fn relax(operations: &[&Operation], keep: &[usize]) -> Vec<Operation> {
 }
 
 /// Greedy relaxation: forget the completion of every operation whose outcome can be unknown
-/// without the history becoming linearizable, latest-invoked first, in halves then one by one.
-/// The result is 1-minimal unless the deadline passed or a step could not be decided.
+/// without the history becoming linearizable, latest-invoked first. First in halves, quarters, ...
+/// down to one by one, with a small bound on the exact search (an undecided step keeps the
+/// operations); then once more one by one with the full bound, which makes
+/// the set 1-minimal (relaxing more never makes a history less linearizable, so an operation found
+/// necessary stays necessary as others are relaxed). Not minimal if the deadline passed or a step
+/// could not be decided.
 fn minimize<M: Model>(model: &M, operations: &[&Operation], deadline: Instant) -> (Vec<usize>, bool) {
     let mut keep: Vec<usize> =
         (0..operations.len()).filter(|&index| operations[index].status == Status::Ok).collect();
-    let violated = |indices: &[usize]| {
+    let violated = |indices: &[usize], exact: bool| {
         let relaxed = relax(operations, indices);
         let refs: Vec<&Operation> = relaxed.iter().collect();
-        violation(model, &refs, deadline)
+        violation(model, &refs, deadline, if exact { EXACT_MEMO_MAX } else { QUICK_MEMO_MAX })
     };
-    // An operation whose relaxation alone could not be decided stays, and the set is then not
-    // proven minimal. (Relaxing more never makes a history less linearizable, so an operation found
-    // necessary stays necessary as others are relaxed: one pass one by one gives a 1-minimal set.)
     let mut undecided = false;
     let mut chunk = keep.len() / 2;
+    let mut exact = false;
     while chunk >= 1 {
         let mut start = keep.len();
         while start > 0 {
@@ -203,14 +258,18 @@ fn minimize<M: Model>(model: &M, operations: &[&Operation], deadline: Instant) -
             }
             let from = start.saturating_sub(chunk);
             let candidate: Vec<usize> = keep[..from].iter().chain(&keep[start..]).copied().collect();
-            match violated(&candidate) {
+            match violated(&candidate, exact) {
                 Some(true) => keep = candidate,
                 Some(false) => {}
-                None => undecided |= chunk == 1,
+                None => undecided |= exact,
             }
             start = from.min(keep.len());
         }
-        chunk /= 2;
+        if chunk == 1 && !exact {
+            exact = true;
+        } else {
+            chunk /= 2;
+        }
     }
     (keep, !undecided)
 }
