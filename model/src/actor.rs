@@ -21,10 +21,11 @@ pub const KEY: &str = "x";
 pub enum Msg {
     /// Between replicas (shared and digested: the network is cloned and hashed at every step).
     Peer(Digested<Envelope>),
-    /// From a client to the replica it talks to.
-    Request(Request),
+    /// From a client to the replica it talks to (shared too: a message in flight is cloned with
+    /// every state, and a request or response owns vectors).
+    Request(Digested<Request>),
     /// From a replica to a client.
-    Response(Response),
+    Response(Digested<Response>),
 }
 
 /// A value shared behind an `Arc` with its hash computed once.
@@ -219,7 +220,7 @@ impl Node {
                         o.send(Id::from(usize::from(to.0)), Msg::Peer(Digested::new(envelope)))
                     }
                     Output::Reply(response) => {
-                        o.send(Id::from(response.client.0 as usize), Msg::Response(response))
+                        o.send(Id::from(response.client.0 as usize), Msg::Response(Digested::new(response)))
                     }
                     Output::SetTimer(Timer::Election) if candidate => {
                         o.set_timer(Timer::Election, model_timeout())
@@ -286,7 +287,7 @@ impl Actor for Node {
                     return State::Client(ClientState { done: 0, halted: true });
                 }
                 o.save(Disk::Client);
-                o.send(*server, Msg::Request(request(id, 0, ops[0])));
+                o.send(*server, Msg::Request(Digested::new(request(id, 0, ops[0]))));
                 State::Client(ClientState { done: 0, halted: false })
             }
         }
@@ -298,7 +299,7 @@ impl Actor for Node {
                 self.step(state, Input::Receive(Envelope::clone(&envelope)), o)
             }
             (Node::Replica { .. }, Msg::Request(request)) => {
-                self.step(state, Input::Requests(vec![request]), o)
+                self.step(state, Input::Requests(vec![Request::clone(&request)]), o)
             }
             (Node::Client { server, ops }, Msg::Response(response)) => {
                 let State::Client(client) = state.as_ref() else { return };
@@ -308,7 +309,7 @@ impl Actor for Node {
                 let State::Client(client) = state.to_mut() else { return };
                 client.done += 1;
                 if client.done < ops.len() {
-                    o.send(*server, Msg::Request(request(id, client.done, ops[client.done])));
+                    o.send(*server, Msg::Request(Digested::new(request(id, client.done, ops[client.done]))));
                 } else {
                     client.halted = true;
                 }

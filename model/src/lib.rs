@@ -19,15 +19,15 @@
 pub mod actor;
 pub mod explain;
 
-use actor::{ClientOp, Msg, Node, State};
+use actor::{ClientOp, Digested, Msg, Node, State};
 pub use paxos::core::Mutant;
 use paxos::core::{Ballot, Config, Message, NodeId, Slot, Value};
 use stateright::actor::{ActorModel, ActorModelState, Envelope, Id, LossyNetwork, Network};
 use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
 use stateright::{Checker, Expectation, HasDiscoveries, Model as _};
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 /// The network semantics explored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,14 +78,50 @@ impl Default for ModelConfig {
     }
 }
 
-/// The auxiliary history of a run (TLA's auxiliary variables): the client operations for the
-/// linearizability check, and which replicas have led.
-#[derive(Clone, Debug, PartialEq, Hash, Default)]
-pub struct History {
+/// The auxiliary history of a run (TLA's auxiliary variables), shared and digested like the actor
+/// states: the checker clones and hashes it with every state, and it changes only when a client
+/// sends or receives or a replica first leads.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct History(Digested<Record>);
+
+/// What the [`History`] holds.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct Record {
     /// Client operations on the one key, as a register of single characters.
     pub tester: LinearizabilityTester<Id, Register<Option<char>>>,
+    /// Whether `tester` has a linearization: searched once, when the tester changes, rather than
+    /// at every state the property is evaluated on.
+    pub linearizable: bool,
     /// Replicas that sent an Accept (led) so far.
     pub leaders: BTreeSet<NodeId>,
+}
+
+impl Default for History {
+    fn default() -> History {
+        History(Digested::new(Record {
+            tester: LinearizabilityTester::default(),
+            linearizable: true,
+            leaders: BTreeSet::new(),
+        }))
+    }
+}
+
+impl std::ops::Deref for History {
+    type Target = Record;
+
+    fn deref(&self) -> &Record {
+        &self.0
+    }
+}
+
+impl History {
+    /// The history after `change` to its record.
+    fn with(&self, change: impl FnOnce(&mut Record) -> Option<()>) -> Option<History> {
+        let mut next = Record::clone(self);
+        change(&mut next)?;
+        next.linearizable = next.tester.serialized_history().is_some();
+        Some(History(Digested::new(next)))
+    }
 }
 
 /// The model type.
@@ -141,9 +177,7 @@ impl ModelConfig {
             .init_network(network)
             .lossy_network(LossyNetwork::No)
             .max_crashes(usize::from(crashes.min(1)))
-            .property(Expectation::Always, "linearizable", |_, state| {
-                state.history.tester.serialized_history().is_some()
-            })
+            .property(Expectation::Always, "linearizable", |_, state| state.history.linearizable)
             .property(Expectation::Always, "agreement", |model, state| agreement(&model.cfg, state).is_ok())
             .property(Expectation::Always, "applied prefixes agree", |_, state| applied_prefixes_agree(state))
             .property(Expectation::Sometimes, "all clients done", |model, state| {
@@ -173,25 +207,32 @@ fn replicas(state: &ActorModelState<Node, History>) -> impl Iterator<Item = &act
 /// The slot and what disagrees.
 pub fn agreement(config: &ModelConfig, state: &ActorModelState<Node, History>) -> Result<(), String> {
     let quorum = config.replica_config(0).quorum();
-    let mut votes: BTreeMap<(Slot, Ballot, &Value), usize> = BTreeMap::new();
+    // A handful of votes per state: a vector beats a map (this runs on every state).
+    let mut votes: Vec<((Slot, Ballot, &Value), usize)> = Vec::new();
     for storage in state.actor_storages.iter().flatten() {
         if let actor::Disk::Replica(saved) = storage {
             for (slot, (ballot, value)) in &saved.durable.accepted {
-                *votes.entry((*slot, *ballot, value)).or_default() += 1;
-            }
-        }
-    }
-    let mut chosen: BTreeMap<Slot, &Value> = BTreeMap::new();
-    for ((slot, _, value), count) in votes {
-        if count >= quorum {
-            if let Some(other) = chosen.insert(slot, value) {
-                if other != value {
-                    return Err(format!("slot {slot} chosen with {other:?} and {value:?}"));
+                let vote = (*slot, *ballot, value);
+                match votes.iter_mut().find(|(seen, _)| *seen == vote) {
+                    Some((_, count)) => *count += 1,
+                    None => votes.push((vote, 1)),
                 }
             }
         }
     }
-    let mut learned: BTreeMap<Slot, &Value> = BTreeMap::new();
+    let mut chosen: Vec<(Slot, &Value)> = Vec::new();
+    for ((slot, _, value), count) in votes {
+        if count >= quorum {
+            match chosen.iter().find(|(seen, _)| *seen == slot) {
+                Some((_, other)) if *other != value => {
+                    return Err(format!("slot {slot} chosen with {other:?} and {value:?}"));
+                }
+                Some(_) => {}
+                None => chosen.push((slot, value)),
+            }
+        }
+    }
+    let mut learned: Vec<(Slot, &Value)> = Vec::new();
     for replica in replicas(state) {
         if let Some(slot) = replica.replica.conflict() {
             return Err(format!("{} learned two values for slot {slot}", replica.replica.node()));
@@ -200,10 +241,12 @@ pub fn agreement(config: &ModelConfig, state: &ActorModelState<Node, History>) -
         let mut slot = log.start();
         while slot < log.end() {
             if let Some(value) = log.entry(slot).and_then(|entry| entry.chosen.as_ref()) {
-                if let Some(other) = learned.insert(slot, value) {
-                    if other != value {
+                match learned.iter().find(|(seen, _)| *seen == slot) {
+                    Some((_, other)) if *other != value => {
                         return Err(format!("slot {slot} learned as {other:?} and as {value:?}"));
                     }
+                    Some(_) => {}
+                    None => learned.push((slot, value)),
                 }
             }
             slot = slot.next();
@@ -214,11 +257,17 @@ pub fn agreement(config: &ModelConfig, state: &ActorModelState<Node, History>) -
 
 /// Two replicas that applied the same number of slots hold the same state machine.
 pub fn applied_prefixes_agree(state: &ActorModelState<Node, History>) -> bool {
-    let mut seen: BTreeMap<Slot, &paxos::core::KvStore> = BTreeMap::new();
+    let mut seen: Vec<(Slot, &paxos::core::KvStore)> = Vec::new();
     replicas(state).all(|replica| {
         let applied = replica.replica.log().applied();
         let kv = replica.replica.kv();
-        **seen.entry(applied).or_insert(kv) == *kv
+        match seen.iter().find(|(slot, _)| *slot == applied) {
+            Some((_, other)) => *other == kv,
+            None => {
+                seen.push((applied, kv));
+                true
+            }
+        }
     })
 }
 
@@ -257,17 +306,16 @@ fn record_out(config: &ModelConfig, history: &History, envelope: Envelope<&Msg>)
                 }
                 _ => RegisterOp::Read,
             };
-            let mut next = history.clone();
-            next.tester.on_invoke(envelope.src, op).ok()?;
-            Some(next)
+            history.with(|next| next.tester.on_invoke(envelope.src, op).ok().map(|_| ()))
         }
         Msg::Peer(peer) if matches!(peer.message, Message::Accept { .. }) => {
             if history.leaders.contains(&peer.from) {
                 return None;
             }
-            let mut next = history.clone();
-            next.leaders.insert(peer.from);
-            Some(next)
+            history.with(|next| {
+                next.leaders.insert(peer.from);
+                Some(())
+            })
         }
         _ => None,
     }
@@ -283,9 +331,7 @@ fn record_in(config: &ModelConfig, history: &History, envelope: Envelope<&Msg>) 
         paxos::core::Outcome::Value(_) => RegisterRet::ReadOk(actor::outcome_value(response)?),
         paxos::core::Outcome::Deleted(_) | paxos::core::Outcome::Swapped(_) => return None,
     };
-    let mut next = history.clone();
-    next.tester.on_return(envelope.dst, ret).ok()?;
-    Some(next)
+    history.with(|next| next.tester.on_return(envelope.dst, ret).ok().map(|_| ()))
 }
 
 /// How the checker walks the state space.
@@ -334,14 +380,74 @@ pub struct Outcome {
 /// Explores every state of `config`'s model and checks every property; stops at the first
 /// failure. A `sometimes` property never reached is a failure too: the check would be vacuous.
 pub fn run(config: ModelConfig, search: Search, threads: usize) -> Outcome {
+    run_reporting(config, search, threads, None)
+}
+
+/// [`run`], printing a progress line to stderr every `progress` while the search runs.
+pub fn run_reporting(
+    config: ModelConfig,
+    search: Search,
+    threads: usize,
+    progress: Option<Duration>,
+) -> Outcome {
     // A second instance judges the states of counterexamples (the checker owns the first).
     let judge = config.clone().into_model();
     let model = config.into_model();
     let started = Instant::now();
     let builder = model.checker().threads(threads.max(1)).finish_when(HasDiscoveries::AnyFailures);
-    match search {
-        Search::Dfs => summarize(&judge, builder.spawn_dfs().join(), started),
-        Search::Bfs => summarize(&judge, builder.spawn_bfs().join(), started),
+    match (search, progress) {
+        (Search::Dfs, None) => summarize(&judge, builder.spawn_dfs().join(), started),
+        (Search::Bfs, None) => summarize(&judge, builder.spawn_bfs().join(), started),
+        (Search::Dfs, Some(every)) => summarize(
+            &judge,
+            builder.spawn_dfs().report(&mut Progress { every, printed: Duration::ZERO }).join(),
+            started,
+        ),
+        (Search::Bfs, Some(every)) => summarize(
+            &judge,
+            builder.spawn_bfs().report(&mut Progress { every, printed: Duration::ZERO }).join(),
+            started,
+        ),
+    }
+}
+
+/// Progress lines for long runs: states so far, depth, rate. (Stateright polls a reporter at its
+/// `delay` and waits that long before it sees the search end, so it is polled often and prints
+/// only every `every`.)
+struct Progress {
+    every: Duration,
+    printed: Duration,
+}
+
+impl<M: stateright::Model> stateright::report::Reporter<M> for Progress {
+    fn report_checking(&mut self, data: stateright::report::ReportData) {
+        if !data.done && data.duration >= self.printed + self.every {
+            self.printed = data.duration;
+            let seconds = data.duration.as_secs_f64().max(1e-9);
+            eprintln!(
+                "  ... {} unique states, {} total, depth {}, {:.0} s, {:.0} unique states/s",
+                data.unique_states,
+                data.total_states,
+                data.max_depth,
+                seconds,
+                data.unique_states as f64 / seconds
+            );
+        }
+    }
+
+    fn report_discoveries(
+        &mut self,
+        _model: &M,
+        _discoveries: std::collections::BTreeMap<&'static str, stateright::report::ReportDiscovery<M>>,
+    ) where
+        M::Action: std::fmt::Debug + PartialEq,
+        M::State: std::fmt::Debug + std::hash::Hash + PartialEq,
+    {
+        // The summary that follows the run reports them.
+    }
+
+    fn delay(&self) -> Duration {
+        Duration::from_millis(20)
     }
 }
 

@@ -1,8 +1,9 @@
 //! `model`: check the paxos core exhaustively, browse its state space, or run every mutant.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use model::{run, Mutant, NetworkKind, Outcome, Search};
+use model::{run, run_reporting, Mutant, NetworkKind, Outcome, Search};
 use std::process::ExitCode;
+use std::time::Duration;
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
@@ -197,7 +198,7 @@ fn main() -> ExitCode {
                 search,
                 config.mutant.name()
             );
-            let outcome = run(config, search, usize::from(threads));
+            let outcome = run_reporting(config, search, usize::from(threads), Some(Duration::from_secs(10)));
             report(&outcome);
             if examples {
                 for (property, text) in &outcome.examples {
