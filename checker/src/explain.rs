@@ -53,7 +53,11 @@ pub fn explain<M: Model>(
     let (core, minimal) = minimize(model, operations, deadline);
     let relaxed = relax(operations, &core);
     let relaxed_refs: Vec<&Operation> = relaxed.iter().collect();
-    let found = match search(model, &relaxed_refs, Limits { deadline: Some(deadline), ..Limits::default() }) {
+    // The partial linearization shown is the one of the set, when the exact search finds it within
+    // its bound (a bound on configurations: the same output every run).
+    let limits =
+        Limits { deadline: Some(deadline), memo_entries_max: 4 * EXACT_MEMO_MAX, ..Limits::default() };
+    let found = match search(model, &relaxed_refs, limits) {
         Outcome::NotLinearizable(found) => Some(found),
         _ => None,
     };

@@ -6,8 +6,9 @@
 //! accepts it and the pair (linearized set, state) was never seen), removing its call and return
 //! from the list; at a return entry it is stuck (that operation had to take effect before its
 //! return) and backtracks. Operations of unknown outcome have no return entry: they may be
-//! linearized at any point after their call, or never. The history is linearizable when no return
-//! entry is left.
+//! linearized at any point after their call, or never, and are kept apart from the list (in
+//! invocation order), tried when the walk reaches a return entry. The history is linearizable when
+//! no return entry is left.
 //!
 //! Unknown operations are where such searches blow up (k of them in flight give 2^k subsets), so
 //! four reductions, each sound on its own (see the tests against a brute force): unknown
