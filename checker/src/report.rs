@@ -50,7 +50,11 @@ pub fn table(history: &History, report: &Report) -> String {
     for key in &report.keys {
         if let Some(explanation) = &key.explanation {
             let _ = writeln!(text, "\nkey {}: {}", key_name(&key.key), explanation.words);
-            let minimal = if explanation.minimal { "minimal" } else { "not proven minimal: a time or search bound stopped it" };
+            let minimal = if explanation.minimal {
+                "minimal"
+            } else {
+                "not proven minimal: a time or search bound stopped it"
+            };
             let _ = writeln!(text, "  operations that cannot be linearized together ({minimal}):");
             for &id in &explanation.core {
                 let _ = writeln!(text, "    {}", line(&history.operations[id]));
