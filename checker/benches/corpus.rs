@@ -3,7 +3,8 @@
 //! several runs. Two figures: the verdict alone (what Porcupine computes) and the verdict with the
 //! minimal explanation of each violation (what `checker check` prints by default).
 //!
-//! `cargo bench -p checker --bench corpus` (`-- --runs N`, `-- --dir DIR` for another corpus).
+//! `cargo bench -p checker --bench corpus` (`-- --runs N`, `-- --dir DIR` for another corpus,
+//! `-- --all` for every file rather than the slowest eight).
 //! On one thread and with nothing else to wait for, wall time is CPU time.
 
 use checker::format::{self, Format};
@@ -35,6 +36,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 fn main() {
     let mut runs = 5usize;
+    let mut all = false;
     let mut directory = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/jepsen-etcd");
     let mut arguments = std::env::args().skip(1);
     while let Some(argument) = arguments.next() {
@@ -47,8 +49,9 @@ fn main() {
                 };
             }
             "--dir" => directory = PathBuf::from(arguments.next().unwrap_or_default()),
+            "--all" => all = true,
             "--bench" => {}
-            other => fail(&format!("{other}: expected --runs N or --dir DIR")),
+            other => fail(&format!("{other}: expected --runs N, --dir DIR or --all")),
         }
     }
     let mut files: Vec<PathBuf> = match std::fs::read_dir(&directory) {
@@ -81,7 +84,8 @@ fn main() {
     slowest.sort_by_key(|row| std::cmp::Reverse(row.2));
     println!("{} files, median of {runs} runs each, one thread", rows.len());
     println!("{:<14} {:>18} {:>12} {:>16}", "file", "verdict", "verdict ms", "+ explained ms");
-    for (name, verdict, alone, with) in slowest.iter().take(8) {
+    let shown = if all { slowest.len() } else { 8 };
+    for (name, verdict, alone, with) in slowest.iter().take(shown) {
         println!("{name:<14} {:>18} {:>12.3} {:>16.3}", format!("{verdict:?}"), ms(*alone), ms(*with));
     }
     let etcd_002 = rows.iter().find(|row| row.0 == "etcd_002.log");
