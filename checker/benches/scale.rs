@@ -159,18 +159,24 @@ fn peak_memory() -> Option<u64> {
 fn main() {
     let mut seeds = 3u64;
     let mut arguments = std::env::args().skip(1);
+    let fail = |message: String| -> ! {
+        eprintln!("error: {message}");
+        std::process::exit(2)
+    };
     while let Some(argument) = arguments.next() {
-        if argument == "--seeds" {
-            let text = arguments.next().unwrap_or_default();
-            seeds = match text.parse() {
-                Ok(seeds) if seeds > 0 => seeds,
-                _ => {
-                    eprintln!(
-                        "error: --seeds {text:?}: expected a positive number of histories of each kind"
-                    );
-                    std::process::exit(2);
-                }
-            };
+        match argument.as_str() {
+            "--seeds" => {
+                let text = arguments.next().unwrap_or_default();
+                seeds = match text.parse() {
+                    Ok(seeds) if seeds > 0 => seeds,
+                    _ => fail(format!(
+                        "--seeds {text:?}: expected a positive number of histories of each kind"
+                    )),
+                };
+            }
+            // Passed by `cargo bench`.
+            "--bench" => {}
+            other => fail(format!("{other}: expected --seeds N")),
         }
     }
     let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/checker-scale");

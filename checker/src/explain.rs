@@ -63,7 +63,7 @@ pub fn explain<M: Model>(
     };
     let (scope, stuck): (Vec<&Operation>, &Stuck) = match &found {
         Some(found) => (relaxed_refs, found),
-        // Out of time: what the search over the whole history found.
+        // Past its bounds: what the search over the whole history found.
         None => (whole.to_vec(), stuck),
     };
     let mut state = model.init();
@@ -185,14 +185,7 @@ fn shortest_violating_prefix<M: Model>(
                 if operation.ret.is_some_and(|ret| ret <= cut) {
                     return Some((*operation).clone());
                 }
-                if operation.f == Function::Read {
-                    return None;
-                }
-                let mut pending = (*operation).clone();
-                pending.status = Status::Info;
-                pending.ret = None;
-                pending.output = Value::Nil;
-                Some(pending)
+                completion_forgotten(operation)
             })
             .collect()
     };
@@ -211,7 +204,8 @@ fn shortest_violating_prefix<M: Model>(
             low = middle + 1;
         }
     }
-    (low < cuts.len() && low + 1 < cuts.len()).then(|| prefix(cuts[low]))
+    // The last cut keeps every completion: no shorter than the history.
+    (low + 1 < cuts.len()).then(|| prefix(cuts[low]))
 }
 
 /// The operations with only those in `keep` (sorted indices) completed; the others' outcomes
@@ -224,16 +218,21 @@ fn relax(operations: &[&Operation], keep: &[usize]) -> Vec<Operation> {
             if keep.binary_search(&index).is_ok() {
                 return Some((*operation).clone());
             }
-            if operation.f == Function::Read {
-                return None;
-            }
-            let mut relaxed = (*operation).clone();
-            relaxed.status = Status::Info;
-            relaxed.ret = None;
-            relaxed.output = Value::Nil;
-            Some(relaxed)
+            completion_forgotten(operation)
         })
         .collect()
+}
+
+/// `operation` with its outcome unknown; `None` for a read, which then observes nothing.
+fn completion_forgotten(operation: &Operation) -> Option<Operation> {
+    if operation.f == Function::Read {
+        return None;
+    }
+    let mut relaxed = operation.clone();
+    relaxed.status = Status::Info;
+    relaxed.ret = None;
+    relaxed.output = Value::Nil;
+    Some(relaxed)
 }
 
 /// Greedy relaxation: forget the completion of every operation whose outcome can be unknown

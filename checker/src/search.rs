@@ -410,16 +410,22 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
             nodes[next].prev = id;
         }
     };
-    // The first return entry ahead (a completed operation that must take effect before any
-    // operation invoked after it) and its position.
+    // The unknown pass at `index`, bounded by the first return entry ahead (a completed operation
+    // that must take effect before any operation invoked after it): that entry and its position.
+    let unknown_pass = |nodes: &Vec<Node>, index: usize, first_return: usize| {
+        let limit = if first_return == NIL {
+            usize::MAX
+        } else {
+            operations[nodes[first_return].op].ret.unwrap_or(usize::MAX)
+        };
+        Cursor::Unknown { index, limit, first_return }
+    };
     let find_first_return = |nodes: &Vec<Node>| {
         let mut entry = nodes[0].next;
         while entry != NIL && nodes[entry].is_call {
             entry = nodes[entry].next;
         }
-        let limit =
-            if entry == NIL { usize::MAX } else { operations[nodes[entry].op].ret.unwrap_or(usize::MAX) };
-        (entry, limit)
+        entry
     };
 
     let mut linearized = Configuration::new(operations);
@@ -471,9 +477,9 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
         let op = match cursor {
             Cursor::Completed(entry) => {
                 if entry == NIL || !nodes[entry].is_call {
-                    // No completed operation can go next: try the unknown ones.
-                    let (first_return, limit) = find_first_return(&nodes);
-                    cursor = Cursor::Unknown { index: 0, limit, first_return };
+                    // No completed operation can go next: try the unknown ones. (The cursor only
+                    // ever passes calls, so this is the first return entry of the list.)
+                    cursor = unknown_pass(&nodes, 0, entry);
                     continue;
                 }
                 cursor = Cursor::Completed(nodes[entry].next);
@@ -504,9 +510,9 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
                         if !limits.unknown_reusable {
                             linearized.remove(op);
                         }
-                        // The completed operations are as they were when it was linearized.
-                        let (first_return, limit) = find_first_return(&nodes);
-                        cursor = Cursor::Unknown { index: unknown_index[op] + 1, limit, first_return };
+                        // The completed operations are as they were when it was linearized: resume
+                        // the unknown pass after it.
+                        cursor = unknown_pass(&nodes, unknown_index[op] + 1, find_first_return(&nodes));
                     }
                     continue;
                 }

@@ -115,12 +115,24 @@ impl std::ops::Deref for History {
 }
 
 impl History {
-    /// The history after `change` to its record.
-    fn with(&self, change: impl FnOnce(&mut Record) -> Option<()>) -> Option<History> {
+    /// The history after `change` to its tester (`None` if the tester refuses it), with the
+    /// linearizability searched again.
+    fn with_client_event(
+        &self,
+        change: impl FnOnce(&mut LinearizabilityTester<Id, Register<Option<char>>>) -> bool,
+    ) -> Option<History> {
         let mut next = Record::clone(self);
-        change(&mut next)?;
+        if !change(&mut next.tester) {
+            return None;
+        }
         next.linearizable = next.tester.serialized_history().is_some();
         Some(History(Digested::new(next)))
+    }
+
+    /// The history with `leader` among the replicas that have led (the tester unchanged).
+    fn with_leader(&self, leader: NodeId) -> Option<History> {
+        let mut next = Record::clone(self);
+        next.leaders.insert(leader).then(|| History(Digested::new(next)))
     }
 }
 
@@ -223,12 +235,8 @@ pub fn agreement(config: &ModelConfig, state: &ActorModelState<Node, History>) -
     let mut chosen: Vec<(Slot, &Value)> = Vec::new();
     for ((slot, _, value), count) in votes {
         if count >= quorum {
-            match chosen.iter().find(|(seen, _)| *seen == slot) {
-                Some((_, other)) if *other != value => {
-                    return Err(format!("slot {slot} chosen with {other:?} and {value:?}"));
-                }
-                Some(_) => {}
-                None => chosen.push((slot, value)),
+            if let Err(other) = one_value(&mut chosen, slot, value) {
+                return Err(format!("slot {slot} chosen with {other:?} and {value:?}"));
             }
         }
     }
@@ -241,18 +249,27 @@ pub fn agreement(config: &ModelConfig, state: &ActorModelState<Node, History>) -
         let mut slot = log.start();
         while slot < log.end() {
             if let Some(value) = log.entry(slot).and_then(|entry| entry.chosen.as_ref()) {
-                match learned.iter().find(|(seen, _)| *seen == slot) {
-                    Some((_, other)) if *other != value => {
-                        return Err(format!("slot {slot} learned as {other:?} and as {value:?}"));
-                    }
-                    Some(_) => {}
-                    None => learned.push((slot, value)),
+                if let Err(other) = one_value(&mut learned, slot, value) {
+                    return Err(format!("slot {slot} learned as {other:?} and as {value:?}"));
                 }
             }
             slot = slot.next();
         }
     }
     Ok(())
+}
+
+/// Records `value` for `slot` in `values` (a handful per state: a vector beats a map, and this runs
+/// on every state); the value already there if it differs.
+fn one_value<'a>(values: &mut Vec<(Slot, &'a Value)>, slot: Slot, value: &'a Value) -> Result<(), &'a Value> {
+    match values.iter().find(|(seen, _)| *seen == slot) {
+        Some(&(_, other)) if other != value => Err(other),
+        Some(_) => Ok(()),
+        None => {
+            values.push((slot, value));
+            Ok(())
+        }
+    }
 }
 
 /// Two replicas that applied the same number of slots hold the same state machine.
@@ -306,16 +323,13 @@ fn record_out(config: &ModelConfig, history: &History, envelope: Envelope<&Msg>)
                 }
                 _ => RegisterOp::Read,
             };
-            history.with(|next| next.tester.on_invoke(envelope.src, op).ok().map(|_| ()))
+            history.with_client_event(|tester| tester.on_invoke(envelope.src, op).is_ok())
         }
         Msg::Peer(peer) if matches!(peer.message, Message::Accept { .. }) => {
             if history.leaders.contains(&peer.from) {
                 return None;
             }
-            history.with(|next| {
-                next.leaders.insert(peer.from);
-                Some(())
-            })
+            history.with_leader(peer.from)
         }
         _ => None,
     }
@@ -331,7 +345,7 @@ fn record_in(config: &ModelConfig, history: &History, envelope: Envelope<&Msg>) 
         paxos::core::Outcome::Value(_) => RegisterRet::ReadOk(actor::outcome_value(response)?),
         paxos::core::Outcome::Deleted(_) | paxos::core::Outcome::Swapped(_) => return None,
     };
-    history.with(|next| next.tester.on_return(envelope.dst, ret).ok().map(|_| ()))
+    history.with_client_event(|tester| tester.on_return(envelope.dst, ret).is_ok())
 }
 
 /// How the checker walks the state space.
