@@ -134,7 +134,7 @@ enum Command {
         #[arg(long)]
         leader: bool,
         /// Also measure the floor of one write (two loopback round trips and one fdatasync of a
-        /// 100-byte append in this directory).
+        /// 100-byte write into reserved space in this directory, as the log writes).
         #[arg(long)]
         floor: Option<PathBuf>,
         /// Write the results as JSON to this file.

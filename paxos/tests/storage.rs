@@ -47,6 +47,12 @@ fn open(
     Storage::open(Arc::new(StdFs), dir, options.clone())
 }
 
+/// Files exactly as long as their records: for the tests that address records by file length
+/// (space reserved ahead of the writes has tests of its own).
+fn exact() -> StorageOptions {
+    StorageOptions { reserve_bytes: 0, ..StorageOptions::default() }
+}
+
 fn small_segments() -> StorageOptions {
     StorageOptions { segment_bytes: 2048, ..StorageOptions::default() }
 }
@@ -216,7 +222,7 @@ fn write_dir(dir: &Path, files: &BTreeMap<String, Vec<u8>>) {
 fn a_torn_last_record_is_cut_away_and_nothing_synced_is_lost() {
     let source = TempDir::new("torn-source");
     let records = sample_records(12);
-    let (files, ends) = write_log(&source.0, &records, &StorageOptions::default());
+    let (files, ends) = write_log(&source.0, &records, &exact());
     let segment = files.keys().find(|name| name.ends_with(".log")).expect("one segment").clone();
     let (start, end) = (ends[ends.len() - 2], ends[ends.len() - 1]);
     let keep = state_of(&records[..records.len() - 1]);
@@ -225,7 +231,7 @@ fn a_torn_last_record_is_cut_away_and_nothing_synced_is_lost() {
         let mut torn = files.clone();
         torn.get_mut(&segment).expect("segment").truncate(cut as usize);
         write_dir(&scratch.0, &torn);
-        let (mut storage, recovered, recovery) = open(&scratch.0, &StorageOptions::default())
+        let (mut storage, recovered, recovery) = open(&scratch.0, &exact())
             .unwrap_or_else(|error| panic!("cut at byte {cut}: recovery failed: {error}"));
         if cut == end {
             assert_eq!(recovered, state_of(&records), "cut at {cut}: the whole log");
@@ -240,7 +246,7 @@ fn a_torn_last_record_is_cut_away_and_nothing_synced_is_lost() {
         storage.append(&more).expect("append after recovery");
         storage.sync().expect("sync");
         drop(storage);
-        let (_, again, _) = open(&scratch.0, &StorageOptions::default()).expect("reopen");
+        let (_, again, _) = open(&scratch.0, &exact()).expect("reopen");
         let mut expected = keep.clone();
         expected.apply(&more[0]);
         assert_eq!(again, expected, "cut at byte {cut}: appended after the cut");
@@ -263,7 +269,7 @@ fn every_flipped_bit_is_detected() {
     kv.apply(&request).expect("apply");
     // A snapshot in the middle: the log is compacted behind a checkpoint, then goes on.
     records.insert(5, vec![Persist::Snapshot { slot: Slot(3), state: Arc::new(kv) }]);
-    let (files, _) = write_log(&source.0, &records, &StorageOptions::default());
+    let (files, _) = write_log(&source.0, &records, &exact());
     let full = state_of(&records);
     let names: Vec<String> = files.keys().cloned().collect();
     assert!(names.iter().any(|name| name.starts_with("snapshot-")), "a snapshot file: {names:?}");
@@ -275,7 +281,7 @@ fn every_flipped_bit_is_detected() {
             flipped.get_mut(name).expect("file")[offset] ^= 1 << (offset % 8);
             write_dir(&scratch.0, &flipped);
             let context = format!("bit {} of byte {offset} of {name}", offset % 8);
-            match open(&scratch.0, &StorageOptions::default()) {
+            match open(&scratch.0, &exact()) {
                 Err(StorageError::Damaged { path, .. }) => {
                     assert!(path.ends_with(name), "{context}: the error names {}", path.display());
                     refused += 1;
@@ -302,12 +308,12 @@ fn every_flipped_bit_is_detected() {
 fn damage_is_reported_with_file_offset_and_what_to_do() {
     let source = TempDir::new("damage");
     let records = sample_records(6);
-    let (mut files, ends) = write_log(&source.0, &records, &StorageOptions::default());
+    let (mut files, ends) = write_log(&source.0, &records, &exact());
     let segment = files.keys().find(|name| name.ends_with(".log")).expect("segment").clone();
     let offset = ends[1] as usize + 10; // inside the third record, with records after it
     files.get_mut(&segment).expect("segment")[offset] ^= 0x40;
     write_dir(&source.0, &files);
-    let error = open(&source.0, &StorageOptions::default()).expect_err("damage is refused");
+    let error = open(&source.0, &exact()).expect_err("damage is refused");
     let message = error.to_string();
     assert!(message.contains(&segment), "{message}");
     assert!(message.contains(&format!("at byte {}", ends[1])), "{message}");
@@ -391,4 +397,91 @@ fn a_cut_first_segment_header_is_replaced() {
     drop(storage);
     let (_, recovered, _) = open(&dir.0, &StorageOptions::default()).expect("reopen");
     assert_eq!(recovered, state_of(&[vec![joined]]));
+}
+
+/// The end of each record of `records` written one by one (each synced), as offsets in the last
+/// segment: the same with or without reserved space, which only changes what follows them.
+fn record_ends(records: &[Vec<Persist>]) -> Vec<u64> {
+    let dir = TempDir::new("ends");
+    write_log(&dir.0, records, &exact()).1
+}
+
+/// With space reserved ahead of the writes, the segment is longer than its records and the rest
+/// reads as zeros: recovery takes that for the end of the log (nothing cut, nothing reported), and
+/// the log goes on writing over it.
+#[test]
+fn reserved_space_is_the_end_of_the_log() {
+    let dir = TempDir::new("reserved");
+    let records = sample_records(8);
+    let ends = record_ends(&records);
+    let options = StorageOptions::default();
+    let (files, _) = write_log(&dir.0, &records, &options);
+    let segment = files.keys().find(|name| name.ends_with(".log")).expect("one segment").clone();
+    let end = *ends.last().expect("records") as usize;
+    assert!(files[&segment].len() > end + 4096, "space reserved: {} bytes", files[&segment].len());
+    assert!(files[&segment][end..].iter().all(|&byte| byte == 0), "reserved space reads as zeros");
+    for round in 0..2 {
+        let (mut storage, recovered, recovery) = open(&dir.0, &options).expect("open");
+        let mut expected = state_of(&records);
+        if round == 1 {
+            expected.apply(&Persist::Promise(Ballot { round: 99, node: NodeId(2) }));
+        }
+        assert_eq!(recovered, expected, "round {round}");
+        assert_eq!(recovery.truncated, None, "round {round}: reserved space is not an unfinished write");
+        if round == 0 {
+            storage.append(&[Persist::Promise(Ballot { round: 99, node: NodeId(2) })]).expect("append");
+            storage.sync().expect("sync");
+        }
+    }
+}
+
+/// A write into reserved space that a crash cut short leaves part of a record followed by zeros
+/// (the file's length does not change): cut away and reported, every synced record kept. A write
+/// none of whose bytes reached the disk leaves only zeros: the end of the log.
+#[test]
+fn a_torn_write_into_reserved_space_is_cut_away() {
+    let source = TempDir::new("reserved-torn-source");
+    let records = sample_records(6);
+    let ends = record_ends(&records);
+    let (files, _) = write_log(&source.0, &records, &StorageOptions::default());
+    let segment = files.keys().find(|name| name.ends_with(".log")).expect("one segment").clone();
+    let (start, end) = (ends[ends.len() - 2], ends[ends.len() - 1]);
+    let keep = state_of(&records[..records.len() - 1]);
+    let scratch = TempDir::new("reserved-torn");
+    for cut in start..end {
+        let mut torn = files.clone();
+        torn.get_mut(&segment).expect("segment")[cut as usize..end as usize].fill(0);
+        write_dir(&scratch.0, &torn);
+        let (_, recovered, recovery) = open(&scratch.0, &StorageOptions::default())
+            .unwrap_or_else(|error| panic!("zeros from byte {cut}: recovery failed: {error}"));
+        assert_eq!(recovered, keep, "zeros from byte {cut}: every synced record survives");
+        let truncated = recovery.truncated.as_ref().map(|(_, offset, _, _)| *offset);
+        assert_eq!(truncated, if cut == start { None } else { Some(start) }, "zeros from byte {cut}");
+    }
+    // A flipped bit in the reserved space after the last record: reported, nothing lost.
+    let mut flipped = files.clone();
+    flipped.get_mut(&segment).expect("segment")[end as usize + 100] ^= 0x10;
+    write_dir(&scratch.0, &flipped);
+    let (_, recovered, recovery) = open(&scratch.0, &StorageOptions::default()).expect("open");
+    assert_eq!(recovered, state_of(&records));
+    assert!(recovery.truncated.is_some(), "garbage after the records is reported");
+}
+
+/// A segment closed for the next one loses its reserved space: zeros at the end of a segment that
+/// is not the last are damage, not the end of the log.
+#[test]
+fn zeros_ending_an_earlier_segment_are_damage() {
+    let dir = TempDir::new("reserved-roll");
+    let options = small_segments();
+    let records = sample_records(200);
+    let (mut files, _) = write_log(&dir.0, &records, &options);
+    let segments: Vec<String> = files.keys().filter(|name| name.ends_with(".log")).cloned().collect();
+    assert!(segments.len() >= 3, "{segments:?}");
+    let first = &segments[0];
+    assert_ne!(files[first].last(), Some(&0), "a closed segment ends with its last record");
+    files.get_mut(first).expect("segment").extend_from_slice(&[0; 512]);
+    write_dir(&dir.0, &files);
+    let error = open(&dir.0, &options).expect_err("zeros in an earlier segment are refused");
+    let message = error.to_string();
+    assert!(message.contains(first.as_str()) && message.contains("later segments exist"), "{message}");
 }

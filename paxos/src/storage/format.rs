@@ -10,7 +10,9 @@
 //! ```
 //!
 //! The length has its own checksum, so a damaged length is never trusted (it cannot make the scan
-//! skip or swallow good records). A payload is a postcard-encoded `Vec<Entry>`: everything one
+//! skip or swallow good records). The file may go on past its records with zeros: space reserved
+//! ahead of the writes (a record's length is never 0, and the checksum of a zero length is not 0,
+//! so zeros never read as a record). A payload is a postcard-encoded `Vec<Entry>`: everything one
 //! group commit wrote, so one record is one unit of durability.
 //!
 //! # Snapshot file `snapshot-<slot>.snap`
@@ -148,6 +150,9 @@ pub struct Scan {
 /// Why a scan stopped before the end of the file.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Stop {
+    /// The rest of the file is zeros: space reserved ahead of the writes, never written (or a
+    /// write none of whose blocks reached the disk). The normal end of the last segment.
+    Zeros,
     /// The rest of the file is an unfinished write: what a crash in the middle of a write leaves.
     /// Safe to cut away from the last segment: it was never acknowledged, because its sync never
     /// returned.
@@ -193,6 +198,7 @@ pub fn check_segment_header(bytes: &[u8], seq: u64) -> Result<(), String> {
 ///
 /// The storage never writes a record before the previous one is synced, so a crash can leave at
 /// most the last record unfinished, in any shape (cut short, zeros, blocks missing in the middle).
+/// Nothing but zeros after the intact records is [`Stop::Zeros`].
 /// A bad record is therefore an unfinished write ([`Stop::Torn`]) exactly when no intact record
 /// follows it; with an intact record after it, it was synced once, and it is [`Stop::Damaged`].
 pub fn scan_records(bytes: &[u8]) -> Scan {
@@ -221,6 +227,9 @@ pub fn scan_records(bytes: &[u8]) -> Scan {
             }
             Err(problem) => problem,
         };
+        if bytes[at..].iter().all(|&byte| byte == 0) {
+            break Some(Stop::Zeros);
+        }
         break Some(match (at + 1..bytes.len()).find(|&later| check_record(bytes, later).is_ok()) {
             None => Stop::Torn { reason: problem },
             Some(later) => Stop::Damaged {

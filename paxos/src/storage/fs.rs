@@ -2,9 +2,9 @@
 //! operating system's ([`StdFs`]) and turmoil's simulated file system (`SimFs`, feature `turmoil`),
 //! where a crash loses every write that was not synced.
 //!
-//! The interface has only what the write-ahead log and the snapshots need: create, append, sync,
-//! read whole files, truncate, rename, remove, list and sync a directory, and an exclusive lock on
-//! the data directory.
+//! The interface has only what the write-ahead log and the snapshots need: create, write at a
+//! position, reserve space, sync, read whole files, truncate, rename, remove, list and sync a
+//! directory, and an exclusive lock on the data directory.
 
 use std::any::Any;
 use std::io;
@@ -12,8 +12,13 @@ use std::path::Path;
 
 /// An open file that the storage appends to.
 pub trait AppendFile: Send {
-    /// Appends `bytes` at the end of the file.
+    /// Writes `bytes` at the write position (where the file was created or opened, then after the
+    /// last write) and moves the position past them.
     fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Makes the file at least `len` bytes long, the new bytes reading as zeros, with their space
+    /// allocated, and leaves the write position alone: a later write into that space changes no
+    /// metadata, so its sync need not also journal a new file size (`posix_fallocate`).
+    fn reserve(&mut self, len: u64) -> io::Result<()>;
     /// Makes the appended data durable (`fdatasync`).
     fn sync_data(&mut self) -> io::Result<()>;
     /// Makes the data and the file's metadata durable (`fsync`): needed once after creating a file.
@@ -38,8 +43,9 @@ pub trait FileSystem: Send + Sync + 'static {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
     /// Creates a new empty file (replacing any file of that name) for appending.
     fn create(&self, path: &Path) -> io::Result<Self::File>;
-    /// Opens an existing file for appending at its end.
-    fn open_append(&self, path: &Path) -> io::Result<Self::File>;
+    /// Opens an existing file for writing at `offset` (the end of its intact content: space
+    /// reserved beyond it is written over).
+    fn open_at(&self, path: &Path, offset: u64) -> io::Result<Self::File>;
     /// Cuts a file to `len` bytes and makes that durable.
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
     /// Renames a file (atomically replacing `to`).
@@ -64,6 +70,20 @@ pub struct StdFile(std::fs::File);
 impl AppendFile for StdFile {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
         io::Write::write_all(&mut self.0, bytes)
+    }
+
+    fn reserve(&mut self, len: u64) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        {
+            let len = i64::try_from(len).map_err(io::Error::other)?;
+            nix::fcntl::posix_fallocate(&self.0, 0, len).map_err(io::Error::from)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            // Elsewhere the log simply appends: correct, with one metadata update per sync.
+            let _ = len;
+            Ok(())
+        }
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
@@ -103,8 +123,10 @@ impl FileSystem for StdFs {
         std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(path).map(StdFile)
     }
 
-    fn open_append(&self, path: &Path) -> io::Result<StdFile> {
-        std::fs::OpenOptions::new().append(true).open(path).map(StdFile)
+    fn open_at(&self, path: &Path, offset: u64) -> io::Result<StdFile> {
+        let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+        io::Seek::seek(&mut file, io::SeekFrom::Start(offset))?;
+        Ok(StdFile(file))
     }
 
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
@@ -188,6 +210,14 @@ mod sim {
             io::Write::write_all(&mut self.0, bytes)
         }
 
+        fn reserve(&mut self, len: u64) -> io::Result<()> {
+            // Zeros, lost in a crash unless synced, like any unsynced extension of a file.
+            if self.0.metadata()?.len() < len {
+                self.0.set_len(len)?;
+            }
+            Ok(())
+        }
+
         fn sync_data(&mut self) -> io::Result<()> {
             self.0.sync_data()
         }
@@ -236,8 +266,10 @@ mod sim {
             simfs::OpenOptions::new().write(true).create(true).truncate(true).open(path).map(SimFile)
         }
 
-        fn open_append(&self, path: &Path) -> io::Result<SimFile> {
-            simfs::OpenOptions::new().append(true).open(path).map(SimFile)
+        fn open_at(&self, path: &Path, offset: u64) -> io::Result<SimFile> {
+            let mut file = simfs::OpenOptions::new().write(true).open(path)?;
+            io::Seek::seek(&mut file, io::SeekFrom::Start(offset))?;
+            Ok(SimFile(file))
         }
 
         fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {

@@ -8,6 +8,10 @@
 //!   one `fdatasync`. The runtime acknowledges a persist (sends the messages of its step) only
 //!   after the sync returned. [`group::Committer`] shares one sync among all the steps that arrive
 //!   while a sync is in flight (group commit).
+//! - Space is reserved ahead of the writes ([`StorageOptions::reserve_bytes`]), so that a sync does
+//!   not also journal a new file size: the last segment ends in zeros, which recovery reads as the
+//!   end of the log and the writer writes over; a segment closed for the next one is cut to its
+//!   records first, so zeros ending an earlier segment are damage.
 //! - Recovery ([`Storage::open`]) replays every intact record. An unfinished write at the very end
 //!   of the last segment (a crash in the middle of a write: it was never acknowledged) is cut away
 //!   and reported. Any other damage stops the node with [`StorageError::Damaged`], which names the
@@ -46,6 +50,11 @@ pub const LOCK_FILE: &str = "LOCK";
 pub struct StorageOptions {
     /// A segment that grew past this size is closed and a new one begun.
     pub segment_bytes: u64,
+    /// Space reserved ahead of the writes, in chunks of this size (never past the segment's size),
+    /// so that a sync writes data without also journaling a new file size: measured on ext4, a
+    /// 100-byte write and `fdatasync` take about 85 µs into reserved space and 125 µs when they
+    /// grow the file. 0: plain appends.
+    pub reserve_bytes: u64,
     /// A deliberately broken storage for negative controls: [`Storage::sync`] returns without
     /// syncing, so records it reports durable sit in the page cache and a machine crash loses them.
     #[cfg(feature = "mutants")]
@@ -56,6 +65,7 @@ impl Default for StorageOptions {
     fn default() -> StorageOptions {
         StorageOptions {
             segment_bytes: 64 << 20,
+            reserve_bytes: 1 << 20,
             #[cfg(feature = "mutants")]
             skip_fsync: false,
         }
@@ -153,6 +163,8 @@ pub struct Storage<F: FileSystem> {
     file: F::File,
     /// Bytes in the current segment.
     len: u64,
+    /// Bytes of the current segment's file reserved so far (at least; 0 when not known).
+    reserved: u64,
     /// Whether something was appended since the last sync.
     dirty: bool,
     /// Older segments and snapshots to remove once the current segment's checkpoint is durable.
@@ -207,7 +219,7 @@ impl<F: FileSystem> Storage<F> {
         let (seq, file, len) = match last {
             Some((seq, len)) => {
                 let path = dir.join(format::segment_name(seq));
-                let file = fs.open_append(&path).map_err(io_error("open", &path))?;
+                let file = fs.open_at(&path, len).map_err(io_error("open", &path))?;
                 (seq, file, len)
             }
             None => {
@@ -241,6 +253,7 @@ impl<F: FileSystem> Storage<F> {
             seq,
             file,
             len,
+            reserved: 0,
             dirty: false,
             obsolete: Vec::new(),
             failed: None,
@@ -349,6 +362,16 @@ impl<F: FileSystem> Storage<F> {
             self.stats.syncs += 1;
             self.dirty = false;
         }
+        let end = self.len + self.buf.len() as u64;
+        if end > self.reserved && self.options.reserve_bytes > 0 {
+            let reserve = (end + self.options.reserve_bytes).min(end.max(self.options.segment_bytes));
+            self.file.reserve(reserve).map_err(|source| StorageError::Io {
+                operation: "reserve space in",
+                path: path.clone(),
+                source,
+            })?;
+            self.reserved = reserve;
+        }
         self.file.append(&self.buf).map_err(|source| StorageError::Io {
             operation: "write",
             path,
@@ -401,11 +424,19 @@ impl<F: FileSystem> Storage<F> {
             source,
         })?;
         self.stats.syncs += 1;
+        // Without its reserved tail (this run's or an earlier one's): zeros at the end of a segment
+        // that is not the last are damage.
+        self.fs.truncate(&old, self.len).map_err(|source| StorageError::Io {
+            operation: "truncate",
+            path: old.clone(),
+            source,
+        })?;
         let seq = self.seq + 1;
         let (file, len) = create_segment(&*self.fs, &self.dir, seq)?;
         self.file = file;
         self.seq = seq;
         self.len = len;
+        self.reserved = 0;
         self.dirty = false;
         self.stats.segments += 1;
         if checkpoint {
@@ -537,6 +568,11 @@ fn recover<F: FileSystem>(fs: &F, dir: &Path, names: &[String]) -> Result<Replay
         let is_last = index + 1 == scans.len();
         match &scan.stop {
             None => {}
+            Some(Stop::Zeros) if is_last => {}
+            Some(Stop::Zeros) => {
+                let reason = "the records end in zeros, but later segments exist".to_string();
+                return Err(damaged(path, scan.end, reason));
+            }
             Some(Stop::Damaged { offset, reason }) => return Err(damaged(path, *offset, reason.clone())),
             Some(Stop::Torn { reason }) if !is_last => {
                 return Err(damaged(path, scan.end, format!("{reason}, but later segments exist")));
