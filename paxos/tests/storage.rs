@@ -10,7 +10,7 @@ use paxos::core::{
     Ballot, Bytes, ClientId, ClusterId, DurableState, KvStore, NodeId, Operation, Persist, Request, Slot,
     Value,
 };
-use paxos::storage::fs::StdFs;
+use paxos::storage::fs::{AppendFile, FileSystem, StdFs};
 use paxos::storage::{Storage, StorageError, StorageOptions};
 use paxos::testkit::{Options, Recorded, Simulation};
 use rand::rngs::SmallRng;
@@ -484,4 +484,97 @@ fn zeros_ending_an_earlier_segment_are_damage() {
     let error = open(&dir.0, &options).expect_err("zeros in an earlier segment are refused");
     let message = error.to_string();
     assert!(message.contains(first.as_str()) && message.contains("later segments exist"), "{message}");
+}
+
+/// A file system that cannot reserve space (say, one without `fallocate` and no room to spare).
+struct NoReserve;
+
+/// A file of [`NoReserve`].
+struct NoReserveFile(<StdFs as FileSystem>::File);
+
+impl AppendFile for NoReserveFile {
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.append(bytes)
+    }
+
+    fn reserve(&mut self, _len: u64) -> std::io::Result<()> {
+        Err(std::io::Error::other("no space reserved here"))
+    }
+
+    fn sync_data(&mut self) -> std::io::Result<()> {
+        self.0.sync_data()
+    }
+
+    fn sync_all(&mut self) -> std::io::Result<()> {
+        self.0.sync_all()
+    }
+}
+
+impl FileSystem for NoReserve {
+    type File = NoReserveFile;
+
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        StdFs.create_dir_all(dir)
+    }
+
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        StdFs.list(dir)
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        StdFs.exists(path)
+    }
+
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        StdFs.read(path)
+    }
+
+    fn create(&self, path: &Path) -> std::io::Result<NoReserveFile> {
+        StdFs.create(path).map(NoReserveFile)
+    }
+
+    fn open_at(&self, path: &Path, offset: u64) -> std::io::Result<NoReserveFile> {
+        StdFs.open_at(path, offset).map(NoReserveFile)
+    }
+
+    fn truncate(&self, path: &Path, len: u64) -> std::io::Result<()> {
+        StdFs.truncate(path, len)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        StdFs.rename(from, to)
+    }
+
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        StdFs.remove(path)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        StdFs.sync_dir(dir)
+    }
+
+    fn lock(&self, path: &Path) -> std::io::Result<paxos::storage::fs::LockGuard> {
+        StdFs.lock(path)
+    }
+}
+
+/// Where space cannot be reserved the log appends as it grows: slower, never wrong.
+#[test]
+fn a_file_system_that_cannot_reserve_space_still_keeps_the_log() {
+    let dir = TempDir::new("no-reserve");
+    let records = sample_records(30);
+    let options = small_segments();
+    let (mut storage, _, _) = Storage::open(Arc::new(NoReserve), &dir.0, options.clone()).expect("open");
+    for record in &records {
+        storage.append(record).expect("append without reserved space");
+        storage.sync().expect("sync");
+    }
+    drop(storage);
+    let plain = TempDir::new("no-reserve-plain");
+    let (expected, _) =
+        write_log(&plain.0, &records, &StorageOptions { reserve_bytes: 0, ..small_segments() });
+    assert_eq!(read_dir(&dir.0), expected, "the same files as plain appends");
+    let (_, recovered, recovery) = Storage::open(Arc::new(NoReserve), &dir.0, options).expect("reopen");
+    assert_eq!(recovered, state_of(&records));
+    assert_eq!(recovery.truncated, None);
 }

@@ -163,7 +163,8 @@ pub struct Storage<F: FileSystem> {
     file: F::File,
     /// Bytes in the current segment.
     len: u64,
-    /// Bytes of the current segment's file reserved so far (at least; 0 when not known).
+    /// Bytes of the current segment's file reserved so far (at least; 0 when not known; `u64::MAX`
+    /// once the file system refused).
     reserved: u64,
     /// Whether something was appended since the last sync.
     dirty: bool,
@@ -365,12 +366,9 @@ impl<F: FileSystem> Storage<F> {
         let end = self.len + self.buf.len() as u64;
         if end > self.reserved && self.options.reserve_bytes > 0 {
             let reserve = (end + self.options.reserve_bytes).min(end.max(self.options.segment_bytes));
-            self.file.reserve(reserve).map_err(|source| StorageError::Io {
-                operation: "reserve space in",
-                path: path.clone(),
-                source,
-            })?;
-            self.reserved = reserve;
+            // Only slower without it, never wrong: if the file system refuses (or has not the
+            // room to spare), this segment grows with its writes instead.
+            self.reserved = if self.file.reserve(reserve).is_ok() { reserve } else { u64::MAX };
         }
         self.file.append(&self.buf).map_err(|source| StorageError::Io {
             operation: "write",
