@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,8 +94,8 @@ struct Shared {
     wipe: Vec<bool>,
     /// Per node: what it last published.
     observed: Vec<Observed>,
-    /// Per node: its clock (kept across restarts: a machine's clock survives its processes) and
-    /// its pause switch.
+    /// Per node: its clock (on simulated time, kept across restarts: a machine's clock survives
+    /// its processes) and its pause switch.
     clocks: Vec<Arc<Clock>>,
     pauses: Vec<tokio::sync::watch::Sender<bool>>,
     /// Clients stop invoking new operations after this simulated time.
@@ -112,6 +113,9 @@ struct Shared {
 /// The simulated world.
 pub struct World {
     sim: turmoil::Sim<'static>,
+    /// Simulated time between steps, in nanoseconds: what the nodes' clocks read when the harness
+    /// (outside every host) changes them.
+    between_steps: Arc<AtomicU64>,
     shared: Rc<RefCell<Shared>>,
     options: Options,
     /// Directed links between nodes that are cut, with how many faults cut each (faults overlap:
@@ -153,7 +157,21 @@ impl World {
             .min_message_latency(Duration::from_micros(200))
             .max_message_latency(Duration::from_millis(2));
         let mut sim = builder.build();
+        let between_steps = Arc::new(AtomicU64::new(0));
+        // Each node's clock runs on simulated time, read inside its host, or between steps when
+        // the harness skews it (never on a tokio instant: see `paxos::runtime::clock`). It is the
+        // machine's clock: it survives the node's restarts.
+        let clocks = (0..options.nodes)
+            .map(|_| {
+                let between_steps = between_steps.clone();
+                Arc::new(Clock::with_source(Box::new(move || {
+                    turmoil::sim_elapsed()
+                        .unwrap_or_else(|| Duration::from_nanos(between_steps.load(AtomicOrdering::Relaxed)))
+                })))
+            })
+            .collect();
         let shared = Rc::new(RefCell::new(Shared {
+            clocks,
             boots: vec![0; usize::from(options.nodes)],
             wipe: vec![false; usize::from(options.nodes)],
             observed: vec![Observed::default(); usize::from(options.nodes)],
@@ -202,7 +220,7 @@ impl World {
             });
         }
         let down = vec![false; usize::from(options.nodes)];
-        World { sim, shared, options, cuts: BTreeMap::new(), down }
+        World { sim, between_steps, shared, options, cuts: BTreeMap::new(), down }
     }
 
     /// Simulated time so far.
@@ -216,6 +234,8 @@ impl World {
             self.sim.step().map_err(|error| {
                 format!("seed {}: at {:?}: {error}", self.options.seed, self.sim.elapsed())
             })?;
+            let nanos = u64::try_from(self.sim.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.between_steps.store(nanos, AtomicOrdering::Relaxed);
         }
         Ok(())
     }
@@ -496,12 +516,8 @@ async fn boot(
         storage.sync()?;
     }
     let (clock, pause) = {
-        let mut shared = shared.borrow_mut();
+        let shared = shared.borrow();
         let index = usize::from(i) - 1;
-        // Made on the first boot, inside the simulation (its anchor is simulated time).
-        while shared.clocks.len() <= index {
-            shared.clocks.push(Arc::new(Clock::new()));
-        }
         (shared.clocks[index].clone(), shared.pauses[index].subscribe())
     };
     let (observer, mut observed) = tokio::sync::watch::channel(Observed::default());

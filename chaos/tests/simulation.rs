@@ -130,13 +130,17 @@ fn clock_skew_on_every_node() {
     });
 }
 
+/// Every fault of the catalog, clock rates changed by the harness and restarts among them (a
+/// clock anchored on a tokio instant, which means something else in every runtime, made this
+/// history differ from run to run).
 #[test]
 fn a_seed_replays_byte_identically() {
-    let scenario = scenarios::catalog::find("mixed").expect("in the catalog").with_duration(8.0);
-    let first = chaos::run::run(&scenario, 42).expect("runs");
-    let second = chaos::run::run(&scenario, 42).expect("runs");
+    let scenario = scenarios::catalog::find("mixed").expect("in the catalog");
+    let first = chaos::run::run(&scenario, 61).expect("runs");
+    let second = chaos::run::run(&scenario, 61).expect("runs");
     assert!(first.history.lines().count() > 200, "a history worth comparing");
-    assert!(first.windows.len() >= 3, "faults worth comparing: {:?}", first.windows);
+    assert!(first.windows.len() >= 8, "faults worth comparing: {:?}", first.windows);
+    assert!(first.trace.contains("runs at") && first.trace.contains("restart"), "{}", first.trace);
     assert_eq!(first.trace, second.trace, "the traces differ");
     assert!(
         first.history == second.history,

@@ -513,11 +513,13 @@ pub async fn run<N: Net, F: FileSystem>(
             // A changed rate or a jump moves every deadline: look again.
             _ = clock_changes.changed() => {}
             () = sleep_until(next_timer), if next_timer.is_some() => {
-                // Due by the same conversion that chose the wake-up (floating-point rounding
-                // between local and real time must not leave a timer that never comes due).
-                let now = Instant::now();
-                let due: Vec<Timer> =
-                    state.timers.iter().filter(|(_, at)| clock.instant_of(**at) <= now).map(|(timer, _)| *timer).collect();
+                // Due by the same arithmetic that chose the wake-up (see `Clock::until`).
+                let due: Vec<Timer> = state
+                    .timers
+                    .iter()
+                    .filter(|(_, at)| clock.until(**at).is_zero())
+                    .map(|(timer, _)| *timer)
+                    .collect();
                 for timer in due {
                     state.timers.remove(&timer);
                     replica.step(Input::Timeout(timer), &mut out);
