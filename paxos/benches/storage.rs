@@ -3,7 +3,8 @@
 //! Cases, interleaved within each run so that every ratio is measured side by side (the disk of
 //! this class of machine switches between a fast and a slow state for seconds to minutes):
 //!
-//! - **raw**: a loop of 100-byte `write` + `fdatasync` on a plain file: the physical limit.
+//! - **raw**: a loop of 100-byte `write` + `fdatasync` into space reserved ahead (as the log
+//!   writes: a write that grows a file also journals its new size): the physical limit.
 //! - **single**: one writer, `Storage::append` of one 100-byte record then `Storage::sync`.
 //! - **group N**: N concurrent writers (tokio tasks) each submitting one 100-byte record to the
 //!   group-commit thread and waiting for it to be durable, in a closed loop.
@@ -21,10 +22,9 @@
 
 use paxos::core::{Ballot, Bytes, ClientId, NodeId, Operation, Persist, Request, Slot, Value};
 use paxos::storage::format::{self, EntryRef};
-use paxos::storage::fs::StdFs;
+use paxos::storage::fs::{AppendFile, FileSystem, StdFs};
 use paxos::storage::group::Committer;
 use paxos::storage::{Storage, StorageOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,14 +93,20 @@ fn fresh(dir: &Path, name: &str) -> PathBuf {
     path
 }
 
-/// `per_sync` records of 100 bytes written at once, then `fdatasync`, in a loop.
+/// `per_sync` records of 100 bytes written at once, then `fdatasync`, in a loop, into space
+/// reserved 1 MiB ahead.
 fn raw(dir: &Path, seconds: f64, per_sync: u64) -> Measure {
     let path = fresh(dir, &format!("raw-{per_sync}"));
-    let mut file = std::fs::File::create(path.join("raw.log")).expect("create");
+    let mut file = StdFs.create(&path.join("raw.log")).expect("create");
     let payload = vec![b'r'; RECORD_BYTES * per_sync as usize];
-    let (started, mut syncs) = (Instant::now(), 0u64);
+    let (started, mut syncs, mut reserved) = (Instant::now(), 0u64, 0u64);
     while started.elapsed().as_secs_f64() < seconds {
-        file.write_all(&payload).expect("write");
+        let end = (syncs + 1) * payload.len() as u64;
+        if end > reserved {
+            reserved = end + (1 << 20);
+            file.reserve(reserved).expect("reserve");
+        }
+        file.append(&payload).expect("write");
         file.sync_data().expect("fdatasync");
         syncs += 1;
     }
@@ -211,7 +217,7 @@ fn main() {
     let cases: Vec<(String, Box<dyn Fn() -> Measure>)> = {
         let d = dir.clone();
         let mut cases: Vec<(String, Box<dyn Fn() -> Measure>)> = vec![
-            ("raw append + fdatasync".to_string(), Box::new(move || raw(&d, seconds, 1))),
+            ("raw write + fdatasync".to_string(), Box::new(move || raw(&d, seconds, 1))),
             (
                 "single writer".to_string(),
                 Box::new({
