@@ -198,9 +198,9 @@ pub fn check_segment_header(bytes: &[u8], seq: u64) -> Result<(), String> {
 ///
 /// The storage never writes a record before the previous one is synced, so a crash can leave at
 /// most the last record unfinished, in any shape (cut short, zeros, blocks missing in the middle).
-/// Nothing but zeros after the intact records is [`Stop::Zeros`].
 /// A bad record is therefore an unfinished write ([`Stop::Torn`]) exactly when no intact record
 /// follows it; with an intact record after it, it was synced once, and it is [`Stop::Damaged`].
+/// Nothing but zeros after the intact records (reserved space) is [`Stop::Zeros`].
 pub fn scan_records(bytes: &[u8]) -> Scan {
     let mut records = Vec::new();
     let mut at = SEGMENT_HEADER;
