@@ -361,12 +361,16 @@ fn read_fault_clock(path: &Path) -> Result<(f64, f64), String> {
 /// Applies the `--fault-clock` file to the node's clock as it changes. An unreadable or bad file
 /// keeps the clock as it was (the injector writes it by rename, so a torn read is rare).
 async fn follow_fault_clock(path: PathBuf, clock: Arc<Clock>, first: (f64, f64)) {
-    let mut applied = 0.0;
+    // Only changes are applied: each one wakes the node to look at its timers again.
+    let (mut rate_applied, mut offset_applied) = (1.0, 0.0);
     let mut apply = |(rate, offset): (f64, f64)| {
-        clock.set_rate(rate);
-        if offset != applied {
-            clock.jump(offset - applied);
-            applied = offset;
+        if rate != rate_applied {
+            clock.set_rate(rate);
+            rate_applied = rate;
+        }
+        if offset != offset_applied {
+            clock.jump(offset - offset_applied);
+            offset_applied = offset;
         }
     };
     apply(first);
