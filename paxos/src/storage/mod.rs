@@ -52,7 +52,7 @@ pub struct StorageOptions {
     pub segment_bytes: u64,
     /// Space reserved ahead of the writes, in chunks of this size (never past the segment's size),
     /// so that a sync writes data without also journaling a new file size: measured on ext4, a
-    /// 100-byte write and `fdatasync` take about 85 µs into reserved space and 125 µs when they
+    /// 100-byte write and `fdatasync` take about 80 µs into reserved space and 125 µs when they
     /// grow the file. 0: plain appends.
     pub reserve_bytes: u64,
     /// A deliberately broken storage for negative controls: [`Storage::sync`] returns without
