@@ -2,18 +2,20 @@
 //! restarted or lost its disk, and the state the last step reached.
 
 use crate::actor::{Choice, Msg, Node, State};
+use crate::driver::{Action, World};
 use paxos::core::{Bytes, Message, Operation, Outcome, Report, Request, Response, Value};
-use stateright::actor::{ActorModelAction, ActorModelState, Id};
+use stateright::actor::{Actor as _, ActorModelAction, Id};
 use stateright::Path;
 use std::fmt::Write;
 
-/// An actor's name: `n0`.. for replicas (the node ids of the core), `c0`.. for clients.
+/// An actor's name: `n0`.. for replicas (the node ids of the core), `c3`.. for clients (their
+/// client ids in requests and responses, which are their actor ids).
 pub fn actor_name(replicas: usize, id: Id) -> String {
     let index = usize::from(id);
     if index < replicas {
         format!("n{index}")
     } else {
-        format!("c{}", index - replicas)
+        format!("c{index}")
     }
 }
 
@@ -146,7 +148,7 @@ pub fn message(msg: &Msg) -> String {
 }
 
 /// One step of a path.
-pub fn action(replicas: usize, action: &ActorModelAction<Msg, paxos::core::Timer, Choice>) -> String {
+pub fn action(replicas: usize, action: &Action) -> String {
     let name = |id: Id| actor_name(replicas, id);
     match action {
         ActorModelAction::Deliver { src, dst, msg } => {
@@ -169,12 +171,12 @@ pub fn action(replicas: usize, action: &ActorModelAction<Msg, paxos::core::Timer
     }
 }
 
-fn summary(replicas: usize, state: &ActorModelState<Node, crate::History>) -> String {
+fn summary(replicas: usize, state: &World) -> String {
     let mut text = String::new();
     for (index, actor) in state.actor_states.iter().enumerate() {
         let name = actor_name(replicas, Id::from(index));
-        let crashed = if state.crashed.get(index).copied().unwrap_or(false) { " (down)" } else { "" };
-        match actor.as_ref() {
+        let crashed = if state.is_crashed(index) { " (down)" } else { "" };
+        match actor {
             State::Replica(replica) => {
                 let core = &replica.replica;
                 let log = core.log();
@@ -211,11 +213,7 @@ fn summary(replicas: usize, state: &ActorModelState<Node, crate::History>) -> St
 
 /// A path, explained: numbered steps up to the first state where `stop` holds (the whole path if
 /// none does), then every actor's state there.
-pub fn path(
-    replicas: usize,
-    path: &Path<ActorModelState<Node, crate::History>, ActorModelAction<Msg, paxos::core::Timer, Choice>>,
-    stop: impl Fn(&ActorModelState<Node, crate::History>) -> bool,
-) -> (String, usize) {
+pub fn path(replicas: usize, path: &Path<World, Action>, stop: impl Fn(&World) -> bool) -> (String, usize) {
     let steps = path.clone().into_vec();
     let end = steps.iter().position(|(state, _)| stop(state)).unwrap_or(steps.len() - 1);
     let mut text = String::new();
@@ -229,4 +227,100 @@ pub fn path(
     text.push_str(&summary(replicas, last));
     let _ = writeln!(text, "  client history: {:?}", last.history.tester);
     (text, end)
+}
+
+/// The messages a step put in flight: those in flight after it, less those in flight before it that
+/// it did not deliver.
+fn sent<'a>(
+    before: &'a World,
+    delivered: Option<(Id, Id, &'a Msg)>,
+    after: &'a World,
+) -> Vec<(Id, Id, &'a Msg)> {
+    let mut count: std::collections::BTreeMap<(Id, Id, &Msg), isize> = std::collections::BTreeMap::new();
+    for (src, dst, msg) in &after.network {
+        *count.entry((*src, *dst, msg)).or_default() += 1;
+    }
+    for (src, dst, msg) in &before.network {
+        *count.entry((*src, *dst, msg)).or_default() -= 1;
+    }
+    if let Some(envelope) = delivered {
+        *count.entry(envelope).or_default() += 1;
+    }
+    count
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .flat_map(|(envelope, n)| std::iter::repeat_n(envelope, n as usize))
+        .collect()
+}
+
+/// A sequence diagram of a path for the Explorer: a timeline per actor, an arrow per delivered
+/// message from the step that sent it, a dot per timer, crash, restart or wipe.
+pub fn sequence_diagram(actors: &[Node], replicas: usize, path: Path<World, Action>) -> String {
+    const COLUMN: usize = 140;
+    const ROW: usize = 30;
+    let steps = path.into_vec();
+    let width = COLUMN * actors.len() + 420;
+    let height = ROW * (steps.len() + 1);
+    let mut svg = format!(
+        "<svg version='1.1' baseProfile='full' width='{width}' height='{height}' \
+         viewbox='-20 -20 {} {}' xmlns='http://www.w3.org/2000/svg'>\
+         <defs><marker class='svg-event-shape' id='arrow' markerWidth='12' markerHeight='10' \
+         refX='12' refY='5' orient='auto'><polygon points='0 0, 12 5, 0 10' /></marker></defs>",
+        width + 20,
+        height + 20
+    );
+    let escape = |text: String| text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    for (index, actor) in actors.iter().enumerate() {
+        let x = index * COLUMN;
+        let name = format!("{} {}", actor_name(replicas, Id::from(index)), actor.name());
+        let _ = write!(
+            svg,
+            "<line x1='{x}' y1='0' x2='{x}' y2='{height}' class='svg-actor-timeline' />\
+             <text x='{x}' y='0' class='svg-actor-label'>{name}</text>"
+        );
+    }
+    // Row of the step that sent each message still in flight (the initial state's sends: row 0).
+    let mut sent_at: Vec<((Id, Id, &Msg), usize)> = Vec::new();
+    if let Some((first, _)) = steps.first() {
+        sent_at.extend(first.network.iter().map(|(src, dst, msg)| ((*src, *dst, msg), 0)));
+    }
+    let mut labels = String::new();
+    for (row, window) in steps.windows(2).enumerate() {
+        let (before, action) = (&window[0].0, &window[0].1);
+        let after = &window[1].0;
+        let y = (row + 1) * ROW;
+        let Some(action) = action else { continue };
+        let (actor, delivered) = match action {
+            ActorModelAction::Deliver { src, dst, msg } => (*dst, Some((*src, *dst, msg))),
+            ActorModelAction::Timeout(id, _)
+            | ActorModelAction::Crash(id)
+            | ActorModelAction::Recover(id) => (*id, None),
+            ActorModelAction::SelectRandom { actor, .. } => (*actor, None),
+            ActorModelAction::Drop(envelope) => (envelope.dst, None),
+        };
+        let x = usize::from(actor) * COLUMN;
+        match delivered {
+            Some(envelope) => {
+                let from = sent_at.iter().position(|(sent, _)| *sent == envelope);
+                let from_row = from.map_or(0, |position| sent_at.remove(position).1);
+                let (x1, y1) = (usize::from(envelope.0) * COLUMN, from_row * ROW);
+                let _ = write!(
+                    svg,
+                    "<line x1='{x1}' y1='{y1}' x2='{x}' y2='{y}' marker-end='url(#arrow)' class='svg-event-line' />"
+                );
+            }
+            None => {
+                let _ = write!(svg, "<circle cx='{x}' cy='{y}' r='10' class='svg-event-shape' />");
+            }
+        }
+        let label = match action {
+            ActorModelAction::Deliver { msg, .. } => message(msg),
+            _ => self::action(replicas, action),
+        };
+        let _ = write!(labels, "<text x='{x}' y='{y}' class='svg-event-label'>{}</text>", escape(label));
+        sent_at.extend(sent(before, delivered, after).into_iter().map(|envelope| (envelope, row + 1)));
+    }
+    svg.push_str(&labels);
+    svg.push_str("</svg>");
+    svg
 }

@@ -13,19 +13,23 @@
 //!
 //! - [`actor`]: the replica and client actors, and how a replica's outputs become stateright
 //!   commands (persists saved within the step, before its sends become visible).
+//! - [`driver`]: the stateright `Model` that drives those actors (stateright's `ActorModel`
+//!   semantics, with a state that is cheap to clone and fingerprint).
 //! - this file: [`ModelConfig`], the properties, the boundary.
 //! - [`explain`]: counterexamples as numbered, readable steps.
 
 pub mod actor;
+pub mod driver;
 pub mod explain;
 
 use actor::{ClientOp, Digested, Msg, Node, State};
+use driver::{Driver, Parts, World};
 pub use paxos::core::Mutant;
 use paxos::core::{Ballot, Config, Message, NodeId, Slot, Value};
-use stateright::actor::{ActorModel, ActorModelState, Envelope, Id, LossyNetwork, Network};
+use stateright::actor::{Envelope, Id};
 use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
-use stateright::{Checker, Expectation, HasDiscoveries, Model as _};
+use stateright::{Checker, Expectation, HasDiscoveries, Model as _, Property};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -137,7 +141,7 @@ impl History {
 }
 
 /// The model type.
-pub type Model = ActorModel<Node, ModelConfig, History>;
+pub type Model = Driver;
 
 impl ModelConfig {
     /// The operations of client `index`: one put of a value unique to the client, the rest gets.
@@ -163,49 +167,57 @@ impl ModelConfig {
         config
     }
 
+    /// The actors: replicas `0..replicas` (the first `candidates` may start elections), then the
+    /// clients (client `i` talks to replica `i % replicas`).
+    pub fn actors(&self) -> Vec<Node> {
+        let replicas = (0..self.replicas).map(|index| Node::Replica {
+            config: self.replica_config(index),
+            candidate: index < self.candidates,
+            wipes_max: self.wipes,
+        });
+        let clients = (0..self.clients).map(|index| Node::Client {
+            server: Id::from(index % self.replicas),
+            ops: self.client_ops(index),
+        });
+        replicas.chain(clients).collect()
+    }
+
+    /// Replicas down at once, at most (the total is bounded through `within_boundary`).
+    pub fn max_crashes(&self) -> usize {
+        usize::from(self.crashes.min(1))
+    }
+
     /// Builds the stateright model.
     pub fn into_model(self) -> Model {
-        let crashes = self.crashes;
-        let network = match self.network {
-            NetworkKind::Unordered => Network::new_unordered_nonduplicating([]),
-            NetworkKind::Ordered => Network::new_ordered([]),
-        };
-        let replicas: Vec<Node> = (0..self.replicas)
-            .map(|index| Node::Replica {
-                config: self.replica_config(index),
-                candidate: index < self.candidates,
-                wipes_max: self.wipes,
-            })
-            .collect();
-        let clients: Vec<Node> = (0..self.clients)
-            .map(|index| Node::Client {
-                server: Id::from(index % self.replicas),
-                ops: self.client_ops(index),
-            })
-            .collect();
-        ActorModel::new(self, History::default())
-            .actors(replicas)
-            .actors(clients)
-            .init_network(network)
-            .lossy_network(LossyNetwork::No)
-            .max_crashes(usize::from(crashes.min(1)))
-            .property(Expectation::Always, "linearizable", |_, state| state.history.linearizable)
-            .property(Expectation::Always, "agreement", |model, state| agreement(&model.cfg, state).is_ok())
-            .property(Expectation::Always, "applied prefixes agree", |_, state| applied_prefixes_agree(state))
-            .property(Expectation::Sometimes, "all clients done", |model, state| {
+        let properties = vec![
+            Property::always("linearizable", |_: &Model, state: &World| state.history.linearizable),
+            Property::always("agreement", |model: &Model, state: &World| {
+                agreement(&model.cfg, state).is_ok()
+            }),
+            Property::always("applied prefixes agree", |_: &Model, state: &World| {
+                applied_prefixes_agree(state)
+            }),
+            Property::sometimes("all clients done", |model: &Model, state: &World| {
                 all_clients_done(&model.cfg, state)
-            })
-            .property(Expectation::Sometimes, "leadership changed", |_, state| {
+            }),
+            Property::sometimes("leadership changed", |_: &Model, state: &World| {
                 state.history.leaders.len() >= 2
-            })
-            .record_msg_out(record_out)
-            .record_msg_in(record_in)
-            .within_boundary(within_boundary)
+            }),
+        ];
+        let parts = Parts {
+            actors: self.actors(),
+            max_crashes: self.max_crashes(),
+            properties,
+            record_out,
+            record_in,
+            boundary: within_boundary,
+        };
+        Driver::new(self, parts)
     }
 }
 
-fn replicas(state: &ActorModelState<Node, History>) -> impl Iterator<Item = &actor::ReplicaState> {
-    state.actor_states.iter().filter_map(|actor| match actor.as_ref() {
+fn replicas(state: &World) -> impl Iterator<Item = &actor::ReplicaState> {
+    state.actor_states.iter().filter_map(|actor| match actor {
         State::Replica(replica) => Some(&**replica),
         State::Client(_) => None,
     })
@@ -217,7 +229,7 @@ fn replicas(state: &ActorModelState<Node, History>) -> impl Iterator<Item = &act
 /// # Errors
 ///
 /// The slot and what disagrees.
-pub fn agreement(config: &ModelConfig, state: &ActorModelState<Node, History>) -> Result<(), String> {
+pub fn agreement(config: &ModelConfig, state: &World) -> Result<(), String> {
     let quorum = config.replica_config(0).quorum();
     // A handful of votes per state: a vector beats a map (this runs on every state).
     let mut votes: Vec<((Slot, Ballot, &Value), usize)> = Vec::new();
@@ -273,7 +285,7 @@ fn one_value<'a>(values: &mut Vec<(Slot, &'a Value)>, slot: Slot, value: &'a Val
 }
 
 /// Two replicas that applied the same number of slots hold the same state machine.
-pub fn applied_prefixes_agree(state: &ActorModelState<Node, History>) -> bool {
+pub fn applied_prefixes_agree(state: &World) -> bool {
     let mut seen: Vec<(Slot, &paxos::core::KvStore)> = Vec::new();
     replicas(state).all(|replica| {
         let applied = replica.replica.log().applied();
@@ -288,8 +300,8 @@ pub fn applied_prefixes_agree(state: &ActorModelState<Node, History>) -> bool {
     })
 }
 
-fn all_clients_done(config: &ModelConfig, state: &ActorModelState<Node, History>) -> bool {
-    state.actor_states.iter().all(|actor| match actor.as_ref() {
+fn all_clients_done(config: &ModelConfig, state: &World) -> bool {
+    state.actor_states.iter().all(|actor| match actor {
         State::Client(client) => client.done == config.ops,
         State::Replica(_) => true,
     })
@@ -297,24 +309,48 @@ fn all_clients_done(config: &ModelConfig, state: &ActorModelState<Node, History>
 
 /// Bounds the exploration: ballot rounds, crashes (restarts so far plus replicas down now) and
 /// wipes; clients never crash (a restarted client would be a different client).
-fn within_boundary(config: &ModelConfig, state: &ActorModelState<Node, History>) -> bool {
-    let rounds_ok = replicas(state).all(|replica| replica.replica.promised().round <= config.rounds);
-    let (restarts, wipes) =
-        state.actor_storages.iter().fold((0u32, 0u32), |(restarts, wipes), disk| match disk {
-            Some(actor::Disk::Replica(saved)) => {
-                (restarts + u32::from(saved.restarts), wipes + u32::from(saved.wipes))
-            }
-            _ => (restarts, wipes),
-        });
-    let down = state.crashed.iter().take(config.replicas).filter(|crashed| **crashed).count() as u32;
-    let clients_up = state.crashed.iter().skip(config.replicas).all(|crashed| !crashed);
+fn within_boundary(config: &ModelConfig, state: &World) -> bool {
+    bounds_hold(
+        config,
+        replicas(state),
+        state.actor_storages.iter(),
+        (0..state.actor_states.len()).map(|index| state.is_crashed(index)),
+    )
+}
+
+/// [`ModelConfig`]'s bounds on a state given by parts: its replicas, every actor's disk, and which
+/// actors are down (in actor order). Public for the test that compares the model's driver with
+/// stateright's `ActorModel`.
+pub fn bounds_hold<'a>(
+    config: &ModelConfig,
+    mut replicas: impl Iterator<Item = &'a actor::ReplicaState>,
+    storages: impl Iterator<Item = &'a Option<actor::Disk>>,
+    crashed: impl Iterator<Item = bool>,
+) -> bool {
+    let rounds_ok = replicas.all(|replica| replica.replica.promised().round <= config.rounds);
+    let (restarts, wipes) = storages.fold((0u32, 0u32), |(restarts, wipes), disk| match disk {
+        Some(actor::Disk::Replica(saved)) => {
+            (restarts + u32::from(saved.restarts), wipes + u32::from(saved.wipes))
+        }
+        _ => (restarts, wipes),
+    });
+    let (mut down, mut clients_up) = (0u32, true);
+    for (index, crashed) in crashed.enumerate() {
+        if index < config.replicas {
+            down += u32::from(crashed);
+        } else {
+            clients_up &= !crashed;
+        }
+    }
     rounds_ok
         && restarts + down <= u32::from(config.crashes)
         && wipes <= u32::from(config.wipes)
         && clients_up
 }
 
-fn record_out(config: &ModelConfig, history: &History, envelope: Envelope<&Msg>) -> Option<History> {
+/// The history after a message is sent: a client's request invokes an operation, a replica's
+/// first Accept makes it a leader.
+pub fn record_out(config: &ModelConfig, history: &History, envelope: Envelope<&Msg>) -> Option<History> {
     match envelope.msg {
         Msg::Request(request) if usize::from(envelope.src) >= config.replicas => {
             let op = match &request.operations[0] {
@@ -335,7 +371,8 @@ fn record_out(config: &ModelConfig, history: &History, envelope: Envelope<&Msg>)
     }
 }
 
-fn record_in(config: &ModelConfig, history: &History, envelope: Envelope<&Msg>) -> Option<History> {
+/// The history after a message is delivered: a response to a client completes its operation.
+pub fn record_in(config: &ModelConfig, history: &History, envelope: Envelope<&Msg>) -> Option<History> {
     let Msg::Response(response) = envelope.msg else { return None };
     if usize::from(envelope.dst) < config.replicas {
         return None;
@@ -484,7 +521,7 @@ fn summarize(judge: &Model, checker: impl Checker<Model>, started: Instant) -> O
                 (Expectation::Sometimes, Some(_)) => ("sometimes", "reached", false),
                 (Expectation::Sometimes, None) => ("sometimes", "NEVER REACHED", true),
             };
-            let holds = |state: &ActorModelState<Node, History>| (property.condition)(judge, state);
+            let holds = |state: &World| (property.condition)(judge, state);
             if let (true, Some(path), None) = (failed, &discovery, &counterexample) {
                 // Cut the path at the first state that violates the property.
                 let (text, steps) = explain::path(replicas, path, |state| !holds(state));
