@@ -110,6 +110,9 @@ pub enum Disk {
     Client,
 }
 
+/// The key under which a restarting replica is offered [`Choice::Wipe`].
+pub const WIPE: &str = "wipe";
+
 /// A random choice offered to a restarting replica.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Choice {
@@ -271,7 +274,7 @@ impl Actor for Node {
                 ),
                 Some(Disk::Replica(saved)) => {
                     if saved.wipes < *wipes_max {
-                        o.choose_random("wipe", vec![Choice::Wipe]);
+                        o.choose_random(WIPE, vec![Choice::Wipe]);
                     }
                     let saved = Saved {
                         durable: saved.durable.clone(),

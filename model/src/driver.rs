@@ -20,7 +20,7 @@
 //! duplication; crashes bounded by how many actors are down at once; the `Election` timer (the only
 //! one the replicas arm in the model); one random choice, the storage wipe.
 
-use crate::actor::{Choice, Disk, Msg, Node, State};
+use crate::actor::{Choice, Disk, Msg, Node, State, WIPE};
 use crate::{History, ModelConfig, NetworkKind};
 use paxos::core::Timer;
 use stateright::actor::{Actor, ActorModelAction, Command, Envelope, Id, Out};
@@ -29,9 +29,6 @@ use std::borrow::Cow;
 
 /// The actions: stateright's own (`Drop` is never generated: the network is lossless).
 pub type Action = ActorModelAction<Msg, Timer, Choice>;
-
-/// The key of the one random choice (the storage wipe).
-const WIPE: &str = "wipe";
 
 /// The system state: every actor's state and disk, the messages in flight, the armed timers, the
 /// crashed actors, the offered wipes, and the auxiliary history.
