@@ -136,7 +136,8 @@ pub struct NodeOptions {
 pub struct Observed {
     /// Leading.
     pub leader: bool,
-    /// The ballot it leads or follows.
+    /// The ballot it leads or campaigns with (none on a follower: its `promised` ballot is the one it
+    /// follows, or a newer candidate's).
     pub ballot: Option<Ballot>,
     /// Every slot below it is known chosen here.
     pub committed: Slot,
@@ -202,7 +203,8 @@ pub struct Info {
     pub role: String,
     /// The leader this node knows of.
     pub leader: Option<NodeId>,
-    /// The ballot it leads or follows.
+    /// The ballot it leads or campaigns with (none on a follower: its `promised` ballot is the one it
+    /// follows, or a newer candidate's).
     pub ballot: Option<Ballot>,
     /// The highest ballot it promised.
     pub promised: Ballot,
