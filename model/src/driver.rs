@@ -72,40 +72,19 @@ pub struct Driver {
     ordered: bool,
     max_crashes: usize,
     properties: Vec<Property<Driver>>,
-    record_out: fn(&ModelConfig, &History, Envelope<&Msg>) -> Option<History>,
-    record_in: fn(&ModelConfig, &History, Envelope<&Msg>) -> Option<History>,
-    boundary: fn(&ModelConfig, &World) -> bool,
-}
-
-/// How a [`Driver`] is built (see `ModelConfig::into_model`).
-pub struct Parts {
-    /// The actors: replicas first, then clients (an actor's index is its id).
-    pub actors: Vec<Node>,
-    /// Actors down at once, at most.
-    pub max_crashes: usize,
-    /// The properties.
-    pub properties: Vec<Property<Driver>>,
-    /// The history after a message is sent, if the send changes it.
-    pub record_out: fn(&ModelConfig, &History, Envelope<&Msg>) -> Option<History>,
-    /// The history after a message is delivered, if the delivery changes it.
-    pub record_in: fn(&ModelConfig, &History, Envelope<&Msg>) -> Option<History>,
-    /// Whether a state is within the explored bounds.
-    pub boundary: fn(&ModelConfig, &World) -> bool,
 }
 
 impl Driver {
-    /// The model of `cfg`, from its parts.
-    pub fn new(cfg: ModelConfig, parts: Parts) -> Driver {
-        assert!(parts.actors.len() <= 64, "the driver's bit sets hold 64 actors");
+    /// The model of `cfg`'s actors and bounds, checking `properties`.
+    pub fn new(cfg: ModelConfig, properties: Vec<Property<Driver>>) -> Driver {
+        let actors = cfg.actors();
+        assert!(actors.len() <= 64, "the driver's bit sets hold 64 actors");
         Driver {
             ordered: cfg.network == NetworkKind::Ordered,
+            max_crashes: cfg.max_crashes(),
             cfg,
-            actors: parts.actors,
-            max_crashes: parts.max_crashes,
-            properties: parts.properties,
-            record_out: parts.record_out,
-            record_in: parts.record_in,
-            boundary: parts.boundary,
+            actors,
+            properties,
         }
     }
 
@@ -117,7 +96,7 @@ impl Driver {
             match command {
                 Command::Send(dst, msg) => {
                     if let Some(history) =
-                        (self.record_out)(&self.cfg, &world.history, Envelope { src: id, dst, msg: &msg })
+                        crate::record_out(&self.cfg, &world.history, Envelope { src: id, dst, msg: &msg })
                     {
                         world.history = history;
                     }
@@ -244,7 +223,7 @@ impl Model for Driver {
                 if matches!(state, Cow::Borrowed(_)) && out.is_empty() && !self.ordered {
                     return None;
                 }
-                let history = (self.record_in)(&self.cfg, &last.history, Envelope { src, dst, msg: &msg });
+                let history = crate::record_in(&self.cfg, &last.history, Envelope { src, dst, msg: &msg });
                 let state = match state {
                     Cow::Owned(state) => Some(state),
                     Cow::Borrowed(_) => None,
@@ -334,7 +313,7 @@ impl Model for Driver {
     }
 
     fn within_boundary(&self, world: &World) -> bool {
-        (self.boundary)(&self.cfg, world)
+        crate::within_boundary(&self.cfg, world)
     }
 }
 

@@ -23,7 +23,7 @@ pub mod driver;
 pub mod explain;
 
 use actor::{ClientOp, Digested, Msg, Node, State};
-use driver::{Driver, Parts, World};
+use driver::{Driver, World};
 pub use paxos::core::Mutant;
 use paxos::core::{Ballot, Config, Message, NodeId, Slot, Value};
 use stateright::actor::{Envelope, Id};
@@ -204,15 +204,7 @@ impl ModelConfig {
                 state.history.leaders.len() >= 2
             }),
         ];
-        let parts = Parts {
-            actors: self.actors(),
-            max_crashes: self.max_crashes(),
-            properties,
-            record_out,
-            record_in,
-            boundary: within_boundary,
-        };
-        Driver::new(self, parts)
+        Driver::new(self, properties)
     }
 }
 
