@@ -182,7 +182,7 @@ impl ModelConfig {
         replicas.chain(clients).collect()
     }
 
-    /// Replicas down at once, at most (the total is bounded through `within_boundary`).
+    /// Actors down at once, at most (`within_boundary` keeps clients up and bounds the total).
     pub fn max_crashes(&self) -> usize {
         usize::from(self.crashes.min(1))
     }
