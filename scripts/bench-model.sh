@@ -33,7 +33,11 @@ anchor=$anchor_dir/target/release/examples/paxos
 # whole seconds only, and its reporter wakes once a second, so its wall time rounds up.
 cpu_seconds() {
     local TIMEFORMAT='%U %S'
-    { time "$@" >"$anchor_dir/out" 2>&1; } 2>"$anchor_dir/time"
+    if ! { time "$@" >"$anchor_dir/out" 2>&1; } 2>"$anchor_dir/time"; then
+        echo "error: $* failed; its last lines:" >&2
+        tail -5 "$anchor_dir/out" >&2
+        exit 1
+    fi
     awk '{ print $1 + $2 }' "$anchor_dir/time"
 }
 # The anchor prints "Done. states=N, unique=U, depth=D, sec=S".
