@@ -144,8 +144,23 @@ impl Driver {
         world.network.remove(position);
     }
 
-    fn actor_state<'a>(&self, world: &'a World, index: usize) -> Cow<'a, State> {
-        Cow::Borrowed(&world.actor_states[index])
+    /// The state after actor `id` stepped: `last` with `change` made, the actor's state if the step
+    /// changed it, and then the step's commands carried out.
+    fn successor(
+        &self,
+        last: &World,
+        id: Id,
+        state: Cow<State>,
+        out: Out<Node>,
+        change: impl FnOnce(&mut World),
+    ) -> World {
+        let mut next = last.clone();
+        change(&mut next);
+        if let Cow::Owned(state) = state {
+            next.actor_states[usize::from(id)] = state;
+        }
+        self.process(id, out, &mut next);
+        next
     }
 }
 
@@ -215,7 +230,7 @@ impl Model for Driver {
                 if last.is_crashed(index) {
                     return None;
                 }
-                let mut state = self.actor_state(last, index);
+                let mut state = Cow::Borrowed(&last.actor_states[index]);
                 let mut out = Out::new();
                 self.actors[index].on_msg(dst, &mut state, src, msg.clone(), &mut out);
                 // As in ActorModel: a no-op delivery is pruned on an unordered network, and
@@ -223,25 +238,18 @@ impl Model for Driver {
                 if matches!(state, Cow::Borrowed(_)) && out.is_empty() && !self.ordered {
                     return None;
                 }
-                let history = crate::record_in(&self.cfg, &last.history, Envelope { src, dst, msg: &msg });
-                let state = match state {
-                    Cow::Owned(state) => Some(state),
-                    Cow::Borrowed(_) => None,
-                };
-                let mut next = last.clone();
-                self.take(&mut next, src, dst, &msg);
-                if let Some(state) = state {
-                    next.actor_states[index] = state;
-                }
-                if let Some(history) = history {
-                    next.history = history;
-                }
-                self.process(dst, out, &mut next);
-                Some(next)
+                Some(self.successor(last, dst, state, out, |next| {
+                    self.take(next, src, dst, &msg);
+                    if let Some(history) =
+                        crate::record_in(&self.cfg, &last.history, Envelope { src, dst, msg: &msg })
+                    {
+                        next.history = history;
+                    }
+                }))
             }
             ActorModelAction::Timeout(id, timer) => {
                 let index = usize::from(id);
-                let mut state = self.actor_state(last, index);
+                let mut state = Cow::Borrowed(&last.actor_states[index]);
                 let mut out = Out::new();
                 self.actors[index].on_timeout(id, &mut state, &timer, &mut out);
                 let rearmed_only = out.len() == 1
@@ -249,17 +257,7 @@ impl Model for Driver {
                 if matches!(state, Cow::Borrowed(_)) && rearmed_only {
                     return None;
                 }
-                let state = match state {
-                    Cow::Owned(state) => Some(state),
-                    Cow::Borrowed(_) => None,
-                };
-                let mut next = last.clone();
-                next.timers &= !(1 << index);
-                if let Some(state) = state {
-                    next.actor_states[index] = state;
-                }
-                self.process(id, out, &mut next);
-                Some(next)
+                Some(self.successor(last, id, state, out, |next| next.timers &= !(1 << index)))
             }
             ActorModelAction::Crash(id) => {
                 let index = usize::from(id);
@@ -273,28 +271,14 @@ impl Model for Driver {
                 let index = usize::from(id);
                 let mut out = Out::new();
                 let state = self.actors[index].on_start(id, &last.actor_storages[index], &mut out);
-                let mut next = last.clone();
-                next.actor_states[index] = state;
-                next.crashed &= !(1 << index);
-                self.process(id, out, &mut next);
-                Some(next)
+                Some(self.successor(last, id, Cow::Owned(state), out, |next| next.crashed &= !(1 << index)))
             }
             ActorModelAction::SelectRandom { actor, random, .. } => {
                 let index = usize::from(actor);
-                let mut state = self.actor_state(last, index);
+                let mut state = Cow::Borrowed(&last.actor_states[index]);
                 let mut out = Out::new();
                 self.actors[index].on_random(actor, &mut state, &random, &mut out);
-                let state = match state {
-                    Cow::Owned(state) => Some(state),
-                    Cow::Borrowed(_) => None,
-                };
-                let mut next = last.clone();
-                next.wipes_offered &= !(1 << index);
-                if let Some(state) = state {
-                    next.actor_states[index] = state;
-                }
-                self.process(actor, out, &mut next);
-                Some(next)
+                Some(self.successor(last, actor, state, out, |next| next.wipes_offered &= !(1 << index)))
             }
             ActorModelAction::Drop(_) => None,
         }

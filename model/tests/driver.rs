@@ -1,11 +1,12 @@
 //! The model's driver explores exactly the state space of stateright's own `ActorModel` running the
 //! same actors: the same unique states, the same transitions, the same depth, for a FIFO and an
 //! unordered network, with crashes, restarts and wipes. (The driver is a faster container for the
-//! same semantics; this is what shows it is the same semantics.)
+//! same semantics; this is what shows it is the same semantics.) And the Explorer's sequence
+//! diagram, which the driver draws itself.
 
 use model::actor::{Node, State};
-use model::{bounds_hold, record_in, record_out, History, ModelConfig, NetworkKind};
-use stateright::actor::{ActorModel, ActorModelState, LossyNetwork, Network};
+use model::{bounds_hold, mutant_config, record_in, record_out, History, ModelConfig, Mutant, NetworkKind};
+use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, LossyNetwork, Network};
 use stateright::{Checker, Expectation, HasDiscoveries, Model};
 
 /// The same actors, history and bounds in stateright's `ActorModel`.
@@ -83,4 +84,32 @@ fn unordered_network_two_candidates() {
         network: NetworkKind::Unordered,
         ..ModelConfig::default()
     });
+}
+
+/// The Explorer's sequence diagram of a counterexample (the driver's `as_svg`): one arrow per
+/// delivered message, each from the row of the step that sent it (or the initial state's, row 0) to
+/// a later row, and one dot per other step.
+#[test]
+fn the_sequence_diagram_draws_every_step() {
+    let config = mutant_config(Mutant::SkipPrepare);
+    let model = config.clone().into_model();
+    let checker = config.into_model().checker().finish_when(HasDiscoveries::AnyFailures).spawn_bfs().join();
+    let path = checker.discovery("agreement").expect("the mutant is caught");
+    let actions = path.clone().into_actions();
+    let deliveries =
+        actions.iter().filter(|action| matches!(action, ActorModelAction::Deliver { .. })).count();
+    assert!(deliveries > 0 && deliveries < actions.len(), "{actions:?}");
+    let svg = model.as_svg(path).expect("a diagram");
+    let attribute = |element: &str, name: &str| -> usize {
+        let start = element.find(&format!("{name}='")).expect("attribute") + name.len() + 2;
+        element[start..].split('\'').next().expect("value").parse().expect("a number")
+    };
+    let arrows: Vec<&str> =
+        svg.split("<line ").filter(|element| element.contains("svg-event-line")).collect();
+    assert_eq!(arrows.len(), deliveries, "{svg}");
+    for arrow in &arrows {
+        assert!(attribute(arrow, "y1") < attribute(arrow, "y2"), "an arrow back in time: {arrow}");
+    }
+    assert_eq!(svg.matches("<circle ").count(), actions.len() - deliveries, "{svg}");
+    assert_eq!(svg.matches("svg-event-label").count(), actions.len(), "{svg}");
 }
