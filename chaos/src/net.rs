@@ -1,8 +1,10 @@
 //! turmoil's simulated sockets as the node runtime's [`Net`].
 
 use paxos::runtime::Net;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use tokio::task::JoinSet;
 
 /// turmoil's TCP: each simulated host has its own address; partitions, latency and loss are the
 /// simulation's.
@@ -25,5 +27,13 @@ impl Net for TurmoilNet {
 
     async fn connect(&self, addr: &str) -> io::Result<turmoil::net::TcpStream> {
         turmoil::net::TcpStream::connect(addr).await
+    }
+
+    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+        tokio::task::spawn_local(task);
+    }
+
+    fn spawn_in(set: &mut JoinSet<()>, task: impl Future<Output = ()> + Send + 'static) {
+        set.spawn_local(task);
     }
 }

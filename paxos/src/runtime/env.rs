@@ -1,5 +1,6 @@
-//! The small environment the runtime is written against: how to listen, accept and connect. Tokio's
-//! sockets in production ([`TokioNet`]); turmoil's simulated sockets in simulation. Time comes from
+//! The small environment the runtime is written against: how to listen, accept and connect, and how
+//! to run a task of its own. Tokio's sockets and tasks in production ([`TokioNet`]); turmoil's
+//! simulated sockets and tasks local to the simulated host in simulation. Time comes from
 //! `tokio::time` in both (turmoil drives tokio's clock), storage from
 //! [`FileSystem`](crate::storage::fs::FileSystem), randomness from a seeded generator the caller
 //! passes in.
@@ -8,6 +9,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::task::JoinSet;
 
 /// Sockets.
 pub trait Net: Clone + Send + Sync + 'static {
@@ -24,6 +26,15 @@ pub trait Net: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send;
     /// Connects to `addr` (host:port).
     fn connect(&self, addr: &str) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    /// Runs `task` on its own (a connection's handler), to completion or until the runtime ends.
+    ///
+    /// The simulation runs it as a task of the host's `LocalSet`: a crash then drops the host's
+    /// tasks in the order they were spawned. Tokio's runtime drops its own in an order set by
+    /// process-wide task ids, so a crash closed the node's connections in an order that depended
+    /// on what else the process had run, and a seed did not always replay.
+    fn spawn(task: impl Future<Output = ()> + Send + 'static);
+    /// Runs `task` in `set` (the node's long-lived tasks, aborted when it stops), as [`Net::spawn`].
+    fn spawn_in(set: &mut JoinSet<()>, task: impl Future<Output = ()> + Send + 'static);
 }
 
 /// The operating system's sockets, through tokio.
@@ -49,5 +60,13 @@ impl Net for TokioNet {
         let stream = tokio::net::TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         Ok(stream)
+    }
+
+    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+        tokio::spawn(task);
+    }
+
+    fn spawn_in(set: &mut JoinSet<()>, task: impl Future<Output = ()> + Send + 'static) {
+        set.spawn(task);
     }
 }

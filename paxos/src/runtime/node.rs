@@ -361,23 +361,26 @@ pub async fn run<N: Net, F: FileSystem>(
         outbound.insert(member.id, queue_tx);
         let mut jitter_rng = SmallRng::seed_from_u64(rng.random());
         let jitter = move |base: Duration| base + base.mul_f64(jitter_rng.random_range(0.0..0.5));
-        tasks.spawn(peer::outbound(
-            net.clone(),
-            (cluster, me, member.id),
-            member.peer.clone(),
-            options.peer,
-            queue_rx,
-            jitter,
-        ));
+        N::spawn_in(
+            &mut tasks,
+            peer::outbound(
+                net.clone(),
+                (cluster, me, member.id),
+                member.peer.clone(),
+                options.peer,
+                queue_rx,
+                jitter,
+            ),
+        );
     }
     // Accept peers.
     {
         let (members, peer_options, inbox) = (members.clone(), options.peer, inbox_tx.clone());
-        tasks.spawn(async move {
+        N::spawn_in(&mut tasks, async move {
             loop {
                 let Ok((stream, addr)) = N::accept(&peer_listener).await else { continue };
                 let (members, inbox) = (members.clone(), inbox.clone());
-                tokio::spawn(async move {
+                N::spawn(async move {
                     if let Err(error) =
                         peer::inbound(stream, (cluster, me), members, peer_options, inbox).await
                     {
@@ -401,13 +404,13 @@ pub async fn run<N: Net, F: FileSystem>(
             operations_max: options.operations_max,
             value_bytes: options.value_bytes,
         };
-        tasks.spawn(async move {
+        N::spawn_in(&mut tasks, async move {
             loop {
                 let Ok((stream, addr)) = N::accept(&client_listener).await else { continue };
                 let counter = next.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF;
                 let client = ClientId((u64::from(me.0) << 56) | (boot << 32) | counter);
                 let session = session.clone();
-                tokio::spawn(async move {
+                N::spawn(async move {
                     if let Err(error) = clients::serve(stream, client, session).await {
                         log!("node {me}: client {addr} closed: {error}");
                     }
