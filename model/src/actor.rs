@@ -46,6 +46,11 @@ impl<T: Hash> Digested<T> {
         let digest = ahash::RandomState::with_seeds(0x7061, 0x786f, 0x736d, 0x6f64).hash_one(&value);
         Digested { value: Arc::new(value), digest }
     }
+
+    /// The digest of the value.
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
 }
 
 impl<T: std::fmt::Debug> std::fmt::Debug for Digested<T> {

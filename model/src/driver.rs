@@ -8,7 +8,10 @@
 //! per actor (hashed order-independently), a map of random choices per actor, and vectors of crash
 //! flags and disks: about twenty allocations per successor, which was 40% of the profile. Here the
 //! network is one sorted vector, the timers, crash flags and offered choices are bit sets, and the
-//! actor states are the (already shared and digested) states themselves.
+//! actor states are the (already shared and digested) states themselves. And a successor is not
+//! even cloned until something reads it: it is its parent's vectors plus the step's change, with a
+//! digest moved term by term (see [`World`]), so a successor seen before costs its step, its bounds
+//! and one hash.
 //!
 //! The actors are unchanged ([`Node`] implements stateright's `Actor`, and is driven through its
 //! `on_start`, `on_msg`, `on_timeout` and `on_random` with stateright's `Out`), and so are the
@@ -26,33 +29,191 @@ use paxos::core::Timer;
 use stateright::actor::{Actor, ActorModelAction, Command, Envelope, Id, Out};
 use stateright::{Model, Property};
 use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
 
 /// The actions: stateright's own (`Drop` is never generated: the network is lossless).
 pub type Action = ActorModelAction<Msg, Timer, Choice>;
 
-/// The system state: every actor's state and disk, the messages in flight, the armed timers, the
-/// crashed actors, the offered wipes, and the auxiliary history.
-#[derive(Clone, Debug, PartialEq, Hash)]
+/// The system state: every actor's state and disk and the messages in flight (the [`Body`], which
+/// a `World` dereferences to), the armed timers, the crashed actors, the offered wipes, and the
+/// auxiliary history.
+///
+/// A successor is made as a change to its predecessor's body, and its body is built from the two
+/// only when it is first read: most successors the checker generates were seen before (three in
+/// four here) and are dropped unread, after `within_boundary` (which reads the change through
+/// [`World::actor_state`] and [`World::storage`]) and the fingerprint (which hashes only the
+/// state's digest, a sum of one term per part that the change keeps up to date: see the `digest`
+/// module). Reading a field of the body (through `Deref`) builds it.
+#[derive(Clone)]
 pub struct World {
-    /// Each actor's state.
-    pub actor_states: Vec<State>,
-    /// Messages in flight as (source, destination, message), sorted by channel (source, then
-    /// destination) and, within a channel, in the order sent (FIFO network) or by message
-    /// (unordered network, where a channel is a multiset): one canonical vector per state.
-    pub network: Vec<(Id, Id, Msg)>,
     /// Bit `i`: actor `i`'s election timer is armed.
     pub timers: u64,
     /// Bit `i`: actor `i` is down.
     pub crashed: u64,
     /// Bit `i`: actor `i` is offered the choice of losing its disk.
     pub wipes_offered: u64,
-    /// Each actor's disk, if it saved one.
-    pub actor_storages: Vec<Option<Disk>>,
     /// The auxiliary history (client operations, leaders so far).
     pub history: History,
+    /// The wrapping sum of one [`digest`] term per part of the state.
+    digest: u64,
+    /// Whether the network is FIFO (where a send goes within its channel, and what its digest
+    /// term counts).
+    ordered: bool,
+    contents: Contents,
+}
+
+/// The parts of a [`World`] that are vectors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Body {
+    /// Each actor's state.
+    pub actor_states: Vec<State>,
+    /// Messages in flight as (source, destination, message), sorted by channel (source, then
+    /// destination) and, within a channel, in the order sent (FIFO network) or by message
+    /// (unordered network, where a channel is a multiset): one canonical vector per state.
+    pub network: Vec<(Id, Id, Msg)>,
+    /// Each actor's disk, if it saved one.
+    pub actor_storages: Vec<Option<Disk>>,
+}
+
+#[derive(Clone)]
+enum Contents {
+    Built(Arc<Body>),
+    /// `change` made to `parent`, built into `built` when first read.
+    Deferred {
+        parent: Arc<Body>,
+        change: Change,
+        built: OnceLock<Arc<Body>>,
+    },
+}
+
+/// What one step changed in a body, in the order it is applied.
+#[derive(Clone)]
+struct Change {
+    /// The position in the parent's network of the message delivered.
+    taken: Option<usize>,
+    /// The actor's new state, if the step changed it.
+    actor: Option<(usize, State)>,
+    /// The actor's disk, if the step saved one.
+    disk: Option<(usize, Disk)>,
+    /// Messages sent, in the order sent.
+    sends: Vec<(Id, Id, Msg)>,
+}
+
+impl Change {
+    fn apply(&self, parent: &Body, ordered: bool) -> Body {
+        let mut body = parent.clone();
+        if let Some(position) = self.taken {
+            body.network.remove(position);
+        }
+        if let Some((index, state)) = &self.actor {
+            body.actor_states[*index] = state.clone();
+        }
+        if let Some((index, disk)) = &self.disk {
+            body.actor_storages[*index] = Some(disk.clone());
+        }
+        for (src, dst, msg) in &self.sends {
+            let position = insertion_point(&body.network, ordered, *src, *dst, msg);
+            body.network.insert(position, (*src, *dst, msg.clone()));
+        }
+        body
+    }
+}
+
+/// Where a message sent from `src` to `dst` goes in a network vector: after the last of its channel
+/// (FIFO), or in message order within its channel (unordered).
+fn insertion_point(network: &[(Id, Id, Msg)], ordered: bool, src: Id, dst: Id, msg: &Msg) -> usize {
+    if ordered {
+        network.partition_point(|(s, d, _)| (*s, *d) <= (src, dst))
+    } else {
+        network.partition_point(|(s, d, m)| (*s, *d, m) <= (src, dst, msg))
+    }
+}
+
+/// The positions in a network vector of the channel from `src` to `dst`.
+fn channel(network: &[(Id, Id, Msg)], src: Id, dst: Id) -> std::ops::Range<usize> {
+    let start = network.partition_point(|(s, d, _)| (*s, *d) < (src, dst));
+    start..network.partition_point(|(s, d, _)| (*s, *d) <= (src, dst))
 }
 
 impl World {
+    fn built(body: Body, flags: (u64, u64, u64), history: History, ordered: bool) -> World {
+        let (timers, crashed, wipes_offered) = flags;
+        let digest = digest::of(&body, flags, &history, ordered);
+        World {
+            timers,
+            crashed,
+            wipes_offered,
+            history,
+            digest,
+            ordered,
+            contents: Contents::Built(Arc::new(body)),
+        }
+    }
+
+    /// The body, built from the parent's and the change on the first call.
+    pub fn body(&self) -> &Body {
+        self.shared_body()
+    }
+
+    fn shared_body(&self) -> &Arc<Body> {
+        match &self.contents {
+            Contents::Built(body) => body,
+            Contents::Deferred { parent, change, built } => built.get_or_init(|| {
+                let body = Arc::new(change.apply(parent, self.ordered));
+                let flags = (self.timers, self.crashed, self.wipes_offered);
+                debug_assert_eq!(
+                    self.digest,
+                    digest::of(&body, flags, &self.history, self.ordered),
+                    "a change keeps the digest of the state it makes"
+                );
+                body
+            }),
+        }
+    }
+
+    /// The digest the fingerprint hashes, as the changes that made this state kept it.
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    /// The digest computed from scratch, from the built body (for the tests: it must equal
+    /// [`World::digest`]).
+    pub fn digest_recomputed(&self) -> u64 {
+        let flags = (self.timers, self.crashed, self.wipes_offered);
+        digest::of(self.body(), flags, &self.history, self.ordered)
+    }
+
+    /// Actor `index`'s state (without building the body).
+    pub fn actor_state(&self, index: usize) -> &State {
+        match &self.contents {
+            Contents::Built(body) => &body.actor_states[index],
+            Contents::Deferred { parent, change, .. } => match &change.actor {
+                Some((changed, state)) if *changed == index => state,
+                _ => &parent.actor_states[index],
+            },
+        }
+    }
+
+    /// Actor `index`'s disk (without building the body).
+    pub fn storage(&self, index: usize) -> Option<&Disk> {
+        match &self.contents {
+            Contents::Built(body) => body.actor_storages[index].as_ref(),
+            Contents::Deferred { parent, change, .. } => match &change.disk {
+                Some((changed, disk)) if *changed == index => Some(disk),
+                _ => parent.actor_storages[index].as_ref(),
+            },
+        }
+    }
+
+    /// How many actors there are.
+    pub fn actor_count(&self) -> usize {
+        match &self.contents {
+            Contents::Built(body) => body.actor_states.len(),
+            Contents::Deferred { parent, .. } => parent.actor_states.len(),
+        }
+    }
+
     /// Whether actor `index` is down.
     pub fn is_crashed(&self, index: usize) -> bool {
         self.crashed & (1 << index) != 0
@@ -61,6 +222,131 @@ impl World {
     /// Actors down now.
     pub fn crashed_count(&self) -> usize {
         self.crashed.count_ones() as usize
+    }
+}
+
+impl std::ops::Deref for World {
+    type Target = Body;
+
+    fn deref(&self) -> &Body {
+        self.body()
+    }
+}
+
+impl Hash for World {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.digest);
+    }
+}
+
+impl PartialEq for World {
+    fn eq(&self, other: &World) -> bool {
+        self.digest == other.digest
+            && (self.timers, self.crashed, self.wipes_offered)
+                == (other.timers, other.crashed, other.wipes_offered)
+            && self.history == other.history
+            && self.body() == other.body()
+    }
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let body = self.body();
+        f.debug_struct("World")
+            .field("actor_states", &body.actor_states)
+            .field("network", &body.network)
+            .field("timers", &self.timers)
+            .field("crashed", &self.crashed)
+            .field("wipes_offered", &self.wipes_offered)
+            .field("actor_storages", &body.actor_storages)
+            .field("history", &self.history)
+            .finish()
+    }
+}
+
+/// The digest of a state, and how a change moves it. It is the wrapping sum of one term per part:
+/// each actor's state, each saved disk, each message in flight (with its channel and, on a FIFO
+/// network, its place in the channel), and one for the bit sets and the history together. A step
+/// changes a few terms (the stepping actor's, its disk's, the messages of the channels it took from
+/// and sent on), so the successor's digest is its parent's with those terms replaced, without
+/// hashing the rest, as Zobrist hashing does for board positions. Each term is a strong mix of a
+/// value already digested ([`crate::actor::Digested`]) with where it sits, so sums of different
+/// states collide no more often than 64-bit hashes do.
+mod digest {
+    use super::Body;
+    use crate::actor::{Disk, Msg, State};
+    use crate::History;
+    use stateright::actor::Id;
+
+    /// The finaliser of MurmurHash3: a bijection of `u64` in which every input bit flips each
+    /// output bit with probability about one half.
+    fn mix(mut x: u64) -> u64 {
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
+    }
+
+    fn term(place: u64, value: u64) -> u64 {
+        mix(value ^ mix(place))
+    }
+
+    pub(super) fn state(index: usize, state: &State) -> u64 {
+        let value = match state {
+            State::Replica(replica) => replica.digest(),
+            State::Client(client) => mix((client.done as u64) << 1 | u64::from(client.halted)),
+        };
+        term(1 << 56 | index as u64, value)
+    }
+
+    pub(super) fn disk(index: usize, disk: Option<&Disk>) -> u64 {
+        match disk {
+            None => 0,
+            Some(Disk::Replica(saved)) => term(2 << 56 | index as u64, saved.digest()),
+            Some(Disk::Client) => term(3 << 56 | index as u64, 0),
+        }
+    }
+
+    /// A message from `src` to `dst` at `place` in its channel (0 on an unordered network, where a
+    /// channel is a multiset).
+    pub(super) fn message(src: Id, dst: Id, place: usize, msg: &Msg) -> u64 {
+        let (kind, value) = match msg {
+            Msg::Peer(envelope) => (1, envelope.digest()),
+            Msg::Request(request) => (2, request.digest()),
+            Msg::Response(response) => (3, response.digest()),
+        };
+        let key = 4 << 56
+            | kind << 48
+            | (usize::from(src) as u64) << 32
+            | (usize::from(dst) as u64) << 16
+            | place as u64;
+        term(key, value)
+    }
+
+    pub(super) fn rest(flags: (u64, u64, u64), history: &History) -> u64 {
+        let (timers, crashed, wipes_offered) = flags;
+        let value = mix(mix(mix(history.0.digest() ^ timers) ^ crashed) ^ wipes_offered);
+        term(5 << 56, value)
+    }
+
+    /// The digest of a whole state.
+    pub(super) fn of(body: &Body, flags: (u64, u64, u64), history: &History, ordered: bool) -> u64 {
+        let mut sum = rest(flags, history);
+        for (index, actor) in body.actor_states.iter().enumerate() {
+            sum = sum.wrapping_add(state(index, actor));
+        }
+        for (index, stored) in body.actor_storages.iter().enumerate() {
+            sum = sum.wrapping_add(disk(index, stored.as_ref()));
+        }
+        let mut place = 0;
+        for (position, (src, dst, msg)) in body.network.iter().enumerate() {
+            let same_channel =
+                position > 0 && (body.network[position - 1].0, body.network[position - 1].1) == (*src, *dst);
+            place = if same_channel { place + 1 } else { 0 };
+            sum = sum.wrapping_add(message(*src, *dst, if ordered { place } else { 0 }, msg));
+        }
+        sum
     }
 }
 
@@ -88,79 +374,121 @@ impl Driver {
         }
     }
 
-    /// Carries out an actor's commands, as `ActorModel` does: a send is recorded in the history and
-    /// put in flight, a timer armed or disarmed, a choice offered or withdrawn, a disk saved.
-    fn process(&self, id: Id, out: Out<Node>, world: &mut World) {
-        let index = usize::from(id);
-        for command in out {
-            match command {
-                Command::Send(dst, msg) => {
-                    if let Some(history) =
-                        crate::record_out(&self.cfg, &world.history, Envelope { src: id, dst, msg: &msg })
-                    {
-                        world.history = history;
-                    }
-                    self.send(world, id, dst, msg);
-                }
-                Command::SetTimer(Timer::Election, _) => world.timers |= 1 << index,
-                Command::CancelTimer(Timer::Election) => world.timers &= !(1 << index),
-                Command::SetTimer(timer, _) | Command::CancelTimer(timer) => {
-                    unreachable!("the model arms only the election timer, not {timer:?}")
-                }
-                Command::ChooseRandom(key, choices) => {
-                    assert_eq!(key, WIPE, "the model's one random choice is the wipe");
-                    if choices.is_empty() {
-                        world.wipes_offered &= !(1 << index);
-                    } else {
-                        assert_eq!(choices, [Choice::Wipe], "a wipe is offered alone");
-                        world.wipes_offered |= 1 << index;
-                    }
-                }
-                Command::Save(disk) => world.actor_storages[index] = Some(disk),
-            }
-        }
-    }
-
-    /// Puts a message in flight: after the last of its channel (FIFO), or in message order within
-    /// its channel (unordered).
-    fn send(&self, world: &mut World, src: Id, dst: Id, msg: Msg) {
-        let position = if self.ordered {
-            world.network.partition_point(|(s, d, _)| (*s, *d) <= (src, dst))
-        } else {
-            world.network.partition_point(|(s, d, m)| (*s, *d, m) <= (src, dst, &msg))
-        };
-        world.network.insert(position, (src, dst, msg));
-    }
-
-    /// Takes a delivered message out of flight (the head of its channel in a FIFO network).
-    fn take(&self, world: &mut World, src: Id, dst: Id, msg: &Msg) {
-        let position = if self.ordered {
-            world.network.partition_point(|(s, d, _)| (*s, *d) < (src, dst))
-        } else {
-            world.network.partition_point(|(s, d, m)| (*s, *d, m) < (src, dst, msg))
-        };
-        let found = world.network.get(position).is_some_and(|(s, d, m)| (*s, *d, m) == (src, dst, msg));
-        assert!(found, "a delivered message is in flight");
-        world.network.remove(position);
-    }
-
-    /// The state after actor `id` stepped: `last` with `change` made, the actor's state if the step
-    /// changed it, and then the step's commands carried out.
+    /// The state after actor `id` stepped in `last`: `delivered` taken out of flight (and recorded
+    /// in the history), the bit sets changed by `flags`, the actor's state replaced if the step
+    /// changed it, then the step's commands carried out as `ActorModel` does (a send is recorded in
+    /// the history and put in flight, a timer armed or disarmed, a choice offered or withdrawn, a
+    /// disk saved). The body is left to build; the digest is moved term by term.
     fn successor(
         &self,
         last: &World,
         id: Id,
         state: Cow<State>,
         out: Out<Node>,
-        change: impl FnOnce(&mut World),
+        delivered: Option<(Id, &Msg)>,
+        flags: impl FnOnce(&mut (u64, u64, u64)),
     ) -> World {
-        let mut next = last.clone();
-        change(&mut next);
-        if let Cow::Owned(state) = state {
-            next.actor_states[usize::from(id)] = state;
+        let parent = last.shared_body();
+        let index = usize::from(id);
+        let mut bits = (last.timers, last.crashed, last.wipes_offered);
+        flags(&mut bits);
+        let mut history = last.history.clone();
+        let mut digest = last.digest;
+        let mut change = Change { taken: None, actor: None, disk: None, sends: Vec::new() };
+
+        // The delivered message leaves its channel; on a FIFO network the rest of it moves up.
+        let mut taken_from = None;
+        if let Some((src, msg)) = delivered {
+            if let Some(next) = crate::record_in(&self.cfg, &history, Envelope { src, dst: id, msg }) {
+                history = next;
+            }
+            let range = channel(&parent.network, src, id);
+            let position = if self.ordered {
+                range.start
+            } else {
+                range.start + parent.network[range.clone()].partition_point(|(_, _, m)| m < msg)
+            };
+            let found = parent.network.get(position).is_some_and(|(s, d, m)| (*s, *d, m) == (src, id, msg));
+            assert!(found && range.contains(&position), "a delivered message is in flight");
+            if self.ordered {
+                for (place, (s, d, m)) in parent.network[range.clone()].iter().enumerate() {
+                    digest = digest.wrapping_sub(digest::message(*s, *d, place, m));
+                    if place > 0 {
+                        digest = digest.wrapping_add(digest::message(*s, *d, place - 1, m));
+                    }
+                }
+            } else {
+                digest = digest.wrapping_sub(digest::message(src, id, 0, msg));
+            }
+            change.taken = Some(position);
+            taken_from = Some(src);
         }
-        self.process(id, out, &mut next);
-        next
+        if let Cow::Owned(state) = state {
+            digest = digest
+                .wrapping_sub(digest::state(index, &parent.actor_states[index]))
+                .wrapping_add(digest::state(index, &state));
+            change.actor = Some((index, state));
+        }
+        for command in out {
+            match command {
+                Command::Send(dst, msg) => {
+                    if let Some(next) =
+                        crate::record_out(&self.cfg, &history, Envelope { src: id, dst, msg: &msg })
+                    {
+                        history = next;
+                    }
+                    let place = if self.ordered {
+                        let in_parent = channel(&parent.network, id, dst).len();
+                        // The delivered message came from `taken_from` to `id`: the same channel
+                        // only if an actor sends to itself over the network, which the replicas
+                        // never do (they loop their own messages back within the step).
+                        let taken = usize::from(taken_from == Some(id) && dst == id);
+                        let sent = change.sends.iter().filter(|(_, d, _)| *d == dst).count();
+                        in_parent - taken + sent
+                    } else {
+                        0
+                    };
+                    digest = digest.wrapping_add(digest::message(id, dst, place, &msg));
+                    change.sends.push((id, dst, msg));
+                }
+                Command::SetTimer(Timer::Election, _) => bits.0 |= 1 << index,
+                Command::CancelTimer(Timer::Election) => bits.0 &= !(1 << index),
+                Command::SetTimer(timer, _) | Command::CancelTimer(timer) => {
+                    unreachable!("the model arms only the election timer, not {timer:?}")
+                }
+                Command::ChooseRandom(key, choices) => {
+                    assert_eq!(key, WIPE, "the model's one random choice is the wipe");
+                    if choices.is_empty() {
+                        bits.2 &= !(1 << index);
+                    } else {
+                        assert_eq!(choices, [Choice::Wipe], "a wipe is offered alone");
+                        bits.2 |= 1 << index;
+                    }
+                }
+                Command::Save(disk) => {
+                    let before = match &change.disk {
+                        Some((_, saved)) => Some(saved),
+                        None => parent.actor_storages[index].as_ref(),
+                    };
+                    digest = digest
+                        .wrapping_sub(digest::disk(index, before))
+                        .wrapping_add(digest::disk(index, Some(&disk)));
+                    change.disk = Some((index, disk));
+                }
+            }
+        }
+        digest = digest
+            .wrapping_sub(digest::rest((last.timers, last.crashed, last.wipes_offered), &last.history))
+            .wrapping_add(digest::rest(bits, &history));
+        World {
+            timers: bits.0,
+            crashed: bits.1,
+            wipes_offered: bits.2,
+            history,
+            digest,
+            ordered: self.ordered,
+            contents: Contents::Deferred { parent: Arc::clone(parent), change, built: OnceLock::new() },
+        }
     }
 }
 
@@ -169,21 +497,20 @@ impl Model for Driver {
     type Action = Action;
 
     fn init_states(&self) -> Vec<World> {
-        let mut world = World {
-            actor_states: Vec::new(),
-            network: Vec::new(),
-            timers: 0,
-            crashed: 0,
-            wipes_offered: 0,
-            actor_storages: vec![None; self.actors.len()],
-            history: History::default(),
-        };
+        // Every actor starts (none reads another's state or disk), then each one's commands are
+        // carried out in actor order, as `ActorModel` does.
+        let mut outs = Vec::new();
+        let mut actor_states = Vec::new();
         for (index, actor) in self.actors.iter().enumerate() {
-            let id = Id::from(index);
             let mut out = Out::new();
-            let state = actor.on_start(id, &world.actor_storages[index], &mut out);
-            world.actor_states.push(state);
-            self.process(id, out, &mut world);
+            actor_states.push(actor.on_start(Id::from(index), &None, &mut out));
+            outs.push(out);
+        }
+        let body = Body { actor_states, network: Vec::new(), actor_storages: vec![None; self.actors.len()] };
+        let mut world = World::built(body, (0, 0, 0), History::default(), self.ordered);
+        for (index, out) in outs.into_iter().enumerate() {
+            let started = Cow::Borrowed(world.actor_state(index));
+            world = self.successor(&world, Id::from(index), started, out, None, |_| {});
         }
         vec![world]
     }
@@ -230,7 +557,7 @@ impl Model for Driver {
                 if last.is_crashed(index) {
                     return None;
                 }
-                let mut state = Cow::Borrowed(&last.actor_states[index]);
+                let mut state = Cow::Borrowed(last.actor_state(index));
                 let mut out = Out::new();
                 self.actors[index].on_msg(dst, &mut state, src, msg.clone(), &mut out);
                 // As in ActorModel: a no-op delivery is pruned on an unordered network, and
@@ -238,18 +565,11 @@ impl Model for Driver {
                 if matches!(state, Cow::Borrowed(_)) && out.is_empty() && !self.ordered {
                     return None;
                 }
-                Some(self.successor(last, dst, state, out, |next| {
-                    self.take(next, src, dst, &msg);
-                    if let Some(history) =
-                        crate::record_in(&self.cfg, &last.history, Envelope { src, dst, msg: &msg })
-                    {
-                        next.history = history;
-                    }
-                }))
+                Some(self.successor(last, dst, state, out, Some((src, &msg)), |_| {}))
             }
             ActorModelAction::Timeout(id, timer) => {
                 let index = usize::from(id);
-                let mut state = Cow::Borrowed(&last.actor_states[index]);
+                let mut state = Cow::Borrowed(last.actor_state(index));
                 let mut out = Out::new();
                 self.actors[index].on_timeout(id, &mut state, &timer, &mut out);
                 let rearmed_only = out.len() == 1
@@ -257,28 +577,30 @@ impl Model for Driver {
                 if matches!(state, Cow::Borrowed(_)) && rearmed_only {
                     return None;
                 }
-                Some(self.successor(last, id, state, out, |next| next.timers &= !(1 << index)))
+                Some(self.successor(last, id, state, out, None, |bits| bits.0 &= !(1 << index)))
             }
             ActorModelAction::Crash(id) => {
                 let index = usize::from(id);
-                let mut next = last.clone();
-                next.timers &= !(1 << index);
-                next.wipes_offered &= !(1 << index);
-                next.crashed |= 1 << index;
-                Some(next)
+                let state = Cow::Borrowed(last.actor_state(index));
+                Some(self.successor(last, id, state, Out::new(), None, |bits| {
+                    bits.0 &= !(1 << index);
+                    bits.1 |= 1 << index;
+                    bits.2 &= !(1 << index);
+                }))
             }
             ActorModelAction::Recover(id) => {
                 let index = usize::from(id);
                 let mut out = Out::new();
-                let state = self.actors[index].on_start(id, &last.actor_storages[index], &mut out);
-                Some(self.successor(last, id, Cow::Owned(state), out, |next| next.crashed &= !(1 << index)))
+                let storage = last.storage(index).cloned();
+                let state = self.actors[index].on_start(id, &storage, &mut out);
+                Some(self.successor(last, id, Cow::Owned(state), out, None, |bits| bits.1 &= !(1 << index)))
             }
             ActorModelAction::SelectRandom { actor, random, .. } => {
                 let index = usize::from(actor);
-                let mut state = Cow::Borrowed(&last.actor_states[index]);
+                let mut state = Cow::Borrowed(last.actor_state(index));
                 let mut out = Out::new();
                 self.actors[index].on_random(actor, &mut state, &random, &mut out);
-                Some(self.successor(last, actor, state, out, |next| next.wipes_offered &= !(1 << index)))
+                Some(self.successor(last, actor, state, out, None, |bits| bits.2 &= !(1 << index)))
             }
             ActorModelAction::Drop(_) => None,
         }

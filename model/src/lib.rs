@@ -302,11 +302,17 @@ fn all_clients_done(config: &ModelConfig, state: &World) -> bool {
 /// Bounds the exploration: ballot rounds, crashes (restarts so far plus replicas down now) and
 /// wipes; clients never crash (a restarted client would be a different client).
 fn within_boundary(config: &ModelConfig, state: &World) -> bool {
+    // Read through the state's accessors: most states checked here are never built (see `World`).
+    let actors = 0..state.actor_count();
+    let replicas = actors.clone().filter_map(|index| match state.actor_state(index) {
+        State::Replica(replica) => Some(&**replica),
+        State::Client(_) => None,
+    });
     bounds_hold(
         config,
-        replicas(state),
-        state.actor_storages.iter(),
-        (0..state.actor_states.len()).map(|index| state.is_crashed(index)),
+        replicas,
+        actors.clone().map(|index| state.storage(index)),
+        actors.map(|index| state.is_crashed(index)),
     )
 }
 
@@ -316,7 +322,7 @@ fn within_boundary(config: &ModelConfig, state: &World) -> bool {
 pub fn bounds_hold<'a>(
     config: &ModelConfig,
     mut replicas: impl Iterator<Item = &'a actor::ReplicaState>,
-    storages: impl Iterator<Item = &'a Option<actor::Disk>>,
+    storages: impl Iterator<Item = Option<&'a actor::Disk>>,
     crashed: impl Iterator<Item = bool>,
 ) -> bool {
     let rounds_ok = replicas.all(|replica| replica.replica.promised().round <= config.rounds);

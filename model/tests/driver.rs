@@ -1,8 +1,9 @@
 //! The model's driver explores exactly the state space of stateright's own `ActorModel` running the
 //! same actors: the same unique states, the same transitions, the same depth, for a FIFO and an
 //! unordered network, with crashes, restarts and wipes. (The driver is a faster container for the
-//! same semantics; this is what shows it is the same semantics.) And the Explorer's sequence
-//! diagram, which the driver draws itself.
+//! same semantics; this is what shows it is the same semantics.) That the digest a successor carries
+//! (moved term by term, its body not yet built) is the digest of the state it builds into. And the
+//! Explorer's sequence diagram, which the driver draws itself.
 
 use model::actor::{Node, State};
 use model::{bounds_hold, mutant_config, record_in, record_out, History, ModelConfig, Mutant, NetworkKind};
@@ -30,7 +31,12 @@ fn actor_model(config: &ModelConfig) -> ActorModel<Node, ModelConfig, History> {
                 State::Replica(replica) => Some(&**replica),
                 State::Client(_) => None,
             });
-            bounds_hold(config, replicas, state.actor_storages.iter(), state.crashed.iter().copied())
+            bounds_hold(
+                config,
+                replicas,
+                state.actor_storages.iter().map(Option::as_ref),
+                state.crashed.iter().copied(),
+            )
         })
 }
 
@@ -84,6 +90,39 @@ fn unordered_network_two_candidates() {
         network: NetworkKind::Unordered,
         ..ModelConfig::default()
     });
+}
+
+/// Every successor of every state, on both networks and with every kind of step (deliveries,
+/// timeouts, crashes, restarts, wipes), carries the digest of the state it builds into: the
+/// fingerprint of a successor the checker drops unbuilt is the one it would have had built.
+#[test]
+fn every_successor_carries_the_digest_of_its_state() {
+    for network in [NetworkKind::Ordered, NetworkKind::Unordered] {
+        let config = ModelConfig { clients: 2, crashes: 1, wipes: 1, network, ..ModelConfig::default() };
+        let model = config.into_model();
+        let mut pending = model.init_states();
+        let mut seen = std::collections::HashSet::new();
+        let (mut checked, mut kinds) = (0, std::collections::BTreeSet::new());
+        while let Some(state) = pending.pop() {
+            if checked >= 20_000 {
+                break;
+            }
+            let mut actions = Vec::new();
+            model.actions(&state, &mut actions);
+            for action in actions {
+                let kind = std::mem::discriminant(&action);
+                let Some(next) = model.next_state(&state, action) else { continue };
+                assert_eq!(next.digest(), next.digest_recomputed(), "{network:?}: after {kind:?}");
+                kinds.insert(format!("{kind:?}"));
+                checked += 1;
+                if model.within_boundary(&next) && seen.insert(next.digest()) {
+                    pending.push(next);
+                }
+            }
+        }
+        assert!(checked >= 20_000, "{network:?}: only {checked} successors");
+        assert_eq!(kinds.len(), 5, "{network:?}: every kind of step: {kinds:?}");
+    }
 }
 
 /// The Explorer's sequence diagram of a counterexample (the driver's `as_svg`): one arrow per
