@@ -14,7 +14,8 @@
 //! - [`actor`]: the replica and client actors, and how a replica's outputs become stateright
 //!   commands (persists saved within the step, before its sends become visible).
 //! - [`driver`]: the stateright `Model` that drives those actors (stateright's `ActorModel`
-//!   semantics, with a state that is cheap to clone and fingerprint).
+//!   semantics, with successors built only when read, digests moved term by term, and a memo of
+//!   the actors' steps).
 //! - this file: [`ModelConfig`], the properties, the boundary.
 //! - [`explain`]: counterexamples as numbered, readable steps.
 
