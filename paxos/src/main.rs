@@ -172,12 +172,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // A node is one event loop plus its connections and a storage thread: one runtime thread keeps
     // every hand-off between them on one core (measured: 64-client writes 23-25k/s against 19k/s
-    // with two workers). The load generator wants both cores.
-    let runtime = if matches!(cli.command, Command::Bench { .. }) {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
-    } else {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
-    };
+    // with two workers). The load generator too: it shares the cores with the servers it measures,
+    // and with two workers it took enough from them to move the comparison (etcd 7.8k -> 9.7k
+    // writes/s at 64 clients with one thread, ours 45-49k -> 49-52k); one thread also keeps the
+    // floor's loopback round trip on one thread, as it is documented (two workers sometimes split
+    // it across threads: 47-49 us instead of about 14).
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
     let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
