@@ -209,8 +209,9 @@ impl ModelConfig {
     }
 }
 
+/// The replicas' states, read through [`World::actor_state`] (without building the state's body).
 fn replicas(state: &World) -> impl Iterator<Item = &actor::ReplicaState> {
-    state.actor_states.iter().filter_map(|actor| match actor {
+    (0..state.actor_count()).filter_map(|index| match state.actor_state(index) {
         State::Replica(replica) => Some(&**replica),
         State::Client(_) => None,
     })
@@ -305,13 +306,9 @@ fn all_clients_done(config: &ModelConfig, state: &World) -> bool {
 fn within_boundary(config: &ModelConfig, state: &World) -> bool {
     // Read through the state's accessors: most states checked here are never built (see `World`).
     let actors = 0..state.actor_count();
-    let replicas = actors.clone().filter_map(|index| match state.actor_state(index) {
-        State::Replica(replica) => Some(&**replica),
-        State::Client(_) => None,
-    });
     bounds_hold(
         config,
-        replicas,
+        replicas(state),
         actors.clone().map(|index| state.storage(index)),
         actors.map(|index| state.is_crashed(index)),
     )
