@@ -291,34 +291,63 @@ pub async fn measure(options: &Options, clients: usize, progress: impl Fn(u64)) 
     })
 }
 
-/// The floor of one client's write: two loopback round trips plus one `fdatasync` of a 100-byte
-/// write in `dir`, into space reserved ahead as the log writes (see
-/// [`StorageOptions::reserve_bytes`](crate::storage::StorageOptions::reserve_bytes)), each the
-/// median of 2,000 measured here and now.
-pub async fn floor(dir: &std::path::Path) -> io::Result<(Duration, Duration)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let echo = tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await?;
-        stream.set_nodelay(true)?;
-        let mut byte = [0u8; 1];
-        while stream.read_exact(&mut byte).await.is_ok() {
-            stream.write_all(&byte).await?;
-        }
-        Ok::<_, io::Error>(())
-    });
-    let mut stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let mut rtts = Vec::new();
-    let mut byte = [1u8; 1];
-    for _ in 0..2_000 {
-        let started = Instant::now();
-        stream.write_all(&byte).await?;
-        stream.read_exact(&mut byte).await?;
-        rtts.push(started.elapsed());
+/// What the floor of one client's write is made of, each the median of 2,000 measured here and now.
+#[derive(Clone, Copy, Debug)]
+pub struct Floor {
+    /// A loopback round trip to an echo in another process on the same core: the receiver is
+    /// woken each way by a switch on that core.
+    pub rtt: Duration,
+    /// The same round trip with the echo on another core (none on a one-core machine): each way
+    /// wakes the other core, which on a virtual machine whose idle cores halt costs an interrupt
+    /// and an exit to the hypervisor. The hops of a replicated write mostly cross cores.
+    pub rtt_across_cores: Option<Duration>,
+    /// A 100-byte write and `fdatasync` into reserved space, as the log writes.
+    pub fdatasync: Duration,
+}
+
+impl Floor {
+    /// Two round trips (client to leader, leader to follower) on one core, and one `fdatasync`.
+    pub fn total(&self) -> Duration {
+        self.rtt * 2 + self.fdatasync
     }
-    drop(stream);
-    let _ = echo.await;
+
+    /// The same with the round trips across cores.
+    pub fn total_across_cores(&self) -> Option<Duration> {
+        self.rtt_across_cores.map(|rtt| rtt * 2 + self.fdatasync)
+    }
+}
+
+/// The floor of one client's write: two loopback round trips between processes plus one
+/// `fdatasync` of a 100-byte write in `dir`, into space reserved ahead as the log writes (see
+/// [`StorageOptions::reserve_bytes`](crate::storage::StorageOptions::reserve_bytes)).
+///
+/// `echo(core)` starts the other process of a round trip, on that core if given: it must print the
+/// port it listens on (one line, on 127.0.0.1) and then serve [`echo`] (`paxos floor-echo` does).
+/// The calling thread measures the round trips pinned to the first core it may use, with the echo
+/// on the same core and then on the next one (on Linux; elsewhere unpinned, once), and is unpinned
+/// again afterwards.
+pub async fn floor(
+    dir: &std::path::Path,
+    mut echo: impl FnMut(Option<usize>) -> tokio::process::Command,
+) -> io::Result<Floor> {
+    let cores = cores::allowed()?;
+    let (rtt, rtt_across_cores) = match cores.as_slice() {
+        [] => (round_trip_to(echo(None)).await?, None),
+        [first, rest @ ..] => {
+            let pinned = cores::pin(*first)?;
+            let measured = async {
+                let same = round_trip_to(echo(Some(*first))).await?;
+                let across = match rest.first() {
+                    Some(other) => Some(round_trip_to(echo(Some(*other))).await?),
+                    None => None,
+                };
+                Ok::<_, io::Error>((same, across))
+            }
+            .await;
+            cores::unpin(pinned)?;
+            measured?
+        }
+    };
     let path = dir.join(format!("paxos-floor-{}.tmp", std::process::id()));
     let syncs = tokio::task::spawn_blocking(move || {
         use crate::storage::fs::{AppendFile, FileSystem, StdFs};
@@ -336,11 +365,112 @@ pub async fn floor(dir: &std::path::Path) -> io::Result<(Duration, Duration)> {
     })
     .await
     .map_err(io::Error::other)??;
-    let median = |mut values: Vec<Duration>| {
-        values.sort_unstable();
-        values[values.len() / 2]
-    };
-    Ok((median(rtts), median(syncs)))
+    Ok(Floor { rtt, rtt_across_cores, fdatasync: median(syncs) })
+}
+
+/// The echo of [`floor`]'s other process: pinned to `core` if given, listens on 127.0.0.1, prints
+/// the port, echoes the bytes of one connection until it closes.
+pub async fn echo(core: Option<usize>) -> io::Result<()> {
+    if let Some(core) = core {
+        cores::pin(core)?;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("{}", listener.local_addr()?.port());
+    let (mut stream, _) = listener.accept().await?;
+    stream.set_nodelay(true)?;
+    let mut byte = [0u8; 1];
+    while stream.read_exact(&mut byte).await.is_ok() {
+        stream.write_all(&byte).await?;
+    }
+    Ok(())
+}
+
+/// The median round trip to the echo process `command` starts.
+async fn round_trip_to(mut command: tokio::process::Command) -> io::Result<Duration> {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| io::Error::other("the echo process has no stdout"))?;
+    let mut line = String::new();
+    tokio::io::BufReader::new(stdout).read_line(&mut line).await?;
+    let port: u16 = line.trim().parse().map_err(|_| {
+        io::Error::other(format!("the echo process printed {line:?}, expected the port it listens on"))
+    })?;
+    let rtt = round_trips(TcpStream::connect(("127.0.0.1", port)).await?).await?;
+    child.wait().await?;
+    Ok(rtt)
+}
+
+/// Pinning the calling thread to a core (Linux only: elsewhere no cores are listed, and nothing is
+/// pinned).
+mod cores {
+    use std::io;
+
+    #[cfg(target_os = "linux")]
+    pub type Mask = nix::sched::CpuSet;
+    #[cfg(not(target_os = "linux"))]
+    pub type Mask = ();
+
+    /// The cores this thread may run on.
+    #[cfg(target_os = "linux")]
+    pub fn allowed() -> io::Result<Vec<usize>> {
+        let mask = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).map_err(io::Error::from)?;
+        Ok((0..nix::sched::CpuSet::count()).filter(|&core| mask.is_set(core).unwrap_or(false)).collect())
+    }
+
+    /// Pins this thread to `core`; returns what it was allowed before.
+    #[cfg(target_os = "linux")]
+    pub fn pin(core: usize) -> io::Result<Mask> {
+        let this = nix::unistd::Pid::from_raw(0);
+        let before = nix::sched::sched_getaffinity(this).map_err(io::Error::from)?;
+        let mut only = nix::sched::CpuSet::new();
+        only.set(core).map_err(io::Error::from)?;
+        nix::sched::sched_setaffinity(this, &only).map_err(io::Error::from)?;
+        Ok(before)
+    }
+
+    /// Gives this thread back the cores it was allowed before [`pin`].
+    #[cfg(target_os = "linux")]
+    pub fn unpin(before: Mask) -> io::Result<()> {
+        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &before).map_err(io::Error::from)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn allowed() -> io::Result<Vec<usize>> {
+        Ok(Vec::new())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn pin(_core: usize) -> io::Result<Mask> {
+        Ok(())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn unpin(_before: Mask) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The median of 2,000 one-byte round trips on `stream`, which it then closes.
+async fn round_trips(mut stream: TcpStream) -> io::Result<Duration> {
+    stream.set_nodelay(true)?;
+    let mut rtts = Vec::new();
+    let mut byte = [1u8; 1];
+    for _ in 0..2_000 {
+        let started = Instant::now();
+        stream.write_all(&byte).await?;
+        stream.read_exact(&mut byte).await?;
+        rtts.push(started.elapsed());
+    }
+    Ok(median(rtts))
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort_unstable();
+    values[values.len() / 2]
 }
 
 #[cfg(test)]

@@ -107,6 +107,14 @@ enum Command {
         #[command(flatten)]
         shape: Shape,
     },
+    /// The other process of `paxos bench --floor`'s round trip: prints the port it listens on
+    /// (127.0.0.1), then echoes one connection's bytes until it closes.
+    #[command(hide = true)]
+    FloorEcho {
+        /// Run on this core (Linux).
+        #[arg(long)]
+        core: Option<usize>,
+    },
     /// A closed-loop load generator: ops/s and latency percentiles per client count.
     Bench {
         /// The nodes (comma-separated host:port); client i uses the i-th modulo their number.
@@ -133,8 +141,8 @@ enum Command {
         /// Send everything to the leader (found with INFO among --addr; paxos only).
         #[arg(long)]
         leader: bool,
-        /// Also measure the floor of one write (two loopback round trips and one fdatasync of a
-        /// 100-byte write into reserved space in this directory, as the log writes).
+        /// Also measure the floor of one write: two loopback round trips between processes and one
+        /// fdatasync of a 100-byte write into reserved space in this directory, as the log writes.
         #[arg(long)]
         floor: Option<PathBuf>,
         /// Write the results as JSON to this file.
@@ -174,9 +182,7 @@ fn main() -> ExitCode {
     // every hand-off between them on one core (measured: 64-client writes 23-25k/s against 19k/s
     // with two workers). The load generator too: it shares the cores with the servers it measures,
     // and with two workers it took enough from them to move the comparison (etcd 7.8k -> 9.7k
-    // writes/s at 64 clients with one thread, ours 45-49k -> 49-52k); one thread also keeps the
-    // floor's loopback round trip on one thread, as it is documented (two workers sometimes split
-    // it across threads: 47-49 us instead of about 14).
+    // writes/s at 64 clients with one thread, ours 45-49k -> 49-52k).
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
     let runtime = match runtime {
         Ok(runtime) => runtime,
@@ -198,6 +204,10 @@ fn main() -> ExitCode {
                 cluster(shape.nodes, &shape.data_dir, shape.port, shape.peer_port).await
             }
             Command::Client { addr, command } => client(&addr, command).await,
+            Command::FloorEcho { core } => {
+                bench::echo(core).await.map_err(|error| format!("floor-echo: {error}"))?;
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Bench {
                 addr,
                 target,
@@ -604,20 +614,48 @@ async fn run_bench(
     println!("{}", tabled::Table::new(lines).with(tabled::settings::Style::markdown()));
     let mut floor_json = serde_json::Value::Null;
     if let Some(dir) = floor {
-        let (rtt, sync) =
-            bench::floor(dir).await.map_err(|error| format!("--floor {}: {error}", dir.display()))?;
-        let total = rtt * 2 + sync;
+        let exe =
+            std::env::current_exe().map_err(|error| format!("cannot find the paxos executable: {error}"))?;
+        let echo = |core: Option<usize>| {
+            let mut command = tokio::process::Command::new(&exe);
+            command.arg("floor-echo");
+            if let Some(core) = core {
+                command.arg("--core").arg(core.to_string());
+            }
+            command
+        };
+        let floor =
+            bench::floor(dir, echo).await.map_err(|error| format!("--floor {}: {error}", dir.display()))?;
+        let ms = |duration: Duration| duration.as_secs_f64() * 1e3;
         println!(
-            "floor of one write: 2 x {:.3} ms loopback round trip + {:.3} ms fdatasync = {:.3} ms",
-            rtt.as_secs_f64() * 1e3,
-            sync.as_secs_f64() * 1e3,
-            total.as_secs_f64() * 1e3
+            "floor of one write: 2 x {:.3} ms loopback round trip between processes on one core + {:.3} ms \
+             fdatasync = {:.3} ms",
+            ms(floor.rtt),
+            ms(floor.fdatasync),
+            ms(floor.total()),
         );
-        if let Some(single) = rows.iter().find(|row| row.clients == 1) {
-            println!("single-client p50: {:.2}x the floor", single.p50_us as f64 / 1e6 / total.as_secs_f64());
+        if let (Some(rtt), Some(total)) = (floor.rtt_across_cores, floor.total_across_cores()) {
+            println!(
+                "  with the round trips across two cores: 2 x {:.3} ms + {:.3} ms = {:.3} ms",
+                ms(rtt),
+                ms(floor.fdatasync),
+                ms(total)
+            );
         }
-        floor_json =
-            serde_json::json!({ "rtt_us": rtt.as_micros() as u64, "fdatasync_us": sync.as_micros() as u64 });
+        if let Some(single) = rows.iter().find(|row| row.clients == 1) {
+            let p50 = single.p50_us as f64 / 1e3;
+            print!("single-client p50: {:.2}x the floor", p50 / ms(floor.total()));
+            match floor.total_across_cores() {
+                Some(total) => println!(" ({:.2}x with the round trips across cores)", p50 / ms(total)),
+                None => println!(),
+            }
+        }
+        let micros = |duration: Duration| duration.as_micros() as u64;
+        floor_json = serde_json::json!({
+            "rtt_us": micros(floor.rtt),
+            "rtt_across_cores_us": floor.rtt_across_cores.map(micros),
+            "fdatasync_us": micros(floor.fdatasync),
+        });
     }
     if let Some(path) = json {
         let document = serde_json::json!({
