@@ -543,6 +543,13 @@ async fn boot(
         core: Config {
             mutant: options.mutant,
             read_mode: options.read_mode,
+            // Odd seeds pipeline four slots, even seeds run the default (one in flight): both of
+            // the leader's paths meet the faults.
+            window_slots: if options.seed % 2 == 1 {
+                4
+            } else {
+                Config::new(NodeId(i), Vec::new()).window_slots
+            },
             ..Config::new(NodeId(i), Vec::new())
         },
         peer: paxos::runtime::peer::PeerOptions::default(),

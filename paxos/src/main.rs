@@ -96,6 +96,12 @@ enum Command {
         /// while clock rates differ by less than 25%).
         #[arg(long, value_enum, default_value_t = ReadModeFlag::ReadIndex)]
         read_mode: ReadModeFlag,
+        /// Slots the leader may have in flight at once. One (the default) batches every request
+        /// that arrives during a round into the next; more pipeline the rounds, which pays where a
+        /// round trip is long against a round's work. Every member should use the same.
+        #[arg(long, default_value_t = Config::new(paxos::core::NodeId(1), Vec::new()).window_slots,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        window_slots: u64,
         /// Fault injection: every 50 ms, read "RATE OFFSET_SECONDS" from this file and run the
         /// node's clock at RATE times real time, stepped by OFFSET_SECONDS in all (how `chaos
         /// real` skews clocks: libfaketime cannot fake the monotonic clock under tokio).
@@ -193,12 +199,21 @@ fn main() -> ExitCode {
             Command::Init { shape, host } => {
                 init(shape.nodes, &shape.data_dir, shape.port, shape.peer_port, &host)
             }
-            Command::Node { data_dir, request_timeout_ms, max_value_bytes, read_mode, fault_clock } => {
+            Command::Node {
+                data_dir,
+                request_timeout_ms,
+                max_value_bytes,
+                read_mode,
+                window_slots,
+                fault_clock,
+            } => {
                 let read_mode = match read_mode {
                     ReadModeFlag::ReadIndex => ReadMode::ReadIndex,
                     ReadModeFlag::Lease => ReadMode::Lease,
                 };
-                node(&data_dir, request_timeout_ms, max_value_bytes, read_mode, fault_clock.as_deref()).await
+                let core =
+                    Config { read_mode, window_slots, ..Config::new(paxos::core::NodeId(1), Vec::new()) };
+                node(&data_dir, request_timeout_ms, max_value_bytes, core, fault_clock.as_deref()).await
             }
             Command::Cluster { shape } => {
                 cluster(shape.nodes, &shape.data_dir, shape.port, shape.peer_port).await
@@ -297,7 +312,7 @@ async fn node(
     dir: &Path,
     request_timeout_ms: u64,
     max_value_bytes: usize,
-    read_mode: ReadMode,
+    core: Config,
     fault_clock: Option<&Path>,
 ) -> Result<ExitCode, String> {
     let NodeFile { node, cluster } = setup::read_node(dir)?;
@@ -325,7 +340,7 @@ async fn node(
         limits: Limits { bulk_bytes: max_value_bytes.max(1 << 20) * 2, ..Limits::default() },
         value_bytes: max_value_bytes,
         operations_max: 1024,
-        core: Config { read_mode, ..Config::new(node, Vec::new()) },
+        core: Config { node, ..core },
         peer: Default::default(),
         storage: StorageOptions::default(),
         disk: DiskMode::Thread,

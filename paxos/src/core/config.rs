@@ -91,7 +91,13 @@ pub struct Config {
     pub node: NodeId,
     /// Every member, this replica included.
     pub members: Vec<NodeId>,
-    /// Slots the leader may have in flight (proposed, not yet chosen) at once.
+    /// Slots the leader may have in flight (proposed, not yet chosen) at once. One by default:
+    /// every request that arrives while a slot is in flight joins the next batch, so the batches
+    /// grow with the load and each costs one round trip and one fsync per replica. More slots
+    /// pipeline phase 2, which pays only where a round trip is long against the work of a slot;
+    /// where the replicas' work is the limit, every extra slot is extra messages, records and
+    /// syncs (measured on three local nodes: 256 clients 58.5k -> 79.4k writes/s with one slot
+    /// instead of 32, 64 clients 48.7k -> 50.3k, 16 clients 22.8k -> 24.0k, p99 lower at each).
     pub window_slots: u64,
     /// Requests per log slot at most.
     pub batch_requests_max: usize,
@@ -146,7 +152,7 @@ impl Config {
         Config {
             node,
             members,
-            window_slots: 32,
+            window_slots: 1,
             batch_requests_max: 4096,
             proposals_max: 65_536,
             pending_max: 65_536,

@@ -1,6 +1,6 @@
 //! The proposer role: elections (phase 1a/1b for every slot from the first unchosen one), then a
-//! stable leader that skips phase 1 and pipelines phase 2 over a window of slots, each carrying a
-//! batch of requests.
+//! stable leader that skips phase 1 and runs phase 2 over a window of slots (one by default, see
+//! [`Config::window_slots`](super::Config::window_slots)), each carrying a batch of requests.
 
 use super::command::{Request, Value};
 use super::config::{mutant, ReadMode};
