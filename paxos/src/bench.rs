@@ -297,7 +297,7 @@ pub struct Floor {
     /// A loopback round trip to an echo in another process on the same core: the receiver is
     /// woken each way by a switch on that core.
     pub rtt: Duration,
-    /// The same round trip with the echo on another core (none on a one-core machine): each way
+    /// The same round trip with the echo on another core (none on one core, or off Linux): each way
     /// wakes the other core, which on a virtual machine whose idle cores halt costs an interrupt
     /// and an exit to the hypervisor. The hops of a replicated write mostly cross cores.
     pub rtt_across_cores: Option<Duration>,
