@@ -435,6 +435,27 @@ fn reserved_space_is_the_end_of_the_log() {
     }
 }
 
+/// `StdFs` reserves by writing zeros after the file's end (never over what is there), leaves the
+/// write position alone, and does nothing when the file is already long enough (Linux: elsewhere
+/// the log appends without reserving).
+#[cfg(target_os = "linux")]
+#[test]
+fn reserving_writes_zeros_after_the_end_only() {
+    let dir = TempDir::new("reserve-contract");
+    let path = dir.0.join("file");
+    let mut file = StdFs.create(&path).expect("created");
+    file.append(b"abc").expect("written");
+    file.reserve(100_000).expect("reserved");
+    file.append(b"def").expect("written after the first bytes, not after the reserved space");
+    file.reserve(50).expect("nothing to do");
+    file.reserve(200_000).expect("reserved further");
+    file.sync_data().expect("synced");
+    let bytes = std::fs::read(&path).expect("readable");
+    assert_eq!(bytes.len(), 200_000);
+    assert_eq!(&bytes[..6], b"abcdef");
+    assert!(bytes[6..].iter().all(|&byte| byte == 0), "the reserved space reads as zeros");
+}
+
 /// A write into reserved space that a crash cut short leaves part of a record followed by zeros
 /// (the file's length does not change): cut away and reported, every synced record kept. A write
 /// none of whose bytes reached the disk leaves only zeros: the end of the log.

@@ -15,9 +15,9 @@ pub trait AppendFile: Send {
     /// Writes `bytes` at the write position (where the file was created or opened, then after the
     /// last write) and moves the position past them.
     fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
-    /// Makes the file at least `len` bytes long, the new bytes reading as zeros, with their space
-    /// allocated, and leaves the write position alone: a later write into that space changes no
-    /// metadata, so its sync need not also journal a new file size (`posix_fallocate`).
+    /// Makes the file at least `len` bytes long, the new bytes zeros, allocated and written, and
+    /// leaves the write position alone: a later write into that space changes no metadata, so its
+    /// sync writes the data alone, not also a new file size or the extent map.
     fn reserve(&mut self, len: u64) -> io::Result<()>;
     /// Makes the appended data durable (`fdatasync`).
     fn sync_data(&mut self) -> io::Result<()>;
@@ -75,8 +75,25 @@ impl AppendFile for StdFile {
     fn reserve(&mut self, len: u64) -> io::Result<()> {
         #[cfg(target_os = "linux")]
         {
-            let len = i64::try_from(len).map_err(io::Error::other)?;
-            nix::fcntl::posix_fallocate(&self.0, 0, len).map_err(io::Error::from)
+            use std::os::unix::fs::FileExt;
+            let from = self.0.metadata()?.len();
+            if len <= from {
+                return Ok(());
+            }
+            let end = i64::try_from(len).map_err(io::Error::other)?;
+            nix::fcntl::posix_fallocate(&self.0, 0, end).map_err(io::Error::from)?;
+            // Written, not only allocated: ext4 keeps fallocated blocks "unwritten", and a write
+            // into a new one makes its sync also write the extent map and the inode, one after the
+            // other, before the cache flush (seen in `perf` under `ext4_fsync_nojournal`). The
+            // zeros go out with the next sync, once per reservation.
+            static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+            let mut at = from;
+            while at < len {
+                let chunk = usize::try_from((len - at).min(ZEROS.len() as u64)).map_err(io::Error::other)?;
+                self.0.write_all_at(&ZEROS[..chunk], at)?;
+                at += chunk as u64;
+            }
+            Ok(())
         }
         #[cfg(not(target_os = "linux"))]
         {
