@@ -98,9 +98,9 @@ enum Command {
         read_mode: ReadModeFlag,
         /// Slots the leader may have in flight at once. One (the default) batches every request
         /// that arrives during a round into the next; more pipeline the rounds, which pays where a
-        /// round trip is long against a round's work. Every member should use the same.
+        /// round trip is long against a round's work.
         #[arg(long, default_value_t = Config::new(paxos::core::NodeId(1), Vec::new()).window_slots,
-              value_parser = clap::value_parser!(u64).range(1..))]
+              value_parser = clap::value_parser!(u64).range(1..=4096))]
         window_slots: u64,
         /// Fault injection: every 50 ms, read "RATE OFFSET_SECONDS" from this file and run the
         /// node's clock at RATE times real time, stepped by OFFSET_SECONDS in all (how `chaos

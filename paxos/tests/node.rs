@@ -376,6 +376,9 @@ fn command_line_errors_are_one_clear_line() {
     let (code, stderr) = run(&["bench", "--duration", "soon"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("expected a duration such as 10s or 500ms"), "{stderr}");
+    let (code, stderr) = run(&["node", "--data-dir", "x", "--window-slots", "0"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("'--window-slots <WINDOW_SLOTS>': 0 is not in 1..=4096"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
