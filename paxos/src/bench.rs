@@ -325,11 +325,17 @@ impl Floor {
 /// port it listens on (one line, on 127.0.0.1) and then serve [`echo`] (`paxos floor-echo` does).
 /// The calling thread measures the round trips pinned to the first core it may use, with the echo
 /// on the same core and then on the next one (on Linux; elsewhere unpinned, once), and is unpinned
-/// again afterwards.
+/// again afterwards. It must run on a current-thread runtime, so that the pinned thread is the one
+/// that runs it.
 pub async fn floor(
     dir: &std::path::Path,
     mut echo: impl FnMut(Option<usize>) -> tokio::process::Command,
 ) -> io::Result<Floor> {
+    if tokio::runtime::Handle::current().runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread {
+        return Err(io::Error::other(
+            "the floor is measured on a current-thread runtime (a pinned worker thread need not be the one that runs it)",
+        ));
+    }
     let cores = cores::allowed()?;
     let (rtt, rtt_across_cores) = match cores.as_slice() {
         [] => (round_trip_to(echo(None)).await?, None),
