@@ -299,7 +299,8 @@ pub struct Floor {
     pub rtt: Duration,
     /// The same round trip with the echo on another core (none on one core, or off Linux): each way
     /// wakes the other core, which on a virtual machine whose idle cores halt costs an interrupt
-    /// and an exit to the hypervisor. The hops of a replicated write mostly cross cores.
+    /// and an exit to the hypervisor. The nodes are not pinned: their hops cross cores or not as
+    /// the scheduler places them.
     pub rtt_across_cores: Option<Duration>,
     /// A 100-byte write and `fdatasync` into reserved space, as the log writes.
     pub fdatasync: Duration,
