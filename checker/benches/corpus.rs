@@ -1,4 +1,4 @@
-//! The corpus benchmark: every Jepsen etcd history of `../shared/data/jepsen-etcd/`, checked as the
+//! The corpus benchmark: every Jepsen etcd history of `checker/tests/data/jepsen-etcd/`, checked as the
 //! CLI checks it (parse, pair, split per key, search), on one thread; per file, the median of
 //! several runs. Two figures: the verdict alone (what Porcupine computes) and the verdict with the
 //! minimal explanation of each violation (what `checker check` prints by default).
@@ -37,7 +37,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 fn main() {
     let mut runs = 5usize;
     let mut all = false;
-    let mut directory = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/jepsen-etcd");
+    let mut directory = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/jepsen-etcd");
     let mut arguments = std::env::args().skip(1);
     while let Some(argument) = arguments.next() {
         match argument.as_str() {

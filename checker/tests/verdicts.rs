@@ -21,9 +21,9 @@ fn verdict_with(text: &str, kind: Kind, options: Options) -> (Verdict, checker::
 
 #[test]
 fn jepsen_etcd_corpus_matches_known_verdicts() {
-    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/jepsen-etcd");
+    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/jepsen-etcd");
     let verdicts = std::fs::read_to_string(directory.join("VERDICTS.tsv"))
-        .expect("../shared/data/jepsen-etcd beside the repository");
+        .expect("checker/tests/data/jepsen-etcd/VERDICTS.tsv is tracked in the repository");
     let mut checked = 0;
     for line in verdicts.lines().skip(1) {
         let (file, expected) = line.split_once('\t').expect("file<TAB>verdict");
