@@ -373,7 +373,7 @@ fn linearizability(history: &str) -> Linearizability {
         Err(error) => return fail(format!("the recorded history does not pair: {error}")),
     };
     let report = checker::check(
-        &Register { kind: Kind::Kv },
+        &Register::new(Kind::Kv),
         &history,
         checker::Options {
             explain: true,

@@ -27,7 +27,7 @@ fn quoted(readme: &str, prefix: &str) -> Vec<String> {
     let mut commands = Vec::new();
     let mut in_block = false;
     let mut paragraph = String::new();
-    let mut spans = |paragraph: &mut String, commands: &mut Vec<String>| {
+    let spans = |paragraph: &mut String, commands: &mut Vec<String>| {
         for (index, span) in paragraph.split('`').enumerate() {
             if index % 2 == 1 && span.starts_with(prefix) {
                 commands.push(span.split_whitespace().collect::<Vec<_>>().join(" "));

@@ -25,7 +25,7 @@ fn time(text: &str, explain: bool) -> (Duration, Verdict) {
     let (events, _) = format::parse(text, Format::Auto).expect("corpus files parse");
     let history = History::from_events(&events).expect("corpus files pair");
     let report =
-        check(&Register { kind: Kind::CasRegister }, &history, Options { explain, ..Options::default() });
+        check(&Register::new(Kind::CasRegister), &history, Options { explain, ..Options::default() });
     (started.elapsed(), report.verdict)
 }
 

@@ -181,7 +181,7 @@ fn main() {
     }
     let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/checker-scale");
     let _ = std::fs::create_dir_all(&directory);
-    let model = Register { kind: Kind::Kv };
+    let model = Register::new(Kind::Kv);
     println!(
         "{CLIENTS} clients, {KEYS} keys, {OPERATIONS} operations per history, {:.0}% timeouts; buggy store: {:.0}% of reads stale; values unique or from 0..5",
         TIMEOUT * 100.0,

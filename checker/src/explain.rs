@@ -5,6 +5,7 @@ use crate::history::{Function, Operation, Status};
 use crate::model::Model;
 use crate::search::{search, Limits, Outcome, Stuck};
 use crate::value::Value;
+use crate::versions::Shown;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -27,20 +28,29 @@ pub struct Explanation {
 }
 
 /// Explains why `operations` (one key) are not linearizable; `stuck` is what the search found.
+/// Its searches stop at `budget` from now and at `memory_bytes_max` each.
 ///
 /// The minimal set is found by relaxing, not deleting: an operation left out of the set keeps its
 /// invocation but its completion is forgotten (its outcome becomes unknown, so it may take effect
 /// at any point after its invocation, or never; a read with an unknown outcome observes nothing).
 /// Deleting would be wrong: without the write of 2, a read of 2 alone is "not linearizable", which
 /// explains nothing.
+///
+/// The partial linearization shown is never one of that relaxed set (a relaxed operation has lost
+/// its completion, so its order against later operations would not be the history's): it is the
+/// search's over the shortest violating prefix, whose completions are the history's own, or else
+/// over the whole key; and it is shown only once [`partial_linearization_error`] finds nothing
+/// wrong with it against the history.
 pub fn explain<M: Model>(
     model: &M,
     operations: &[&Operation],
     stuck: &Stuck,
     budget: Duration,
+    memory_bytes_max: usize,
 ) -> Explanation {
     let deadline = Instant::now() + budget;
-    let prefix = shortest_violating_prefix(model, operations, deadline);
+    let limits = Limits { deadline: Some(deadline), memory_bytes_max, ..Limits::default() };
+    let prefix = shortest_violating_prefix(model, operations, limits);
     let prefix_refs: Vec<&Operation>;
     let whole = operations;
     let operations = match &prefix {
@@ -50,22 +60,32 @@ pub fn explain<M: Model>(
         }
         None => operations,
     };
-    let (core, minimal) = minimize(model, operations, deadline);
-    let relaxed = relax(operations, &core);
-    let relaxed_refs: Vec<&Operation> = relaxed.iter().collect();
-    // The partial linearization shown is the one of the set, when the exact search finds it within
-    // its bound (a bound on configurations: the same output every run).
-    let limits =
-        Limits { deadline: Some(deadline), memo_entries_max: 4 * EXACT_MEMO_MAX, ..Limits::default() };
-    let found = match search(model, &relaxed_refs, limits) {
-        Outcome::NotLinearizable(found) => Some(found),
-        _ => None,
-    };
-    let (scope, stuck): (Vec<&Operation>, &Stuck) = match &found {
-        Some(found) => (relaxed_refs, found),
-        // Past its bounds: what the search over the whole history found.
-        None => (whole.to_vec(), stuck),
-    };
+    let (core, minimal) = minimize(model, operations, limits);
+    // The prefix's own stuck point, when the exact search finds it within its bound (a bound on
+    // configurations: the same output every run); else the search's over the whole key.
+    let exact = Limits { memo_entries_max: 4 * EXACT_MEMO_MAX, ..limits };
+    let found = [false, true].into_iter().find_map(|infer| {
+        match search(model, operations, Limits { infer, ..exact }) {
+            Outcome::NotLinearizable(found) => Some(found),
+            _ => None,
+        }
+    });
+    let candidates = found.iter().map(|found| (operations, found)).chain([(whole, stuck)]);
+    let mut shown = None;
+    for (scope, stuck) in candidates {
+        let partial: Vec<usize> = stuck.partial.iter().map(|&index| scope[index].id).collect();
+        let blocked = scope[stuck.blocked].id;
+        if partial_linearization_error(model, whole, &partial, blocked).is_none() {
+            shown = Some((scope, stuck, partial));
+            break;
+        }
+        debug_assert!(
+            false,
+            "the search found a partial linearization the history does not allow: {:?}",
+            partial_linearization_error(model, whole, &partial, blocked)
+        );
+    }
+    let (scope, stuck, partial) = shown.unwrap_or((whole, stuck, Vec::new()));
     let mut state = model.init();
     for &index in &stuck.partial {
         if let Some(next) = model.step(&state, scope[index]) {
@@ -73,21 +93,110 @@ pub fn explain<M: Model>(
         }
     }
     let blocked = scope[stuck.blocked];
-    let shown = model.show(&state);
+    let state_shown = model.show(&state);
+    let built = model.versions(scope).map(|versions| versions.shown(stuck.blocked));
+    // The words: what the minimal set shows, where a plain reason fits it; else why the set's own
+    // search got stuck, where that reason names no partial linearization (it is the set's, not
+    // the one shown); else why the one shown cannot go on.
+    let specific = model
+        .versions(operations)
+        .and_then(|versions| core_words(operations, &core, &versions))
+        .or_else(|| {
+            let relaxed = relax(operations, &core);
+            let relaxed: Vec<&Operation> = relaxed.iter().collect();
+            let Outcome::NotLinearizable(found) = search(model, &relaxed, Limits { infer: false, ..exact })
+            else {
+                return None;
+            };
+            let mut state = model.init();
+            for &index in &found.partial {
+                state = model.step(&state, relaxed[index]).unwrap_or(state);
+            }
+            let built = model.versions(&relaxed).map(|versions| versions.shown(found.blocked));
+            let words = words(&relaxed, &found, relaxed[found.blocked], &model.show(&state), built);
+            (!words.contains(GENERIC)).then_some(words)
+        });
     Explanation {
         core: core.iter().map(|&index| operations[index].id).collect(),
         minimal,
-        partial: stuck.partial.iter().map(|&index| scope[index].id).collect(),
+        words: specific.unwrap_or_else(|| words(scope, stuck, blocked, &state_shown, built)),
+        partial,
         blocked: blocked.id,
-        words: words(&scope, stuck, blocked, &shown),
-        state: shown,
+        state: state_shown,
     }
 }
+
+/// What is wrong with `partial` (operation ids, in order) as a partial linearization of
+/// `operations` (one key) that `blocked` cannot follow, or `None`. Written apart from the search,
+/// from the definitions alone, so that an explanation is checked by code that does not share the
+/// search's bugs: no operation twice; none placed before one that completed before it was invoked
+/// (real time, which also orders each process's completed operations; an operation of unknown
+/// outcome may take effect after its process's later ones); every operation that completed
+/// before one placed was invoked is placed too; each one legal in the state the ones before it
+/// leave; and `blocked` is not among them.
+pub fn partial_linearization_error<M: Model>(
+    model: &M,
+    operations: &[&Operation],
+    partial: &[usize],
+    blocked: usize,
+) -> Option<String> {
+    let by_id: HashMap<usize, &Operation> =
+        operations.iter().map(|operation| (operation.id, *operation)).collect();
+    let mut placed: HashMap<usize, usize> = HashMap::new();
+    for (position, id) in partial.iter().enumerate() {
+        if !by_id.contains_key(id) {
+            return Some(format!("#{id} is not an operation of this key"));
+        }
+        if placed.insert(*id, position).is_some() {
+            return Some(format!("#{id} is placed twice"));
+        }
+    }
+    if placed.contains_key(&blocked) {
+        return Some(format!("#{blocked}, which cannot follow, is already placed"));
+    }
+    let mut state = model.init();
+    for (position, id) in partial.iter().enumerate() {
+        let operation = by_id[id];
+        for earlier in &partial[..position] {
+            let earlier = by_id[earlier];
+            if operation.ret.is_some_and(|ret| ret < earlier.call) {
+                return Some(format!(
+                    "#{} is placed after #{}, but completed before it was invoked",
+                    operation.id, earlier.id
+                ));
+            }
+        }
+        if let Some(missing) = operations.iter().find(|other| {
+            other.status == Status::Ok
+                && other.ret.is_some_and(|ret| ret < operation.call)
+                && !placed.contains_key(&other.id)
+        }) {
+            return Some(format!(
+                "#{} completed before #{} was invoked, but is not placed before it",
+                missing.id, operation.id
+            ));
+        }
+        match model.step(&state, operation) {
+            Some(next) => state = next,
+            None => {
+                return Some(format!("#{} is not legal in the state {}", operation.id, model.show(&state)))
+            }
+        }
+    }
+    None
+}
+
+/// What the words that explain by the longest partial linearization say, and no others.
+const GENERIC: &str = "longest partial linearization";
 
 /// The exact search of one minimisation step gives up past this many configurations (and the
 /// operation it would have relaxed stays in the set, which is then not proven minimal). A bound on
 /// configurations rather than time keeps explanations the same from run to run.
 const EXACT_MEMO_MAX: usize = 50_000;
+
+/// The over-approximation's bound on configurations: it is the quick first try, and past this the
+/// exact search decides.
+const OVER_APPROXIMATION_MEMO_MAX: usize = 1_000_000;
 
 /// The same bound in the first, coarse passes of the minimisation, where an undecided step only
 /// leaves work for the last pass.
@@ -144,11 +253,11 @@ fn realizable(operations: &[&Operation], order: &[usize]) -> bool {
 fn violation<M: Model>(
     model: &M,
     operations: &[&Operation],
-    deadline: Instant,
+    limits: Limits,
     exact_memo_max: usize,
 ) -> Option<bool> {
-    let limits = Limits { deadline: Some(deadline), ..Limits::default() };
-    match search(model, operations, Limits { unknown_reusable: true, ..limits }) {
+    let over = Limits { unknown_reusable: true, memo_entries_max: OVER_APPROXIMATION_MEMO_MAX, ..limits };
+    match search(model, operations, over) {
         Outcome::NotLinearizable(_) => return Some(true),
         Outcome::Linearizable(order) => {
             if realizable(operations, &order) {
@@ -173,7 +282,7 @@ fn violation<M: Model>(
 fn shortest_violating_prefix<M: Model>(
     model: &M,
     operations: &[&Operation],
-    deadline: Instant,
+    limits: Limits,
 ) -> Option<Vec<Operation>> {
     let mut cuts: Vec<usize> = operations.iter().filter_map(|operation| operation.ret).collect();
     cuts.sort_unstable();
@@ -192,7 +301,7 @@ fn shortest_violating_prefix<M: Model>(
     let violated = |cut: usize| {
         let ops = prefix(cut);
         let refs: Vec<&Operation> = ops.iter().collect();
-        violation(model, &refs, deadline, EXACT_MEMO_MAX) == Some(true)
+        violation(model, &refs, limits, EXACT_MEMO_MAX) == Some(true)
     };
     // Non-linearizability is monotone in the cut: find the first cut that violates.
     let (mut low, mut high) = (0, cuts.len());
@@ -242,13 +351,14 @@ fn completion_forgotten(operation: &Operation) -> Option<Operation> {
 /// the set 1-minimal (relaxing more never makes a history less linearizable, so an operation found
 /// necessary stays necessary as others are relaxed). Not minimal if the deadline passed or a step
 /// could not be decided.
-fn minimize<M: Model>(model: &M, operations: &[&Operation], deadline: Instant) -> (Vec<usize>, bool) {
+fn minimize<M: Model>(model: &M, operations: &[&Operation], limits: Limits) -> (Vec<usize>, bool) {
+    let deadline = limits.deadline.unwrap_or_else(Instant::now);
     let mut keep: Vec<usize> =
         (0..operations.len()).filter(|&index| operations[index].status == Status::Ok).collect();
     let violated = |indices: &[usize], exact: bool| {
         let relaxed = relax(operations, indices);
         let refs: Vec<&Operation> = relaxed.iter().collect();
-        violation(model, &refs, deadline, if exact { EXACT_MEMO_MAX } else { QUICK_MEMO_MAX })
+        violation(model, &refs, limits, if exact { EXACT_MEMO_MAX } else { QUICK_MEMO_MAX })
     };
     let mut undecided = false;
     let mut chunk = keep.len() / 2;
@@ -277,7 +387,133 @@ fn minimize<M: Model>(model: &M, operations: &[&Operation], deadline: Instant) -
     (keep, !undecided)
 }
 
-fn words(scope: &[&Operation], stuck: &Stuck, blocked: &Operation, state: &str) -> String {
+/// The words for a key with appends, from its minimal set (`core`, indices into `operations`):
+/// what one of its reads shows that real time forbids, or what one read misses that an earlier
+/// one showed. `None` when neither holds.
+fn core_words(
+    operations: &[&Operation],
+    core: &[usize],
+    versions: &crate::versions::Versions,
+) -> Option<String> {
+    if !operations.iter().any(|operation| operation.f == Function::Append) {
+        return None;
+    }
+    let mut reads: Vec<usize> =
+        core.iter().copied().filter(|&index| operations[index].f == Function::Read).collect();
+    reads.sort_by_key(|&index| operations[index].call);
+    let of =
+        |operation: &Operation| operation.key.as_ref().map(|key| format!(" of {key}")).unwrap_or_default();
+    for &read in &reads {
+        if let Some(words) =
+            append_read_words(operations, operations[read], &of(operations[read]), &versions.shown(read))
+        {
+            return Some(words);
+        }
+    }
+    let at = |operation: &Operation| format!("process {}, line {}", operation.process, operation.call_line);
+    for (position, &first) in reads.iter().enumerate() {
+        for &second in &reads[position + 1..] {
+            let (earlier, later) = (operations[first], operations[second]);
+            if earlier.ret.is_none_or(|ret| ret >= later.call) {
+                continue;
+            }
+            let (Shown::Built { base: base_earlier, appends: shown_earlier }, Shown::Built { base, appends }) =
+                (versions.shown(first), versions.shown(second))
+            else {
+                continue;
+            };
+            if base == base_earlier {
+                if let Some(&lost) = shown_earlier.iter().find(|append| !appends.contains(append)) {
+                    let lost = operations[lost];
+                    return Some(format!(
+                        "read{} returned {} ({}), which does not show {} ({}), although read{} ({}) showed it and completed before this read was invoked",
+                        of(later),
+                        later.output,
+                        at(later),
+                        lost.describe(),
+                        at(lost),
+                        of(earlier),
+                        at(earlier)
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Why a read of appended values cannot be where it is, from what its value shows (`built`: the
+/// operations that built it, indices into `scope`), when one of three plain reasons holds.
+fn append_read_words(scope: &[&Operation], read: &Operation, of: &str, built: &Shown) -> Option<String> {
+    let at = |operation: &Operation| format!("process {}, line {}", operation.process, operation.call_line);
+    let value = &read.output;
+    let Shown::Built { base, appends } = built else {
+        return (built == &Shown::Unbuildable).then(|| {
+            format!(
+                "read{of} returned {value} ({}), which no sequence of this key's writes and appends builds",
+                at(read)
+            )
+        });
+    };
+    // It shows an append invoked after it completed.
+    if let Some(late) =
+        appends.iter().map(|&op| scope[op]).find(|append| read.ret.is_some_and(|ret| append.call > ret))
+    {
+        return Some(format!(
+            "read{of} returned {value} ({}), which shows {} ({}), invoked only after the read completed",
+            at(read),
+            late.describe(),
+            at(late)
+        ));
+    }
+    // It shows two appends in an order real time forbids.
+    for (position, &first) in appends.iter().enumerate() {
+        for &second in &appends[position + 1..] {
+            let (first, second) = (scope[first], scope[second]);
+            if second.ret.is_some_and(|ret| ret < first.call) {
+                return Some(format!(
+                    "read{of} returned {value} ({}), which shows {} ({}) before {} ({}), but the second completed before the first was invoked",
+                    at(read),
+                    first.describe(),
+                    at(first),
+                    second.describe(),
+                    at(second)
+                ));
+            }
+        }
+    }
+    // It misses an append that was invoked after its base completed, and completed before the
+    // read was invoked: one that must stand between them.
+    let base_ret = base.map(|base| scope[base].ret);
+    let missed = scope.iter().enumerate().find(|(index, operation)| {
+        operation.f == Function::Append
+            && operation.status == Status::Ok
+            && operation.ret.is_some_and(|ret| ret < read.call)
+            && base_ret.is_none_or(|ret| ret.is_some_and(|ret| operation.call > ret))
+            && !appends.contains(index)
+    });
+    if let Some((_, missed)) = missed {
+        let since = match base {
+            Some(base) => format!("since {}", scope[*base].describe()),
+            None => "since the start".to_string(),
+        };
+        return Some(format!(
+            "read{of} returned {value} ({}), which does not show {} ({}), completed before the read was invoked and {since}",
+            at(read),
+            missed.describe(),
+            at(missed)
+        ));
+    }
+    None
+}
+
+fn words(
+    scope: &[&Operation],
+    stuck: &Stuck,
+    blocked: &Operation,
+    state: &str,
+    built: Option<Shown>,
+) -> String {
     // "read of x returned ..." with a key; "read returned ..." without.
     let (of, key) = match &blocked.key {
         Some(key) => (format!(" of {key}"), format!("{key} ")),
@@ -294,7 +530,20 @@ fn words(scope: &[&Operation], stuck: &Stuck, blocked: &Operation, state: &str) 
     let is_write = |operation: &Operation| {
         matches!(operation.f, Function::Write | Function::Cas | Function::Delete | Function::Append)
     };
+    let has_appends = scope.iter().any(|operation| operation.f == Function::Append);
     match blocked.f {
+        Function::Read if has_appends => {
+            if let Some(words) = built.and_then(|built| append_read_words(scope, blocked, &of, &built)) {
+                return words;
+            }
+            let value = &blocked.output;
+            format!(
+                "read{of} returned {value} ({}), but no order of the writes and appends before it builds that value: \
+                 after the longest partial linearization ({} operations) {key}holds {state}",
+                at(blocked),
+                stuck.partial.len()
+            )
+        }
         Function::Read => {
             let value = &blocked.output;
             let writers: Vec<&&Operation> =

@@ -17,11 +17,14 @@ pub mod model;
 pub mod report;
 pub mod search;
 pub mod value;
+pub mod versions;
 
 use history::{History, Operation};
 use model::Model;
 use search::{Limits, Outcome};
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The verdict on one key, or on a whole history.
@@ -68,6 +71,8 @@ pub struct KeyResult {
     pub reason: Option<String>,
     /// The explanation of a violation.
     pub explanation: Option<explain::Explanation>,
+    /// Where the search of a violation got stuck, until it is explained.
+    pub stuck: Option<search::Stuck>,
     /// Time spent deciding (explanation excluded).
     pub elapsed: Duration,
 }
@@ -90,17 +95,24 @@ pub struct Report {
 /// Options of a check.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
-    /// Time bound per key.
+    /// Time bound per key, for its verdict.
     pub timeout: Option<Duration>,
     /// Memo bound per key (configurations).
     pub memo_entries_max: usize,
+    /// Memory bound of the whole check in bytes (searches' memos and stacks), shared equally by
+    /// the threads; the explanations' searches have the same bound. Default: a quarter of this
+    /// machine's memory.
+    pub memory_bytes_max: usize,
     /// Explain violations (minimal set, partial linearization, words).
     pub explain: bool,
-    /// Time for minimising each violation's explanation (`None`: the per-key `timeout`, or 10 s);
-    /// past it the explanation says it is not minimal.
+    /// Time for all the explanations of a history together, spent after every verdict is known
+    /// (so they cannot starve a verdict), shared among the violating keys (`None`: 10 s). Past it
+    /// an explanation says it is not minimal.
     pub explain_timeout: Option<Duration>,
     /// Threads checking keys in parallel.
     pub threads: usize,
+    /// Print a progress line on standard error while a check runs longer than a second.
+    pub progress: bool,
 }
 
 impl Default for Options {
@@ -108,12 +120,24 @@ impl Default for Options {
         Options {
             timeout: None,
             memo_entries_max: Limits::default().memo_entries_max,
+            memory_bytes_max: search::default_memory_bytes(),
             explain: true,
             explain_timeout: None,
             threads: 1,
+            progress: false,
         }
     }
 }
+
+impl Options {
+    /// The memory bound of one search: the whole bound shared by the threads.
+    fn search_memory_bytes(&self) -> usize {
+        self.memory_bytes_max / self.threads.max(1)
+    }
+}
+
+/// Default time for all the explanations of one history.
+const EXPLAIN_DEFAULT: Duration = Duration::from_secs(10);
 
 /// Checks every operation of `history` is supported by `model`.
 ///
@@ -150,28 +174,47 @@ pub fn partition<'h, M: Model>(
     keys
 }
 
-/// Checks `history` under `model`.
+/// Checks `history` under `model`: every key's verdict, then (if `options.explain`) an
+/// explanation of each violation.
 pub fn check<M: Model>(model: &M, history: &History, options: Options) -> Report {
+    let mut report = decide(model, history, options);
+    if options.explain {
+        explain_violations(model, history, &mut report, options);
+    }
+    report
+}
+
+/// Every key's verdict, without explanations.
+pub fn decide<M: Model>(model: &M, history: &History, options: Options) -> Report {
     let started = Instant::now();
     let partitions: Vec<(Option<String>, Vec<&Operation>)> = partition(model, history).into_iter().collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    let next = AtomicUsize::new(0);
+    let decided = AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::with_capacity(partitions.len()));
     let worker = || loop {
-        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let index = next.fetch_add(1, Ordering::Relaxed);
         let Some((key, operations)) = partitions.get(index) else { break };
-        let result = check_key(model, key.clone(), operations, options);
+        let result = decide_key(model, key.clone(), operations, options);
         results.lock().expect("no worker panics while holding the lock").push((index, result));
+        decided.fetch_add(1, Ordering::Relaxed);
     };
     let threads = options.threads.clamp(1, partitions.len().max(1));
-    if threads == 1 {
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        if options.progress {
+            scope.spawn(|| {
+                progress(started, &done, || {
+                    format!("{} of {} keys decided", decided.load(Ordering::Relaxed), partitions.len())
+                })
+            });
+        }
+        let workers: Vec<_> = (1..threads).map(|_| scope.spawn(worker)).collect();
         worker();
-    } else {
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(worker);
-            }
-        });
-    }
+        for handle in workers {
+            handle.join().expect("a checking thread panicked");
+        }
+        done.store(true, Ordering::Relaxed);
+    });
     let mut results = results.into_inner().expect("workers are done");
     results.sort_by_key(|(index, _)| *index);
     let keys: Vec<KeyResult> = results.into_iter().map(|(_, result)| result).collect();
@@ -185,8 +228,97 @@ pub fn check<M: Model>(model: &M, history: &History, options: Options) -> Report
     }
 }
 
-/// Checks one key's operations.
+/// Explains each violation of `report` (the verdicts of `history`), within the explanations'
+/// time: what is left of it is shared by the violations still to explain.
+pub fn explain_violations<M: Model>(model: &M, history: &History, report: &mut Report, options: Options) {
+    let started = Instant::now();
+    let partitions = partition(model, history);
+    let budget = options.explain_timeout.unwrap_or(EXPLAIN_DEFAULT);
+    let violating: Vec<usize> = (0..report.keys.len())
+        .filter(|&index| report.keys[index].verdict == Verdict::NotLinearizable)
+        .collect();
+    let explained = AtomicUsize::new(0);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        if options.progress && !violating.is_empty() {
+            scope.spawn(|| {
+                progress(started, &done, || {
+                    format!(
+                        "explaining: {} of {} violations",
+                        explained.load(Ordering::Relaxed),
+                        violating.len()
+                    )
+                })
+            });
+        }
+        for (position, &index) in violating.iter().enumerate() {
+            let key = &mut report.keys[index];
+            let Some(operations) = partitions.get(&key.key) else { continue };
+            let Some(stuck) = key.stuck.take() else { continue };
+            let left = budget.saturating_sub(started.elapsed());
+            let share = left / (violating.len() - position) as u32;
+            key.explanation =
+                Some(explain::explain(model, operations, &stuck, share, options.search_memory_bytes()));
+            explained.fetch_add(1, Ordering::Relaxed);
+        }
+        done.store(true, Ordering::Relaxed);
+    });
+    report.elapsed += started.elapsed();
+}
+
+/// Prints `what()` on standard error once a second, from the first second until `done`: on one
+/// line rewritten in place on a terminal, a line every 10 s elsewhere.
+fn progress(started: Instant, done: &AtomicBool, what: impl Fn() -> String) {
+    let terminal = std::io::stderr().is_terminal();
+    let mut printed = false;
+    let mut last = Duration::ZERO;
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        let elapsed = started.elapsed();
+        let every = if terminal { Duration::from_secs(1) } else { Duration::from_secs(10) };
+        if elapsed < Duration::from_secs(1) || elapsed - last < every {
+            continue;
+        }
+        last = elapsed;
+        let line = format!(
+            "checking: {}, {:.1}M search steps, {:.0} s",
+            what(),
+            search::STEPS.load(Ordering::Relaxed) as f64 / 1e6,
+            elapsed.as_secs_f64()
+        );
+        if terminal {
+            eprint!("\r{line}\x1b[K");
+            printed = true;
+        } else {
+            eprintln!("{line}");
+        }
+    }
+    if printed {
+        eprint!("\r\x1b[K");
+    }
+}
+
+/// Checks one key's operations: its verdict, and its explanation if `options.explain` (within
+/// the whole explanation time, for this one key).
 pub fn check_key<M: Model>(
+    model: &M,
+    key: Option<String>,
+    operations: &[&Operation],
+    options: Options,
+) -> KeyResult {
+    let mut result = decide_key(model, key, operations, options);
+    if options.explain {
+        if let Some(stuck) = result.stuck.take() {
+            let budget = options.explain_timeout.unwrap_or(EXPLAIN_DEFAULT);
+            result.explanation =
+                Some(explain::explain(model, operations, &stuck, budget, options.search_memory_bytes()));
+        }
+    }
+    result
+}
+
+/// One key's verdict.
+pub fn decide_key<M: Model>(
     model: &M,
     key: Option<String>,
     operations: &[&Operation],
@@ -196,7 +328,8 @@ pub fn check_key<M: Model>(
     let limits = Limits {
         deadline: options.timeout.map(|timeout| started + timeout),
         memo_entries_max: options.memo_entries_max,
-        unknown_reusable: false,
+        memory_bytes_max: options.search_memory_bytes(),
+        ..Limits::default()
     };
     let outcome = search::search(model, operations, limits);
     let elapsed = started.elapsed();
@@ -206,6 +339,7 @@ pub fn check_key<M: Model>(
         verdict: Verdict::Linearizable,
         reason: None,
         explanation: None,
+        stuck: None,
         elapsed,
     };
     match outcome {
@@ -216,12 +350,77 @@ pub fn check_key<M: Model>(
         }
         Outcome::NotLinearizable(stuck) => {
             result.verdict = Verdict::NotLinearizable;
-            if options.explain {
-                // Past its budget, the explanation says it is not minimal.
-                let budget = options.explain_timeout.or(options.timeout).unwrap_or(Duration::from_secs(10));
-                result.explanation = Some(explain::explain(model, operations, &stuck, budget));
-            }
+            result.stuck = Some(stuck);
         }
     }
     result
+}
+
+/// Values that services commonly return for a key never written, instead of nil.
+const ABSENT_CANDIDATES: [fn() -> value::Value; 3] =
+    [|| value::Value::Str(String::new()), || value::Value::Int(0), || value::Value::List(Vec::new())];
+
+/// When keys that are not linearizable under `model` would be with another absent value (a
+/// service that returns "" for a key never written): the words that say so and name the flag.
+/// Only values that some completed read of such a key returned and no operation of it writes are
+/// tried, each key within `options.timeout` (or 5 s).
+pub fn absent_suggestion(
+    model: &model::Register,
+    history: &History,
+    report: &Report,
+    options: Options,
+) -> Option<String> {
+    let partitions = partition(model, history);
+    let failing: Vec<&KeyResult> =
+        report.keys.iter().filter(|key| key.verdict == Verdict::NotLinearizable).collect();
+    if failing.is_empty() {
+        return None;
+    }
+    let options = Options {
+        timeout: Some(options.timeout.unwrap_or(Duration::from_secs(5))),
+        explain: false,
+        ..options
+    };
+    for candidate in ABSENT_CANDIDATES.map(|make| make()) {
+        if candidate == model.absent {
+            continue;
+        }
+        let hinges = |key: &KeyResult| {
+            let operations = &partitions[&key.key];
+            let read = operations.iter().any(|operation| {
+                operation.f == history::Function::Read
+                    && operation.status == history::Status::Ok
+                    && operation.output == candidate
+            });
+            let written = operations.iter().any(|operation| {
+                matches!(operation.f, history::Function::Write) && operation.input == candidate
+            });
+            read && !written
+        };
+        let tried: Vec<&KeyResult> = failing.iter().copied().filter(|key| hinges(key)).collect();
+        if tried.is_empty() {
+            continue;
+        }
+        let other = model.clone().with_absent(candidate.clone());
+        let passing = tried
+            .iter()
+            .filter(|key| {
+                decide_key(&other, key.key.clone(), &partitions[&key.key], options).verdict
+                    == Verdict::Linearizable
+            })
+            .count();
+        if passing > 0 {
+            let flag = match &candidate {
+                value::Value::Str(text) if text.is_empty() => "\"\"".to_string(),
+                other => format!("'{}'", other.to_json()),
+            };
+            return Some(format!(
+                "{passing} of the {} keys that are not linearizable are linearizable if a key never written reads as {candidate} \
+                 (reads returned {candidate}, which no operation of them writes): if this system returns {candidate} for absent keys, \
+                 check with --absent {flag}",
+                failing.len()
+            ));
+        }
+    }
+    None
 }

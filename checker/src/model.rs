@@ -3,6 +3,7 @@
 
 use crate::history::{Function, Operation, Status};
 use crate::value::Value;
+use crate::versions::Versions;
 use std::fmt::Debug;
 use std::hash::Hash;
 
@@ -37,6 +38,17 @@ pub trait Model: Sync {
     /// The state in words, for explanations.
     fn show(&self, state: &Self::State) -> String;
 
+    /// Bytes a state holds on the heap (beyond its own size), for the search's memory bound.
+    fn state_bytes(&self, _state: &Self::State) -> usize {
+        0
+    }
+
+    /// What the reads of `operations` (one partition) reveal of the order of its operations, for
+    /// the search to rule out steps with ([`crate::versions`]). `None`: nothing (the default).
+    fn versions(&self, _operations: &[&Operation]) -> Option<Versions> {
+        None
+    }
+
     /// Which of `operations` (one partition) the search may leave out: operations of unknown
     /// outcome that no linearization needs, because nothing can observe what they do. The default
     /// leaves out none; a model overrides it only with a proof that leaving them out keeps every
@@ -57,12 +69,26 @@ pub enum Kind {
     Kv,
 }
 
-/// A register, a cas register, or one key of a key-value map: the state is the value held
-/// (`Nil`: nothing).
-#[derive(Clone, Copy, Debug)]
+/// A register, a cas register, or one key of a key-value map: the state is the value held.
+#[derive(Clone, Debug)]
 pub struct Register {
     /// Which functions it accepts.
     pub kind: Kind,
+    /// What a key never written (or deleted) holds, and a read of it returns: `Nil` by default.
+    /// Many key-value services return the empty string instead (`--absent ""`).
+    pub absent: Value,
+}
+
+impl Register {
+    /// A register of `kind` whose absent value is `Nil`.
+    pub fn new(kind: Kind) -> Register {
+        Register { kind, absent: Value::Nil }
+    }
+
+    /// The same register with another absent value.
+    pub fn with_absent(self, absent: Value) -> Register {
+        Register { absent, ..self }
+    }
 }
 
 impl Model for Register {
@@ -85,7 +111,7 @@ impl Model for Register {
     }
 
     fn init(&self) -> Value {
-        Value::Nil
+        self.absent.clone()
     }
 
     fn step(&self, state: &Value, operation: &Operation) -> Option<Value> {
@@ -94,7 +120,7 @@ impl Model for Register {
                 (operation.status == Status::Info || operation.output == *state).then(|| state.clone())
             }
             Function::Write => Some(operation.input.clone()),
-            Function::Delete => Some(Value::Nil),
+            Function::Delete => Some(self.absent.clone()),
             Function::Cas => match &operation.input {
                 Value::List(pair) if pair.len() == 2 && pair[0] == *state => Some(pair[1].clone()),
                 _ => None,
@@ -118,22 +144,60 @@ impl Model for Register {
         state.to_string()
     }
 
+    fn state_bytes(&self, state: &Value) -> usize {
+        state.heap_bytes()
+    }
+
+    fn versions(&self, operations: &[&Operation]) -> Option<Versions> {
+        Some(Versions::new(operations, &self.absent))
+    }
+
     /// An unknown write of x (a delete: of nil; a cas [a b]: of b) is needless when no completed
     /// read returned x and no cas expects x. In a linearization that holds it, the next operation
     /// cannot be a read (it would return x) nor a cas (it would expect x), so it is a write or a
     /// delete, which accepts any state and leaves its own, or there is none: the linearization
     /// without it is as good. Leaving one out can make others needless (a cas expected their
-    /// value), so this runs to a fixpoint. With appends, whose effect depends on the state, none is
-    /// left out.
+    /// value), so this runs to a fixpoint.
+    ///
+    /// With appends, whose effect depends on the state, no write is left out, but an unknown
+    /// append of x is needless when x is part of no completed read's value and of no cas's
+    /// expected value (and the key's appends are all of strings, or none is): in a linearization
+    /// that holds it, every state after it until the next write or cas holds x, so nothing there
+    /// observes the state but further appends, which are as legal without it, and the next write
+    /// does not depend on what it replaces.
     fn needless(&self, operations: &[&Operation]) -> Vec<bool> {
         let mut needless = vec![false; operations.len()];
         if operations.iter().any(|operation| operation.f == Function::Append) {
+            let is_string = |operation: &&&Operation| matches!(operation.input, Value::Str(_));
+            let appends = operations.iter().filter(|operation| operation.f == Function::Append);
+            let strings = appends.clone().filter(is_string).count();
+            if strings != 0 && strings != appends.count() {
+                return needless;
+            }
+            let contains = |whole: &Value, piece: &Value| match (whole, piece) {
+                (Value::Str(text), Value::Str(piece)) => text.contains(piece.as_str()),
+                (Value::List(items), piece) => items.contains(piece),
+                _ => false,
+            };
+            let observers: Vec<&Value> = operations
+                .iter()
+                .filter_map(|operation| match (operation.f, &operation.input) {
+                    (Function::Read, _) if operation.status == Status::Ok => Some(&operation.output),
+                    (Function::Cas, Value::List(pair)) if pair.len() == 2 => Some(&pair[0]),
+                    _ => None,
+                })
+                .collect();
+            for (index, operation) in operations.iter().enumerate() {
+                needless[index] = operation.f == Function::Append
+                    && operation.status == Status::Info
+                    && !observers.iter().any(|observer| contains(observer, &operation.input));
+            }
             return needless;
         }
         let written = |operation: &Operation| -> Option<Value> {
             match (operation.f, &operation.input) {
                 (Function::Write, value) => Some(value.clone()),
-                (Function::Delete, _) => Some(Value::Nil),
+                (Function::Delete, _) => Some(self.absent.clone()),
                 (Function::Cas, Value::List(pair)) if pair.len() == 2 => Some(pair[1].clone()),
                 _ => None,
             }

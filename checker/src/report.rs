@@ -22,6 +22,13 @@ fn key_name(key: &Option<String>) -> String {
 
 /// The per-key table, then the explanation of each violation.
 pub fn table(history: &History, report: &Report) -> String {
+    let mut text = verdicts(history, report);
+    text.push_str(&explanations(history, report));
+    text
+}
+
+/// The per-key table of verdicts and the summary line.
+pub fn verdicts(_history: &History, report: &Report) -> String {
     let rows: Vec<Row> = report
         .keys
         .iter()
@@ -33,6 +40,7 @@ pub fn table(history: &History, report: &Report) -> String {
             detail: match (&key.reason, &key.explanation) {
                 (Some(reason), _) => reason.clone(),
                 (None, Some(explanation)) => explanation.words.clone(),
+                (None, None) if key.verdict == Verdict::NotLinearizable => "explained below".into(),
                 (None, None) => String::new(),
             },
         })
@@ -47,6 +55,13 @@ pub fn table(history: &History, report: &Report) -> String {
         report.keys.len(),
         report.elapsed.as_secs_f64() * 1000.0
     );
+    text
+}
+
+/// The explanation of each violation: its words, a minimal set of operations, the longest
+/// partial linearization and what cannot follow it.
+pub fn explanations(history: &History, report: &Report) -> String {
+    let mut text = String::new();
     for key in &report.keys {
         if let Some(explanation) = &key.explanation {
             let _ = writeln!(text, "\nkey {}: {}", key_name(&key.key), explanation.words);

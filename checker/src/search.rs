@@ -20,9 +20,15 @@
 use crate::history::{Function, Operation, Status};
 use crate::model::Model;
 use crate::value::Value;
+use crate::versions::Version;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Instant;
+
+/// Search steps taken by every search of this process, for progress lines.
+pub static STEPS: AtomicU64 = AtomicU64::new(0);
 
 /// Bounds on one search.
 #[derive(Clone, Copy, Debug)]
@@ -31,16 +37,52 @@ pub struct Limits {
     pub deadline: Option<Instant>,
     /// Give up (inconclusive) when the memo holds this many configurations.
     pub memo_entries_max: usize,
+    /// Give up (inconclusive) when the memo and the search's stack hold this many bytes (an
+    /// estimate from the sizes of what they store, states' heap data included).
+    pub memory_bytes_max: usize,
     /// Over-approximate: an operation of unknown outcome may take effect any number of times. The
     /// configurations are then only (completed operations linearized, state), far fewer; every
     /// linearization of the history is still found, so `NotLinearizable` is a proof for the
     /// history as it is, while `Linearizable` is not (the order found may use an operation twice).
     pub unknown_reusable: bool,
+    /// Rule out the steps that what the reads reveal forbids ([`crate::versions`]). The verdict is
+    /// the same either way; without them the search gets stuck where plain Wing–Gong–Lowe does (at
+    /// the read that cannot see its value rather than at the write that would hide it), which
+    /// explanations prefer on small sets.
+    pub infer: bool,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { deadline: None, memo_entries_max: 20_000_000, unknown_reusable: false }
+        Limits {
+            deadline: None,
+            memo_entries_max: 20_000_000,
+            memory_bytes_max: default_memory_bytes(),
+            unknown_reusable: false,
+            infer: true,
+        }
+    }
+}
+
+/// A quarter of this machine's memory (Linux's `MemTotal`), or 2 GiB where it cannot be read:
+/// the default bound on all of a check's searches together.
+pub fn default_memory_bytes() -> usize {
+    static DEFAULT: OnceLock<usize> = OnceLock::new();
+    *DEFAULT.get_or_init(|| {
+        let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
+            let line = text.lines().find(|line| line.starts_with("MemTotal:"))?;
+            line.split_whitespace().nth(1)?.parse::<usize>().ok()
+        });
+        total.map_or(2 << 30, |kilobytes| kilobytes.saturating_mul(1024) / 4)
+    })
+}
+
+/// `bytes` for people: `512 KB`, `1.5 GB`.
+pub fn show_bytes(bytes: usize) -> String {
+    match bytes {
+        0..1_000_000 => format!("{:.0} KB", bytes as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", bytes as f64 / 1e6),
+        _ => format!("{:.2} GB", bytes as f64 / 1e9),
     }
 }
 
@@ -144,6 +186,8 @@ struct Memo<S> {
     /// group).
     unknown_sets: Vec<(u32, u32, u32)>,
     bits: Vec<u64>,
+    /// Heap bytes of the states stored (their own size is in `states`' capacity).
+    states_heap_bytes: usize,
 }
 
 /// A (completed set, state) seen: the set's leading full words, where its window is in
@@ -166,7 +210,19 @@ impl<S: Clone + Eq + Hash> Memo<S> {
             states: Vec::new(),
             unknown_sets: Vec::new(),
             bits: Vec::new(),
+            states_heap_bytes: 0,
         }
+    }
+
+    /// Bytes held, from the capacities of what it stores (a hash map entry counted at twice its
+    /// size, for its control bytes and empty slots).
+    fn bytes(&self) -> usize {
+        self.heads.capacity() * 2 * std::mem::size_of::<(u64, u32)>()
+            + self.groups.capacity() * std::mem::size_of::<Group>()
+            + self.states.capacity() * std::mem::size_of::<S>()
+            + self.states_heap_bytes
+            + self.unknown_sets.capacity() * std::mem::size_of::<(u32, u32, u32)>()
+            + self.bits.capacity() * 8
     }
 
     /// Configurations recorded.
@@ -175,7 +231,13 @@ impl<S: Clone + Eq + Hash> Memo<S> {
     }
 
     /// Records the configuration; false if it, or one that subsumes it, was seen before.
-    fn insert(&mut self, completed: &Linearized, unknown: &[u64], state: &S) -> bool {
+    fn insert(
+        &mut self,
+        completed: &Linearized,
+        unknown: &[u64],
+        state: &S,
+        state_heap_bytes: usize,
+    ) -> bool {
         let mut hasher = FastHasher(completed.hash);
         state.hash(&mut hasher);
         let hash = hasher.finish();
@@ -210,6 +272,7 @@ impl<S: Clone + Eq + Hash> Memo<S> {
             });
             self.bits.extend_from_slice(window);
             self.states.push(state.clone());
+            self.states_heap_bytes += state_heap_bytes;
             group = new_group;
         } else {
             // Subsumed by a set seen (a subset of this one)? Sets seen that this one subsumes are
@@ -448,7 +511,12 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
     }
     let mut memo: Memo<M::State> = Memo::new();
     let mut state = model.init();
-    let mut stack: Vec<(usize, M::State)> = Vec::new();
+    // What the reads reveal rules out steps after which a read can never see its value
+    // ([`crate::versions`]); `version` is the state's, as those rules know it.
+    let mut versions = if limits.infer { model.versions(operations) } else { None };
+    let mut version = versions.as_ref().and_then(|versions| versions.initial());
+    let mut stack: Vec<(usize, M::State, Option<Version>)> = Vec::new();
+    let mut stack_heap_bytes = 0usize;
     let mut remaining = operations.len() - unknown.len();
     let mut best: Option<Stuck> = None;
     // Two passes: the completed operations whose calls come before the first return entry, then
@@ -460,17 +528,30 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
     let mut steps: u64 = 0;
     loop {
         if remaining == 0 {
-            return Outcome::Linearizable(stack.iter().map(|&(op, _)| op).collect());
+            STEPS.fetch_add(steps % 4096, Ordering::Relaxed);
+            return Outcome::Linearizable(stack.iter().map(|&(op, ..)| op).collect());
         }
         steps += 1;
         if steps.is_multiple_of(4096) {
+            STEPS.fetch_add(4096, Ordering::Relaxed);
             if limits.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 return Outcome::Inconclusive(format!("time limit reached after {steps} search steps"));
             }
             if memo.len() >= limits.memo_entries_max {
                 return Outcome::Inconclusive(format!(
-                    "memory limit reached: {} configurations memoised",
+                    "configuration limit reached: {} configurations memoised",
                     memo.len()
+                ));
+            }
+            let bytes = memo.bytes()
+                + stack.capacity() * std::mem::size_of::<(usize, M::State, Option<Version>)>()
+                + stack_heap_bytes;
+            if bytes >= limits.memory_bytes_max {
+                return Outcome::Inconclusive(format!(
+                    "memory limit reached: {} in {} configurations (limit {})",
+                    show_bytes(bytes),
+                    memo.len(),
+                    show_bytes(limits.memory_bytes_max)
                 ));
             }
         }
@@ -492,16 +573,22 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
                         && best.as_ref().is_none_or(|best| stack.len() > best.partial.len())
                     {
                         best = Some(Stuck {
-                            partial: stack.iter().map(|&(op, _)| op).collect(),
+                            partial: stack.iter().map(|&(op, ..)| op).collect(),
                             blocked: nodes[first_return].op,
                         });
                     }
-                    let Some((op, previous)) = stack.pop() else {
+                    let Some((op, previous, previous_version)) = stack.pop() else {
+                        STEPS.fetch_add(steps % 4096, Ordering::Relaxed);
                         return Outcome::NotLinearizable(
                             best.expect("an operation that must complete has a return entry"),
                         );
                     };
+                    stack_heap_bytes -= model.state_bytes(&previous);
                     state = previous;
+                    version = previous_version;
+                    if let Some(versions) = versions.as_mut() {
+                        versions.mark(op, false);
+                    }
                     if operations[op].status == Status::Ok {
                         cursor = Cursor::Completed(undo(&mut nodes, op, &call_node, &return_node, &relink));
                         linearized.remove(op);
@@ -529,6 +616,9 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
                 op
             }
         };
+        if versions.as_ref().is_some_and(|versions| !versions.allows(version, op)) {
+            continue;
+        }
         let Some(next) = model.step(&state, operations[op]) else { continue };
         let completed = operations[op].status == Status::Ok;
         // Over-approximating, an unknown operation stays available after it takes effect.
@@ -536,13 +626,18 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
         if consumed {
             linearized.insert(op);
         }
-        if !memo.insert(&linearized.completed, &linearized.unknown, &next) {
+        if !memo.insert(&linearized.completed, &linearized.unknown, &next, model.state_bytes(&next)) {
             if consumed {
                 linearized.remove(op);
             }
             continue;
         }
-        stack.push((op, std::mem::replace(&mut state, next)));
+        stack_heap_bytes += model.state_bytes(&state);
+        let next_version = versions.as_ref().and_then(|versions| versions.after(version, op));
+        if let Some(versions) = versions.as_mut() {
+            versions.mark(op, true);
+        }
+        stack.push((op, std::mem::replace(&mut state, next), std::mem::replace(&mut version, next_version)));
         if completed {
             unlink(&mut nodes, call_node[op]);
             unlink(&mut nodes, return_node[op]);

@@ -23,6 +23,18 @@ impl Value {
         matches!(self, Value::Nil)
     }
 
+    /// Bytes it holds on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Value::Nil | Value::Int(_) => 0,
+            Value::Str(text) => text.capacity(),
+            Value::List(items) => {
+                items.capacity() * std::mem::size_of::<Value>()
+                    + items.iter().map(Value::heap_bytes).sum::<usize>()
+            }
+        }
+    }
+
     /// Converts from JSON: null, integers, strings, arrays (anything else is refused).
     ///
     /// # Errors

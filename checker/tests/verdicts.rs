@@ -15,7 +15,7 @@ fn verdict_of(text: &str, kind: Kind) -> (Verdict, checker::Report, History) {
 fn verdict_with(text: &str, kind: Kind, options: Options) -> (Verdict, checker::Report, History) {
     let (events, _) = format::parse(text, Format::Auto).expect("parses");
     let history = History::from_events(&events).expect("pairs");
-    let report = check(&Register { kind }, &history, options);
+    let report = check(&Register::new(kind), &history, options);
     (report.verdict, report, history)
 }
 
@@ -267,7 +267,7 @@ fn relaxed(history: &History, core: &[usize]) -> Vec<Operation> {
 /// explanation's set is confirmed by the brute force: not linearizable, and (when it says it is
 /// minimal) linearizable again once any one of its operations is relaxed.
 fn agree_with_brute_force(test: &str, seeds: u64, processes: usize, lines: usize, values: i64, unknown: f64) {
-    let model = Register { kind: Kind::CasRegister };
+    let model = Register::new(Kind::CasRegister);
     let mut verdicts = [0usize; 2];
     for seed in 0..seeds {
         let (events, history) = random_history(seed, processes, lines, values, unknown);
