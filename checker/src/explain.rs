@@ -95,6 +95,7 @@ pub fn explain<M: Model>(
     let blocked = scope[stuck.blocked];
     let state_shown = model.show(&state);
     let built = model.versions(scope).map(|versions| versions.shown(stuck.blocked));
+    let initial = |value: &Value| model.is_initial(value);
     // The words: what the minimal set shows, where a plain reason fits it; else why the set's own
     // search got stuck, where that reason names no partial linearization (it is the set's, not
     // the one shown); else why the one shown cannot go on.
@@ -113,13 +114,13 @@ pub fn explain<M: Model>(
                 state = model.step(&state, relaxed[index]).unwrap_or(state);
             }
             let built = model.versions(&relaxed).map(|versions| versions.shown(found.blocked));
-            let words = words(&relaxed, &found, relaxed[found.blocked], &model.show(&state), built);
+            let words = words(&relaxed, &found, relaxed[found.blocked], &model.show(&state), built, &initial);
             (!words.contains(GENERIC)).then_some(words)
         });
     Explanation {
         core: core.iter().map(|&index| operations[index].id).collect(),
         minimal,
-        words: specific.unwrap_or_else(|| words(scope, stuck, blocked, &state_shown, built)),
+        words: specific.unwrap_or_else(|| words(scope, stuck, blocked, &state_shown, built, &initial)),
         partial,
         blocked: blocked.id,
         state: state_shown,
@@ -513,6 +514,7 @@ fn words(
     blocked: &Operation,
     state: &str,
     built: Option<Shown>,
+    initial: &dyn Fn(&Value) -> bool,
 ) -> String {
     // "read of x returned ..." with a key; "read returned ..." without.
     let (of, key) = match &blocked.key {
@@ -548,7 +550,7 @@ fn words(
             let value = &blocked.output;
             let writers: Vec<&&Operation> =
                 scope.iter().filter(|operation| writes_value(operation, value)).collect();
-            if !value.is_nil() && writers.is_empty() {
+            if !initial(value) && writers.is_empty() {
                 return format!("read{of} returned {value} ({}), a value no operation wrote", at(blocked));
             }
             // The last write that completed before the read began, and whether a write of the value

@@ -38,6 +38,12 @@ pub trait Model: Sync {
     /// The state in words, for explanations.
     fn show(&self, state: &Self::State) -> String;
 
+    /// Whether a read that returned `value` may have read the state before any operation (a key
+    /// never written), for explanations.
+    fn is_initial(&self, value: &Value) -> bool {
+        value.is_nil()
+    }
+
     /// Bytes a state holds on the heap (beyond its own size), for the search's memory bound.
     fn state_bytes(&self, _state: &Self::State) -> usize {
         0
@@ -142,6 +148,10 @@ impl Model for Register {
 
     fn show(&self, state: &Value) -> String {
         state.to_string()
+    }
+
+    fn is_initial(&self, value: &Value) -> bool {
+        *value == self.absent
     }
 
     fn state_bytes(&self, state: &Value) -> usize {

@@ -526,14 +526,19 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
     // operation would be tried first at every step and every subset of them would be visited.
     let mut cursor = Cursor::Completed(nodes[0].next);
     let mut steps: u64 = 0;
+    // Steps already added to `STEPS`, and the memo's size in thousands when last checked.
+    let (mut counted, mut memo_checked) = (0u64, 0usize);
     loop {
         if remaining == 0 {
-            STEPS.fetch_add(steps % 4096, Ordering::Relaxed);
+            STEPS.fetch_add(steps - counted, Ordering::Relaxed);
             return Outcome::Linearizable(stack.iter().map(|&(op, ..)| op).collect());
         }
         steps += 1;
-        if steps.is_multiple_of(4096) {
-            STEPS.fetch_add(4096, Ordering::Relaxed);
+        // Every 4,096 steps, and whenever the memo has grown by 1,024 configurations.
+        if steps.is_multiple_of(4096) || memo_checked != memo.len() / 1024 {
+            memo_checked = memo.len() / 1024;
+            STEPS.fetch_add(steps - counted, Ordering::Relaxed);
+            counted = steps;
             if limits.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 return Outcome::Inconclusive(format!("time limit reached after {steps} search steps"));
             }
@@ -578,7 +583,7 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
                         });
                     }
                     let Some((op, previous, previous_version)) = stack.pop() else {
-                        STEPS.fetch_add(steps % 4096, Ordering::Relaxed);
+                        STEPS.fetch_add(steps - counted, Ordering::Relaxed);
                         return Outcome::NotLinearizable(
                             best.expect("an operation that must complete has a return entry"),
                         );

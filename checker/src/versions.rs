@@ -180,8 +180,7 @@ impl Versions {
                 decode(&operation.output, &writers_of, &string_pieces, &lengths, &appends_of).and_then(
                     |(base_value, pieces)| {
                         let base = unique_base(&base_value).ok_or(Ways::Several)?;
-                        let ops: Option<Vec<usize>> =
-                            pieces.iter().map(&unique_append).collect();
+                        let ops: Option<Vec<usize>> = pieces.iter().map(&unique_append).collect();
                         Ok((base, ops.ok_or(Ways::Several)?))
                     },
                 )

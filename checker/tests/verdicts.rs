@@ -1,9 +1,11 @@
 //! Verdicts: the Jepsen etcd corpus, hand-written anomalies, and a brute-force oracle on random
 //! small histories.
 
+mod common;
+
 use checker::format::{self, Format};
 use checker::history::{History, Operation, Status};
-use checker::model::{Kind, Model, Register};
+use checker::model::{Kind, Register};
 use checker::{check, Options, Verdict};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -136,52 +138,6 @@ fn bad_lines_name_their_line() {
     }
 }
 
-/// Every order of the operations that respects real time, with each unknown-outcome operation
-/// either placed or left out.
-fn brute_force(model: &Register, operations: &[Operation]) -> bool {
-    fn extend(
-        model: &Register,
-        operations: &[Operation],
-        used: &mut Vec<bool>,
-        state: &checker::value::Value,
-    ) -> bool {
-        if operations
-            .iter()
-            .zip(used.iter())
-            .all(|(operation, &used)| used || operation.status == Status::Info)
-        {
-            return true;
-        }
-        for index in 0..operations.len() {
-            if used[index] {
-                continue;
-            }
-            // It may go next only if no unused completed operation returned before it was called.
-            let blocked = operations.iter().enumerate().any(|(other, earlier)| {
-                !used[other]
-                    && earlier.status == Status::Ok
-                    && earlier.ret.is_some_and(|ret| ret < operations[index].call)
-            });
-            if blocked {
-                continue;
-            }
-            if let Some(next) = model.step(state, &operations[index]) {
-                used[index] = true;
-                let found = extend(model, operations, used, &next);
-                used[index] = false;
-                if found {
-                    return true;
-                }
-            }
-        }
-        false
-    }
-    let relevant: Vec<Operation> =
-        operations.iter().filter(|operation| !model.is_inert(operation)).cloned().collect();
-    let mut used = vec![false; relevant.len()];
-    extend(model, &relevant, &mut used, &model.init())
-}
-
 /// A random history of a cas register: up to `processes` processes, `lines` events, values below
 /// `values`, each completion unknown with probability `unknown` and failed with probability 0.1.
 fn random_history(
@@ -275,7 +231,7 @@ fn agree_with_brute_force(test: &str, seeds: u64, processes: usize, lines: usize
             "REPRODUCE WITH: CHECKER_SEEDS={} cargo test -p checker --test verdicts {test}",
             seed + 1
         );
-        let expected = brute_force(&model, &history.operations);
+        let expected = common::brute_force(&model, &history.operations);
         let report = check(&model, &history, Options::default());
         let got = report.verdict == Verdict::Linearizable;
         assert_eq!(got, expected, "seed {seed}: history {events:?}\n{reproduce}");
@@ -283,14 +239,14 @@ fn agree_with_brute_force(test: &str, seeds: u64, processes: usize, lines: usize
         if let Some(explanation) = report.keys.first().and_then(|key| key.explanation.as_ref()) {
             let core = &explanation.core;
             assert!(
-                !brute_force(&model, &relaxed(&history, core)),
+                !common::brute_force(&model, &relaxed(&history, core)),
                 "seed {seed}: the set {core:?} can be linearized\n{reproduce}"
             );
             if explanation.minimal {
                 for &dropped in core {
                     let smaller: Vec<usize> = core.iter().copied().filter(|&id| id != dropped).collect();
                     assert!(
-                        brute_force(&model, &relaxed(&history, &smaller)),
+                        common::brute_force(&model, &relaxed(&history, &smaller)),
                         "seed {seed}: the set {core:?} is not minimal, {dropped} can be relaxed\n{reproduce}"
                     );
                 }

@@ -1,0 +1,359 @@
+//! Key-value histories with appends: Porcupine's recorded histories get their published verdicts
+//! (with the absent value they need, and a suggestion of it without), the reads' inference agrees
+//! with the plain search and a brute force on generated histories, and every explanation shown is
+//! a real partial linearization of its history.
+
+mod common;
+
+use checker::format::{self, Format};
+use checker::history::{Event, EventType, Function, History, Operation};
+use checker::model::{Kind, Model, Register};
+use checker::search::{search, Limits, Outcome};
+use checker::value::Value;
+use checker::{absent_suggestion, check, explain, partition, Options, Verdict};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::path::Path;
+
+fn porcupine(name: &str) -> History {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/porcupine-kv").join(name);
+    let text = std::fs::read_to_string(&path).expect("the Porcupine histories are tracked");
+    let (events, _) = format::parse(&text, Format::Auto).expect("parses");
+    History::from_events(&events).expect("pairs")
+}
+
+fn empty() -> Value {
+    Value::Str(String::new())
+}
+
+/// Every explanation of `report` is checked against its key's operations by the independent
+/// validation, and its words fit appends.
+fn assert_explanations_hold(model: &Register, history: &History, report: &checker::Report, context: &str) {
+    let partitions = partition(model, history);
+    for key in &report.keys {
+        if key.verdict != Verdict::NotLinearizable {
+            continue;
+        }
+        let explanation =
+            key.explanation.as_ref().unwrap_or_else(|| panic!("{context}: {:?} unexplained", key.key));
+        let operations = &partitions[&key.key];
+        let error = explain::partial_linearization_error(
+            model,
+            operations,
+            &explanation.partial,
+            explanation.blocked,
+        );
+        assert_eq!(error, None, "{context}: key {:?}: {}", key.key, explanation.words);
+        assert!(!explanation.core.is_empty(), "{context}: an empty set explains nothing");
+        if operations.iter().any(|operation| operation.f == Function::Append) {
+            assert!(!explanation.words.contains("no operation wrote"), "{context}: {}", explanation.words);
+        }
+    }
+}
+
+#[test]
+fn porcupine_kv_histories_get_their_published_verdicts() {
+    let model = Register::new(Kind::Kv).with_absent(empty());
+    for (name, expected) in [
+        ("c01-ok.txt", Verdict::Linearizable),
+        ("c01-bad.txt", Verdict::NotLinearizable),
+        ("c10-ok.txt", Verdict::Linearizable),
+        ("c10-bad.txt", Verdict::NotLinearizable),
+        ("c50-ok.txt", Verdict::Linearizable),
+        ("c50-bad.txt", Verdict::NotLinearizable),
+    ] {
+        let history = porcupine(name);
+        let report = check(&model, &history, Options::default());
+        assert_eq!(report.verdict, expected, "{name}");
+        assert!(
+            report.keys.iter().all(|key| key.verdict != Verdict::Inconclusive),
+            "{name}: every key decided"
+        );
+        assert_explanations_hold(&model, &history, &report, name);
+    }
+}
+
+#[test]
+fn a_read_that_misses_a_completed_append_is_explained_in_words_of_appends() {
+    let model = Register::new(Kind::Kv).with_absent(empty());
+    let history = porcupine("c01-bad.txt");
+    let report = check(&model, &history, Options::default());
+    let key = report.keys.iter().find(|key| key.verdict == Verdict::NotLinearizable).expect("a violation");
+    let explanation = key.explanation.as_ref().expect("explained");
+    assert_eq!(
+        explanation.words,
+        "read of 7 returned \"x 0 0 y\" (process 0, line 59), which does not show append 7 \"x 0 3 y\" \
+         (process 0, line 55), completed before the read was invoked and since the start"
+    );
+    assert!(explanation.minimal);
+    assert_eq!(explanation.core.len(), 2, "the read and the append it misses");
+}
+
+#[test]
+fn without_the_absent_value_the_flag_is_suggested() {
+    let history = porcupine("c10-ok.txt");
+    let model = Register::new(Kind::Kv);
+    let report = check(&model, &history, Options::default());
+    assert_eq!(report.verdict, Verdict::NotLinearizable, "a get of a key never written returned \"\"");
+    let suggestion = absent_suggestion(&model, &history, &report, Options::default()).expect("a suggestion");
+    assert!(suggestion.contains("--absent \"\""), "{suggestion}");
+    // Its twins: nothing to suggest once the flag is given, nor where no verdict hinges on it.
+    let with = Register::new(Kind::Kv).with_absent(empty());
+    let bad = porcupine("c10-bad.txt");
+    let report = check(&with, &bad, Options::default());
+    assert_eq!(absent_suggestion(&with, &bad, &report, Options::default()), None);
+    let stale = "{\"process\": 0, \"type\": \"invoke\", \"f\": \"write\", \"key\": \"x\", \"value\": 1}\n\
+                 {\"process\": 0, \"type\": \"ok\", \"f\": \"write\", \"key\": \"x\", \"value\": 1}\n\
+                 {\"process\": 1, \"type\": \"invoke\", \"f\": \"read\", \"key\": \"x\", \"value\": null}\n\
+                 {\"process\": 1, \"type\": \"ok\", \"f\": \"read\", \"key\": \"x\", \"value\": null}\n";
+    let (events, _) = format::parse(stale, Format::Auto).expect("parses");
+    let stale = History::from_events(&events).expect("pairs");
+    let report = check(&model, &stale, Options::default());
+    assert_eq!(report.verdict, Verdict::NotLinearizable);
+    assert_eq!(absent_suggestion(&model, &stale, &report, Options::default()), None);
+}
+
+#[test]
+fn the_memory_bound_ends_a_search_with_an_inconclusive_verdict_naming_it() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/jepsen-etcd/etcd_002.log");
+    let text = std::fs::read_to_string(path).expect("tracked");
+    let (events, _) = format::parse(&text, Format::Auto).expect("parses");
+    let history = History::from_events(&events).expect("pairs");
+    let options = Options { memory_bytes_max: 16 * 1024, ..Options::default() };
+    let report = check(&Register::new(Kind::CasRegister), &history, options);
+    assert_eq!(report.verdict, Verdict::Inconclusive);
+    let reason = report.keys[0].reason.as_deref().expect("a reason");
+    assert!(reason.starts_with("memory limit reached"), "{reason}");
+}
+
+#[test]
+fn the_validation_rejects_a_partial_linearization_against_real_time() {
+    // Two appends of one process, the second invoked after the first completed: placing the
+    // second first is what no linearization can do.
+    let text = "{:process 0, :type :invoke, :f :append, :key \"k\", :value \"a\"}\n\
+                {:process 0, :type :ok, :f :append, :key \"k\", :value \"a\"}\n\
+                {:process 0, :type :invoke, :f :append, :key \"k\", :value \"b\"}\n\
+                {:process 0, :type :ok, :f :append, :key \"k\", :value \"b\"}\n\
+                {:process 1, :type :invoke, :f :get, :key \"k\", :value nil}\n\
+                {:process 1, :type :ok, :f :get, :key \"k\", :value \"ba\"}\n";
+    let (events, _) = format::parse(text, Format::Auto).expect("parses");
+    let history = History::from_events(&events).expect("pairs");
+    let model = Register::new(Kind::Kv).with_absent(empty());
+    let operations: Vec<&Operation> = history.operations.iter().collect();
+    let error = explain::partial_linearization_error(&model, &operations, &[1, 0], 2);
+    assert_eq!(error.as_deref(), Some("#0 is placed after #1, but completed before it was invoked"));
+    assert_eq!(explain::partial_linearization_error(&model, &operations, &[0, 1], 2), None);
+    assert!(explain::partial_linearization_error(&model, &operations, &[1], 2).is_some(), "#0 is missing");
+    let report = check(&model, &history, Options::default());
+    assert_eq!(report.verdict, Verdict::NotLinearizable);
+    let words = &report.keys[0].explanation.as_ref().expect("explained").words;
+    assert_eq!(
+        words,
+        "read of k returned \"ba\" (process 1, line 5), which shows append k \"b\" (process 0, line 3) before \
+         append k \"a\" (process 0, line 1), but the second completed before the first was invoked"
+    );
+}
+
+/// A random key-value history over keys `k0`..: `processes` closed-loop clients against a store
+/// that applies each operation at a random instant within it (gets, puts of unique values,
+/// appends of unique pieces); with probability `bug` a get returns the value before the latest
+/// change; each outcome unknown with probability `unknown` (taking effect or not).
+fn random_history(
+    seed: u64,
+    processes: usize,
+    operations: usize,
+    keys: usize,
+    bug: f64,
+    unknown: f64,
+) -> Vec<Event> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    struct Planned {
+        process: usize,
+        key: usize,
+        f: &'static str,
+        input: Value,
+        invoke: u64,
+        complete: u64,
+        effect: Option<u64>,
+        unknown: bool,
+    }
+    let mut planned = Vec::new();
+    let mut clock = vec![0u64; processes];
+    let mut process_name: Vec<usize> = (0..processes).collect();
+    let mut next_name = processes;
+    for number in 0..operations {
+        let client = rng.random_range(0..processes);
+        let invoke = clock[client] + rng.random_range(1..20);
+        let latency = rng.random_range(1..60);
+        let unknown = rng.random_bool(unknown);
+        let effect = (!unknown || rng.random_bool(0.5)).then(|| invoke + rng.random_range(0..latency));
+        let (f, input) = match rng.random_range(0..10) {
+            0..4 => ("get", Value::Nil),
+            4..5 => ("put", Value::Str(format!("p{number}."))),
+            _ => ("append", Value::Str(format!("a{number}."))),
+        };
+        let complete = if unknown { invoke + 500 } else { invoke + latency };
+        planned.push(Planned {
+            process: process_name[client],
+            key: rng.random_range(0..keys),
+            f,
+            input,
+            invoke,
+            complete,
+            effect,
+            unknown,
+        });
+        clock[client] = complete;
+        if unknown {
+            process_name[client] = next_name;
+            next_name += 1;
+        }
+    }
+    let mut order: Vec<usize> = (0..planned.len()).filter(|&index| planned[index].effect.is_some()).collect();
+    order.sort_by_key(|&index| planned[index].effect);
+    let mut state = vec![String::new(); keys];
+    let mut before = vec![String::new(); keys];
+    let mut read = vec![None; planned.len()];
+    for index in order {
+        let operation = &planned[index];
+        let key = operation.key;
+        let Value::Str(input) = &operation.input else {
+            let seen = if rng.random_bool(bug) { before[key].clone() } else { state[key].clone() };
+            read[index] = Some(seen);
+            continue;
+        };
+        before[key] = state[key].clone();
+        if operation.f == "put" {
+            state[key] = input.clone();
+        } else {
+            state[key].push_str(input);
+        }
+    }
+    let mut events: Vec<(u64, bool, usize)> = Vec::new();
+    for (index, operation) in planned.iter().enumerate() {
+        events.push((operation.invoke, false, index));
+        events.push((operation.complete, true, index));
+    }
+    events.sort();
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(line, (_, completion, index))| {
+            let operation = &planned[index];
+            let (kind, value) = match (completion, operation.unknown) {
+                (false, _) => (EventType::Invoke, operation.input.clone()),
+                (true, true) => (EventType::Info, operation.input.clone()),
+                (true, false) => match &read[index] {
+                    Some(seen) => (EventType::Ok, Value::Str(seen.clone())),
+                    None => (EventType::Ok, operation.input.clone()),
+                },
+            };
+            Event {
+                process: operation.process.to_string(),
+                kind,
+                f: operation.f.to_string(),
+                key: Some(format!("k{}", operation.key)),
+                value,
+                time: None,
+                line: line + 1,
+            }
+        })
+        .collect()
+}
+
+fn seeds(default: u64) -> u64 {
+    std::env::var("CHECKER_SEEDS").ok().and_then(|text| text.parse().ok()).unwrap_or(default)
+}
+
+/// The verdict with the reads' inference, without it, and (on small keys) by brute force agree
+/// on random histories, and every explanation holds.
+fn agree(test: &str, seeds: u64, processes: usize, operations: usize, keys: usize, bug: f64, unknown: f64) {
+    let model = Register::new(Kind::Kv).with_absent(empty());
+    let mut verdicts = [0usize; 2];
+    for seed in 0..seeds {
+        let reproduce =
+            format!("REPRODUCE WITH: CHECKER_SEEDS={} cargo test -p checker --test kv {test}", seed + 1);
+        let events = random_history(seed, processes, operations, keys, bug, unknown);
+        let history = History::from_events(&events).expect("generated histories pair");
+        for (key, operations) in partition(&model, &history) {
+            let inferred = search(&model, &operations, Limits::default());
+            let plain = search(
+                &model,
+                &operations,
+                Limits { infer: false, memo_entries_max: 2_000_000, ..Limits::default() },
+            );
+            let linearizable = |outcome: &Outcome| match outcome {
+                Outcome::Linearizable(_) => Some(true),
+                Outcome::NotLinearizable(_) => Some(false),
+                Outcome::Inconclusive(_) => None,
+            };
+            let (inferred, plain) = (linearizable(&inferred), linearizable(&plain));
+            assert!(inferred.is_some(), "seed {seed} key {key:?}: undecided with the inference\n{reproduce}");
+            if plain.is_some() {
+                assert_eq!(
+                    inferred, plain,
+                    "seed {seed} key {key:?}: the inference changed the verdict\n{reproduce}"
+                );
+            }
+            if operations.len() <= 9 {
+                let owned: Vec<Operation> = operations.iter().map(|operation| (*operation).clone()).collect();
+                let brute = common::brute_force(&model, &owned);
+                assert_eq!(
+                    inferred,
+                    Some(brute),
+                    "seed {seed} key {key:?}: the brute force disagrees\n{reproduce}"
+                );
+            }
+            verdicts[usize::from(inferred == Some(true))] += 1;
+        }
+        let report = check(
+            &model,
+            &history,
+            Options { explain_timeout: Some(std::time::Duration::from_secs(5)), ..Options::default() },
+        );
+        assert_explanations_hold(&model, &history, &report, &format!("seed {seed}\n{reproduce}"));
+    }
+    eprintln!("{test}: {seeds} histories, keys linearizable {} and not {}", verdicts[1], verdicts[0]);
+    assert!(verdicts[0] > 0 && verdicts[1] > 0, "both verdicts are exercised: {verdicts:?}");
+}
+
+#[test]
+fn the_inference_agrees_with_the_search_and_a_brute_force_on_small_histories() {
+    agree(
+        "the_inference_agrees_with_the_search_and_a_brute_force_on_small_histories",
+        seeds(1500),
+        3,
+        16,
+        2,
+        0.1,
+        0.15,
+    );
+}
+
+#[test]
+fn the_inference_agrees_with_the_search_on_many_clients() {
+    agree("the_inference_agrees_with_the_search_on_many_clients", seeds(60), 12, 160, 2, 0.02, 0.05);
+}
+
+#[test]
+fn the_model_appends_and_puts_as_the_service_does() {
+    let model = Register::new(Kind::Kv).with_absent(empty());
+    let append = |piece: &str| Operation {
+        id: 0,
+        process: "0".into(),
+        f: Function::Append,
+        key: None,
+        input: Value::Str(piece.into()),
+        output: Value::Nil,
+        call: 0,
+        ret: Some(1),
+        status: checker::history::Status::Ok,
+        call_line: 1,
+        ret_line: Some(2),
+        call_time: None,
+        ret_time: None,
+    };
+    assert_eq!(model.init(), empty());
+    assert_eq!(model.step(&empty(), &append("a")), Some(Value::Str("a".into())));
+    assert_eq!(model.step(&Value::Str("a".into()), &append("b")), Some(Value::Str("ab".into())));
+}
