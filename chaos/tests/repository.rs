@@ -106,3 +106,38 @@ fn the_corpus_the_tests_read_is_tracked_with_its_origin_and_license() {
     let license = std::fs::read_to_string(corpus.join("LICENSE")).expect("the corpus's LICENSE");
     assert!(license.contains("Permission is hereby granted"), "the MIT notice is kept beside the data");
 }
+
+/// The names in the `[dependencies]` table of `manifest` (a Cargo.toml of the workspace).
+fn dependencies(manifest: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root().join(manifest)).expect("a tracked manifest");
+    let mut names = Vec::new();
+    let mut inside = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            inside = line == "[dependencies]";
+            continue;
+        }
+        if inside && !line.is_empty() && !line.starts_with('#') {
+            let name = line.split(['=', '.', ' ']).next().unwrap_or_default();
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+#[test]
+fn the_architecture_dependency_rules_hold_in_the_manifests() {
+    // The core: std, serde and thiserror, nothing that does I/O, keeps time or draws randomness.
+    assert_eq!(dependencies("paxos/core/Cargo.toml"), ["serde", "thiserror"], "paxos/core/Cargo.toml");
+    // The model: the core alone, never the node (its runtime, tokio, storage).
+    let model = dependencies("model/Cargo.toml");
+    assert!(model.contains(&"paxos-core".to_string()), "model depends on the core: {model:?}");
+    assert!(!model.iter().any(|name| name == "paxos" || name == "tokio"), "model/Cargo.toml: {model:?}");
+    // The checker shares no code with what it checks.
+    let checker = dependencies("checker/Cargo.toml");
+    assert!(!checker.iter().any(|name| name.starts_with("paxos")), "checker/Cargo.toml: {checker:?}");
+    // Scenarios are data: chaos depends on them, not the reverse.
+    assert!(!dependencies("scenarios/Cargo.toml")
+        .iter()
+        .any(|name| name == "chaos" || name.starts_with("paxos")));
+}

@@ -1,7 +1,7 @@
-//! The stateright actors: replicas that wrap `paxos::core::Replica` (the production code, stepped
+//! The stateright actors: replicas that wrap `paxos_core::Replica` (the production code, stepped
 //! through its real `step`) and clients that issue a bounded list of operations.
 
-use paxos::core::{
+use paxos_core::{
     Bytes, ClientId, ClusterId, Config, DurableState, Envelope, Input, NodeId, Operation, Outcome, Output,
     Replica, Request, Response, Timer,
 };

@@ -27,7 +27,7 @@
 
 use crate::actor::{Choice, Disk, Msg, Node, State, WIPE};
 use crate::{History, ModelConfig, NetworkKind};
-use paxos::core::Timer;
+use paxos_core::Timer;
 use stateright::actor::{Actor, ActorModelAction, Command, Envelope, Id, Out};
 use stateright::{Model, Property};
 use std::borrow::Cow;

@@ -3,7 +3,7 @@
 
 use crate::actor::{Choice, Msg, Node, State};
 use crate::driver::{Action, World};
-use paxos::core::{Bytes, Message, Operation, Outcome, Report, Request, Response, Value};
+use paxos_core::{Bytes, Message, Operation, Outcome, Report, Request, Response, Value};
 use stateright::actor::{Actor as _, ActorModelAction, Id};
 use stateright::Path;
 use std::fmt::Write;

@@ -1,4 +1,4 @@
-//! A stateright model of the paxos core: replicas are actors that wrap `paxos::core::Replica` and
+//! A stateright model of the paxos core: replicas are actors that wrap `paxos_core::Replica` and
 //! call its `step` (the production code, not a copy); clients issue a bounded list of operations on
 //! one key, recorded in a linearizability tester.
 //!
@@ -25,8 +25,8 @@ pub mod explain;
 
 use actor::{ClientOp, Digested, Msg, Node, State};
 use driver::{Driver, World};
-pub use paxos::core::Mutant;
-use paxos::core::{Ballot, Config, Message, NodeId, Slot, Value};
+pub use paxos_core::Mutant;
+use paxos_core::{Ballot, Config, Message, NodeId, Slot, Value};
 use stateright::actor::{Envelope, Id};
 use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
@@ -280,7 +280,7 @@ fn one_value<'a>(values: &mut Vec<(Slot, &'a Value)>, slot: Slot, value: &'a Val
 
 /// Two replicas that applied the same number of slots hold the same state machine.
 pub fn applied_prefixes_agree(state: &World) -> bool {
-    let mut seen: Vec<(Slot, &paxos::core::KvStore)> = Vec::new();
+    let mut seen: Vec<(Slot, &paxos_core::KvStore)> = Vec::new();
     replicas(state).all(|replica| {
         let applied = replica.replica.log().applied();
         let kv = replica.replica.kv();
@@ -350,7 +350,7 @@ pub fn record_out(config: &ModelConfig, history: &History, envelope: Envelope<&M
     match envelope.msg {
         Msg::Request(request) if usize::from(envelope.src) >= config.replicas => {
             let op = match &request.operations[0] {
-                paxos::core::Operation::Put { value, .. } => {
+                paxos_core::Operation::Put { value, .. } => {
                     RegisterOp::Write(value.first().map(|&byte| byte as char))
                 }
                 _ => RegisterOp::Read,
@@ -374,9 +374,9 @@ pub fn record_in(config: &ModelConfig, history: &History, envelope: Envelope<&Ms
         return None;
     }
     let ret = match response.result.as_ref().ok()?.first()? {
-        paxos::core::Outcome::Written => RegisterRet::WriteOk,
-        paxos::core::Outcome::Value(_) => RegisterRet::ReadOk(actor::outcome_value(response)?),
-        paxos::core::Outcome::Deleted(_) | paxos::core::Outcome::Swapped(_) => return None,
+        paxos_core::Outcome::Written => RegisterRet::WriteOk,
+        paxos_core::Outcome::Value(_) => RegisterRet::ReadOk(actor::outcome_value(response)?),
+        paxos_core::Outcome::Deleted(_) | paxos_core::Outcome::Swapped(_) => return None,
     };
     history.with_client_event(|tester| tester.on_return(envelope.dst, ret).is_ok())
 }

@@ -6,9 +6,6 @@
 //!
 //! Run: `cargo bench -p paxos --bench core` (target: ≥ 1,000,000 commands/s).
 
-// A benchmark measures wall-clock time; the clock ban of paxos/clippy.toml is for the core.
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
-
 use paxos::core::{
     Bytes, ClientId, ClusterId, Config, DurableState, Input, NodeId, Operation, Output, Replica, Request,
     Status, Timer,

@@ -18,8 +18,6 @@
 //! `STORAGE_BENCH_DIR` (default `target/storage-bench`; it is emptied first).
 //! Targets: group commit ≥ 200,000 records/s; single writer ≥ 80% of the raw sync rate.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
-
 use paxos::core::{Ballot, Bytes, ClientId, NodeId, Operation, Persist, Request, Slot, Value};
 use paxos::storage::format::{self, EntryRef};
 use paxos::storage::fs::{AppendFile, FileSystem, StdFs};

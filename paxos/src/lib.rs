@@ -6,21 +6,20 @@
 //! # Layout
 //!
 //! - [`core`]: the sans-IO protocol (ballots, acceptor, proposer, learner, log, KV state machine,
-//!   storage-loss recovery). Pure and deterministic.
+//!   storage-loss recovery), a crate of its own (`paxos-core`, in `paxos/core/`) so that its purity
+//!   is a fact of its dependencies. Pure and deterministic.
 //! - [`testkit`]: a deterministic in-memory cluster that steps replicas with seeded message loss,
 //!   duplication, reordering, timer firings, crashes and storage loss, and checks agreement after
 //!   every step. Used by the randomised tests and the core benchmark.
 //! - [`storage`]: the write-ahead log, snapshots, recovery and group commit, over a small
 //!   file-system trait (the operating system's, or turmoil's simulated disk).
 
-#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 pub mod bench;
-#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 pub mod client;
-pub mod core;
-#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 pub mod runtime;
-#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 pub mod storage;
-#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 pub mod testkit;
+
+/// The sans-IO protocol core: the `paxos-core` crate (`paxos/core/`), which depends on std, serde
+/// and thiserror only.
+pub use paxos_core as core;

@@ -1,7 +1,5 @@
 //! The `paxos` command: create a cluster, run a node, run a local cluster, talk to a node.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
-
 use clap::{Parser, Subcommand};
 use paxos::bench::{self, Target, Workload};
 use paxos::client::Client;

@@ -3,8 +3,6 @@
 //! stopped and started again without losing an acknowledged write. Then the client protocol's
 //! errors, garbage on the peer port, and redis-cli.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
-
 use paxos::client::Client;
 use paxos::runtime::resp::Reply;
 use std::collections::BTreeMap;

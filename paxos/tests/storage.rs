@@ -2,10 +2,6 @@
 //! end is cut away and nothing synced is lost; every damaged byte is detected; on turmoil's
 //! simulated disk a crash keeps exactly what was synced.
 
-// Tests of the storage and its crash behaviour do files, threads and wall-clock deadlines: the bans of
-// paxos/clippy.toml are for the core.
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
-
 use paxos::core::{
     Ballot, Bytes, ClientId, ClusterId, DurableState, KvStore, NodeId, Operation, Persist, Request, Slot,
     Value,

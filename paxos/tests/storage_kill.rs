@@ -2,9 +2,6 @@
 //! process inherits open files between fork and exec, and would briefly hold the data-directory
 //! locks of tests running beside it.
 
-// Files, threads and wall-clock deadlines: the bans of paxos/clippy.toml are for the core.
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
-
 use paxos::core::{Ballot, Bytes, ClientId, NodeId, Operation, Persist, Request, Slot, Value};
 use paxos::storage::fs::StdFs;
 use paxos::storage::{Storage, StorageOptions};

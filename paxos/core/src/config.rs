@@ -74,7 +74,7 @@ macro_rules! mutant {
     ($config:expr, $name:ident) => {{
         #[cfg(feature = "mutants")]
         {
-            $config.mutant == $crate::core::Mutant::$name
+            $config.mutant == $crate::Mutant::$name
         }
         #[cfg(not(feature = "mutants"))]
         {

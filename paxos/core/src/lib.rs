@@ -6,7 +6,10 @@
 //! turmoil's simulated network, and inside the stateright model checker (`model` crate).
 //!
 //! The core uses no clock, no randomness, no threads, no files, no sockets and no hash-ordered
-//! collections (enforced by `paxos/clippy.toml`): every run is a function of its inputs.
+//! collections: its only dependencies are serde and thiserror (Cargo enforces that), and
+//! `paxos/core/clippy.toml` bans the std items, with no exceptions. Every run is a function of its
+//! inputs. The rest of the project reaches it as `paxos::core` (the node's crate re-exports it);
+//! the model checker depends on this crate alone.
 //!
 //! # Glossary
 //!
