@@ -25,44 +25,9 @@ enum Command {
     Check {
         /// The history file.
         file: PathBuf,
-        /// Its format.
-        #[arg(long, value_enum, default_value_t = Format::Auto)]
-        format: Format,
-        /// The object's sequential specification.
-        #[arg(long, value_enum, default_value_t = Kind::Kv)]
-        model: Kind,
-        /// Seconds per key before its verdict is "inconclusive" (default: no time bound; the memory
-        /// bound ends every search).
-        #[arg(long)]
-        timeout: Option<f64>,
-        /// Configurations memoised per key before its verdict is "inconclusive".
-        #[arg(long, default_value_t = 20_000_000)]
-        memo_max: usize,
-        /// Memory the searches may hold in all, shared by the threads, before a key's verdict is
-        /// "inconclusive": bytes, or with a unit (512MB, 4GB). Default: a quarter of this machine's
-        /// memory.
-        #[arg(long, value_parser = parse_bytes)]
-        memory_max: Option<usize>,
-        /// Seconds for all the explanations together, spent after every verdict is printed; past
-        /// them an explanation says it is not minimal.
-        #[arg(long, default_value_t = 10.0)]
-        explain_timeout: f64,
-        /// Print the verdicts only.
-        #[arg(long)]
-        no_explain: bool,
-        /// What a key never written (or deleted) reads as: JSON (null, 0, "") or plain text. Many
-        /// key-value services return the empty string: --absent "". Default: null (nil).
-        #[arg(long)]
-        absent: Option<String>,
-        /// Write a self-contained HTML timeline of the history to this file.
-        #[arg(long)]
-        html: Option<PathBuf>,
-        /// Print the report as JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Threads checking keys in parallel.
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
+        /// How to check it.
+        #[command(flatten)]
+        settings: Settings,
     },
 }
 
@@ -74,33 +39,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if error.use_stderr() { 3 } else { 0 });
         }
     };
-    let Command::Check {
-        file,
-        format,
-        model,
-        timeout,
-        memo_max,
-        memory_max,
-        explain_timeout,
-        no_explain,
-        absent,
-        html,
-        json,
-        threads,
-    } = cli.command;
-    let settings = Settings {
-        format,
-        kind: model,
-        timeout,
-        memo_max,
-        memory_max,
-        explain_timeout,
-        no_explain,
-        absent,
-        html,
-        json,
-        threads,
-    };
+    let Command::Check { file, settings } = cli.command;
     match run(&file, settings) {
         Ok(code) => ExitCode::from(code),
         Err(message) => {
@@ -111,17 +50,45 @@ fn main() -> ExitCode {
 }
 
 /// The options of `checker check` beside its file.
+#[derive(clap::Args)]
 struct Settings {
+    /// Its format.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
     format: Format,
+    /// The object's sequential specification.
+    #[arg(long = "model", value_name = "MODEL", value_enum, default_value_t = Kind::Kv)]
     kind: Kind,
+    /// Seconds per key before its verdict is "inconclusive" (default: no time bound; the memory
+    /// bound ends every search).
+    #[arg(long)]
     timeout: Option<f64>,
+    /// Configurations memoised per key before its verdict is "inconclusive".
+    #[arg(long, default_value_t = 20_000_000)]
     memo_max: usize,
+    /// Memory the searches may hold in all, shared by the threads, before a key's verdict is
+    /// "inconclusive": bytes, or with a unit (512MB, 4GB). Default: a quarter of this machine's
+    /// memory.
+    #[arg(long, value_parser = parse_bytes)]
     memory_max: Option<usize>,
+    /// Seconds for all the explanations together, spent after every verdict is printed; past
+    /// them an explanation says it is not minimal.
+    #[arg(long, default_value_t = 10.0)]
     explain_timeout: f64,
+    /// Print the verdicts only.
+    #[arg(long)]
     no_explain: bool,
+    /// What a key never written (or deleted) reads as: JSON (null, 0, "") or plain text. Many
+    /// key-value services return the empty string: --absent "". Default: null (nil).
+    #[arg(long)]
     absent: Option<String>,
+    /// Write a self-contained HTML timeline of the history to this file.
+    #[arg(long)]
     html: Option<PathBuf>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
     json: bool,
+    /// Threads checking keys in parallel.
+    #[arg(long, default_value_t = 1)]
     threads: usize,
 }
 
