@@ -8,9 +8,10 @@
 //! - [`core`]: the sans-IO protocol (ballots, acceptor, proposer, learner, log, KV state machine,
 //!   storage-loss recovery), a crate of its own (`paxos-core`, in `paxos/core/`) so that its purity
 //!   is a fact of its dependencies. Pure and deterministic.
-//! - [`testkit`]: a deterministic in-memory cluster that steps replicas with seeded message loss,
+//! - `testkit`: a deterministic in-memory cluster that steps replicas with seeded message loss,
 //!   duplication, reordering, timer firings, crashes and storage loss, and checks agreement after
-//!   every step. Used by the randomised tests and the core benchmark.
+//!   every step. Used by the randomised tests and the core benchmark, behind the `testkit`
+//!   feature (the tests and benches turn it on; the node never builds it).
 //! - [`storage`]: the write-ahead log, snapshots, recovery and group commit, over a small
 //!   file-system trait (the operating system's, or turmoil's simulated disk).
 
@@ -18,6 +19,7 @@ pub mod bench;
 pub mod client;
 pub mod runtime;
 pub mod storage;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 
 /// The sans-IO protocol core: the `paxos-core` crate (`paxos/core/`), which depends on std, serde
