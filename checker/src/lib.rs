@@ -298,25 +298,6 @@ fn progress(started: Instant, done: &AtomicBool, what: impl Fn() -> String) {
     }
 }
 
-/// Checks one key's operations: its verdict, and its explanation if `options.explain` (within
-/// the whole explanation time, for this one key).
-pub fn check_key<M: Model>(
-    model: &M,
-    key: Option<String>,
-    operations: &[&Operation],
-    options: Options,
-) -> KeyResult {
-    let mut result = decide_key(model, key, operations, options);
-    if options.explain {
-        if let Some(stuck) = result.stuck.take() {
-            let budget = options.explain_timeout.unwrap_or(EXPLAIN_DEFAULT);
-            result.explanation =
-                Some(explain::explain(model, operations, &stuck, budget, options.search_memory_bytes()));
-        }
-    }
-    result
-}
-
 /// One key's verdict.
 pub fn decide_key<M: Model>(
     model: &M,
