@@ -2,11 +2,12 @@
 //! through its real `step`) and clients that issue a bounded list of operations.
 
 use paxos_core::{
-    Bytes, ClientId, ClusterId, Config, DurableState, Envelope, Input, NodeId, Operation, Outcome, Output,
-    Replica, Request, Response, Timer,
+    Action, Bytes, ClientId, ClusterId, Config, DurableState, Envelope, Input, NodeId, Operation, Outcome,
+    Output, Persist, Replica, Request, Response, Schedule, Status, Timer, TimerChange,
 };
 use stateright::actor::{model_timeout, Actor, Id, Out};
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -26,6 +27,9 @@ pub enum Msg {
     Request(Digested<Request>),
     /// From a replica to a client.
     Response(Digested<Response>),
+    /// From a leader to itself: the write of its unsynced persists completes (see
+    /// [`Unsynced`]). Delivered at any point of the run, like a real fsync's completion.
+    Sync,
 }
 
 /// A value shared behind an `Arc` with its hash computed once.
@@ -132,6 +136,21 @@ pub struct ReplicaState {
     pub replica: Replica,
     /// Its disk (the same as the saved storage).
     pub saved: Digested<Saved>,
+    /// A leader's persists whose sync has not completed, and what waits for them.
+    pub unsynced: Option<Unsynced>,
+}
+
+/// Persists on their way to disk, as in the node's group commit: a crash loses them (the disk keeps
+/// `saved`), and the sends and replies queued behind them leave only when the leader's
+/// [`Msg::Sync`] is delivered. Meanwhile the leader keeps stepping, and the sends its core marks
+/// [`Release::Immediately`](paxos_core::Release::Immediately) (its Accepts) leave at once, ahead
+/// of the persists: the freedom the node takes, checked here.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Unsynced {
+    /// In the order emitted.
+    pub persists: Vec<Persist>,
+    /// Sends and replies released by the sync, in the order emitted.
+    pub held: Vec<Action>,
 }
 
 /// A client's state.
@@ -172,6 +191,9 @@ pub enum Node {
         candidate: bool,
         /// Wipes the whole model allows (a restarting replica may be wiped while fewer happened).
         wipes_max: u8,
+        /// Whether its persists as a leader sync in a step of their own (see [`Unsynced`]); only
+        /// where a crash may follow, since without one the atomic schedule shows the same.
+        sync_deferred: bool,
     },
     /// A client.
     Client {
@@ -202,49 +224,112 @@ pub fn request(client: Id, index: usize, op: ClientOp) -> Request {
 }
 
 impl Node {
-    /// Carries out a replica's outputs the way the runtime contract says: persists are durable
-    /// (saved) within the step, before the step's sends are visible (a stateright step is atomic,
-    /// so nothing can happen in between).
+    /// Carries out a replica's outputs as [`Schedule`] sorts them, the way the node does: timers
+    /// and the sends marked to leave at once, then the persists, then the rest once the persists
+    /// are durable.
     ///
-    /// Two reductions keep the state space small, both documented in the README:
+    /// Where a crash may follow, a leader's persists (its own votes) go through [`Unsynced`] and
+    /// become durable only when its [`Msg::Sync`] is delivered, so that every order of its early
+    /// Accepts, its later steps, the sync and a crash is explored. Every other step syncs at once,
+    /// within the step (a stateright step is atomic): a schedule the node allows. It hides no
+    /// early Accept (only leaders send them), and without a crash an unsynced persist always
+    /// lands: what deferring it changes then is only when the leader hears its own messages, which
+    /// the loopback reduction below fixes anyway. Two more reductions keep the state space small,
+    /// both documented in the README:
     /// - messages a replica sends itself are delivered at once, in order, within the same step
     ///   (a schedule the runtime allows: its loopback is delivered right after the persists);
     /// - timers other than `Election` are not modelled: the network never loses messages (no
     ///   retransmission is needed), commit knowledge travels on Accepts, and read rounds start at
     ///   once, so heartbeats would only grow the state space.
-    fn execute(&self, state: &mut ReplicaState, mut outputs: Vec<Output>, o: &mut Out<Self>) {
-        let candidate = matches!(self, Node::Replica { candidate: true, .. });
-        let me = state.replica.node();
+    fn execute(&self, state: &mut ReplicaState, outputs: Vec<Output>, o: &mut Out<Self>) {
+        self.carry_out(state, Schedule::new(outputs), VecDeque::new(), o);
+    }
+
+    /// Carries out `schedule`, then steps the replica with each message to itself in `loopback`
+    /// and carries out its outputs, until none is left.
+    fn carry_out(
+        &self,
+        state: &mut ReplicaState,
+        mut schedule: Schedule,
+        mut loopback: VecDeque<Envelope>,
+        o: &mut Out<Self>,
+    ) {
         let mut durable: Option<DurableState> = None;
-        let mut loopback = std::collections::VecDeque::new();
         loop {
-            for output in outputs {
-                match output {
-                    Output::Persist(record) => {
-                        durable.get_or_insert_with(|| state.saved.durable.clone()).apply(&record);
-                    }
-                    Output::Send { to, envelope } if to == me => loopback.push_back(envelope),
-                    Output::Send { to, envelope } => {
-                        o.send(Id::from(usize::from(to.0)), Msg::Peer(Digested::new(envelope)))
-                    }
-                    Output::Reply(response) => {
-                        o.send(Id::from(response.client.0 as usize), Msg::Response(Digested::new(response)))
-                    }
-                    Output::SetTimer(Timer::Election) if candidate => {
-                        o.set_timer(Timer::Election, model_timeout())
-                    }
-                    Output::CancelTimer(Timer::Election) => o.cancel_timer(Timer::Election),
-                    Output::SetTimer(_) | Output::CancelTimer(_) => {}
+            let early = schedule.sends_ahead_of_persists();
+            for change in schedule.timers {
+                self.change_timer(change, o);
+            }
+            for action in schedule.immediately {
+                self.perform(state.replica.node(), action, &mut loopback, o);
+            }
+            let defer = matches!(self, Node::Replica { sync_deferred: true, .. })
+                && (early || state.replica.status() == Status::Leader)
+                && !schedule.persists.is_empty();
+            if state.unsynced.is_some() || defer {
+                let unsynced = state.unsynced.get_or_insert_with(|| {
+                    o.send(Id::from(usize::from(state.replica.node().0)), Msg::Sync);
+                    Unsynced::default()
+                });
+                unsynced.persists.extend(schedule.persists);
+                unsynced.held.extend(schedule.after_persists);
+            } else {
+                for record in &schedule.persists {
+                    durable.get_or_insert_with(|| state.saved.durable.clone()).apply(record);
+                }
+                for action in schedule.after_persists {
+                    self.perform(state.replica.node(), action, &mut loopback, o);
                 }
             }
             let Some(envelope) = loopback.pop_front() else { break };
-            outputs = Vec::new();
+            let mut outputs = Vec::new();
             state.replica.step(Input::Receive(envelope), &mut outputs);
+            schedule = Schedule::new(outputs);
         }
         if let Some(durable) = durable {
-            state.saved =
-                Digested::new(Saved { durable, restarts: state.saved.restarts, wipes: state.saved.wipes });
-            o.save(Disk::Replica(state.saved.clone()));
+            self.save(state, durable, o);
+        }
+    }
+
+    /// A leader's sync completes: its unsynced persists are durable, and what waited leaves.
+    fn sync(&self, state: &mut ReplicaState, o: &mut Out<Self>) {
+        let Some(unsynced) = state.unsynced.take() else { return };
+        let mut durable = state.saved.durable.clone();
+        for record in &unsynced.persists {
+            durable.apply(record);
+        }
+        self.save(state, durable, o);
+        let mut loopback = VecDeque::new();
+        for action in unsynced.held {
+            self.perform(state.replica.node(), action, &mut loopback, o);
+        }
+        self.carry_out(state, Schedule::default(), loopback, o);
+    }
+
+    fn save(&self, state: &mut ReplicaState, durable: DurableState, o: &mut Out<Self>) {
+        state.saved =
+            Digested::new(Saved { durable, restarts: state.saved.restarts, wipes: state.saved.wipes });
+        o.save(Disk::Replica(state.saved.clone()));
+    }
+
+    fn change_timer(&self, change: TimerChange, o: &mut Out<Self>) {
+        let candidate = matches!(self, Node::Replica { candidate: true, .. });
+        match change {
+            TimerChange::Set(Timer::Election) if candidate => o.set_timer(Timer::Election, model_timeout()),
+            TimerChange::Cancel(Timer::Election) => o.cancel_timer(Timer::Election),
+            TimerChange::Set(_) | TimerChange::Cancel(_) => {}
+        }
+    }
+
+    fn perform(&self, me: NodeId, action: Action, loopback: &mut VecDeque<Envelope>, o: &mut Out<Self>) {
+        match action {
+            Action::Send { to, envelope } if to == me => loopback.push_back(envelope),
+            Action::Send { to, envelope } => {
+                o.send(Id::from(usize::from(to.0)), Msg::Peer(Digested::new(envelope)))
+            }
+            Action::Reply(response) => {
+                o.send(Id::from(response.client.0 as usize), Msg::Response(Digested::new(response)))
+            }
         }
     }
 
@@ -253,7 +338,7 @@ impl Node {
             .expect("valid configuration");
         let saved = Digested::new(saved);
         o.save(Disk::Replica(saved.clone()));
-        let mut state = ReplicaState { replica, saved };
+        let mut state = ReplicaState { replica, saved, unsynced: None };
         let mut outputs = Vec::new();
         state.replica.start(&mut outputs);
         self.execute(&mut state, outputs, o);
@@ -308,6 +393,15 @@ impl Actor for Node {
             }
             (Node::Replica { .. }, Msg::Request(request)) => {
                 self.step(state, Input::Requests(vec![Request::clone(&request)]), o)
+            }
+            (Node::Replica { .. }, Msg::Sync) => {
+                let State::Replica(current) = state.as_ref() else { return };
+                if current.unsynced.is_none() {
+                    return;
+                }
+                let mut next = ReplicaState::clone(current);
+                self.sync(&mut next, o);
+                *state.to_mut() = State::Replica(Digested::new(next));
             }
             (Node::Client { server, ops }, Msg::Response(response)) => {
                 let State::Client(client) = state.as_ref() else { return };

@@ -319,6 +319,7 @@ mod digest {
             Msg::Peer(envelope) => (1, envelope.digest()),
             Msg::Request(request) => (2, request.digest()),
             Msg::Response(response) => (3, response.digest()),
+            Msg::Sync => (4, 0),
         };
         let key = 4 << 56
             | kind << 48

@@ -92,6 +92,7 @@ pub fn message(msg: &Msg) -> String {
     match msg {
         Msg::Request(req) => format!("Request {}", request(req)),
         Msg::Response(resp) => format!("Response {}", response(resp)),
+        Msg::Sync => "Sync (its persists are durable)".into(),
         Msg::Peer(envelope) => {
             let body = match &envelope.message {
                 Message::Prepare { ballot, from } => format!("Prepare {ballot} from slot {from}"),

@@ -175,6 +175,7 @@ impl ModelConfig {
             config: self.replica_config(index),
             candidate: index < self.candidates,
             wipes_max: self.wipes,
+            sync_deferred: self.crashes > 0,
         });
         let clients = (0..self.clients).map(|index| Node::Client {
             server: Id::from(index % self.replicas),
@@ -582,5 +583,6 @@ pub fn mutant_config(mutant: Mutant) -> ModelConfig {
         Mutant::SkipPrepare => ModelConfig { crashes: 0, ..base },
         Mutant::NoRecovery => ModelConfig { crashes: 1, wipes: 1, ..base },
         Mutant::UnconfirmedReads => ModelConfig { ops: 2, crashes: 0, ..base },
+        Mutant::EarlyVotes => ModelConfig { crashes: 1, ..base },
     }
 }

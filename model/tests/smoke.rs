@@ -24,13 +24,13 @@ fn assert_passes(config: ModelConfig, unique_states: usize) {
 fn correct_core_unordered_network() {
     let config =
         ModelConfig { crashes: 1, clients: 1, network: NetworkKind::Unordered, ..ModelConfig::default() };
-    assert_passes(config, 278_534);
+    assert_passes(config, 2_166_707);
 }
 
 #[test]
 fn correct_core_fifo_network_with_a_crash() {
     let config = ModelConfig { crashes: 1, network: NetworkKind::Ordered, ..ModelConfig::default() };
-    assert_passes(config, 179_767);
+    assert_passes(config, 1_138_109);
 }
 
 #[test]
@@ -60,5 +60,5 @@ fn every_mutant_is_caught() {
 #[test]
 fn recovery_is_safe_with_a_wipe() {
     let config = ModelConfig { mutant: Mutant::None, ..mutant_config(Mutant::NoRecovery) };
-    assert_passes(config, 987_691);
+    assert_passes(config, 8_447_304);
 }

@@ -7,8 +7,8 @@
 //! Run: `cargo bench -p paxos --bench core` (target: ≥ 1,000,000 commands/s).
 
 use paxos::core::{
-    Bytes, ClientId, ClusterId, Config, DurableState, Input, NodeId, Operation, Output, Replica, Request,
-    Status, Timer,
+    Action, Bytes, ClientId, ClusterId, Config, DurableState, Input, NodeId, Operation, Output, Replica,
+    Request, Schedule, Status, Timer,
 };
 use std::collections::VecDeque;
 
@@ -50,14 +50,15 @@ impl Cluster {
         let started = Instant::now();
         self.replicas[index].step(input, out);
         self.busy[index] += started.elapsed();
-        for output in out.drain(..) {
-            match output {
-                Output::Send { to, envelope } => self.network.push_back((to, envelope)),
-                Output::Reply(response) => {
+        // Persists are durable at once here: the early sends, then the rest.
+        let schedule = Schedule::new(out.drain(..));
+        for action in schedule.immediately.into_iter().chain(schedule.after_persists) {
+            match action {
+                Action::Send { to, envelope } => self.network.push_back((to, envelope)),
+                Action::Reply(response) => {
                     assert!(response.result.is_ok(), "{response:?}");
                     self.replies.push((response.client.0, response.sequence));
                 }
-                Output::Persist(_) | Output::SetTimer(_) | Output::CancelTimer(_) => {}
             }
         }
     }

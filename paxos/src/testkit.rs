@@ -4,8 +4,10 @@
 //! Every choice comes from one seeded generator: which message is delivered next (so messages are
 //! reordered), which are lost or duplicated, which timer fires, which client sends what to which
 //! replica, and when a replica crashes, restarts from its persisted state, or restarts with its
-//! storage wiped. Persists are applied to the replica's durable state within the step that emitted
-//! them, before its sends enter the network (the runtime contract); a crash loses everything else.
+//! storage wiped. A step's outputs are carried out as the node does (see [`Schedule`]): the sends
+//! that vouch for nothing leave at once; the persists join the host's unsynced persists, which a
+//! sync makes durable (at once, or some steps later, as a slow fsync would) before the other sends
+//! and replies leave; a crash loses everything not yet synced.
 //!
 //! After every step the run checks:
 //! - **agreement**: no slot is known chosen with two values, by any replica at any time;
@@ -21,8 +23,9 @@
 //! to be answered within a bound.
 
 use crate::core::{
-    Ballot, Bytes, ClientId, ClusterId, Config, DurableState, Envelope, Input, Message, NodeId, Operation,
-    Outcome, Output, Persist, Replica, Request, Response, Slot, Status, Timer, Value,
+    Action, Ballot, Bytes, ClientId, ClusterId, Config, DurableState, Envelope, Input, Message, NodeId,
+    Operation, Outcome, Output, Persist, Replica, Request, Response, Schedule, Slot, Status, Timer,
+    TimerChange, Value,
 };
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -82,6 +85,16 @@ pub struct Faults {
     /// A replica that has just sent an Accepted crashes and restarts at once: the moment at which
     /// an acceptance that was not yet durable does harm.
     pub crash_after_accepted: f64,
+    /// A step's persists are still syncing when the step ends (else the sync completes at once):
+    /// later steps run, and their early sends leave, while the persists can still be lost.
+    pub sync_lag: f64,
+    /// A host whose persists are still syncing completes the sync, per step.
+    pub sync: f64,
+    /// A replica whose step sent messages ahead of unsynced persists (a leader's Accepts, which
+    /// vouch for nothing durable: see [`Release`](crate::core::Release)) crashes before those
+    /// persists are durable and restarts at once: the moment at which an early send does harm if
+    /// it should have waited.
+    pub crash_before_persist: f64,
     /// A replica is isolated (no message to or from it is delivered), per step.
     pub isolation: f64,
     /// The link between two replicas is cut (both ways), per step: a partial partition.
@@ -98,6 +111,8 @@ impl Faults {
     pub fn for_seed(seed: u64) -> Faults {
         let mut rng = SmallRng::seed_from_u64(seed ^ 0x5a5a_0f0f_3c3c_9696);
         let quiet = Faults {
+            sync_lag: 0.3,
+            sync: 0.1,
             election: 0.05,
             timer: 0.1,
             client_rate: 0.10,
@@ -111,7 +126,13 @@ impl Faults {
                 Faults { link_cut: 0.002, crash_after_promise: 1.0, crash_after_accepted: 0.05, ..quiet }
             }
             // Process crashes, some right after acknowledging an Accept, on a lossy network.
-            Profile::Crashes => Faults { crash: 0.005, crash_after_accepted: 0.05, loss: 0.02, ..quiet },
+            Profile::Crashes => Faults {
+                crash: 0.005,
+                crash_after_accepted: 0.05,
+                crash_before_persist: 0.05,
+                loss: 0.02,
+                ..quiet
+            },
             // Machines that come back with an empty disk.
             Profile::StorageLoss => Faults { crash: 0.005, wipe: 0.5, link_cut: 0.002, ..quiet },
             // One replica (often the leader) cut off from everyone for a long while.
@@ -131,6 +152,7 @@ impl Faults {
                     wipe: on(0.2, 0.5),
                     crash_after_promise: on(0.2, 1.0),
                     crash_after_accepted: on(0.01, 0.05),
+                    crash_before_persist: on(0.02, 0.2),
                     isolation: on(0.001, 0.003),
                     link_cut: on(0.001, 0.004),
                     ..quiet
@@ -147,6 +169,9 @@ impl Faults {
         pin("PAXOS_TIMER", &mut faults.timer);
         pin("PAXOS_CRASH_AFTER_PROMISE", &mut faults.crash_after_promise);
         pin("PAXOS_CRASH_AFTER_ACCEPTED", &mut faults.crash_after_accepted);
+        pin("PAXOS_CRASH_BEFORE_PERSIST", &mut faults.crash_before_persist);
+        pin("PAXOS_SYNC_LAG", &mut faults.sync_lag);
+        pin("PAXOS_SYNC", &mut faults.sync);
         pin("PAXOS_ISOLATION", &mut faults.isolation);
         pin("PAXOS_LINK_CUT", &mut faults.link_cut);
         faults.isolation_steps = env_f64("PAXOS_ISOLATION_STEPS", 400.0) as usize;
@@ -167,6 +192,9 @@ impl Faults {
             client_rate: 0.10,
             crash_after_promise: 0.0,
             crash_after_accepted: 0.0,
+            sync_lag: 0.0,
+            sync: 0.0,
+            crash_before_persist: 0.0,
             isolation: 0.0,
             link_cut: 0.0,
             isolation_steps: 0,
@@ -280,6 +308,10 @@ pub enum Recorded {
 struct Host {
     replica: Option<Replica>,
     durable: DurableState,
+    /// Persists whose sync has not completed (lost by a crash), as in the node's group commit.
+    unsynced: Vec<Persist>,
+    /// Sends and replies waiting for that sync.
+    held: Vec<Action>,
     /// Armed timers and the step each was (re)armed at.
     timers: BTreeMap<Timer, usize>,
     /// Restarts so far, for recovery nonces.
@@ -341,6 +373,8 @@ pub struct Simulation {
     replayed: Slot,
     /// The isolated replica and the step its isolation ends.
     isolated: Option<(NodeId, usize)>,
+    /// A replica that crashes at the end of this step, its persists unsynced.
+    doomed: Option<NodeId>,
     /// Cut links (unordered pairs) and the step each heals.
     cuts: Vec<(NodeId, NodeId, usize)>,
     /// Whether the fault phase is on (crashes after votes happen only then).
@@ -391,6 +425,7 @@ impl Simulation {
             pending_checks: Vec::new(),
             replayed: Slot(0),
             isolated: None,
+            doomed: None,
             cuts: Vec::new(),
             faulty: true,
         };
@@ -401,7 +436,14 @@ impl Simulation {
         }
         for &node in &members {
             let durable = DurableState::initial(CLUSTER);
-            simulation.hosts.push(Host { replica: None, durable, timers: BTreeMap::new(), restarts: 0 });
+            simulation.hosts.push(Host {
+                replica: None,
+                durable,
+                unsynced: Vec::new(),
+                held: Vec::new(),
+                timers: BTreeMap::new(),
+                restarts: 0,
+            });
             simulation.boot(node);
         }
         simulation
@@ -417,6 +459,10 @@ impl Simulation {
             self.step += 1;
             self.random_step()?;
             self.check()?;
+            if let Some(node) = self.doomed.take() {
+                self.crash(node);
+                self.restart(node, false);
+            }
         }
         self.liveness()?;
         self.summary.chosen = self.chosen.len() as u64;
@@ -450,7 +496,7 @@ impl Simulation {
         replica.start(&mut out);
         host.timers.clear();
         host.replica = Some(replica);
-        self.execute(node, out);
+        self.execute(node, out, false);
     }
 
     fn deliver(&mut self, node: NodeId, input: Input) {
@@ -469,11 +515,13 @@ impl Simulation {
         }
         // Votes sent to another replica (a candidate's vote for itself is not the moment).
         let sent = |kind: fn(&Message) -> bool| {
-            out.iter().any(|output| matches!(output, Output::Send { to, envelope } if *to != node && kind(&envelope.message)))
+            out.iter().any(|output| matches!(output, Output::Send { to, envelope, .. } if *to != node && kind(&envelope.message)))
         };
         let promised = sent(|message| matches!(message, Message::Promise { .. }));
         let accepted = sent(|message| matches!(message, Message::Accepted { .. }));
-        self.execute(node, out);
+        if self.execute(node, out, true) {
+            return;
+        }
         let faults = &self.options.faults;
         let odds = if promised {
             faults.crash_after_promise
@@ -498,46 +546,76 @@ impl Simulation {
         down < (self.members.len() - 1) / 2
     }
 
-    /// Carries out a step's outputs: persists first (durable at once), then sends and replies.
-    fn execute(&mut self, node: NodeId, out: Vec<Output>) {
+    /// Carries out a step's outputs as [`Schedule`] sorts them, the way the node does: timers; the
+    /// sends that may leave ahead of the persists, at once; the persists, which stay unsynced
+    /// (lost by a crash) until the host syncs; the other sends and replies once synced. A host
+    /// syncs right after the step unless [`Faults::sync_lag`] keeps it waiting for a later
+    /// [`Faults::sync`] event. With `faults`, a replica whose step sent early while persists were
+    /// unsynced may crash before they sync (see [`Faults::crash_before_persist`]).
+    ///
+    /// Returns whether the replica is doomed to crash that way at the end of the step.
+    fn execute(&mut self, node: NodeId, out: Vec<Output>, faults: bool) -> bool {
         let step = self.step;
-        if self.options.record_persists {
-            let persists: Vec<Persist> = out
-                .iter()
-                .filter_map(
-                    |output| if let Output::Persist(record) = output { Some(record.clone()) } else { None },
-                )
-                .collect();
-            if !persists.is_empty() {
-                self.summary.persists[node.index() - 1].push(Recorded::Step(persists));
-            }
-        }
-        let host = self.host(node);
-        for output in &out {
-            match output {
-                Output::Persist(record) => host.durable.apply(record),
-                Output::SetTimer(timer) => {
-                    host.timers.insert(*timer, step);
-                }
-                Output::CancelTimer(timer) => {
-                    host.timers.remove(timer);
-                }
-                Output::Send { .. } | Output::Reply(_) => {}
-            }
-        }
-        for output in out {
-            match output {
-                Output::Send { to, envelope } => self.network.push((to, envelope)),
-                Output::Reply(response) => self.on_response(node, response),
-                Output::Persist(_) | Output::SetTimer(_) | Output::CancelTimer(_) => {}
-            }
-        }
+        let schedule = Schedule::new(out);
         if let Some(ballot) = self.hosts[node.index() - 1]
             .replica
             .as_ref()
             .and_then(|replica| (replica.status() == Status::Leader).then(|| replica.ballot()).flatten())
         {
             self.ballots.insert(ballot);
+        }
+        let host = self.host(node);
+        for change in &schedule.timers {
+            match change {
+                TimerChange::Set(timer) => {
+                    host.timers.insert(*timer, step);
+                }
+                TimerChange::Cancel(timer) => {
+                    host.timers.remove(timer);
+                }
+            }
+        }
+        host.unsynced.extend(schedule.persists);
+        host.held.extend(schedule.after_persists);
+        let early = !schedule.immediately.is_empty() && !host.unsynced.is_empty();
+        for action in schedule.immediately {
+            self.perform(node, action);
+        }
+        let odds = self.options.faults.crash_before_persist;
+        if faults && early && self.faulty && odds > 0.0 && self.rng.random_bool(odds) && self.may_crash() {
+            // The early sends have left; the persists before them will never reach the disk. The
+            // crash comes once the step is checked, so that what the replica learned in it (a
+            // value chosen by a quorum, perhaps already announced) is recorded first.
+            self.doomed = Some(node);
+            return true;
+        }
+        let lag = self.options.faults.sync_lag;
+        if !(self.faulty && lag > 0.0 && self.rng.random_bool(lag)) {
+            self.sync(node);
+        }
+        false
+    }
+
+    /// The host's sync completes: its unsynced persists are durable, and what waited leaves.
+    fn sync(&mut self, node: NodeId) {
+        let host = self.host(node);
+        let persists = std::mem::take(&mut host.unsynced);
+        let held = std::mem::take(&mut host.held);
+        for record in &persists {
+            host.durable.apply(record);
+        }
+        if self.options.record_persists && !persists.is_empty() {
+            self.summary.persists[node.index() - 1].push(Recorded::Step(persists));
+        }
+        for action in held {
+            self.perform(node, action);
+        }
+    }
+
+    fn perform(&mut self, node: NodeId, action: Action) {
+        match action {
+            Action::Send { to, envelope } => self.network.push((to, envelope)),
+            Action::Reply(response) => self.on_response(node, response),
         }
     }
 
@@ -566,7 +644,18 @@ impl Simulation {
             roll -= p;
             hit
         };
-        if next(faults.crash) {
+        if next(faults.sync) {
+            let syncing: Vec<NodeId> = self
+                .members
+                .iter()
+                .copied()
+                .filter(|node| !self.hosts[node.index() - 1].unsynced.is_empty())
+                .collect();
+            if !syncing.is_empty() {
+                let node = syncing[self.rng.random_range(0..syncing.len())];
+                self.sync(node);
+            }
+        } else if next(faults.crash) {
             let live = self.live();
             if self.may_crash() && !live.is_empty() {
                 let node = live[self.rng.random_range(0..live.len())];
@@ -618,6 +707,8 @@ impl Simulation {
         let host = self.host(node);
         host.replica = None;
         host.timers.clear();
+        host.unsynced.clear();
+        host.held.clear();
         // Clients connected to it lose their connection: the outcome is unknown.
         for client in &mut self.clients {
             if client.call.as_ref().is_some_and(|call| call.node == node) {
@@ -886,6 +977,9 @@ impl Simulation {
     /// Heals everything and requires convergence and answers within `liveness_steps`.
     fn liveness(&mut self) -> Result<(), Violation> {
         self.faulty = false;
+        for node in self.members.clone() {
+            self.sync(node);
+        }
         self.isolated = None;
         self.cuts.clear();
         let down: Vec<NodeId> =

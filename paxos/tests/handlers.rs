@@ -1,9 +1,9 @@
 //! One input, the exact outputs in order: the contract of each handler of the core.
 
 use paxos::core::{
-    Ballot, Bytes, ClientId, ClusterId, Config, DurableState, Envelope, Input, Message, NodeId, Operation,
-    Outcome, Output, Persist, Queue, ReadMode, Replica, Report, Request, RequestError, Response, Slot,
-    Status, Timer, Value,
+    Action, Ballot, Bytes, ClientId, ClusterId, Config, DurableState, Envelope, Input, Message, NodeId,
+    Operation, Outcome, Output, Persist, Queue, ReadMode, Release, Replica, Report, Request, RequestError,
+    Response, Schedule, Slot, Status, Timer, TimerChange, Value,
 };
 use std::sync::Arc;
 
@@ -37,8 +37,14 @@ fn receive(from: u8, message: Message) -> Input {
     Input::Receive(envelope(from, message))
 }
 
+/// A send that waits for the persists emitted before it (it vouches for them, or goes to self).
 fn send(from: u8, to: u8, message: Message) -> Output {
-    Output::Send { to: NodeId(to), envelope: envelope(from, message) }
+    Output::Send { to: NodeId(to), envelope: envelope(from, message), release: Release::AfterPersists }
+}
+
+/// A send that may leave ahead of the persists (it vouches for nothing durable).
+fn send_now(from: u8, to: u8, message: Message) -> Output {
+    Output::Send { to: NodeId(to), envelope: envelope(from, message), release: Release::Immediately }
 }
 
 fn step(replica: &mut Replica, input: Input) -> Vec<Output> {
@@ -228,7 +234,11 @@ fn new_leader_re_proposes_the_highest_ballot_value_and_fills_gaps_with_noops() {
     let mut expected = vec![Output::CancelTimer(Timer::Election), Output::SetTimer(Timer::Heartbeat)];
     for (slot, value) in [(0, Value::Noop), (1, batch(vec![put(9, 1, "x", "old")])), (2, newer)] {
         for to in 1..=3 {
-            expected.push(send(1, to, accept(slot, value.clone())));
+            expected.push(if to == 1 {
+                send(1, to, accept(slot, value.clone()))
+            } else {
+                send_now(1, to, accept(slot, value.clone()))
+            });
         }
     }
     assert_eq!(out, expected);
@@ -255,7 +265,7 @@ fn candidate_that_lacks_a_chosen_value_learns_instead_of_leading() {
             Message::Promise { ballot: b, chosen: Slot(2), reports: vec![], incarnations: incarnations() },
         ),
     );
-    assert_eq!(out, vec![send(1, 2, Message::LearnRequest { from: Slot(0) })]);
+    assert_eq!(out, vec![send_now(1, 2, Message::LearnRequest { from: Slot(0) })]);
     assert_eq!(candidate.status(), Status::Follower);
 }
 
@@ -268,7 +278,7 @@ fn leader_answers_a_write_once_a_quorum_has_it_on_disk() {
         Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value: value.clone(), committed: Slot(0) };
     assert_eq!(
         step(&mut leader, Input::Requests(vec![request])),
-        vec![send(1, 1, accept.clone()), send(1, 2, accept.clone()), send(1, 3, accept.clone())]
+        vec![send(1, 1, accept.clone()), send_now(1, 2, accept.clone()), send_now(1, 3, accept.clone())]
     );
     // Its own acceptor persists, then votes through a message to itself.
     let vote = Message::Accepted { ballot: ballot(1, 1), slot: Slot(0), incarnations: incarnations() };
@@ -286,13 +296,57 @@ fn leader_answers_a_write_once_a_quorum_has_it_on_disk() {
 }
 
 #[test]
+fn schedule_lets_accepts_leave_ahead_while_the_leaders_own_vote_waits_for_its_persist() {
+    // The durability rule (see paxos_core::io): a proposal vouches for nothing durable, a vote does.
+    let mut leader = leader();
+    let request = put(9, 1, "x", "1");
+    let value = batch(vec![request.clone()]);
+    let accept =
+        Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value: value.clone(), committed: Slot(0) };
+    let proposal = Schedule::new(step(&mut leader, Input::Requests(vec![request])));
+    let to = |node: u8, message: &Message| Action::Send {
+        to: NodeId(node),
+        envelope: envelope(1, message.clone()),
+    };
+    assert_eq!(
+        proposal,
+        Schedule {
+            timers: vec![],
+            immediately: vec![to(2, &accept), to(3, &accept)],
+            persists: vec![],
+            after_persists: vec![to(1, &accept)],
+        }
+    );
+    assert!(!proposal.sends_ahead_of_persists());
+    let vote = Message::Accepted { ballot: ballot(1, 1), slot: Slot(0), incarnations: incarnations() };
+    let own_vote = Schedule::new(step(&mut leader, receive(1, accept)));
+    assert_eq!(
+        own_vote,
+        Schedule {
+            timers: vec![],
+            immediately: vec![],
+            persists: vec![Persist::Accept { slot: Slot(0), ballot: ballot(1, 1), value }],
+            after_persists: vec![to(1, &vote)],
+        }
+    );
+    // A follower's promise waits for its persist too; its timer is carried out at once.
+    let mut follower = replica(2);
+    let b = ballot(1, 1);
+    let promise =
+        Schedule::new(step(&mut follower, receive(1, Message::Prepare { ballot: b, from: Slot(0) })));
+    assert_eq!(promise.timers, vec![TimerChange::Set(Timer::Election)]);
+    assert_eq!(promise.persists, vec![Persist::Promise(b)]);
+    assert!(promise.immediately.is_empty() && promise.after_persists.len() == 1);
+}
+
+#[test]
 fn requests_arriving_together_share_one_slot() {
     let mut leader = leader();
     let requests = vec![put(1, 1, "a", "1"), put(2, 1, "b", "2"), put(3, 1, "c", "3")];
     let out = step(&mut leader, Input::Requests(requests.clone()));
     let accept =
         Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value: batch(requests), committed: Slot(0) };
-    assert_eq!(out, vec![send(1, 1, accept.clone()), send(1, 2, accept.clone()), send(1, 3, accept)]);
+    assert_eq!(out, vec![send(1, 1, accept.clone()), send_now(1, 2, accept.clone()), send_now(1, 3, accept)]);
 }
 
 #[test]
@@ -304,7 +358,7 @@ fn follower_relays_requests_to_the_leader_it_knows() {
     let request = put(9, 1, "x", "1");
     assert_eq!(
         step(&mut follower, Input::Requests(vec![request.clone()])),
-        vec![send(2, 1, Message::Forward { requests: vec![request] })]
+        vec![send_now(2, 1, Message::Forward { requests: vec![request] })]
     );
 }
 
@@ -316,7 +370,7 @@ fn follower_without_a_leader_keeps_requests_until_one_is_known() {
     let commit = Message::Commit { ballot: ballot(1, 3), committed: Slot(0), round: 0 };
     assert_eq!(
         step(&mut follower, receive(3, commit)),
-        vec![send(2, 3, Message::Forward { requests: vec![request] }), Output::SetTimer(Timer::Election)]
+        vec![send_now(2, 3, Message::Forward { requests: vec![request] }), Output::SetTimer(Timer::Election)]
     );
 }
 
@@ -369,7 +423,7 @@ fn read_is_answered_only_after_a_majority_confirms_the_leader() {
     let round = Message::Commit { ballot: ballot(1, 1), committed: Slot(0), round: 1 };
     assert_eq!(
         step(&mut leader, Input::Requests(vec![read])),
-        vec![send(1, 2, round.clone()), send(1, 3, round)]
+        vec![send_now(1, 2, round.clone()), send_now(1, 3, round)]
     );
     let response = Response { client: ClientId(9), sequence: 1, result: Ok(vec![Outcome::Value(None)]) };
     assert_eq!(
@@ -394,8 +448,8 @@ fn lease_holder_answers_reads_without_a_round() {
         vec![
             Output::SetTimer(Timer::Heartbeat),
             Output::SetTimer(Timer::Lease(1)),
-            send(1, 2, round.clone()),
-            send(1, 3, round)
+            send_now(1, 2, round.clone()),
+            send_now(1, 3, round)
         ]
     );
     step(&mut leader, receive(2, Message::CommitAck { ballot: b, round: 1 }));
@@ -456,7 +510,7 @@ fn follower_learns_commit_for_values_of_the_leaders_ballot_and_fetches_the_rest(
     );
     assert_eq!(
         out,
-        vec![send(2, 1, Message::LearnRequest { from: Slot(1) }), Output::SetTimer(Timer::Election)]
+        vec![send_now(2, 1, Message::LearnRequest { from: Slot(1) }), Output::SetTimer(Timer::Election)]
     );
     assert_eq!(follower.log().applied(), Slot(1));
     assert_eq!(follower.kv().get(b"x"), Some(&Bytes::from("1")));
@@ -476,6 +530,7 @@ fn wiped_replica_recovers_before_it_votes() {
             incarnation: 0,
             message: Message::RecoverQuery { nonce: 42 },
         },
+        release: Release::Immediately,
     };
     assert_eq!(
         out,
@@ -501,7 +556,7 @@ fn peer_records_the_new_incarnation_before_answering_a_recovery() {
     let out = step(&mut peer, Input::Receive(recover));
     assert_eq!(out[0], Output::Persist(Persist::Incarnation { node: NodeId(2), incarnation: 1 }));
     assert!(
-        matches!(&out[1], Output::Send { to: NodeId(2), envelope } if matches!(envelope.message, Message::RecoverReply { nonce: 42, incarnation: 1, .. }))
+        matches!(&out[1], Output::Send { to: NodeId(2), envelope, release: Release::AfterPersists } if matches!(envelope.message, Message::RecoverReply { nonce: 42, incarnation: 1, .. }))
     );
 }
 

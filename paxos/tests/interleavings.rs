@@ -3,8 +3,8 @@
 //! visibly fail, so neither result is vacuous.
 
 use paxos::core::{
-    ClientId, ClusterId, Config, DurableState, Envelope, Input, Mutant, NodeId, Operation, Output, Replica,
-    Request, Slot, Status, Timer, Value,
+    Action, ClientId, ClusterId, Config, DurableState, Envelope, Input, Mutant, NodeId, Operation, Replica,
+    Request, Schedule, Slot, Status, Timer, Value,
 };
 
 const CLUSTER: ClusterId = ClusterId(7);
@@ -29,15 +29,16 @@ impl Node {
     fn step(&mut self, input: Input) -> Vec<Envelope> {
         let mut out = Vec::new();
         self.replica.step(input, &mut out);
-        let mut sent = Vec::new();
-        for output in out {
-            match output {
-                Output::Persist(record) => self.durable.apply(&record),
-                Output::Send { envelope, .. } => sent.push(envelope),
-                Output::Reply(_) | Output::SetTimer(_) | Output::CancelTimer(_) => {}
-            }
+        let schedule = Schedule::new(out);
+        for record in &schedule.persists {
+            self.durable.apply(record);
         }
-        sent
+        let sends = schedule.immediately.into_iter().chain(schedule.after_persists);
+        sends
+            .filter_map(
+                |action| if let Action::Send { envelope, .. } = action { Some(envelope) } else { None },
+            )
+            .collect()
     }
 
     fn receive(&mut self, envelope: &Envelope) -> Vec<Envelope> {

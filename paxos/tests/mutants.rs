@@ -51,6 +51,11 @@ fn storage_loss_without_recovery_is_caught() {
 }
 
 #[test]
+fn votes_released_ahead_of_their_persists_are_caught() {
+    caught(Mutant::EarlyVotes, 3, 1000);
+}
+
+#[test]
 fn unconfirmed_reads_are_caught() {
     caught(Mutant::UnconfirmedReads, 3, 1000);
 }

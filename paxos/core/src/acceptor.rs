@@ -8,23 +8,18 @@ use super::command::Value;
 use super::config::{mutant, ReadMode};
 use super::io::{Output, Persist, Timer};
 use super::message::Message;
-use super::replica::{Replica, Role};
+use super::replica::Replica;
 use super::types::{Ballot, NodeId, Slot};
 
 impl Replica {
     pub(super) fn on_prepare(&mut self, from: NodeId, ballot: Ballot, first: Slot, out: &mut Vec<Output>) {
-        if matches!(self.role, Role::Recovering(_)) {
-            return;
-        }
         // Master lease (PhxPaxos): while this follower guards a leader's lease it supports no
         // other candidate, so the leader may serve reads locally until its (shorter) lease ends.
         if self.config.read_mode == ReadMode::Lease && self.lease_guard.is_some_and(|guarded| guarded != from)
         {
             return;
         }
-        self.observe(ballot);
-        if ballot < self.promised {
-            self.send(from, Message::Reject { ballot, promised: self.promised }, out);
+        if !self.admit(from, ballot, out) {
             return;
         }
         if ballot > self.promised {
@@ -59,12 +54,7 @@ impl Replica {
         committed: Slot,
         out: &mut Vec<Output>,
     ) {
-        if matches!(self.role, Role::Recovering(_)) {
-            return;
-        }
-        self.observe(ballot);
-        if ballot < self.promised {
-            self.send(from, Message::Reject { ballot, promised: self.promised }, out);
+        if !self.admit(from, ballot, out) {
             return;
         }
         // A slot below `start` was chosen, applied and compacted here; the leader re-proposes the

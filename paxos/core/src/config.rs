@@ -40,18 +40,24 @@ pub enum Mutant {
     NoRecovery,
     /// The leader answers reads from its state without confirming it is still the leader.
     UnconfirmedReads,
+    /// Every send is marked to leave at once ([`Release::Immediately`](crate::Release)), votes
+    /// and promises included, ahead of the persists they vouch for: the durability rule as an
+    /// executor would break it by ignoring the release, which only an executor that lets persists
+    /// lag (the node, the model's leaders, the randomised test's slow syncs) can show.
+    EarlyVotes,
 }
 
 #[cfg(feature = "mutants")]
 impl Mutant {
     /// Every mutant (without [`Mutant::None`]).
-    pub const ALL: [Mutant; 6] = [
+    pub const ALL: [Mutant; 7] = [
         Mutant::ForgetPromise,
         Mutant::SendBeforePersist,
         Mutant::MinorityQuorum,
         Mutant::SkipPrepare,
         Mutant::NoRecovery,
         Mutant::UnconfirmedReads,
+        Mutant::EarlyVotes,
     ];
 
     /// The mutant's name on command lines.
@@ -64,6 +70,7 @@ impl Mutant {
             Mutant::SkipPrepare => "skip-prepare",
             Mutant::NoRecovery => "no-recovery",
             Mutant::UnconfirmedReads => "unconfirmed-reads",
+            Mutant::EarlyVotes => "early-votes",
         }
     }
 }

@@ -1,22 +1,27 @@
 //! The core's contract with its runtime: what goes in ([`Input`]), what comes out ([`Output`]), what
-//! must be durable ([`Persist`]) and which timers exist ([`Timer`]).
+//! must be durable ([`Persist`]), when each send may leave ([`Release`]) and which timers exist
+//! ([`Timer`]).
 //!
 //! # Correctness
 //!
 //! A runtime that drives [`Replica::step`](super::Replica::step) must:
 //!
 //! 1. **Persist before send.** Make every [`Output::Persist`] of a step durable (fsync'd) before it
-//!    transmits any [`Output::Send`] or [`Output::Reply`] of the same step or of a later step. A
-//!    Promise or Accepted that leaves a node before its state is on disk breaks Paxos after a crash.
-//!    Persists of many steps may share one fsync (group commit), as long as no send of any of those
-//!    steps leaves before that fsync returned. The one refinement: a send whose message does not
-//!    [vouch for the sender's durable state](super::Message::vouches_for_durable_state) (a
-//!    proposal, commit knowledge, a relayed request...) may leave at once.
+//!    transmits any [`Output::Send`] or [`Output::Reply`] of the same step or of a later step whose
+//!    [`Release`] is [`Release::AfterPersists`]. A Promise or Accepted that leaves a node before its
+//!    state is on disk breaks Paxos after a crash. Persists of many steps may share one fsync (group
+//!    commit), as long as no such send of any of those steps leaves before that fsync returned.
+//!    A send marked [`Release::Immediately`] vouches for no durable state of the sender (a proposal,
+//!    commit knowledge, a relayed request...: see
+//!    [`Message::vouches_for_durable_state`](super::Message::vouches_for_durable_state)) and may
+//!    leave at once. The core decides which is which; [`Schedule`](super::Schedule) sorts a step's
+//!    outputs by that rule, and every executor of this project uses it.
 //! 2. **Keep order.** Apply persists in the order they were emitted; deliver sends to one peer in the
 //!    order they were emitted (or drop them: the core tolerates loss, duplication and reordering).
 //! 3. **Deliver messages to self.** A `Send` whose destination is the replica itself must come back
-//!    as an [`Input::Receive`], after the step's persists are durable, like any other send: this is
-//!    how a leader counts its own vote only once that vote is on disk.
+//!    as an [`Input::Receive`]; the core marks it [`Release::AfterPersists`], like any message
+//!    whose effect vouches for the step's state: this is how a leader counts its own vote only once
+//!    that vote is on disk.
 //! 4. **Own time.** Arm a timer on [`Output::SetTimer`] (re-arming it if already armed), disarm it on
 //!    [`Output::CancelTimer`], and deliver [`Input::Timeout`] when it expires. Durations and their
 //!    randomisation belong to the runtime; safety never depends on them.
@@ -47,19 +52,50 @@ pub enum Input {
 pub enum Output {
     /// Make this durable before any send or reply of this step leaves the node.
     Persist(Persist),
-    /// Transmit after this step's persists are durable.
+    /// Transmit, when `release` allows.
     Send {
         /// The destination (possibly this replica).
         to: NodeId,
         /// The message.
         envelope: Envelope,
+        /// Whether it may leave before the persists emitted so far are durable.
+        release: Release,
     },
-    /// Answer a client of this node, after this step's persists are durable.
+    /// Answer a client of this node, after the persists emitted so far are durable (always
+    /// [`Release::AfterPersists`]: a response reports an outcome the client acts on, and the
+    /// session's retry of it must find the same answer after a crash).
     Reply(Response),
     /// Arm (or re-arm) a timer.
     SetTimer(Timer),
     /// Disarm a timer.
     CancelTimer(Timer),
+}
+
+impl Output {
+    /// When this output may take effect relative to the persists emitted so far: `None` for
+    /// persists and timers (carried out at once, in order).
+    pub fn release(&self) -> Option<Release> {
+        match self {
+            Output::Send { release, .. } => Some(*release),
+            Output::Reply(_) => Some(Release::AfterPersists),
+            Output::Persist(_) | Output::SetTimer(_) | Output::CancelTimer(_) => None,
+        }
+    }
+}
+
+/// When a send may leave the node, relative to the persists emitted before it (in its own step and
+/// in every earlier one). Raft implementations draw the same line: raft-rs keeps
+/// `persisted_messages` apart from `messages`; openraft tags its commands with a condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Release {
+    /// Only once every persist emitted so far is durable: the message vouches for the sender's
+    /// durable state (a promise, a vote, a recorded incarnation), or it goes to the sender itself.
+    AfterPersists,
+    /// At once, even before earlier persists are durable: the message vouches for nothing the
+    /// sender has persisted (see [`Message::vouches_for_durable_state`](super::Message::vouches_for_durable_state)).
+    /// This is what lets a leader's Accepts travel while its own vote syncs, so that a write costs
+    /// one fsync of latency, not two.
+    Immediately,
 }
 
 /// A change to the durable state; replaying the records in order through

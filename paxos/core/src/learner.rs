@@ -60,12 +60,7 @@ impl Replica {
         round: u64,
         out: &mut Vec<Output>,
     ) {
-        if matches!(self.role, Role::Recovering(_)) {
-            return;
-        }
-        self.observe(ballot);
-        if ballot < self.promised {
-            self.send(from, Message::Reject { ballot, promised: self.promised }, out);
+        if !self.admit(from, ballot, out) {
             return;
         }
         self.step_down_if_outranked(out);

@@ -1,8 +1,9 @@
 //! The sans-IO Multi-Paxos protocol core.
 //!
 //! A [`Replica`] is a plain, deterministic state machine: the runtime feeds it one [`Input`] at a
-//! time through [`Replica::step`] and carries out the [`Output`]s it emits, in order, honouring
-//! persist-before-send (see [`io`]). The same code runs on real sockets (`paxos::runtime`), inside
+//! time through [`Replica::step`] and carries out the [`Output`]s it emits, honouring
+//! persist-before-send as each send's [`Release`] states it (see [`io`]; every executor sorts a
+//! step's outputs with [`Schedule`]). The same code runs on real sockets (`paxos::runtime`), inside
 //! turmoil's simulated network, and inside the stateright model checker (`model` crate).
 //!
 //! The core uses no clock, no randomness, no threads, no files, no sockets and no hash-ordered
@@ -30,7 +31,9 @@
 //! - [`bytes`]: shared immutable byte strings for keys and values.
 //! - [`command`]: operations, requests, responses, log values.
 //! - [`message`]: the messages between replicas.
-//! - [`io`]: inputs, outputs, persists, timers: the contract with the runtime.
+//! - [`io`]: inputs, outputs, persists, timers, when a send may leave: the contract with the
+//!   runtime.
+//! - [`schedule`]: a step's outputs sorted by that contract, for every executor.
 //! - [`config`]: membership, bounds, read mode, mutants.
 //! - [`durable`]: the durable state and its replay.
 //! - [`kv`]: the key-value state machine and its session table.
@@ -51,6 +54,7 @@ pub mod message;
 mod proposer;
 mod recovery;
 mod replica;
+pub mod schedule;
 pub mod types;
 
 pub use bytes::Bytes;
@@ -59,9 +63,10 @@ pub use command::{Operation, Outcome, Queue, Request, RequestError, Response, Va
 pub use config::Mutant;
 pub use config::{Config, ConfigError, ReadMode};
 pub use durable::{DurableState, Joined};
-pub use io::{Input, Output, Persist, Timer};
+pub use io::{Input, Output, Persist, Release, Timer};
 pub use kv::KvStore;
 pub use log::{Entry, Log};
 pub use message::{Envelope, Incarnations, Message, Report};
 pub use replica::{Replica, Status};
+pub use schedule::{Action, Schedule, TimerChange};
 pub use types::{Ballot, ClientId, ClusterId, NodeId, NodeSet, Slot};

@@ -176,7 +176,8 @@ pub enum Message {
 
 impl Message {
     /// Whether the message vouches for the sender's durable state, so that it must not leave
-    /// before the persists of its step are durable: a promise, a vote, a rejection or confirmation
+    /// before the persists of its step are durable (the core then marks its send
+    /// [`Release::AfterPersists`](super::Release::AfterPersists)): a promise, a vote, a rejection or confirmation
     /// by its promise, a recorded incarnation; a Prepare (its ballot is never reused only because
     /// the candidate's own promise of it is durable: a candidate that crashed before that could
     /// campaign again with the same ballot and propose another value); a Recover (the incarnation

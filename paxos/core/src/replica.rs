@@ -7,9 +7,9 @@
 //! loss).
 
 use super::command::{Request, RequestError, Response, Value};
-use super::config::{Config, ConfigError};
+use super::config::{mutant, Config, ConfigError};
 use super::durable::{DurableState, Joined};
-use super::io::{Input, Output, Persist, Timer};
+use super::io::{Input, Output, Persist, Release, Timer};
 use super::kv::KvStore;
 use super::log::Log;
 use super::message::{Envelope, Message, Report};
@@ -276,8 +276,17 @@ impl Replica {
         Envelope { cluster: self.cluster, from: self.config.node, incarnation: self.incarnation, message }
     }
 
+    /// Sends `message` to `to`. It leaves at once only if it goes to a peer and vouches for
+    /// nothing durable (see [`Release`]); a message to this replica itself waits for the persists,
+    /// so that its effect (a leader's own vote, counted on delivery) is durable before it counts.
     pub(super) fn send(&self, to: NodeId, message: Message, out: &mut Vec<Output>) {
-        out.push(Output::Send { to, envelope: self.envelope(message) });
+        let early = to != self.config.node && !message.vouches_for_durable_state();
+        let release = if early || mutant!(self.config, EarlyVotes) {
+            Release::Immediately
+        } else {
+            Release::AfterPersists
+        };
+        out.push(Output::Send { to, envelope: self.envelope(message), release });
     }
 
     /// Sends `message` to every member, this replica included.
@@ -301,6 +310,24 @@ impl Replica {
     /// Notes a ballot seen in a message, so that the next election goes above it.
     pub(super) fn observe(&mut self, ballot: Ballot) {
         self.highest_seen = self.highest_seen.max(ballot);
+    }
+
+    /// The guard every message that asks something of this replica's acceptor in `ballot`
+    /// (Prepare, Accept, Commit) passes first: a recovering replica answers nothing (it does not
+    /// know what it promised: see `recovery.rs`); every ballot is observed, so the next election
+    /// goes above it; one below the promise is rejected with the promise (Paxos Made Simple §2.2:
+    /// the acceptor responded to a higher prepare), so that its sender learns it is outranked.
+    /// Returns whether the message may be handled.
+    pub(super) fn admit(&mut self, from: NodeId, ballot: Ballot, out: &mut Vec<Output>) -> bool {
+        if matches!(self.role, Role::Recovering(_)) {
+            return false;
+        }
+        self.observe(ballot);
+        if ballot < self.promised {
+            self.send(from, Message::Reject { ballot, promised: self.promised }, out);
+            return false;
+        }
+        true
     }
 
     /// The ballot this replica proposes in, as candidate or leader.

@@ -8,8 +8,8 @@ use super::env::Net;
 use super::peer::{self, PeerOptions};
 use super::resp::Limits;
 use crate::core::{
-    Ballot, ClientId, ClusterId, Config, Envelope, Input, NodeId, Output, Persist, Replica, Request,
-    Response, Slot, Timer,
+    Action, Ballot, ClientId, ClusterId, Config, Envelope, Input, NodeId, Output, Persist, Replica, Request,
+    Response, Schedule, Slot, Timer, TimerChange,
 };
 use crate::storage::fs::FileSystem;
 use crate::storage::group::{Committer, Durable};
@@ -570,7 +570,7 @@ struct Loop {
     /// Armed timers and their deadlines in the node's local time.
     timers: BTreeMap<Timer, f64>,
     /// Sends and replies waiting for their step's persists: (ticket, actions).
-    unreleased: VecDeque<(u64, Vec<Output>)>,
+    unreleased: VecDeque<(u64, Vec<Action>)>,
     /// Messages to this node itself, released.
     self_inbox: VecDeque<Envelope>,
     /// Clients waiting for a response.
@@ -581,42 +581,31 @@ struct Loop {
 }
 
 impl Loop {
-    /// Carries out a step's outputs: timers at once; persists to the disk; sends and replies after
-    /// the persists of this step and of every earlier step are durable.
+    /// Carries out a step's outputs as [`Schedule`] sorts them: timers and sends that vouch for
+    /// nothing durable at once (a leader's Accepts travel while its own vote syncs); persists to
+    /// the disk; the other sends and replies after the persists of this step and of every earlier
+    /// step are durable.
     fn handle<F: FileSystem>(&mut self, disk: &mut Disk<F>, out: &mut Vec<Output>) {
-        let mut persists = Vec::new();
-        let mut actions = Vec::new();
-        let mut early = Vec::new();
-        for output in out.drain(..) {
-            match output {
-                Output::Persist(persist) => persists.push(persist),
-                Output::SetTimer(timer) => {
+        let schedule = Schedule::new(out.drain(..));
+        for change in schedule.timers {
+            match change {
+                TimerChange::Set(timer) => {
                     let after = self.duration(timer);
                     self.timers.insert(timer, self.clock.deadline(after));
                 }
-                Output::CancelTimer(timer) => {
+                TimerChange::Cancel(timer) => {
                     self.timers.remove(&timer);
                 }
-                // Sends that vouch for nothing durable leave at once (see
-                // `Message::vouches_for_durable_state`): a leader's Accepts travel while its own
-                // write syncs. Messages to itself still wait: its own vote is counted only once
-                // durable.
-                Output::Send { to, envelope }
-                    if to != self.me && !envelope.message.vouches_for_durable_state() =>
-                {
-                    early.push(Output::Send { to, envelope });
-                }
-                action @ (Output::Send { .. } | Output::Reply(_)) => actions.push(action),
             }
         }
-        self.release_actions(std::mem::take(&mut early));
-        if !persists.is_empty() {
-            let ticket = disk.submit(persists);
-            self.unreleased.push_back((ticket, actions));
+        self.release_actions(schedule.immediately);
+        if !schedule.persists.is_empty() {
+            let ticket = disk.submit(schedule.persists);
+            self.unreleased.push_back((ticket, schedule.after_persists));
         } else if let Some((_, waiting)) = self.unreleased.back_mut() {
-            waiting.extend(actions);
+            waiting.extend(schedule.after_persists);
         } else {
-            self.release_actions(actions);
+            self.release_actions(schedule.after_persists);
         }
     }
 
@@ -628,22 +617,21 @@ impl Loop {
         }
     }
 
-    fn release_actions(&mut self, actions: Vec<Output>) {
+    fn release_actions(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
-                Output::Send { to, envelope } if to == self.me => self.self_inbox.push_back(envelope),
-                Output::Send { to, envelope } => {
+                Action::Send { to, envelope } if to == self.me => self.self_inbox.push_back(envelope),
+                Action::Send { to, envelope } => {
                     if let Some(queue) = self.outbound.get(&to) {
                         // A full queue means the peer is unreachable or slow: drop, the core resends.
                         let _ = queue.try_send(envelope);
                     }
                 }
-                Output::Reply(response) => {
+                Action::Reply(response) => {
                     if let Some(reply) = self.waiting.remove(&response.client) {
                         let _ = reply.send(response);
                     }
                 }
-                Output::Persist(_) | Output::SetTimer(_) | Output::CancelTimer(_) => {}
             }
         }
     }
