@@ -6,10 +6,10 @@
 
 use crate::net::TurmoilNet;
 use crate::workload::{self, ClientState};
+use paxos::client::resp::{Limits, Reply};
 use paxos::client::Client;
 use paxos::core::{ClusterId, Config, Mutant, NodeId, Persist, ReadMode};
 use paxos::runtime::clock::Clock;
-use paxos::runtime::resp::{Limits, Reply};
 use paxos::runtime::{ClusterConfig, DiskMode, Member, NodeOptions, Observed, Timing};
 use paxos::storage::fs::{FileSystem, SimFs, SimLocks};
 use paxos::storage::{Storage, StorageOptions};

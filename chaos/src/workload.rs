@@ -3,7 +3,7 @@
 //! reply (`ok`, `fail` for a definite no-effect, `info` for an unknown outcome), and the history
 //! events it records (the checker's JSON Lines format).
 
-use paxos::runtime::resp::Reply;
+use paxos::client::resp::Reply;
 use rand::rngs::SmallRng;
 use rand::Rng;
 

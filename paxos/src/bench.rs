@@ -5,8 +5,8 @@
 //! A request answered `UNAVAILABLE` (or a dropped connection) has an unknown outcome: it is counted
 //! apart, never as a failure of the store and never as a completed operation.
 
+use crate::client::resp::Reply;
 use crate::client::Client;
-use crate::runtime::resp::Reply;
 use serde::Serialize;
 use std::io;
 use std::time::{Duration, Instant};

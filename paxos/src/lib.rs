@@ -12,6 +12,10 @@
 //!   duplication, reordering, timer firings, crashes and storage loss, and checks agreement after
 //!   every step. Used by the randomised tests and the core benchmark, behind the `testkit`
 //!   feature (the tests and benches turn it on; the node never builds it).
+//! - [`client`]: the Redis protocol (RESP2 framing, shared with the node's client connections) and
+//!   a small client.
+//! - [`runtime`]: the node: drives the core over sockets, timers and storage (tokio, or turmoil's
+//!   simulation).
 //! - [`storage`]: the write-ahead log, snapshots, recovery and group commit, over a small
 //!   file-system trait (the operating system's, or turmoil's simulated disk).
 

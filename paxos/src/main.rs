@@ -2,10 +2,10 @@
 
 use clap::{Parser, Subcommand};
 use paxos::bench::{self, Target, Workload};
+use paxos::client::resp::{Limits, Reply};
 use paxos::client::Client;
 use paxos::core::{ClusterId, Config, ReadMode};
 use paxos::runtime::clock::Clock;
-use paxos::runtime::resp::{Limits, Reply};
 use paxos::runtime::setup::{self, NodeFile};
 use paxos::runtime::{DiskMode, NodeOptions, Timing, TokioNet};
 use paxos::storage::fs::StdFs;

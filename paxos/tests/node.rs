@@ -3,8 +3,8 @@
 //! stopped and started again without losing an acknowledged write. Then the client protocol's
 //! errors, garbage on the peer port, and redis-cli.
 
+use paxos::client::resp::Reply;
 use paxos::client::Client;
-use paxos::runtime::resp::Reply;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -6,29 +6,11 @@
 //! before the deadline is answered `UNAVAILABLE` (its outcome is unknown) and abandoned, so that
 //! the session can go on.
 
-use super::node::{Call, Control, Info};
-use super::resp::{self, Limits, ProtocolError, Reply};
+use super::session::{Call, Control, Info, Session};
+use crate::client::resp::{self, ProtocolError, Reply};
 use crate::core::{Bytes, ClientId, Operation, Outcome, Request, Response};
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
-
-/// What the connection needs from the node.
-#[derive(Clone, Debug)]
-pub struct Session {
-    /// Where requests go.
-    pub calls: mpsc::Sender<Call>,
-    /// Where status questions go.
-    pub control: mpsc::Sender<Control>,
-    /// The limits on commands.
-    pub limits: Limits,
-    /// How long a request may wait for its response.
-    pub deadline: Duration,
-    /// The most operations in one request.
-    pub operations_max: usize,
-    /// The largest value a client may write.
-    pub value_bytes: usize,
-}
+use tokio::sync::oneshot;
 
 /// One parsed command.
 enum Command {

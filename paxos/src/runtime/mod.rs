@@ -4,8 +4,8 @@
 //! - [`env`]: the small environment (sockets) the runtime is generic over: tokio's, or turmoil's.
 //! - [`node`]: the node loop: steps the replica, persists before it sends (group commit), timers.
 //! - [`peer`]: connections between nodes: framed, checked, kept alive, redialled.
-//! - [`clients`]: client connections speaking RESP2.
-//! - [`resp`]: the RESP2 parser and encoder.
+//! - [`clients`]: client connections speaking RESP2 (framed by [`crate::client::resp`]).
+//! - [`session`]: what a client connection and the node loop say to each other.
 //! - [`setup`]: data directories: `init`, `node.json`, `cluster.json`.
 
 pub mod clients;
@@ -13,8 +13,9 @@ pub mod clock;
 pub mod env;
 pub mod node;
 pub mod peer;
-pub mod resp;
+pub mod session;
 pub mod setup;
 
 pub use env::{Net, TokioNet};
-pub use node::{run, ClusterConfig, DiskMode, Member, NodeError, NodeOptions, Observed, Timing};
+pub use node::{run, DiskMode, NodeError, NodeOptions, Observed, Timing};
+pub use setup::{ClusterConfig, Member};

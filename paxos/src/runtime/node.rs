@@ -2,21 +2,22 @@
 //! timers; the storage makes persists durable (group commit); sends and replies of a step leave
 //! only once the step's persists (and every earlier step's) are durable.
 
-use super::clients::{self, Session};
+use super::clients;
 use super::clock::Clock;
 use super::env::Net;
 use super::peer::{self, PeerOptions};
-use super::resp::Limits;
+use super::session::{Call, Control, Info, Session};
+use super::setup::ClusterConfig;
+use crate::client::resp::Limits;
 use crate::core::{
-    Action, Ballot, ClientId, ClusterId, Config, Envelope, Input, NodeId, Output, Persist, Replica, Request,
-    Response, Schedule, Slot, Timer, TimerChange,
+    Action, Ballot, ClientId, Config, Envelope, Input, NodeId, Output, Persist, Replica, Response, Schedule,
+    Slot, Timer, TimerChange,
 };
 use crate::storage::fs::FileSystem;
 use crate::storage::group::{Committer, Durable};
 use crate::storage::{Storage, StorageError, StorageOptions, StorageStats};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,26 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-
-/// One member of a cluster.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Member {
-    /// Its id (1..).
-    pub id: NodeId,
-    /// Where it serves clients (host:port).
-    pub client: String,
-    /// Where it listens to its peers (host:port).
-    pub peer: String,
-}
-
-/// A cluster: its id and members. Written by `paxos init` into every node's data directory.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClusterConfig {
-    /// The cluster id.
-    pub cluster: ClusterId,
-    /// The members.
-    pub members: Vec<Member>,
-}
 
 /// Durations: liveness only, never safety.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,93 +152,30 @@ pub enum NodeError {
     },
 }
 
-/// A client connection's request to the node.
-#[derive(Debug)]
-pub enum Call {
-    /// Execute this request and answer on `reply`.
-    Request {
-        /// The request.
-        request: Request,
-        /// Where the response goes.
-        reply: oneshot::Sender<Response>,
-    },
-    /// The session gave up waiting (its outcome is unknown to the client).
-    Abandon(ClientId),
-}
-
-/// Questions about the node.
-#[derive(Debug)]
-pub enum Control {
-    /// What `INFO` shows.
-    Info(oneshot::Sender<Info>),
-}
-
-/// The node's status, for `INFO` and `CLUSTER NODES`.
-#[derive(Clone, Debug)]
-pub struct Info {
-    /// This node.
-    pub node: NodeId,
-    /// The cluster.
-    pub cluster: ClusterId,
-    /// leader, follower, candidate or recovering.
-    pub role: String,
-    /// The leader this node knows of.
-    pub leader: Option<NodeId>,
-    /// The ballot it leads or campaigns with (none on a follower: its `promised` ballot is the one it
-    /// follows, or a newer candidate's).
-    pub ballot: Option<Ballot>,
-    /// The highest ballot it promised.
-    pub promised: Ballot,
-    /// Every slot below it is known chosen here.
-    pub committed: Slot,
-    /// Every slot below it is applied here.
-    pub applied: Slot,
-    /// This node's incarnation.
-    pub incarnation: u64,
-    /// Keys held.
-    pub keys: usize,
-    /// Requests of this node's clients waiting for a response.
-    pub pending: usize,
-    /// The members.
-    pub members: Vec<Member>,
-    /// Storage counters.
-    pub storage: StorageStats,
-}
-
-impl Info {
-    /// The text of `INFO`.
-    pub fn render(&self) -> String {
-        let leader = self.leader.map_or_else(|| "none".to_string(), |leader| leader.to_string());
-        let ballot = self.ballot.map_or_else(|| "none".to_string(), |ballot| ballot.to_string());
-        format!(
-            "# Replication\r\nrole:{}\r\nnode:{}\r\nleader:{leader}\r\nballot:{ballot}\r\npromised:{}\r\n\
-             committed_slot:{}\r\napplied_slot:{}\r\nincarnation:{}\r\ncluster_id:{}\r\nmembers:{}\r\n\
-             # Keyspace\r\nkeys:{}\r\npending_requests:{}\r\n\
-             # Storage\r\nwal_records:{}\r\nwal_bytes:{}\r\nwal_syncs:{}\r\nsnapshots:{}\r\n",
-            self.role,
-            self.node,
-            self.promised,
-            self.committed.0,
-            self.applied.0,
-            self.incarnation,
-            self.cluster,
-            self.members.len(),
-            self.keys,
-            self.pending,
-            self.storage.records,
-            self.storage.bytes,
-            self.storage.syncs,
-            self.storage.snapshots,
-        )
-    }
-}
-
 enum Disk<F: FileSystem> {
     Thread(Committer),
     Inline { storage: Box<Storage<F>>, ticket: u64, reports: mpsc::UnboundedSender<Durable> },
 }
 
 impl<F: FileSystem> Disk<F> {
+    /// Starts carrying out persists on `storage`; reports go to `reports`.
+    fn start(
+        storage: Storage<F>,
+        mode: DiskMode,
+        reports: mpsc::UnboundedSender<Durable>,
+    ) -> Result<Disk<F>, NodeError> {
+        match mode {
+            DiskMode::Thread => {
+                let committer = Committer::start(storage, move |report| {
+                    let _ = reports.send(report);
+                })
+                .map_err(|error| NodeError::Config(format!("cannot start the storage thread: {error}")))?;
+                Ok(Disk::Thread(committer))
+            }
+            DiskMode::Inline => Ok(Disk::Inline { storage: Box::new(storage), ticket: 0, reports }),
+        }
+    }
+
     fn submit(&mut self, persists: Vec<Persist>) -> u64 {
         match self {
             Disk::Thread(committer) => committer.submit(persists),
@@ -285,14 +203,6 @@ pub async fn run<N: Net, F: FileSystem>(
     options: NodeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
-    let logging = options.log;
-    macro_rules! log {
-        ($($argument:tt)*) => {
-            if logging {
-                eprintln!($($argument)*);
-            }
-        };
-    }
     let me = options.node;
     let members: Vec<NodeId> = options.cluster.members.iter().map(|member| member.id).collect();
     if !members.contains(&me) {
@@ -301,10 +211,65 @@ pub async fn run<N: Net, F: FileSystem>(
             options.cluster.cluster
         )));
     }
+    // Every random draw below comes in a fixed order, so that a simulated run replays by seed.
     let mut rng = SmallRng::seed_from_u64(options.seed);
+    let (storage, replica) = open(fs, &options, members.clone(), &mut rng)?;
+    let peer_listener = bind(&net, "peers", options.peer_bind).await?;
+    let client_listener = bind(&net, "clients", options.client_bind).await?;
+    let (durable_tx, durable_rx) = mpsc::unbounded_channel::<Durable>();
+    let disk = Disk::start(storage, options.disk, durable_tx)?;
+    let (calls_tx, calls_rx) = mpsc::channel::<Call>(65_536);
+    let (control_tx, control_rx) = mpsc::channel::<Control>(256);
+    let (inbox_tx, inbox_rx) = mpsc::channel::<Envelope>(65_536);
+    let mut tasks = tokio::task::JoinSet::new();
+    let outbound = dial_peers(&net, &options, &mut rng, &mut tasks);
+    accept_peers::<N>(peer_listener, &options, members, inbox_tx, &mut tasks);
+    let session = Session {
+        calls: calls_tx,
+        control: control_tx,
+        limits: options.limits,
+        deadline: options.timing.request_deadline,
+        operations_max: options.operations_max,
+        value_bytes: options.value_bytes,
+    };
+    accept_clients::<N>(client_listener, &options, session, &mut rng, &mut tasks);
+    let clock = options.clock.clone().unwrap_or_default();
+    let state = Loop {
+        clock,
+        me,
+        timers: BTreeMap::new(),
+        unreleased: VecDeque::new(),
+        self_inbox: VecDeque::new(),
+        waiting: BTreeMap::new(),
+        outbound,
+        rng,
+        timing: options.timing,
+    };
+    let inputs = Inputs { durable: durable_rx, inbox: inbox_rx, calls: calls_rx, control: control_rx };
+    state.run(replica, disk, inputs, &options, &mut tasks, shutdown).await
+}
+
+/// Prints to standard error when the node logs (`NodeOptions::log`).
+macro_rules! log {
+    ($options:expr, $($argument:tt)*) => {
+        if $options.log {
+            eprintln!($($argument)*);
+        }
+    };
+}
+
+/// Opens the node's storage and builds its replica from what it holds.
+fn open<F: FileSystem>(
+    fs: Arc<F>,
+    options: &NodeOptions,
+    members: Vec<NodeId>,
+    rng: &mut SmallRng,
+) -> Result<(Storage<F>, Replica), NodeError> {
+    let me = options.node;
     let (storage, durable, recovery) = Storage::open(fs, &options.data_dir, options.storage.clone())?;
     if let Some((path, offset, bytes, reason)) = &recovery.truncated {
         log!(
+            options,
             "node {me}: cut an unfinished write of {bytes} bytes at byte {offset} of {}: {reason}",
             path.display()
         );
@@ -318,51 +283,40 @@ pub async fn run<N: Net, F: FileSystem>(
         )));
     }
     if durable.joined.is_none() {
-        log!("node {me}: no durable state in {}: recovering it from the peers", options.data_dir.display());
+        log!(
+            options,
+            "node {me}: no durable state in {}: recovering it from the peers",
+            options.data_dir.display()
+        );
     }
     let mut config = options.core.clone();
     config.node = me;
-    config.members = members.clone();
-    let mut replica =
+    config.members = members;
+    let replica =
         Replica::new(config, durable, rng.random()).map_err(|error| NodeError::Config(error.to_string()))?;
+    Ok((storage, replica))
+}
 
-    let bind = |what: &'static str, addr: SocketAddr| {
-        let net = net.clone();
-        async move { net.bind(addr).await.map_err(|source| NodeError::Bind { what, addr, source }) }
-    };
-    let peer_listener = bind("peers", options.peer_bind).await?;
-    let client_listener = bind("clients", options.client_bind).await?;
+async fn bind<N: Net>(net: &N, what: &'static str, addr: SocketAddr) -> Result<N::Listener, NodeError> {
+    net.bind(addr).await.map_err(|source| NodeError::Bind { what, addr, source })
+}
 
-    let (durable_tx, mut durable_rx) = mpsc::unbounded_channel::<Durable>();
-    let mut disk = match options.disk {
-        DiskMode::Thread => {
-            let reports = durable_tx.clone();
-            let committer = Committer::start(storage, move |report| {
-                let _ = reports.send(report);
-            })
-            .map_err(|error| NodeError::Config(format!("cannot start the storage thread: {error}")))?;
-            Disk::Thread(committer)
-        }
-        DiskMode::Inline => {
-            Disk::Inline { storage: Box::new(storage), ticket: 0, reports: durable_tx.clone() }
-        }
-    };
-
-    let (calls_tx, mut calls_rx) = mpsc::channel::<Call>(65_536);
-    let (control_tx, mut control_rx) = mpsc::channel::<Control>(256);
-    let (inbox_tx, mut inbox_rx) = mpsc::channel::<Envelope>(65_536);
-    let cluster = options.cluster.cluster;
-    let mut tasks = tokio::task::JoinSet::new();
-
-    // Dial every peer.
-    let mut outbound: BTreeMap<NodeId, mpsc::Sender<Envelope>> = BTreeMap::new();
+/// Starts one connection task per peer; returns the queue of each.
+fn dial_peers<N: Net>(
+    net: &N,
+    options: &NodeOptions,
+    rng: &mut SmallRng,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> BTreeMap<NodeId, mpsc::Sender<Envelope>> {
+    let (cluster, me) = (options.cluster.cluster, options.node);
+    let mut outbound = BTreeMap::new();
     for member in options.cluster.members.iter().filter(|member| member.id != me) {
         let (queue_tx, queue_rx) = mpsc::channel(options.peer.queue);
         outbound.insert(member.id, queue_tx);
         let mut jitter_rng = SmallRng::seed_from_u64(rng.random());
         let jitter = move |base: Duration| base + base.mul_f64(jitter_rng.random_range(0.0..0.5));
         N::spawn_in(
-            &mut tasks,
+            tasks,
             peer::outbound(
                 net.clone(),
                 (cluster, me, member.id),
@@ -373,175 +327,91 @@ pub async fn run<N: Net, F: FileSystem>(
             ),
         );
     }
-    // Accept peers.
-    {
-        let (members, peer_options, inbox) = (members.clone(), options.peer, inbox_tx.clone());
-        N::spawn_in(&mut tasks, async move {
-            loop {
-                let Ok((stream, addr)) = N::accept(&peer_listener).await else { continue };
-                let (members, inbox) = (members.clone(), inbox.clone());
-                N::spawn(async move {
-                    if let Err(error) =
-                        peer::inbound(stream, (cluster, me), members, peer_options, inbox).await
-                    {
-                        if !matches!(error, peer::InboundError::Io(_)) {
-                            log!("node {me}: peer connection from {addr} closed: {error}");
-                        }
+    outbound
+}
+/// Accepts peers' connections; their messages go to `inbox`.
+fn accept_peers<N: Net>(
+    listener: N::Listener,
+    options: &NodeOptions,
+    members: Vec<NodeId>,
+    inbox: mpsc::Sender<Envelope>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) {
+    let (cluster, me, peer_options, logging) =
+        (options.cluster.cluster, options.node, options.peer, options.log);
+    N::spawn_in(tasks, async move {
+        loop {
+            let Ok((stream, addr)) = N::accept(&listener).await else { continue };
+            let (members, inbox) = (members.clone(), inbox.clone());
+            N::spawn(async move {
+                if let Err(error) = peer::inbound(stream, (cluster, me), members, peer_options, inbox).await {
+                    if logging && !matches!(error, peer::InboundError::Io(_)) {
+                        eprintln!("node {me}: peer connection from {addr} closed: {error}");
                     }
-                });
-            }
-        });
-    }
-    // Accept clients; each connection is a session with an id no other node or boot uses.
-    {
-        let boot: u64 = rng.random::<u64>() & 0xFF_FFFF;
-        let next = Arc::new(AtomicU64::new(0));
-        let session = Session {
-            calls: calls_tx.clone(),
-            control: control_tx.clone(),
-            limits: options.limits,
-            deadline: options.timing.request_deadline,
-            operations_max: options.operations_max,
-            value_bytes: options.value_bytes,
-        };
-        N::spawn_in(&mut tasks, async move {
-            loop {
-                let Ok((stream, addr)) = N::accept(&client_listener).await else { continue };
-                let counter = next.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF;
-                let client = ClientId((u64::from(me.0) << 56) | (boot << 32) | counter);
-                let session = session.clone();
-                N::spawn(async move {
-                    if let Err(error) = clients::serve(stream, client, session).await {
-                        log!("node {me}: client {addr} closed: {error}");
-                    }
-                });
-            }
-        });
-    }
-    drop(calls_tx);
-    drop(control_tx);
-    drop(inbox_tx);
+                }
+            });
+        }
+    });
+}
 
-    let timing = options.timing;
-    let clock = options.clock.clone().unwrap_or_default();
-    let mut clock_changes = clock.changes();
-    let mut pause = options.pause.clone();
-    let mut state = Loop {
-        clock: clock.clone(),
-        me,
-        timers: BTreeMap::new(),
-        unreleased: VecDeque::new(),
-        self_inbox: VecDeque::new(),
-        waiting: BTreeMap::new(),
-        outbound,
-        rng,
-        timing,
-    };
-    let mut out = Vec::new();
-    replica.start(&mut out);
-    state.handle(&mut disk, &mut out);
-    tokio::pin!(shutdown);
-    let observe = |replica: &Replica| {
-        if let Some(observer) = &options.observer {
-            let now = Observed {
-                leader: replica.status() == crate::core::Status::Leader,
-                ballot: replica.ballot(),
-                committed: replica.log().chosen_point(),
-                applied: replica.log().applied(),
-                recovering: replica.status() == crate::core::Status::Recovering,
-            };
-            observer.send_if_modified(|seen| std::mem::replace(seen, now) != now);
-        }
-    };
-    let result = loop {
-        if let Some(paused) = pause.as_mut() {
-            loop {
-                let is_paused = *paused.borrow_and_update();
-                if !is_paused {
-                    break;
-                }
-                tokio::select! {
-                    biased;
-                    () = &mut shutdown => return Ok(()),
-                    changed = paused.changed() => if changed.is_err() { break },
-                }
-            }
-        }
-        observe(&replica);
-        while let Some(envelope) = state.self_inbox.pop_front() {
-            replica.step(Input::Receive(envelope), &mut out);
-            state.handle(&mut disk, &mut out);
-        }
-        let next_timer =
-            state.timers.values().copied().min_by(f64::total_cmp).map(|local| clock.instant_of(local));
-        tokio::select! {
-            biased;
-            () = &mut shutdown => break Ok(()),
-            Some(report) = durable_rx.recv() => match report {
-                Ok(ticket) => state.release(ticket),
-                Err(error) => break Err(NodeError::StorageFailed(error)),
-            },
-            Some(envelope) = inbox_rx.recv() => {
-                replica.step(Input::Receive(envelope), &mut out);
-                state.handle(&mut disk, &mut out);
-            }
-            Some(call) = calls_rx.recv() => {
-                // Every request queued meanwhile joins this step.
-                let mut requests = Vec::new();
-                let mut next = Some(call);
-                while let Some(call) = next.take().or_else(|| calls_rx.try_recv().ok()) {
-                    match call {
-                        Call::Request { request, reply } => {
-                            state.waiting.insert(request.client, reply);
-                            requests.push(request);
-                        }
-                        Call::Abandon(client) => {
-                            state.waiting.remove(&client);
-                            replica.step(Input::Abandon(client), &mut out);
-                            state.handle(&mut disk, &mut out);
-                        }
-                    }
-                    if requests.len() >= 4096 {
-                        break;
+/// Accepts clients; each connection is a session with an id no other node or boot uses.
+fn accept_clients<N: Net>(
+    listener: N::Listener,
+    options: &NodeOptions,
+    session: Session,
+    rng: &mut SmallRng,
+    tasks: &mut tokio::task::JoinSet<()>,
+) {
+    let (me, logging) = (options.node, options.log);
+    let boot: u64 = rng.random::<u64>() & 0xFF_FFFF;
+    let next = Arc::new(AtomicU64::new(0));
+    N::spawn_in(tasks, async move {
+        loop {
+            let Ok((stream, addr)) = N::accept(&listener).await else { continue };
+            let counter = next.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF;
+            let client = ClientId((u64::from(me.0) << 56) | (boot << 32) | counter);
+            let session = session.clone();
+            N::spawn(async move {
+                if let Err(error) = clients::serve(stream, client, session).await {
+                    if logging {
+                        eprintln!("node {me}: client {addr} closed: {error}");
                     }
                 }
-                if !requests.is_empty() {
-                    replica.step(Input::Requests(requests), &mut out);
-                    state.handle(&mut disk, &mut out);
-                }
-            }
-            Some(control) = control_rx.recv() => match control {
-                Control::Info(reply) => {
-                    let _ = reply.send(info(&replica, &options.cluster, disk.stats()));
-                }
-            },
-            // A changed rate or a jump moves every deadline: look again.
-            _ = clock_changes.changed() => {}
-            () = sleep_until(next_timer), if next_timer.is_some() => {
-                // Due by the same arithmetic that chose the wake-up (see `Clock::until`).
-                let due: Vec<Timer> = state
-                    .timers
-                    .iter()
-                    .filter(|(_, at)| clock.until(**at).is_zero())
-                    .map(|(timer, _)| *timer)
-                    .collect();
-                for timer in due {
-                    state.timers.remove(&timer);
-                    replica.step(Input::Timeout(timer), &mut out);
-                    state.handle(&mut disk, &mut out);
-                }
-            }
+            });
         }
-    };
-    tasks.abort_all();
-    drop(disk); // finishes the queued writes and stops the storage thread
-    result
+    });
+}
+
+/// What the node loop listens to.
+struct Inputs {
+    /// The storage's reports: everything up to a ticket is durable, or the storage failed.
+    durable: mpsc::UnboundedReceiver<Durable>,
+    /// Messages from peers.
+    inbox: mpsc::Receiver<Envelope>,
+    /// Client connections' requests.
+    calls: mpsc::Receiver<Call>,
+    /// Client connections' questions.
+    control: mpsc::Receiver<Control>,
 }
 
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Publishes the replica's role and progress to the node's observer, if it changed.
+fn observe(replica: &Replica, options: &NodeOptions) {
+    if let Some(observer) = &options.observer {
+        let now = Observed {
+            leader: replica.status() == crate::core::Status::Leader,
+            ballot: replica.ballot(),
+            committed: replica.log().chosen_point(),
+            applied: replica.log().applied(),
+            recovering: replica.status() == crate::core::Status::Recovering,
+        };
+        observer.send_if_modified(|seen| std::mem::replace(seen, now) != now);
     }
 }
 
@@ -581,6 +451,119 @@ struct Loop {
 }
 
 impl Loop {
+    /// Steps `replica` with every input until `shutdown` completes or the storage fails; then
+    /// stops the node's `tasks` and its storage.
+    async fn run<F: FileSystem>(
+        mut self,
+        mut replica: Replica,
+        mut disk: Disk<F>,
+        mut inputs: Inputs,
+        options: &NodeOptions,
+        tasks: &mut tokio::task::JoinSet<()>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), NodeError> {
+        let clock = self.clock.clone();
+        let mut clock_changes = clock.changes();
+        let mut pause = options.pause.clone();
+        let mut out = Vec::new();
+        replica.start(&mut out);
+        self.handle(&mut disk, &mut out);
+        tokio::pin!(shutdown);
+        let result = loop {
+            if let Some(paused) = pause.as_mut() {
+                loop {
+                    let is_paused = *paused.borrow_and_update();
+                    if !is_paused {
+                        break;
+                    }
+                    tokio::select! {
+                        biased;
+                        () = &mut shutdown => return Ok(()),
+                        changed = paused.changed() => if changed.is_err() { break },
+                    }
+                }
+            }
+            observe(&replica, options);
+            while let Some(envelope) = self.self_inbox.pop_front() {
+                replica.step(Input::Receive(envelope), &mut out);
+                self.handle(&mut disk, &mut out);
+            }
+            let next_timer =
+                self.timers.values().copied().min_by(f64::total_cmp).map(|local| clock.instant_of(local));
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break Ok(()),
+                Some(report) = inputs.durable.recv() => match report {
+                    Ok(ticket) => self.release(ticket),
+                    Err(error) => break Err(NodeError::StorageFailed(error)),
+                },
+                Some(envelope) = inputs.inbox.recv() => {
+                    replica.step(Input::Receive(envelope), &mut out);
+                    self.handle(&mut disk, &mut out);
+                }
+                Some(call) = inputs.calls.recv() => self.on_calls(&mut replica, &mut disk, &mut inputs.calls, call, &mut out),
+                Some(control) = inputs.control.recv() => match control {
+                    Control::Info(reply) => {
+                        let _ = reply.send(info(&replica, &options.cluster, disk.stats()));
+                    }
+                },
+                // A changed rate or a jump moves every deadline: look again.
+                _ = clock_changes.changed() => {}
+                () = sleep_until(next_timer), if next_timer.is_some() => {
+                    // Due by the same arithmetic that chose the wake-up (see `Clock::until`).
+                    let due: Vec<Timer> = self
+                        .timers
+                        .iter()
+                        .filter(|(_, at)| clock.until(**at).is_zero())
+                        .map(|(timer, _)| *timer)
+                        .collect();
+                    for timer in due {
+                        self.timers.remove(&timer);
+                        replica.step(Input::Timeout(timer), &mut out);
+                        self.handle(&mut disk, &mut out);
+                    }
+                }
+            }
+        };
+        tasks.abort_all();
+        drop(disk); // finishes the queued writes and stops the storage thread
+        result
+    }
+
+    /// Steps the replica with `call` and every call queued behind it: the requests among them
+    /// join one step.
+    fn on_calls<F: FileSystem>(
+        &mut self,
+        replica: &mut Replica,
+        disk: &mut Disk<F>,
+        calls: &mut mpsc::Receiver<Call>,
+        call: Call,
+        out: &mut Vec<Output>,
+    ) {
+        let mut requests = Vec::new();
+        let mut next = Some(call);
+        while let Some(call) = next.take().or_else(|| calls.try_recv().ok()) {
+            match call {
+                Call::Request { request, reply } => {
+                    self.waiting.insert(request.client, reply);
+                    requests.push(request);
+                }
+                Call::Abandon(client) => {
+                    self.waiting.remove(&client);
+                    replica.step(Input::Abandon(client), out);
+                    self.handle(disk, out);
+                }
+            }
+            if requests.len() >= 4096 {
+                break;
+            }
+        }
+        if !requests.is_empty() {
+            replica.step(Input::Requests(requests), out);
+            self.handle(disk, out);
+        }
+    }
+
     /// Carries out a step's outputs as [`Schedule`] sorts them: timers and sends that vouch for
     /// nothing durable at once (a leader's Accepts travel while its own vote syncs); persists to
     /// the disk; the other sends and replies after the persists of this step and of every earlier

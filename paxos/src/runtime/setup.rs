@@ -10,13 +10,32 @@
 //! a node that later starts with `node.json` but no durable state knows it lost its storage and
 //! recovers from its peers instead of voting with an empty memory.
 
-use super::node::{ClusterConfig, Member};
 use crate::core::{ClusterId, NodeId, Persist};
 use crate::storage::fs::StdFs;
 use crate::storage::{Storage, StorageOptions};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// One member of a cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Its id (1..).
+    pub id: NodeId,
+    /// Where it serves clients (host:port).
+    pub client: String,
+    /// Where it listens to its peers (host:port).
+    pub peer: String,
+}
+
+/// A cluster: its id and members. Written by `paxos init` into every node's data directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterConfig {
+    /// The cluster id.
+    pub cluster: ClusterId,
+    /// The members.
+    pub members: Vec<Member>,
+}
 
 /// The file in a node's data directory that names the node and its cluster.
 pub const NODE_FILE: &str = "node.json";

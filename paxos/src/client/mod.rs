@@ -1,7 +1,11 @@
-//! A small RESP client for the `paxos client` and `paxos bench` commands and the tests: one
-//! connection, commands sent one at a time or pipelined.
+//! The Redis protocol on both sides: [`resp`] frames requests and replies (the node's client
+//! connections parse with it too), and [`Client`] is a small RESP client for the `paxos client`
+//! and `paxos bench` commands and the tests: one connection, commands sent one at a time or
+//! pipelined.
 
-use crate::runtime::resp::{self, Reply};
+pub mod resp;
+
+use resp::Reply;
 use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -1,0 +1,108 @@
+//! What a client connection and the node loop say to each other: the [`Session`] a connection
+//! holds, the [`Call`]s it makes, the [`Control`] questions it asks and the [`Info`] it gets back.
+//! Both `clients` and `node` use this module; neither imports the other's internals.
+
+use super::setup::Member;
+use crate::client::resp::Limits;
+use crate::core::{Ballot, ClientId, ClusterId, NodeId, Request, Response, Slot};
+use crate::storage::StorageStats;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// What the connection needs from the node.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// Where requests go.
+    pub calls: mpsc::Sender<Call>,
+    /// Where status questions go.
+    pub control: mpsc::Sender<Control>,
+    /// The limits on commands.
+    pub limits: Limits,
+    /// How long a request may wait for its response.
+    pub deadline: Duration,
+    /// The most operations in one request.
+    pub operations_max: usize,
+    /// The largest value a client may write.
+    pub value_bytes: usize,
+}
+
+/// A client connection's request to the node.
+#[derive(Debug)]
+pub enum Call {
+    /// Execute this request and answer on `reply`.
+    Request {
+        /// The request.
+        request: Request,
+        /// Where the response goes.
+        reply: oneshot::Sender<Response>,
+    },
+    /// The session gave up waiting (its outcome is unknown to the client).
+    Abandon(ClientId),
+}
+
+/// Questions about the node.
+#[derive(Debug)]
+pub enum Control {
+    /// What `INFO` shows.
+    Info(oneshot::Sender<Info>),
+}
+
+/// The node's status, for `INFO` and `CLUSTER NODES`.
+#[derive(Clone, Debug)]
+pub struct Info {
+    /// This node.
+    pub node: NodeId,
+    /// The cluster.
+    pub cluster: ClusterId,
+    /// leader, follower, candidate or recovering.
+    pub role: String,
+    /// The leader this node knows of.
+    pub leader: Option<NodeId>,
+    /// The ballot it leads or campaigns with (none on a follower: its `promised` ballot is the one it
+    /// follows, or a newer candidate's).
+    pub ballot: Option<Ballot>,
+    /// The highest ballot it promised.
+    pub promised: Ballot,
+    /// Every slot below it is known chosen here.
+    pub committed: Slot,
+    /// Every slot below it is applied here.
+    pub applied: Slot,
+    /// This node's incarnation.
+    pub incarnation: u64,
+    /// Keys held.
+    pub keys: usize,
+    /// Requests of this node's clients waiting for a response.
+    pub pending: usize,
+    /// The members.
+    pub members: Vec<Member>,
+    /// Storage counters.
+    pub storage: StorageStats,
+}
+
+impl Info {
+    /// The text of `INFO`.
+    pub fn render(&self) -> String {
+        let leader = self.leader.map_or_else(|| "none".to_string(), |leader| leader.to_string());
+        let ballot = self.ballot.map_or_else(|| "none".to_string(), |ballot| ballot.to_string());
+        format!(
+            "# Replication\r\nrole:{}\r\nnode:{}\r\nleader:{leader}\r\nballot:{ballot}\r\npromised:{}\r\n\
+             committed_slot:{}\r\napplied_slot:{}\r\nincarnation:{}\r\ncluster_id:{}\r\nmembers:{}\r\n\
+             # Keyspace\r\nkeys:{}\r\npending_requests:{}\r\n\
+             # Storage\r\nwal_records:{}\r\nwal_bytes:{}\r\nwal_syncs:{}\r\nsnapshots:{}\r\n",
+            self.role,
+            self.node,
+            self.promised,
+            self.committed.0,
+            self.applied.0,
+            self.incarnation,
+            self.cluster,
+            self.members.len(),
+            self.keys,
+            self.pending,
+            self.storage.records,
+            self.storage.bytes,
+            self.storage.syncs,
+            self.storage.snapshots,
+        )
+    }
+}
