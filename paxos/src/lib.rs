@@ -18,8 +18,10 @@
 //!   simulation).
 //! - [`storage`]: the write-ahead log, snapshots, recovery and group commit, over a small
 //!   file-system trait (the operating system's, or turmoil's simulated disk).
+//!
+//! The `paxos` command (`src/bin/paxos/`: the CLI and the load generator of `paxos bench`) is
+//! built on this library and is not part of it.
 
-pub mod bench;
 pub mod client;
 pub mod runtime;
 pub mod storage;

@@ -1,7 +1,9 @@
 //! The `paxos` command: create a cluster, run a node, run a local cluster, talk to a node.
 
+mod bench;
+
+use bench::{Target, Workload};
 use clap::{Parser, Subcommand};
-use paxos::bench::{self, Target, Workload};
 use paxos::client::resp::{Limits, Reply};
 use paxos::client::Client;
 use paxos::core::{ClusterId, Config, ReadMode};
@@ -111,6 +113,16 @@ enum Command {
         #[command(flatten)]
         shape: Shape,
     },
+    /// Measure the floor of one write on this machine: two loopback round trips between processes
+    /// (on one core, and across two) and one fdatasync of a 100-byte write into reserved space in
+    /// DIR, as the log writes. `paxos bench --floor DIR` prints it beside the measurements.
+    Floor {
+        /// Where the sync file goes (use the data directory's file system); it is removed after.
+        dir: PathBuf,
+        /// Write the figures as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// The other process of `paxos bench --floor`'s round trip: prints the port it listens on
     /// (127.0.0.1), then echoes one connection's bytes until it closes.
     #[command(hide = true)]
@@ -217,6 +229,7 @@ fn main() -> ExitCode {
                 cluster(shape.nodes, &shape.data_dir, shape.port, shape.peer_port).await
             }
             Command::Client { addr, command } => client(&addr, command).await,
+            Command::Floor { dir, json } => run_floor(&dir, json.as_deref()).await,
             Command::FloorEcho { core } => {
                 bench::echo(core).await.map_err(|error| format!("floor-echo: {error}"))?;
                 Ok(ExitCode::SUCCESS)
@@ -627,35 +640,10 @@ async fn run_bench(
     println!("{}", tabled::Table::new(lines).with(tabled::settings::Style::markdown()));
     let mut floor_json = serde_json::Value::Null;
     if let Some(dir) = floor {
-        let exe =
-            std::env::current_exe().map_err(|error| format!("cannot find the paxos executable: {error}"))?;
-        let echo = |core: Option<usize>| {
-            let mut command = tokio::process::Command::new(&exe);
-            command.arg("floor-echo");
-            if let Some(core) = core {
-                command.arg("--core").arg(core.to_string());
-            }
-            command
-        };
-        let floor =
-            bench::floor(dir, echo).await.map_err(|error| format!("--floor {}: {error}", dir.display()))?;
-        let ms = |duration: Duration| duration.as_secs_f64() * 1e3;
-        println!(
-            "floor of one write: 2 x {:.3} ms loopback round trip between processes on one core + {:.3} ms \
-             fdatasync = {:.3} ms",
-            ms(floor.rtt),
-            ms(floor.fdatasync),
-            ms(floor.total()),
-        );
-        if let (Some(rtt), Some(total)) = (floor.rtt_across_cores, floor.total_across_cores()) {
-            println!(
-                "  with the round trips across two cores: 2 x {:.3} ms + {:.3} ms = {:.3} ms",
-                ms(rtt),
-                ms(floor.fdatasync),
-                ms(total)
-            );
-        }
+        let floor = measure_floor(dir).await.map_err(|error| format!("--floor {error}"))?;
+        print_floor(&floor);
         if let Some(single) = rows.iter().find(|row| row.clients == 1) {
+            let ms = |duration: Duration| duration.as_secs_f64() * 1e3;
             let p50 = single.p50_us as f64 / 1e3;
             print!("single-client p50: {:.2}x the floor", p50 / ms(floor.total()));
             match floor.total_across_cores() {
@@ -663,12 +651,7 @@ async fn run_bench(
                 None => println!(),
             }
         }
-        let micros = |duration: Duration| duration.as_micros() as u64;
-        floor_json = serde_json::json!({
-            "rtt_us": micros(floor.rtt),
-            "rtt_across_cores_us": floor.rtt_across_cores.map(micros),
-            "fdatasync_us": micros(floor.fdatasync),
-        });
+        floor_json = json_of_floor(&floor);
     }
     if let Some(path) = json {
         let document = serde_json::json!({
@@ -677,6 +660,65 @@ async fn run_bench(
         });
         std::fs::write(path, serde_json::to_string_pretty(&document).expect("serializes") + "\n")
             .map_err(|error| format!("--json {}: {error}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Measures the floor in `dir`, with `paxos floor-echo` processes as the other end of the round
+/// trips.
+async fn measure_floor(dir: &Path) -> Result<bench::Floor, String> {
+    let exe =
+        std::env::current_exe().map_err(|error| format!("cannot find the paxos executable: {error}"))?;
+    let echo = |core: Option<usize>| {
+        let mut command = tokio::process::Command::new(&exe);
+        command.arg("floor-echo");
+        if let Some(core) = core {
+            command.arg("--core").arg(core.to_string());
+        }
+        command
+    };
+    bench::floor(dir, echo).await.map_err(|error| format!("{}: {error}", dir.display()))
+}
+
+fn print_floor(floor: &bench::Floor) {
+    let ms = |duration: Duration| duration.as_secs_f64() * 1e3;
+    println!(
+        "floor of one write: 2 x {:.3} ms loopback round trip between processes on one core + {:.3} ms \
+         fdatasync = {:.3} ms",
+        ms(floor.rtt),
+        ms(floor.fdatasync),
+        ms(floor.total()),
+    );
+    if let (Some(rtt), Some(total)) = (floor.rtt_across_cores, floor.total_across_cores()) {
+        println!(
+            "  with the round trips across two cores: 2 x {:.3} ms + {:.3} ms = {:.3} ms",
+            ms(rtt),
+            ms(floor.fdatasync),
+            ms(total)
+        );
+    }
+}
+
+fn json_of_floor(floor: &bench::Floor) -> serde_json::Value {
+    let micros = |duration: Duration| duration.as_micros() as u64;
+    serde_json::json!({
+        "rtt_us": micros(floor.rtt),
+        "rtt_across_cores_us": floor.rtt_across_cores.map(micros),
+        "fdatasync_us": micros(floor.fdatasync),
+        "total_us": micros(floor.total()),
+    })
+}
+
+/// `paxos floor DIR`: the floor alone, printed, and as JSON with `--json`.
+async fn run_floor(dir: &Path, json: Option<&Path>) -> Result<ExitCode, String> {
+    let floor = measure_floor(dir).await?;
+    print_floor(&floor);
+    if let Some(path) = json {
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&json_of_floor(&floor)).expect("serializes") + "\n",
+        )
+        .map_err(|error| format!("--json {}: {error}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

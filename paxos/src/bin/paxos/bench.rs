@@ -1,12 +1,13 @@
-//! `paxos bench`: a closed-loop load generator for this store (RESP) and, for comparison in the
+//! `paxos bench` (part of the `paxos` command, not of the library: the store's crate holds only the
+//! store): a closed-loop load generator for this store (RESP) and, for comparison in the
 //! same run, for etcd (its v3 JSON gateway over HTTP/1.1 keep-alive connections).
 //!
 //! Each client has one connection and one request outstanding; latencies are recorded per request.
 //! A request answered `UNAVAILABLE` (or a dropped connection) has an unknown outcome: it is counted
 //! apart, never as a failure of the store and never as a completed operation.
 
-use crate::client::resp::Reply;
-use crate::client::Client;
+use paxos::client::resp::Reply;
+use paxos::client::Client;
 use serde::Serialize;
 use std::io;
 use std::time::{Duration, Instant};
@@ -320,7 +321,7 @@ impl Floor {
 
 /// The floor of one client's write: two loopback round trips between processes plus one
 /// `fdatasync` of a 100-byte write in `dir`, into space reserved ahead as the log writes (see
-/// [`StorageOptions::reserve_bytes`](crate::storage::StorageOptions::reserve_bytes)).
+/// [`StorageOptions::reserve_bytes`](paxos::storage::StorageOptions::reserve_bytes)).
 ///
 /// `echo(core)` starts the other process of a round trip, on that core if given: it must print the
 /// port it listens on (one line, on 127.0.0.1) and then serve [`echo`] (`paxos floor-echo` does).
@@ -357,7 +358,7 @@ pub async fn floor(
     };
     let path = dir.join(format!("paxos-floor-{}.tmp", std::process::id()));
     let syncs = tokio::task::spawn_blocking(move || {
-        use crate::storage::fs::{AppendFile, FileSystem, StdFs};
+        use paxos::storage::fs::{AppendFile, FileSystem, StdFs};
         let mut file = StdFs.create(&path)?;
         file.reserve(1 << 20)?;
         let mut syncs = Vec::new();
@@ -489,5 +490,23 @@ mod tests {
         {
             assert_eq!(super::base64(input.as_bytes()), expected);
         }
+    }
+
+    /// An echo process that does not say its port gets one clear error, not a hang.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_echo_that_does_not_print_its_port_is_refused_with_what_it_printed() {
+        let dir = std::env::temp_dir().join(format!("paxos-floor-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temporary directory");
+        let silent = |_core: Option<usize>| {
+            let mut command = tokio::process::Command::new("echo");
+            command.arg("not a port");
+            command
+        };
+        let error = super::floor(&dir, silent).await.expect_err("no port, no floor");
+        assert_eq!(
+            error.to_string(),
+            "the echo process printed \"not a port\\n\", expected the port it listens on"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
