@@ -5,16 +5,14 @@
 //! client's choices. The same seed gives the same history and trace, byte for byte.
 
 use crate::net::TurmoilNet;
-use crate::workload::{self, ClientState};
-use paxos::client::resp::{Limits, Reply};
-use paxos::client::Client;
-use paxos::core::{ClusterId, Config, Mutant, NodeId, Persist, ReadMode};
+use crate::workload;
+use paxos::client::resp::Limits;
+use paxos::core::{ClusterId, Config, Mutant, NodeId, ReadMode};
 use paxos::runtime::clock::Clock;
+use paxos::runtime::setup;
 use paxos::runtime::{ClusterConfig, DiskMode, Member, NodeOptions, Observed, Timing};
 use paxos::storage::fs::{FileSystem, SimFs, SimLocks};
-use paxos::storage::{Storage, StorageOptions};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use paxos::storage::StorageOptions;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -29,8 +27,7 @@ const CLIENT_PORT: u16 = 6379;
 const PEER_PORT: u16 = 7379;
 const DATA: &str = "/data";
 
-/// What the final reads returned: (node, key, value).
-pub type FinalValues = Vec<(u8, String, Option<String>)>;
+pub use crate::workload::FinalValues;
 
 /// The shape of a simulation.
 #[derive(Clone, Debug)]
@@ -204,20 +201,7 @@ impl World {
         // turmoil work on every tick, whether or not it has anything to do.
         {
             let (shared, options) = (shared.clone(), options.clone());
-            sim.client("clients", async move {
-                let mut tasks = tokio::task::JoinSet::new();
-                for client in 0..options.clients {
-                    tasks.spawn_local(run_client(client, shared.clone(), options.clone()));
-                }
-                while let Some(result) = tasks.join_next().await {
-                    result.map_err(|error| error.to_string())??;
-                    shared.borrow_mut().finished += 1;
-                }
-                while !shared.borrow().final_requested {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                final_reads(shared, options).await
-            });
+            sim.client("clients", clients(shared, options));
         }
         let down = vec![false; usize::from(options.nodes)];
         World { sim, between_steps, shared, options, cuts: BTreeMap::new(), down }
@@ -511,9 +495,7 @@ async fn boot(
     }
     if boot == 1 {
         // `paxos init`: the member's first durable record.
-        let (mut storage, _, _) = Storage::open(fs.clone(), dir, StorageOptions::default())?;
-        storage.append(&[Persist::Joined { cluster: CLUSTER, incarnation: 0 }])?;
-        storage.sync()?;
+        setup::join(fs.clone(), dir, CLUSTER)?;
     }
     let (clock, pause) = {
         let shared = shared.borrow();
@@ -569,96 +551,72 @@ async fn boot(
     Ok(())
 }
 
-/// One client (see [`crate::workload`]): invokes operations one at a time and records every
-/// invocation and completion; a deadline or a lost connection is an unknown outcome (`info`),
-/// after which the client continues as a new process on a random node.
-async fn run_client(index: usize, shared: Rc<RefCell<Shared>>, options: Options) -> turmoil::Result {
-    let mut rng = SmallRng::seed_from_u64(options.seed ^ (0x5EED_0000 + index as u64));
-    let mut state =
-        ClientState::new(index, options.clients, options.keys, options.mix, index < options.readers, "");
-    let deadline = options.timing.request_deadline + Duration::from_millis(500);
-    let stopped = || turmoil::sim_elapsed().unwrap_or_default() >= shared.borrow().stop_at;
-    'connect: loop {
-        if stopped() {
-            return Ok(());
-        }
-        let node = if state.first_process() {
-            workload::first_node(index, options.nodes)
-        } else {
-            rng.random_range(1..=options.nodes)
-        };
-        let address = format!("{}:{CLIENT_PORT}", host(node));
-        let stream = match tokio::time::timeout(deadline, turmoil::net::TcpStream::connect(address)).await {
-            Ok(Ok(stream)) => stream,
-            _ => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let mut client = Client::new(stream);
-        loop {
-            if stopped() {
-                return Ok(());
-            }
-            let invocation = state.invoke(&mut rng);
-            let process = state.process;
-            let record = |kind: &str, value: &serde_json::Value| {
-                let line = workload::event(process, kind, invocation.f, &invocation.name, value, now());
-                shared.borrow_mut().history.push(line);
-            };
-            record("invoke", &invocation.value);
-            let arguments: Vec<&[u8]> = invocation.command.iter().map(Vec::as_slice).collect();
-            let reply = tokio::time::timeout(deadline, client.command(&arguments)).await;
-            let (kind, result) = state.complete(&invocation, reply.ok().and_then(Result::ok));
-            record(kind, &result);
-            match kind {
-                "ok" => shared.borrow_mut().completed[index] += 1,
-                "info" => continue 'connect,
-                _ => {}
-            }
-            if options.rate > 0.0 {
-                let wait = rng.random_range(0.0..2.0 / options.rate);
-                tokio::time::sleep(Duration::from_secs_f64(wait)).await;
-            }
-        }
+/// The simulation as the workload sees it: turmoil's sockets and clock, the shared history.
+struct SimEnvironment {
+    shared: Rc<RefCell<Shared>>,
+}
+
+impl workload::Environment for SimEnvironment {
+    type Stream = turmoil::net::TcpStream;
+
+    async fn connect(&self, node: u8) -> std::io::Result<turmoil::net::TcpStream> {
+        turmoil::net::TcpStream::connect(format!("{}:{CLIENT_PORT}", host(node))).await
+    }
+
+    fn now(&self) -> u64 {
+        now()
+    }
+
+    fn stopped(&self) -> bool {
+        turmoil::sim_elapsed().unwrap_or_default() >= self.shared.borrow().stop_at
+    }
+
+    fn record(&self, line: String) {
+        self.shared.borrow_mut().history.push(line);
+    }
+
+    fn acknowledged(&self, index: usize) {
+        self.shared.borrow_mut().completed[index] += 1;
     }
 }
 
-/// Reads every key through every node, each retried (as a new process) until it is answered, and
-/// records them in the history: after healing, every node must serve its clients, and the values
-/// read are what the acknowledged writes are checked against.
-async fn final_reads(shared: Rc<RefCell<Shared>>, options: Options) -> turmoil::Result {
-    let mut process = workload::FINAL_PROCESS;
+/// The clients' host: every client (see [`workload::run_client`]) as its own task, then, once
+/// the harness asks, the final reads.
+async fn clients(shared: Rc<RefCell<Shared>>, options: Options) -> turmoil::Result {
+    let workload = scenarios::Workload {
+        clients: options.clients,
+        readers: options.readers,
+        keys: options.keys,
+        mix: options.mix,
+        rate: options.rate,
+    };
     let deadline = options.timing.request_deadline + Duration::from_millis(500);
-    let mut values = Vec::new();
-    for node in 1..=options.nodes {
-        for key in 0..options.keys {
-            let name = format!("k{key}");
-            loop {
-                let event = |kind: &str, value: &serde_json::Value, process: usize| {
-                    workload::event(process, kind, "read", &name, value, now())
-                };
-                shared.borrow_mut().history.push(event("invoke", &serde_json::Value::Null, process));
-                let address = format!("{}:{CLIENT_PORT}", host(node));
-                let read = tokio::time::timeout(deadline, async {
-                    let stream = turmoil::net::TcpStream::connect(address).await?;
-                    Client::new(stream).command(&[b"GET", name.as_bytes()]).await
-                })
-                .await;
-                if let Ok(Ok(Reply::Bulk(read))) = read {
-                    let read = read.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-                    let value = read.clone().map_or(serde_json::Value::Null, serde_json::Value::from);
-                    shared.borrow_mut().history.push(event("ok", &value, process));
-                    values.push((node, name.clone(), read));
-                    process += 1;
-                    break;
-                }
-                shared.borrow_mut().history.push(event("info", &serde_json::Value::Null, process));
-                process += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 0..options.clients {
+        let (env, workload, options) =
+            (SimEnvironment { shared: shared.clone() }, workload.clone(), options.clone());
+        tasks.spawn_local(async move {
+            let plan = workload::ClientPlan {
+                index,
+                workload: &workload,
+                nodes: options.nodes,
+                prefix: "",
+                seed: options.seed,
+                deadline,
+            };
+            workload::run_client(&env, plan).await;
+        });
     }
+    while let Some(result) = tasks.join_next().await {
+        result.map_err(|error| error.to_string())?;
+        shared.borrow_mut().finished += 1;
+    }
+    while !shared.borrow().final_requested {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Unbounded here: the harness bounds the liveness phase in simulated time.
+    let env = SimEnvironment { shared: shared.clone() };
+    let values = workload::final_reads(&env, options.nodes, options.keys, "", deadline, None).await?;
     shared.borrow_mut().final_values = Some(values);
     Ok(())
 }

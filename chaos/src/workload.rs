@@ -1,11 +1,169 @@
 //! What a client of a chaos run does, in simulation or against real processes: which operation it
 //! invokes next (get, put or cas on a random key, every written value unique), how it reads the
 //! reply (`ok`, `fail` for a definite no-effect, `info` for an unknown outcome), and the history
-//! events it records (the checker's JSON Lines format).
+//! events it records (the checker's JSON Lines format). [`run_client`] and [`final_reads`] are
+//! the one client loop and the one final read of both, over an [`Environment`] (turmoil's
+//! sockets and clock, or the operating system's).
 
 use paxos::client::resp::Reply;
+use paxos::client::Client;
 use rand::rngs::SmallRng;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// What every node answered to the final reads: (node, key, value).
+pub type FinalValues = Vec<(u8, String, Option<String>)>;
+
+/// Where the workload runs: how a client reaches a node, what time it is, where history goes.
+pub trait Environment {
+    /// A connection to a node.
+    type Stream: AsyncRead + AsyncWrite + Unpin;
+    /// Connects to node `node` (1-based).
+    fn connect(&self, node: u8) -> impl Future<Output = io::Result<Self::Stream>>;
+    /// The history's clock: nanoseconds since the run began.
+    fn now(&self) -> u64;
+    /// Whether the clients should stop (checked before each operation).
+    fn stopped(&self) -> bool;
+    /// Appends one history line.
+    fn record(&self, line: String);
+    /// Client `index` had an operation acknowledged.
+    fn acknowledged(&self, _index: usize) {}
+    /// Node `node` as an error message names it.
+    fn describe(&self, node: u8) -> String {
+        format!("node {node}")
+    }
+}
+
+/// The shape of one client's work.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientPlan<'a> {
+    /// The client's index.
+    pub index: usize,
+    /// The workload it belongs to.
+    pub workload: &'a scenarios::Workload,
+    /// Nodes to spread over (1..=nodes).
+    pub nodes: u8,
+    /// The prefix of its keys' names.
+    pub prefix: &'a str,
+    /// The run's seed (each client derives its own generator from it).
+    pub seed: u64,
+    /// How long a request may take before its outcome is unknown.
+    pub deadline: Duration,
+}
+
+/// One client: invokes operations one at a time and records every invocation and completion; a
+/// deadline or a lost connection is an unknown outcome (`info`), after which the client continues
+/// as a new process on a random node. Returns when the environment says stop.
+pub async fn run_client<E: Environment>(env: &E, plan: ClientPlan<'_>) {
+    let (index, workload) = (plan.index, plan.workload);
+    let mut rng = SmallRng::seed_from_u64(plan.seed ^ (0x5EED_0000 + index as u64));
+    let mut state = ClientState::new(
+        index,
+        workload.clients,
+        workload.keys,
+        workload.mix,
+        index < workload.readers,
+        plan.prefix,
+    );
+    'connect: loop {
+        if env.stopped() {
+            return;
+        }
+        let node = if state.first_process() {
+            first_node(index, plan.nodes)
+        } else {
+            rng.random_range(1..=plan.nodes)
+        };
+        let mut client = match tokio::time::timeout(plan.deadline, env.connect(node)).await {
+            Ok(Ok(stream)) => Client::new(stream),
+            _ => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        loop {
+            if env.stopped() {
+                return;
+            }
+            let invocation = state.invoke(&mut rng);
+            let process = state.process;
+            let record = |kind: &str, value: &serde_json::Value| {
+                env.record(event(process, kind, invocation.f, &invocation.name, value, env.now()));
+            };
+            record("invoke", &invocation.value);
+            let arguments: Vec<&[u8]> = invocation.command.iter().map(Vec::as_slice).collect();
+            let reply = tokio::time::timeout(plan.deadline, client.command(&arguments)).await;
+            let (kind, result) = state.complete(&invocation, reply.ok().and_then(Result::ok));
+            record(kind, &result);
+            match kind {
+                "ok" => env.acknowledged(index),
+                "info" => continue 'connect,
+                _ => {}
+            }
+            if workload.rate > 0.0 {
+                tokio::time::sleep(Duration::from_secs_f64(rng.random_range(0.0..2.0 / workload.rate))).await;
+            }
+        }
+    }
+}
+
+/// Reads every key through every node, each read retried (as a new process) until it is answered,
+/// and records them in the history: after healing, every node must serve its clients, and the
+/// values read are what the acknowledged writes are checked against.
+///
+/// # Errors
+///
+/// A node that answered no read of a key within `within` (no bound if `None`).
+pub async fn final_reads<E: Environment>(
+    env: &E,
+    nodes: u8,
+    keys: usize,
+    prefix: &str,
+    deadline: Duration,
+    within: Option<Duration>,
+) -> Result<FinalValues, String> {
+    let give_up = within.map(|within| tokio::time::Instant::now() + within);
+    let mut process = FINAL_PROCESS;
+    let mut values = Vec::new();
+    for node in 1..=nodes {
+        for key in 0..keys {
+            let name = key_name(prefix, key);
+            loop {
+                let record = |kind: &str, value: &serde_json::Value, process: usize| {
+                    env.record(event(process, kind, "read", &name, value, env.now()));
+                };
+                record("invoke", &serde_json::Value::Null, process);
+                let read = tokio::time::timeout(deadline, async {
+                    Client::new(env.connect(node).await?).command(&[b"GET", name.as_bytes()]).await
+                })
+                .await;
+                if let Ok(Ok(Reply::Bulk(read))) = read {
+                    let read = read.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+                    record(
+                        "ok",
+                        &read.clone().map_or(serde_json::Value::Null, serde_json::Value::from),
+                        process,
+                    );
+                    values.push((node, name.clone(), read));
+                    process += 1;
+                    break;
+                }
+                record("info", &serde_json::Value::Null, process);
+                process += 1;
+                if give_up.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                    let within = within.unwrap_or_default();
+                    let node = env.describe(node);
+                    return Err(format!("{node} did not answer a read of {name} within {within:?}"));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    Ok(values)
+}
 
 /// The process number of the first final read: above every client's.
 pub const FINAL_PROCESS: usize = 1_000_000;

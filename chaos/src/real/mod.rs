@@ -19,15 +19,13 @@ use crate::checks;
 use crate::cluster::Cluster;
 use crate::run::{Faults, Outcome};
 use crate::sim::FinalValues;
-use crate::workload::{self, ClientState};
+use crate::workload;
 use paxos::client::resp::Reply;
 use paxos::client::Client;
 use paxos::core::NodeId;
 use paxos::runtime::setup::{self, NodeFile};
 use process::NodeProcess;
 use proxy::Links;
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 use scenarios::{Build, Scenario};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -552,122 +550,67 @@ fn spawn_clients(
     for index in 0..workload.workload.clients {
         let (addresses, shared, workload) = (addresses.to_vec(), shared.clone(), workload.clone());
         runtime.spawn(async move {
-            run_client(index, &addresses, &shared, &workload, started).await;
+            let nodes = addresses.len() as u8;
+            let env = RealEnvironment { addresses, shared: shared.clone(), started };
+            let plan = workload::ClientPlan {
+                index,
+                workload: &workload.workload,
+                nodes,
+                prefix: &workload.prefix,
+                seed: workload.seed,
+                deadline: CLIENT_DEADLINE,
+            };
+            workload::run_client(&env, plan).await;
             shared.lock().expect("shared").finished += 1;
         });
     }
 }
 
-/// One client over real connections: the same operations and records as in simulation.
-async fn run_client(
-    index: usize,
-    addresses: &[String],
-    shared: &Mutex<Shared>,
-    workload: &Workload,
+/// Real processes as the workload sees them: their client addresses, the wall clock since the
+/// run began, the shared history.
+struct RealEnvironment {
+    addresses: Vec<String>,
+    shared: Arc<Mutex<Shared>>,
     started: Instant,
-) {
-    let spec = &workload.workload;
-    let mut rng = SmallRng::seed_from_u64(workload.seed ^ (0x5EED_0000 + index as u64));
-    let mut state =
-        ClientState::new(index, spec.clients, spec.keys, spec.mix, index < spec.readers, &workload.prefix);
-    let nodes = addresses.len() as u8;
-    let now = || started.elapsed().as_nanos() as u64;
-    let stopped = || shared.lock().expect("shared").stop;
-    'connect: loop {
-        if stopped() {
-            return;
-        }
-        let node = if state.first_process() {
-            workload::first_node(index, nodes)
-        } else {
-            rng.random_range(1..=nodes)
-        };
-        let address = &addresses[usize::from(node) - 1];
-        let mut client = match tokio::time::timeout(CLIENT_DEADLINE, Client::connect(address)).await {
-            Ok(Ok(client)) => client,
-            _ => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        loop {
-            if stopped() {
-                return;
-            }
-            let invocation = state.invoke(&mut rng);
-            let process = state.process;
-            let record = |kind: &str, value: &serde_json::Value| {
-                let line = workload::event(process, kind, invocation.f, &invocation.name, value, now());
-                shared.lock().expect("shared").history.push(line);
-            };
-            record("invoke", &invocation.value);
-            let arguments: Vec<&[u8]> = invocation.command.iter().map(Vec::as_slice).collect();
-            let reply = tokio::time::timeout(CLIENT_DEADLINE, client.command(&arguments)).await;
-            let (kind, result) = state.complete(&invocation, reply.ok().and_then(Result::ok));
-            record(kind, &result);
-            if kind == "info" {
-                continue 'connect;
-            }
-            if spec.rate > 0.0 {
-                tokio::time::sleep(Duration::from_secs_f64(rng.random_range(0.0..2.0 / spec.rate))).await;
-            }
-        }
+}
+
+impl workload::Environment for RealEnvironment {
+    type Stream = tokio::net::TcpStream;
+
+    async fn connect(&self, node: u8) -> std::io::Result<tokio::net::TcpStream> {
+        tokio::net::TcpStream::connect(&self.addresses[usize::from(node) - 1]).await
+    }
+
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
+    }
+
+    fn stopped(&self) -> bool {
+        self.shared.lock().expect("shared").stop
+    }
+
+    fn record(&self, line: String) {
+        self.shared.lock().expect("shared").history.push(line);
+    }
+
+    fn describe(&self, node: u8) -> String {
+        self.addresses[usize::from(node) - 1].clone()
     }
 }
 
-/// Reads every key through every address, each retried until answered (at most `within`).
-async fn final_reads(
+/// Reads every key through every address (see [`workload::final_reads`]), at most `within`.
+fn final_reads(
+    runtime: &tokio::runtime::Runtime,
     addresses: &[String],
     keys: usize,
     prefix: &str,
-    shared: &Mutex<Shared>,
+    shared: &Arc<Mutex<Shared>>,
     started: Instant,
     within: Duration,
 ) -> Result<FinalValues, String> {
-    let deadline = Instant::now() + within;
-    let now = || started.elapsed().as_nanos() as u64;
-    let mut process = workload::FINAL_PROCESS;
-    let mut values = Vec::new();
-    for (index, address) in addresses.iter().enumerate() {
-        for key in 0..keys {
-            let name = workload::key_name(prefix, key);
-            loop {
-                let record = |kind: &str, value: &serde_json::Value, process: usize| {
-                    shared.lock().expect("shared").history.push(workload::event(
-                        process,
-                        kind,
-                        "read",
-                        &name,
-                        value,
-                        now(),
-                    ));
-                };
-                record("invoke", &serde_json::Value::Null, process);
-                let read = tokio::time::timeout(CLIENT_DEADLINE, async {
-                    Client::connect(address).await?.command(&[b"GET", name.as_bytes()]).await
-                })
-                .await;
-                if let Ok(Ok(Reply::Bulk(read))) = read {
-                    let read = read.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-                    record(
-                        "ok",
-                        &read.clone().map_or(serde_json::Value::Null, serde_json::Value::from),
-                        process,
-                    );
-                    values.push((index as u8 + 1, name.clone(), read));
-                    process += 1;
-                    break;
-                }
-                record("info", &serde_json::Value::Null, process);
-                process += 1;
-                if Instant::now() >= deadline {
-                    return Err(format!("{address} did not answer a read of {name} within {within:?}"));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-    Ok(values)
+    let env = RealEnvironment { addresses: addresses.to_vec(), shared: shared.clone(), started };
+    let nodes = addresses.len() as u8;
+    runtime.block_on(workload::final_reads(&env, nodes, keys, prefix, CLIENT_DEADLINE, Some(within)))
 }
 
 /// Seconds of load after healing, before the clients stop.
@@ -708,14 +651,15 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<Outc
         cluster.note("final reads of every key through every node".to_string());
         let (addresses, shared, started) =
             (cluster.addresses.clone(), cluster.shared.clone(), cluster.started);
-        values = Some(cluster.runtime.block_on(final_reads(
+        values = Some(final_reads(
+            &cluster.runtime,
             &addresses,
             scenario.workload.keys,
             "",
             &shared,
             started,
             FINAL_READS_WITHIN,
-        )));
+        ));
         Ok::<(), String>(())
     })();
     let result = result.map_err(|error| {
@@ -782,14 +726,8 @@ pub fn attach(
         }
         Ok(Duration::ZERO)
     };
-    let values = runtime.block_on(final_reads(
-        addresses,
-        workload.keys,
-        &prefix,
-        &shared,
-        started,
-        FINAL_READS_WITHIN,
-    ));
+    let values =
+        final_reads(&runtime, addresses, workload.keys, &prefix, &shared, started, FINAL_READS_WITHIN);
     let history = shared.lock().expect("shared").history.join("\n") + "\n";
     let checks = checks::run(&history, None, Some(converged), Some(values));
     let scenario = Scenario {

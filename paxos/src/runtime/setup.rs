@@ -11,8 +11,8 @@
 //! recovers from its peers instead of voting with an empty memory.
 
 use crate::core::{ClusterId, NodeId, Persist};
-use crate::storage::fs::StdFs;
-use crate::storage::{Storage, StorageOptions};
+use crate::storage::fs::{FileSystem, StdFs};
+use crate::storage::{Storage, StorageError, StorageOptions};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -89,15 +89,24 @@ pub fn init(dir: &Path, cluster: &ClusterConfig) -> Result<(), String> {
                 node_dir.display()
             ));
         }
-        let (mut storage, _, _) = Storage::open(Arc::new(StdFs), &node_dir, StorageOptions::default())
-            .map_err(|error| error.to_string())?;
-        storage
-            .append(&[Persist::Joined { cluster: cluster.cluster, incarnation: 0 }])
-            .and_then(|()| storage.sync())
-            .map_err(|error| error.to_string())?;
+        join(Arc::new(StdFs), &node_dir, cluster.cluster).map_err(|error| error.to_string())?;
         write_json(&node_dir.join(NODE_FILE), &NodeFile { node: member.id, cluster: cluster.clone() })?;
     }
     write_json(&file, cluster)
+}
+
+/// Writes a new member's first durable record into its data directory `dir` on `fs`: it joined
+/// `cluster` as incarnation 0. A node whose directory lacks it (while its `node.json` says it is a
+/// member) lost its storage, and recovers before it votes. `init` calls this for every member on
+/// the operating system's disk; the simulation calls it on turmoil's.
+///
+/// # Errors
+///
+/// The storage cannot be opened, written or synced.
+pub fn join<F: FileSystem>(fs: Arc<F>, dir: &Path, cluster: ClusterId) -> Result<(), StorageError> {
+    let (mut storage, _, _) = Storage::open(fs, dir, StorageOptions::default())?;
+    storage.append(&[Persist::Joined { cluster, incarnation: 0 }])?;
+    storage.sync()
 }
 
 /// Reads `DIR/cluster.json`.
