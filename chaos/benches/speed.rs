@@ -6,6 +6,7 @@
 //! `SPEED_SECONDS` sets the simulated length (default 60); `SPEED_TICK_MS` and `SPEED_CLIENTS`
 //! measure one setting instead.
 
+use chaos::cluster::Cluster;
 use chaos::sim::{Options, World};
 use std::time::{Duration, Instant};
 

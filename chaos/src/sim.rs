@@ -4,6 +4,7 @@
 //! Everything derives from one seed: turmoil's network and disk randomness, each node's seed, each
 //! client's choices. The same seed gives the same history and trace, byte for byte.
 
+use crate::cluster::Cluster;
 use crate::net::TurmoilNet;
 use crate::workload;
 use paxos::client::resp::Limits;
@@ -207,74 +208,15 @@ impl World {
         World { sim, between_steps, shared, options, cuts: BTreeMap::new(), down }
     }
 
-    /// Simulated time so far.
-    pub fn elapsed(&self) -> Duration {
-        self.sim.elapsed()
-    }
-
-    /// Runs the simulation until simulated time `at`.
-    pub fn run_until(&mut self, at: Duration) -> Result<(), String> {
-        while self.sim.elapsed() < at {
-            self.sim.step().map_err(|error| {
-                format!("seed {}: at {:?}: {error}", self.options.seed, self.sim.elapsed())
-            })?;
-            let nanos = u64::try_from(self.sim.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            self.between_steps.store(nanos, AtomicOrdering::Relaxed);
-        }
-        Ok(())
-    }
-
     /// Runs for `duration` more simulated time.
     pub fn run_for(&mut self, duration: Duration) -> Result<(), String> {
         let at = self.sim.elapsed() + duration;
         self.run_until(at)
     }
 
-    /// Adds a line to the trace, at the current simulated time.
-    pub fn note(&self, line: String) {
-        self.shared.borrow_mut().trace.push(format!("{:>10.3}s {line}", self.sim.elapsed().as_secs_f64()));
-    }
-
-    /// Replicas.
-    pub fn nodes(&self) -> u8 {
-        self.options.nodes
-    }
-
     /// What `node` last published.
     pub fn observed(&self, node: u8) -> Observed {
         self.shared.borrow().observed[usize::from(node) - 1]
-    }
-
-    /// The leader with the highest ballot, if any node leads.
-    pub fn leader(&self) -> Option<u8> {
-        let shared = self.shared.borrow();
-        (1..=self.options.nodes)
-            .filter(|&i| shared.observed[usize::from(i) - 1].leader)
-            .max_by_key(|&i| shared.observed[usize::from(i) - 1].ballot)
-    }
-
-    /// Cuts the directed links `pairs` (one more fault holds each).
-    pub fn cut(&mut self, pairs: &[(u8, u8)]) {
-        for &(from, to) in pairs {
-            let count = self.cuts.entry((from, to)).or_default();
-            *count += 1;
-            if *count == 1 {
-                self.sim.partition_oneway(host(from), host(to));
-            }
-        }
-    }
-
-    /// Releases the directed links `pairs` (one fault fewer holds each; repaired at none).
-    pub fn uncut(&mut self, pairs: &[(u8, u8)]) {
-        for &(from, to) in pairs {
-            if let Some(count) = self.cuts.get_mut(&(from, to)) {
-                *count -= 1;
-                if *count == 0 {
-                    self.cuts.remove(&(from, to));
-                    self.sim.repair_oneway(host(from), host(to));
-                }
-            }
-        }
     }
 
     /// Cuts every link between the two groups, both ways.
@@ -289,100 +231,11 @@ impl World {
         self.partition(&[node], &others);
     }
 
-    /// Repairs every link between nodes.
-    pub fn heal(&mut self) {
-        for (from, to) in std::mem::take(&mut self.cuts).into_keys() {
-            self.sim.repair_oneway(host(from), host(to));
-        }
-        self.note("heal".to_string());
-    }
-
-    /// Whether `node`'s machine is down (crashed and not started).
-    pub fn is_down(&self, node: u8) -> bool {
-        self.down[usize::from(node) - 1]
-    }
-
-    /// A process crash and restart: the node's unsynced writes survive (they were in the page
-    /// cache), its memory does not.
-    pub fn restart(&mut self, node: u8) {
-        self.sim.bounce(host(node));
-        self.down[usize::from(node) - 1] = false;
-        self.note(format!("restart n{node} (process crash)"));
-    }
-
-    /// A machine crash: unsynced writes are lost. The node stays down until [`World::start`].
-    pub fn crash(&mut self, node: u8) {
-        // Cut first so that peers see silence, not a reset connection (ARCHITECTURE.md §5).
-        let others: Vec<u8> = (1..=self.options.nodes).filter(|&i| i != node).collect();
-        let links = both_ways(&[node], &others);
-        self.cut(&links);
-        self.sim.crash(host(node));
-        self.uncut(&links);
-        self.down[usize::from(node) - 1] = true;
-        self.shared.borrow_mut().observed[usize::from(node) - 1] = Observed::default();
-        self.note(format!("crash n{node} (machine: unsynced writes lost)"));
-    }
-
-    /// Starts a crashed node again.
-    pub fn start(&mut self, node: u8) {
-        self.sim.bounce(host(node));
-        self.down[usize::from(node) - 1] = false;
-        self.note(format!("start n{node}"));
-    }
-
     /// Crashes `node` and starts it with an empty data directory (storage loss).
     pub fn wipe(&mut self, node: u8) {
         self.crash(node);
         self.lose_storage(node);
         self.start(node);
-    }
-
-    /// The data directory of `node`, which must be down, is emptied before its next start.
-    pub fn lose_storage(&mut self, node: u8) {
-        assert!(self.is_down(node), "n{node} must be down to lose its storage");
-        self.shared.borrow_mut().wipe[usize::from(node) - 1] = true;
-        self.note(format!("n{node} loses its data directory"));
-    }
-
-    /// From now on every message between hosts is lost with probability `loss` and delayed by up to
-    /// `max_latency` (turmoil's TCP does not retransmit: a lost segment kills its stream, which the
-    /// node notices by its keepalive and redials).
-    pub fn flaky_network(&mut self, loss: f64, max_latency: Duration) {
-        self.sim.set_fail_rate(loss);
-        self.sim.set_max_message_latency(max_latency);
-        self.note(format!("network: loss {loss}, latency up to {max_latency:?}"));
-    }
-
-    /// Back to a reliable network with the default latency.
-    pub fn steady_network(&mut self) {
-        self.sim.set_fail_rate(0.0);
-        self.sim.set_max_message_latency(Duration::from_millis(2));
-        self.note("network: reliable".to_string());
-    }
-
-    /// Pauses `node`'s process: it handles nothing (messages queue, timers expire) until
-    /// [`World::resume`].
-    pub fn pause(&mut self, node: u8) {
-        self.shared.borrow().pauses[usize::from(node) - 1].send_replace(true);
-        self.note(format!("pause n{node}"));
-    }
-
-    /// Resumes a paused node, with whatever stale view it had.
-    pub fn resume(&mut self, node: u8) {
-        self.shared.borrow().pauses[usize::from(node) - 1].send_replace(false);
-        self.note(format!("resume n{node}"));
-    }
-
-    /// From now on `node`'s clock runs at `rate` times real time.
-    pub fn clock_rate(&mut self, node: u8, rate: f64) {
-        self.clock(node).set_rate(rate);
-        self.note(format!("clock of n{node} runs at {rate}x"));
-    }
-
-    /// `node`'s clock jumps by `seconds`.
-    pub fn clock_jump(&mut self, node: u8, seconds: f64) {
-        self.clock(node).jump(seconds);
-        self.note(format!("clock of n{node} jumps {seconds:+} s"));
     }
 
     /// `node`'s clock (the machine's: it survives process restarts).
@@ -621,7 +474,7 @@ async fn clients(shared: Rc<RefCell<Shared>>, options: Options) -> turmoil::Resu
     Ok(())
 }
 
-impl crate::cluster::Cluster for World {
+impl Cluster for World {
     fn nodes(&self) -> u8 {
         self.options.nodes
     }
@@ -631,78 +484,127 @@ impl crate::cluster::Cluster for World {
     }
 
     fn run_until(&mut self, at: Duration) -> Result<(), String> {
-        World::run_until(self, at)
+        while self.sim.elapsed() < at {
+            self.sim.step().map_err(|error| {
+                format!("seed {}: at {:?}: {error}", self.options.seed, self.sim.elapsed())
+            })?;
+            let nanos = u64::try_from(self.sim.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.between_steps.store(nanos, AtomicOrdering::Relaxed);
+        }
+        Ok(())
     }
 
     fn leader(&self) -> Option<u8> {
-        World::leader(self)
+        let shared = self.shared.borrow();
+        (1..=self.options.nodes)
+            .filter(|&i| shared.observed[usize::from(i) - 1].leader)
+            .max_by_key(|&i| shared.observed[usize::from(i) - 1].ballot)
     }
 
     fn is_down(&self, node: u8) -> bool {
-        World::is_down(self, node)
+        self.down[usize::from(node) - 1]
     }
 
     fn recovering(&self, node: u8) -> bool {
         self.observed(node).recovering
     }
 
-    fn cut(&mut self, links: &[(u8, u8)]) {
-        World::cut(self, links);
+    fn cut(&mut self, pairs: &[(u8, u8)]) {
+        for &(from, to) in pairs {
+            let count = self.cuts.entry((from, to)).or_default();
+            *count += 1;
+            if *count == 1 {
+                self.sim.partition_oneway(host(from), host(to));
+            }
+        }
     }
 
-    fn uncut(&mut self, links: &[(u8, u8)]) {
-        World::uncut(self, links);
+    fn uncut(&mut self, pairs: &[(u8, u8)]) {
+        for &(from, to) in pairs {
+            if let Some(count) = self.cuts.get_mut(&(from, to)) {
+                *count -= 1;
+                if *count == 0 {
+                    self.cuts.remove(&(from, to));
+                    self.sim.repair_oneway(host(from), host(to));
+                }
+            }
+        }
     }
 
     fn heal(&mut self) {
-        World::heal(self);
+        for (from, to) in std::mem::take(&mut self.cuts).into_keys() {
+            self.sim.repair_oneway(host(from), host(to));
+        }
+        self.note("heal".to_string());
     }
 
     fn restart(&mut self, node: u8) {
-        World::restart(self, node);
+        self.sim.bounce(host(node));
+        self.down[usize::from(node) - 1] = false;
+        self.note(format!("restart n{node} (process crash)"));
     }
 
     fn crash(&mut self, node: u8) {
-        World::crash(self, node);
+        // Cut first so that peers see silence, not a reset connection (ARCHITECTURE.md §5).
+        let others: Vec<u8> = (1..=self.options.nodes).filter(|&i| i != node).collect();
+        let links = both_ways(&[node], &others);
+        self.cut(&links);
+        self.sim.crash(host(node));
+        self.uncut(&links);
+        self.down[usize::from(node) - 1] = true;
+        self.shared.borrow_mut().observed[usize::from(node) - 1] = Observed::default();
+        self.note(format!("crash n{node} (machine: unsynced writes lost)"));
     }
 
     fn start(&mut self, node: u8) {
-        World::start(self, node);
+        self.sim.bounce(host(node));
+        self.down[usize::from(node) - 1] = false;
+        self.note(format!("start n{node}"));
     }
 
     fn lose_storage(&mut self, node: u8) {
-        World::lose_storage(self, node);
+        assert!(self.is_down(node), "n{node} must be down to lose its storage");
+        self.shared.borrow_mut().wipe[usize::from(node) - 1] = true;
+        self.note(format!("n{node} loses its data directory"));
     }
 
     fn pause(&mut self, node: u8) {
-        World::pause(self, node);
+        self.shared.borrow().pauses[usize::from(node) - 1].send_replace(true);
+        self.note(format!("pause n{node}"));
     }
 
     fn resume(&mut self, node: u8) {
-        World::resume(self, node);
+        self.shared.borrow().pauses[usize::from(node) - 1].send_replace(false);
+        self.note(format!("resume n{node}"));
     }
 
     fn clock_jump(&mut self, node: u8, seconds: f64) {
-        World::clock_jump(self, node, seconds);
+        self.clock(node).jump(seconds);
+        self.note(format!("clock of n{node} jumps {seconds:+} s"));
     }
 
     fn clock_rate(&mut self, node: u8, rate: f64) {
-        World::clock_rate(self, node, rate);
+        self.clock(node).set_rate(rate);
+        self.note(format!("clock of n{node} runs at {rate}x"));
     }
 
     fn clock_strobe(&mut self, node: u8, seconds: f64) {
         self.clock(node).jump(seconds);
     }
 
-    fn flaky_network(&mut self, loss: f64, latency: Duration) {
-        World::flaky_network(self, loss, latency);
+    fn flaky_network(&mut self, loss: f64, max_latency: Duration) {
+        self.sim.set_fail_rate(loss);
+        self.sim.set_max_message_latency(max_latency);
+        self.note(format!("network: loss {loss}, latency up to {max_latency:?}"));
     }
 
     fn steady_network(&mut self) {
-        World::steady_network(self);
+        self.sim.set_fail_rate(0.0);
+        self.sim.set_max_message_latency(Duration::from_millis(2));
+        self.note("network: reliable".to_string());
     }
 
     fn note(&self, line: String) {
-        World::note(self, line);
+        self.shared.borrow_mut().trace.push(format!("{:>10.3}s {line}", self.sim.elapsed().as_secs_f64()));
     }
 }
