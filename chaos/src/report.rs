@@ -4,6 +4,7 @@
 
 use crate::checks::Checks;
 use crate::run::{Outcome, Overrides};
+use checker::timeline::{escape, shade, Bar, Layout, Timeline, Window};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -231,10 +232,6 @@ pub fn write(dir: &Path, outcome: &Outcome, reproduce: &str) -> Result<(), Strin
     Ok(())
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 fn colour(f: &str) -> &'static str {
     match f {
         "read" => "#4a7bd0",
@@ -271,71 +268,55 @@ pub fn html(outcome: &Outcome, reproduce: &str) -> String {
             process % clients
         }
     };
-    let lanes = clients + 1;
-    let (lane_height, top) = (16.0, 24.0);
-    let timeline_height = top + lanes as f64 * lane_height + 24.0;
-    let mut shading = String::new();
-    let mut fault_labels = String::new();
-    for (index, window) in outcome.windows.iter().enumerate() {
-        let (x0, x1) = (x(window.start), x(window.end).max(x(window.start) + 2.0));
-        let _ = write!(
-            shading,
-            r#"<rect class="fault" x="{x0:.1}" y="0" width="{:.1}" height="100%"><title>{:.3}-{:.3} s: {}</title></rect>"#,
-            x1 - x0,
-            window.start,
-            window.end,
-            escape(&window.label)
-        );
-        let _ = write!(
-            fault_labels,
-            r#"<text class="fault-label" x="{:.1}" y="{}">{}</text>"#,
-            x0 + 2.0,
-            10 + (index % 2) * 10,
-            escape(window.kind)
-        );
-    }
-    let mut bars = String::new();
-    for operation in &checks.operations {
-        let start = operation.start as f64 / 1e9;
-        let stop = operation.end.map_or(start + 0.05, |end| end as f64 / 1e9);
-        let y = top + lane_of(operation.process) as f64 * lane_height;
-        let class = match operation.kind.as_str() {
-            "ok" => "op",
-            "fail" => "op fail",
-            _ => "op info",
-        };
-        let class = if core.contains(&operation.line) { format!("{class} core") } else { class.to_string() };
-        let tip = format!(
-            "process {} {} {} {} -> {} ({}) {:.3}-{} s",
-            operation.process,
-            operation.f,
-            operation.key,
-            operation.input,
-            operation.output,
-            operation.kind,
-            start,
-            operation.end.map_or("?".to_string(), |end| format!("{:.3}", end as f64 / 1e9))
-        );
-        let _ = write!(
-            bars,
-            r#"<rect class="{class}" style="fill:{}" x="{:.2}" y="{y:.1}" width="{:.2}" height="{}"><title>{}</title></rect>"#,
-            colour(&operation.f),
-            x(start),
-            (x(stop) - x(start)).max(1.0),
-            lane_height - 4.0,
-            escape(&tip)
-        );
-    }
-    let mut lane_names = String::new();
-    for lane in 0..lanes {
-        let name = if lane == clients { "final".to_string() } else { format!("client {lane}") };
-        let _ = write!(
-            lane_names,
-            r#"<text class="lane" x="4" y="{:.1}">{name}</text>"#,
-            top + lane as f64 * lane_height + 10.0
-        );
-    }
-    let mut axis = String::new();
+    let windows: Vec<Window> = outcome
+        .windows
+        .iter()
+        .map(|window| Window {
+            start: window.start,
+            end: window.end,
+            title: format!("{:.3}-{:.3} s: {}", window.start, window.end, window.label),
+            label: window.kind.to_string(),
+        })
+        .collect();
+    let bars = checks
+        .operations
+        .iter()
+        .map(|operation| {
+            let start = operation.start as f64 / 1e9;
+            let stop = operation.end.map_or(start + 0.05, |end| end as f64 / 1e9);
+            let class = match operation.kind.as_str() {
+                "ok" => "",
+                "fail" => "fail",
+                _ => "info",
+            };
+            let classes = if core.contains(&operation.line) {
+                format!("{class} core").trim().to_string()
+            } else {
+                class.to_string()
+            };
+            let title = format!(
+                "process {} {} {} {} -> {} ({}) {:.3}-{} s",
+                operation.process,
+                operation.f,
+                operation.key,
+                operation.input,
+                operation.output,
+                operation.kind,
+                start,
+                operation.end.map_or("?".to_string(), |end| format!("{:.3}", end as f64 / 1e9))
+            );
+            Bar {
+                lane: lane_of(operation.process) as usize,
+                start,
+                end: stop,
+                classes,
+                fill: Some(colour(&operation.f)),
+                title,
+                label: None,
+                id: None,
+            }
+        })
+        .collect();
     let step = if end_seconds > 60.0 {
         10.0
     } else if end_seconds > 20.0 {
@@ -343,22 +324,19 @@ pub fn html(outcome: &Outcome, reproduce: &str) -> String {
     } else {
         2.0
     };
-    let mut tick = 0.0;
-    while tick <= end_seconds {
-        let _ = write!(
-            axis,
-            r#"<line class="tick" x1="{0:.1}" x2="{0:.1}" y1="{1}" y2="{2}"/><text class="axis" x="{0:.1}" y="{3}">{tick:.0} s</text>"#,
-            x(tick),
-            top - 4.0,
-            timeline_height - 18.0,
-            timeline_height - 6.0
-        );
-        tick += step;
-    }
-    let timeline = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" id="timeline" width="{}" height="{timeline_height}">{shading}{fault_labels}{axis}{lane_names}{bars}</svg>"#,
-        left + width + 20.0
-    );
+    let lanes =
+        (0..=clients)
+            .map(|lane| if lane == clients { "final".to_string() } else { format!("client {lane}") });
+    let timeline = Timeline {
+        lanes: lanes.collect(),
+        end: end_seconds,
+        bars,
+        windows,
+        ticks: Some((step, "s")),
+        layout: Layout { left, top: 24.0, lane_height: 16.0, bar_height: 12.0, scale: width / end_seconds },
+    };
+    let shading = shade(&timeline.windows, |seconds| timeline.x(seconds));
+    let timeline = timeline.svg();
     // Latency over time: log scale from 0.1 ms to 10 s.
     let (plot_height, plot_top) = (220.0, 10.0);
     let y_of = |milliseconds: f64| {
@@ -442,8 +420,8 @@ code {{ background: #f3f3f3; padding: 2px 4px; }}
 .scroll {{ overflow-x: auto; border: 1px solid #ddd; }}
 .fault {{ fill: #f0b429; opacity: 0.18; }} .fault-label {{ font-size: 10px; fill: #8a6100; }}
 .lane, .axis {{ font-size: 10px; fill: #555; }} .tick {{ stroke: #e4e4e4; }}
-.op {{ opacity: 0.85; }} .op.fail {{ opacity: 0.3; }} .op.info {{ opacity: 0.45; stroke: #d9822b; stroke-dasharray: 2 1; }}
-.op.core {{ stroke: #c0392b; stroke-width: 2; opacity: 1; }} .op:hover {{ stroke: #000; stroke-width: 1; }}
+.op {{ opacity: 0.85; }} .op.fail {{ opacity: 0.3; }} .op.info {{ opacity: 0.45; }} .op.info rect {{ stroke: #d9822b; stroke-dasharray: 2 1; }}
+.op.core {{ opacity: 1; }} .op.core rect {{ stroke: #c0392b; stroke-width: 2; }} .op:hover rect {{ stroke: #000; stroke-width: 1; }}
 .legend span {{ display: inline-block; padding: 0 6px; margin-right: 6px; color: #fff; border-radius: 3px; }}
 </style></head><body>
 <h1>chaos scenario {name}, seed {seed}</h1>
@@ -465,7 +443,7 @@ faded: failed (no effect); dashed outline: unknown outcome; red outline: operati
 window.addEventListener('load', function () {{
   var timeline = document.getElementById('timeline').getBBox();
   var latency = document.getElementById('latency').getBBox();
-  document.body.dataset.rendered = [document.querySelectorAll('#timeline rect.op').length,
+  document.body.dataset.rendered = [document.querySelectorAll('#timeline g.op').length,
     document.querySelectorAll('#timeline rect.fault').length, Math.round(timeline.width),
     Math.round(latency.width)].join(':');
 }});

@@ -16,6 +16,7 @@ pub mod history;
 pub mod model;
 pub mod report;
 pub mod search;
+pub mod timeline;
 pub mod value;
 pub mod versions;
 

@@ -1,6 +1,7 @@
 //! Reports: a table for people, JSON for programs, and a self-contained HTML timeline.
 
 use crate::history::{History, Operation, Status};
+use crate::timeline::{escape, Bar, Layout, Timeline};
 use crate::{KeyResult, Report, Verdict};
 use std::fmt::Write;
 use tabled::settings::Style;
@@ -140,10 +141,6 @@ pub fn json(history: &History, report: &Report) -> serde_json::Value {
     })
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 /// A self-contained HTML page: one lane per process, operations as bars over event order, the
 /// operations of each violation's minimal set highlighted, details on hover.
 pub fn html(history: &History, report: &Report, title: &str) -> String {
@@ -169,43 +166,41 @@ pub fn html(history: &History, report: &Report, title: &str) -> String {
         .filter_map(|key| key.explanation.as_ref())
         .map(|explanation| explanation.blocked)
         .collect();
-    let (lane, scale, left) = (28.0, 14.0_f64, 90.0);
-    let width = left + end as f64 * scale + 40.0;
-    let height = processes.len() as f64 * lane + 40.0;
-    let mut svg = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" id="timeline" width="{width}" height="{height}">"#
-    );
-    for (row, process) in processes.iter().enumerate() {
-        let y = 20.0 + row as f64 * lane;
-        let _ =
-            write!(svg, r#"<text x="4" y="{}" class="lane">process {}</text>"#, y + 15.0, escape(process));
-    }
-    for operation in &history.operations {
-        let row = processes.iter().position(|process| *process == operation.process).unwrap_or(0);
-        let y = 20.0 + row as f64 * lane;
-        let x = left + operation.call as f64 * scale;
-        let stop = operation.ret.map_or(end, |ret| ret + 1);
-        let w = ((stop - operation.call) as f64 * scale - 2.0).max(4.0);
-        let class = if blocked.contains(&operation.id) {
-            "op blocked"
-        } else if highlighted.contains(&operation.id) {
-            "op core"
-        } else if operation.status == Status::Info {
-            "op info"
-        } else {
-            "op"
-        };
-        let tip = escape(&line(operation));
-        let label = escape(&operation.describe());
-        let _ = write!(
-            svg,
-            r#"<g class="{class}" data-id="{}"><title>{tip}</title><rect x="{x}" y="{y}" width="{w}" height="20" rx="3"/><text x="{}" y="{}">{label}</text></g>"#,
-            operation.id,
-            x + 3.0,
-            y + 14.0
-        );
-    }
-    svg.push_str("</svg>");
+    let bars = history
+        .operations
+        .iter()
+        .map(|operation| {
+            let classes = if blocked.contains(&operation.id) {
+                "blocked"
+            } else if highlighted.contains(&operation.id) {
+                "core"
+            } else if operation.status == Status::Info {
+                "info"
+            } else {
+                ""
+            };
+            Bar {
+                lane: processes.iter().position(|process| *process == operation.process).unwrap_or(0),
+                start: operation.call as f64,
+                end: (operation.ret.map_or(end, |ret| ret + 1) as f64 - 0.15)
+                    .max(operation.call as f64 + 0.3),
+                classes: classes.to_string(),
+                fill: None,
+                title: line(operation),
+                label: Some(operation.describe()),
+                id: Some(operation.id),
+            }
+        })
+        .collect();
+    let timeline = Timeline {
+        lanes: processes.iter().map(|process| format!("process {process}")).collect(),
+        end: end as f64,
+        bars,
+        windows: Vec::new(),
+        ticks: None,
+        layout: Layout { left: 90.0, top: 20.0, lane_height: 28.0, bar_height: 20.0, scale: 14.0 },
+    };
+    let svg = timeline.svg();
     let mut summary = String::new();
     for key in &report.keys {
         let class = match key.verdict {
