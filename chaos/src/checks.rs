@@ -3,6 +3,7 @@
 //! reads of every key through every node), the replicas converged, every node served after
 //! healing, and enough operations completed for all of this to mean something.
 
+use crate::error::ChaosError;
 use crate::sim::FinalValues;
 use checker::history::History;
 use checker::model::{Kind, Register};
@@ -60,17 +61,20 @@ impl Operation {
 /// # Errors
 ///
 /// A line that is not a history event.
-pub fn operations(history: &str) -> Result<Vec<Operation>, String> {
+pub fn operations(history: &str) -> Result<Vec<Operation>, ChaosError> {
     let mut pending: BTreeMap<u64, usize> = BTreeMap::new();
     let mut operations: Vec<Operation> = Vec::new();
     for (number, line) in history.lines().enumerate() {
-        let event: serde_json::Value =
-            serde_json::from_str(line).map_err(|error| format!("history line {}: {error}", number + 1))?;
+        let event: serde_json::Value = serde_json::from_str(line)
+            .map_err(|error| ChaosError::History { line: number + 1, reason: error.to_string() })?;
         let field = |name: &str| event.get(name).cloned().unwrap_or(serde_json::Value::Null);
         let (Some(process), Some(kind), Some(time)) =
             (field("process").as_u64(), field("type").as_str().map(str::to_string), field("time").as_u64())
         else {
-            return Err(format!("history line {}: expected process, type and time", number + 1));
+            return Err(ChaosError::History {
+                line: number + 1,
+                reason: "expected process, type and time".to_string(),
+            });
         };
         if kind == "invoke" {
             pending.insert(process, operations.len());
@@ -260,6 +264,7 @@ pub fn run(
     let operations = match operations(history) {
         Ok(operations) => operations,
         Err(error) => {
+            let error = error.to_string();
             return Checks {
                 run_error: Some(format!("the recorded history does not parse: {error}")),
                 operations: Vec::new(),
@@ -269,7 +274,7 @@ pub fn run(
                 lost: LostWrites::default(),
                 converged: Err("not checked".to_string()),
                 served: Err("not checked".to_string()),
-            }
+            };
         }
     };
     let count = |kind: &str| operations.iter().filter(|operation| operation.kind == kind).count();

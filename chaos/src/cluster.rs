@@ -2,6 +2,7 @@
 //! processes ([`crate::real::RealCluster`]). The schedule's player ([`crate::run`]) is written once
 //! against this trait.
 
+use crate::error::{ChaosError, Liveness};
 use std::time::Duration;
 
 /// A cluster under fault injection. Nodes are numbered from 1; links are directed `(from, to)`.
@@ -15,7 +16,7 @@ pub trait Cluster {
     /// # Errors
     ///
     /// The run broke (a node failed, the simulation stopped).
-    fn run_until(&mut self, at: Duration) -> Result<(), String>;
+    fn run_until(&mut self, at: Duration) -> Result<(), ChaosError>;
     /// The node leading with the highest ballot, as last observed.
     fn leader(&self) -> Option<u8>;
     /// Whether `node` is down (crashed and not started again).
@@ -58,14 +59,14 @@ pub trait Cluster {
     /// # Errors
     ///
     /// No leader in time, or the run broke.
-    fn await_leader(&mut self, within: Duration) -> Result<u8, String> {
+    fn await_leader(&mut self, within: Duration) -> Result<u8, ChaosError> {
         let deadline = self.elapsed() + within;
         loop {
             if let Some(leader) = self.leader() {
                 return Ok(leader);
             }
             if self.elapsed() >= deadline {
-                return Err(format!("no leader within {within:?}"));
+                return Err(Liveness::NoLeader { within }.into());
             }
             let at = self.elapsed() + Duration::from_millis(10);
             self.run_until(at)?;

@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - [`cluster`]: what a fault schedule acts on, simulated or real.
+//! - [`error`]: what can go wrong, by failure domain.
 //! - [`net`]: the runtime's network trait over turmoil's.
 //! - [`sim`]: the simulated world: nodes, clients that record a history, and the fault primitives
 //!   (cuts, crashes, storage loss, pauses, clocks, a flaky network).
@@ -16,9 +17,12 @@
 
 pub mod checks;
 pub mod cluster;
+pub mod error;
 pub mod net;
 pub mod real;
 pub mod report;
 pub mod run;
 pub mod sim;
 pub mod workload;
+
+pub use error::{ChaosError, Liveness};

@@ -3,6 +3,7 @@
 
 use chaos::report;
 use chaos::run::{self, Outcome, Overrides};
+use chaos::ChaosError;
 use clap::{Args, Parser, Subcommand};
 use scenarios::{Build, Expect, Scenario};
 use std::path::{Path, PathBuf};
@@ -111,27 +112,30 @@ enum Command {
 }
 
 /// A scenario from the catalog or a file, with where it came from.
-fn load(name: &str) -> Result<Scenario, String> {
+fn load(name: &str) -> Result<Scenario, ChaosError> {
     if let Some(scenario) = scenarios::catalog::find(name) {
         return Ok(scenario);
     }
     let path = Path::new(name);
     if name.ends_with(".json") || path.exists() {
-        let text = std::fs::read_to_string(path).map_err(|error| format!("scenario file {name}: {error}"))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| ChaosError::Input(format!("scenario file {name}: {error}")))?;
         let scenario: Scenario = serde_json::from_str(&text).map_err(|error| {
-            format!("scenario file {name}: {error} (see `chaos list` and the README for the format)")
+            ChaosError::Input(format!(
+                "scenario file {name}: {error} (see `chaos list` and the README for the format)"
+            ))
         })?;
-        scenario.validate().map_err(|error| format!("scenario file {name}: {error}"))?;
+        scenario.validate().map_err(|error| ChaosError::Input(format!("scenario file {name}: {error}")))?;
         return Ok(scenario);
     }
     let names: Vec<String> = scenarios::catalog::all().into_iter().map(|scenario| scenario.name).collect();
-    Err(format!(
+    Err(ChaosError::Input(format!(
         "unknown scenario {name:?}: expected one of {}, all, or a scenario file (.json)",
         names.join(", ")
-    ))
+    )))
 }
 
-fn load_many(text: &str) -> Result<Vec<(String, Scenario)>, String> {
+fn load_many(text: &str) -> Result<Vec<(String, Scenario)>, ChaosError> {
     if text == "all" {
         return Ok(scenarios::catalog::all()
             .into_iter()
@@ -145,7 +149,7 @@ fn load_many(text: &str) -> Result<Vec<(String, Scenario)>, String> {
 }
 
 /// Applies the shape flags to a scenario.
-fn shape(scenario: &Scenario, shape: &Shape) -> Result<(Scenario, Overrides), String> {
+fn shape(scenario: &Scenario, shape: &Shape) -> Result<(Scenario, Overrides), ChaosError> {
     let overrides = Overrides { duration: shape.duration, nodes: shape.nodes, clients: shape.clients };
     let mut scenario = overrides.apply(scenario)?;
     if let Some(mutant) = &shape.mutant {
@@ -185,9 +189,9 @@ fn scenario(
     shape_flags: &Shape,
     out: Option<&Path>,
     trace: bool,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode, ChaosError> {
     if seeds == 0 {
-        return Err("--seeds must be at least 1".to_string());
+        return Err(ChaosError::Input("--seeds must be at least 1".to_string()));
     }
     let sources = load_many(name)?;
     let runs = sources.len() as u64 * seeds;
@@ -202,7 +206,7 @@ fn scenario(
             if let Some(out) = out {
                 let dir =
                     if runs == 1 { out.to_path_buf() } else { out.join(format!("{}-{seed}", scenario.name)) };
-                report::write(&dir, &outcome, &command)?;
+                write_out(&dir, &outcome, &command)?;
                 if runs == 1 {
                     println!("wrote {0}/history.jsonl, check.txt, check.json, trace.txt, report.txt and {0}/report.html", dir.display());
                 }
@@ -317,8 +321,8 @@ fn tell(outcome: &Outcome, command: &str, single: bool, trace: bool) {
     }
 }
 
-fn parse_seeds(text: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
-    let bad = || format!("--seeds {text:?}: expected a range such as 1..100");
+fn parse_seeds(text: &str) -> Result<std::ops::RangeInclusive<u64>, ChaosError> {
+    let bad = || ChaosError::Input(format!("--seeds {text:?}: expected a range such as 1..100"));
     let (low, high) = text.split_once("..").ok_or_else(bad)?;
     let (low, high): (u64, u64) =
         (low.parse().map_err(|_| bad())?, high.trim_start_matches('=').parse().map_err(|_| bad())?);
@@ -328,7 +332,7 @@ fn parse_seeds(text: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
     Ok(low..=high)
 }
 
-fn sweep(names: &str, seeds: &str, shape_flags: &Shape) -> Result<ExitCode, String> {
+fn sweep(names: &str, seeds: &str, shape_flags: &Shape) -> Result<ExitCode, ChaosError> {
     let sources = load_many(names)?;
     let seeds = parse_seeds(seeds)?;
     let mut shaped = Vec::new();
@@ -430,17 +434,17 @@ struct RealArgs<'a> {
     trace: bool,
 }
 
-fn real_attach(args: &RealArgs<'_>, addresses: &[String]) -> Result<ExitCode, String> {
+fn real_attach(args: &RealArgs<'_>, addresses: &[String]) -> Result<ExitCode, ChaosError> {
     let mut workload = scenarios::Workload::default();
     if let Some(clients) = args.shape.clients {
         if clients == 0 {
-            return Err("--clients must be at least 1".to_string());
+            return Err(ChaosError::Input("--clients must be at least 1".to_string()));
         }
         workload.clients = clients;
     }
     let seconds = args.shape.duration.unwrap_or(10.0);
     if !(seconds.is_finite() && seconds > 0.0 && seconds <= scenarios::DURATION_SECONDS_MAX) {
-        return Err(format!("--duration {seconds}: expected seconds, more than 0"));
+        return Err(ChaosError::Input(format!("--duration {seconds}: expected seconds, more than 0")));
     }
     let outcome =
         chaos::real::attach(addresses, &workload, std::time::Duration::from_secs_f64(seconds), args.seed)?;
@@ -454,7 +458,7 @@ fn real_attach(args: &RealArgs<'_>, addresses: &[String]) -> Result<ExitCode, St
     );
     print!("{}", report::text(&outcome, &command));
     if let Some(out) = args.out {
-        report::write(out, &outcome, &command)?;
+        write_out(out, &outcome, &command)?;
         println!(
             "wrote {0}/history.jsonl, check.txt, check.json, trace.txt, report.txt and {0}/report.html",
             out.display()
@@ -463,18 +467,20 @@ fn real_attach(args: &RealArgs<'_>, addresses: &[String]) -> Result<ExitCode, St
     Ok(if outcome.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-fn real(args: &RealArgs<'_>) -> Result<ExitCode, String> {
+fn real(args: &RealArgs<'_>) -> Result<ExitCode, ChaosError> {
     if args.shape.mutant.is_some() {
-        return Err(
-            "--mutant: a real cluster runs the shipped binary; mutants exist only in simulation".to_string()
-        );
+        return Err(ChaosError::Input(
+            "--mutant: a real cluster runs the shipped binary; mutants exist only in simulation".to_string(),
+        ));
     }
     if let Some(addresses) = args.attach {
         return real_attach(args, addresses);
     }
-    let name = args.scenario.ok_or("expected --scenario NAME or --attach HOST:PORT,...")?;
+    let name = args
+        .scenario
+        .ok_or_else(|| ChaosError::Input("expected --scenario NAME or --attach HOST:PORT,...".to_string()))?;
     if args.seeds == 0 {
-        return Err("--seeds must be at least 1".to_string());
+        return Err(ChaosError::Input("--seeds must be at least 1".to_string()));
     }
     // `all`: the catalog's scenarios that a real cluster can run (not the simulation-only builds).
     let sources: Vec<(String, Scenario)> = if name == "all" {
@@ -497,7 +503,7 @@ fn real(args: &RealArgs<'_>) -> Result<ExitCode, String> {
             let command = report::reproduce(&outcome, source, &overrides);
             tell(&outcome, &command, single, args.trace);
             if args.out.is_some() {
-                report::write(&dir, &outcome, &command)?;
+                write_out(&dir, &outcome, &command)?;
                 if single {
                     println!(
                         "wrote {0}/history.jsonl, check.txt, check.json, trace.txt, report.txt and {0}/report.html (node logs in {0}/run)",
@@ -527,6 +533,11 @@ fn real(args: &RealArgs<'_>) -> Result<ExitCode, String> {
         }
     }
     Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Writes the run's files into `--out DIR`; an error names the flag.
+fn write_out(dir: &Path, outcome: &Outcome, command: &str) -> Result<(), ChaosError> {
+    report::write(dir, outcome, command).map_err(|error| ChaosError::Input(format!("--out {error}")))
 }
 
 fn main() -> ExitCode {

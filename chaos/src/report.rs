@@ -3,6 +3,7 @@
 //! over time, and the verdict.
 
 use crate::checks::Checks;
+use crate::error::ChaosError;
 use crate::run::{Outcome, Overrides};
 use checker::timeline::{escape, shade, Bar, Layout, Timeline, Window};
 use std::collections::BTreeSet;
@@ -203,9 +204,8 @@ pub fn text(outcome: &Outcome, reproduce: &str) -> String {
 /// # Errors
 ///
 /// The file that could not be written, and why.
-pub fn write(dir: &Path, outcome: &Outcome, reproduce: &str) -> Result<(), String> {
-    let error = |path: &Path, error: std::io::Error| format!("--out {}: {error}", path.display());
-    std::fs::create_dir_all(dir).map_err(|e| error(dir, e))?;
+pub fn write(dir: &Path, outcome: &Outcome, reproduce: &str) -> Result<(), ChaosError> {
+    std::fs::create_dir_all(dir).map_err(ChaosError::io(dir))?;
     let (check_text, check_json) = match &outcome.checks.linearizability.checked {
         Some((history, report)) => (
             checker::report::table(history, report),
@@ -227,7 +227,7 @@ pub fn write(dir: &Path, outcome: &Outcome, reproduce: &str) -> Result<(), Strin
     ];
     for (name, contents) in files {
         let path = dir.join(name);
-        std::fs::write(&path, contents).map_err(|e| error(&path, e))?;
+        std::fs::write(&path, contents).map_err(ChaosError::io(&path))?;
     }
     Ok(())
 }

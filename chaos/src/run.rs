@@ -4,6 +4,7 @@
 
 use crate::checks::{self, Checks};
 use crate::cluster::Cluster;
+use crate::error::ChaosError;
 use crate::sim::{both_ways, one_way, FinalValues, Options, World};
 use paxos::core::{Mutant, ReadMode};
 use rand::rngs::SmallRng;
@@ -87,7 +88,7 @@ impl Overrides {
     /// # Errors
     ///
     /// One line, when the result is not a valid scenario (`--nodes 2` with a bridge, ...).
-    pub fn apply(&self, scenario: &Scenario) -> Result<Scenario, String> {
+    pub fn apply(&self, scenario: &Scenario) -> Result<Scenario, ChaosError> {
         let mut scenario = scenario.clone();
         if let Some(duration) = self.duration {
             scenario = scenario.with_duration(duration);
@@ -98,7 +99,9 @@ impl Overrides {
         if let Some(clients) = self.clients {
             scenario.workload.clients = clients;
         }
-        scenario.validate().map_err(|error| format!("scenario {}: {error}", scenario.name))?;
+        scenario
+            .validate()
+            .map_err(|error| ChaosError::Input(format!("scenario {}: {error}", scenario.name)))?;
         Ok(scenario)
     }
 }
@@ -108,12 +111,12 @@ impl Overrides {
 /// # Errors
 ///
 /// An unknown name, with the list of known ones.
-pub fn mutant(build: &Build) -> Result<Mutant, String> {
+pub fn mutant(build: &Build) -> Result<Mutant, ChaosError> {
     match build {
         Build::Mutant(name) => {
             Mutant::ALL.into_iter().find(|mutant| mutant.name() == name).ok_or_else(|| {
                 let names: Vec<&str> = Mutant::ALL.iter().map(|mutant| mutant.name()).collect();
-                format!("build.mutant {name:?}: expected one of {}", names.join(", "))
+                ChaosError::Input(format!("build.mutant {name:?}: expected one of {}", names.join(", ")))
             })
         }
         Build::Correct | Build::NoFsync => Ok(Mutant::None),
@@ -125,7 +128,7 @@ pub fn mutant(build: &Build) -> Result<Mutant, String> {
 /// # Errors
 ///
 /// An unknown mutant.
-pub fn options(scenario: &Scenario, seed: u64) -> Result<Options, String> {
+pub fn options(scenario: &Scenario, seed: u64) -> Result<Options, ChaosError> {
     let mut options = Options::new(seed);
     options.nodes = scenario.nodes;
     options.clients = scenario.workload.clients;
@@ -148,7 +151,7 @@ pub fn options(scenario: &Scenario, seed: u64) -> Result<Options, String> {
 ///
 /// An unknown mutant in the scenario's build. Everything that goes wrong in the run itself is in
 /// the outcome.
-pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, String> {
+pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, ChaosError> {
     let options = options(scenario, seed)?;
     let started = Instant::now();
     let mut world = World::new(options);
@@ -161,12 +164,15 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, String> {
         world.run_for(Duration::from_secs(AFTER_HEALING_SECONDS))?;
         world.stop_clients();
         let stopped = world.elapsed();
-        liveness.converged = Some(world.converge(CONVERGE_WITHIN).map(|()| world.elapsed() - stopped));
-        liveness.final_values = Some(world.final_reads(FINAL_READS_WITHIN));
-        Ok::<(), String>(())
+        let converged = world.converge(CONVERGE_WITHIN).map(|()| world.elapsed() - stopped);
+        liveness.converged = Some(converged.map_err(|error| error.to_string()));
+        liveness.final_values =
+            Some(world.final_reads(FINAL_READS_WITHIN).map_err(|error| error.to_string()));
+        Ok::<(), ChaosError>(())
     })();
     let history = world.history();
-    let checks = checks::run(&history, result.err(), liveness.converged, liveness.final_values);
+    let broke = result.err().map(|error| error.to_string());
+    let checks = checks::run(&history, broke, liveness.converged, liveness.final_values);
     Ok(Outcome {
         scenario: scenario.clone(),
         seed,
@@ -243,7 +249,7 @@ impl Faults {
     }
 
     /// Plays the schedule from now for the fault phase, then undoes whatever still holds.
-    pub(crate) fn run(&mut self, world: &mut dyn Cluster) -> Result<(), String> {
+    pub(crate) fn run(&mut self, world: &mut dyn Cluster) -> Result<(), ChaosError> {
         let start = world.elapsed();
         let end = start + self.duration;
         self.phase.0 = start.as_secs_f64();

@@ -5,6 +5,7 @@
 //! client's choices. The same seed gives the same history and trace, byte for byte.
 
 use crate::cluster::Cluster;
+use crate::error::{ChaosError, Liveness};
 use crate::net::TurmoilNet;
 use crate::workload;
 use paxos::client::resp::Limits;
@@ -209,7 +210,7 @@ impl World {
     }
 
     /// Runs for `duration` more simulated time.
-    pub fn run_for(&mut self, duration: Duration) -> Result<(), String> {
+    pub fn run_for(&mut self, duration: Duration) -> Result<(), ChaosError> {
         let at = self.sim.elapsed() + duration;
         self.run_until(at)
     }
@@ -251,7 +252,7 @@ impl World {
 
     /// Runs until every client has stopped and every node has applied the same log, with a
     /// leader (at most `within`).
-    pub fn converge(&mut self, within: Duration) -> Result<(), String> {
+    pub fn converge(&mut self, within: Duration) -> Result<(), ChaosError> {
         let deadline = self.sim.elapsed() + within;
         loop {
             let converged = {
@@ -280,12 +281,13 @@ impl World {
                         )
                     })
                     .collect();
-                return Err(format!(
-                    "no convergence within {within:?} after the clients stopped ({} of {} clients stopped; {})",
-                    shared.finished,
-                    self.options.clients,
-                    nodes.join(", ")
-                ));
+                return Err(Liveness::NotConverged {
+                    within,
+                    stopped: shared.finished,
+                    clients: self.options.clients,
+                    nodes: nodes.join(", "),
+                }
+                .into());
             }
             self.run_for(Duration::from_millis(10))?;
         }
@@ -294,7 +296,7 @@ impl World {
     /// The liveness phase's last step: reads every key through every node (each read retried
     /// until it is answered), recorded in the history; at most `within`. Returns (node, key,
     /// value) per read.
-    pub fn final_reads(&mut self, within: Duration) -> Result<FinalValues, String> {
+    pub fn final_reads(&mut self, within: Duration) -> Result<FinalValues, ChaosError> {
         self.shared.borrow_mut().final_requested = true;
         self.note("final reads of every key through every node".to_string());
         let deadline = self.sim.elapsed() + within;
@@ -303,7 +305,7 @@ impl World {
                 return Ok(values);
             }
             if self.sim.elapsed() >= deadline {
-                return Err(format!("not every node answered the final reads within {within:?}"));
+                return Err(Liveness::FinalReads { within }.into());
             }
             self.run_for(Duration::from_millis(10))?;
         }
@@ -483,10 +485,12 @@ impl Cluster for World {
         self.sim.elapsed()
     }
 
-    fn run_until(&mut self, at: Duration) -> Result<(), String> {
+    fn run_until(&mut self, at: Duration) -> Result<(), ChaosError> {
         while self.sim.elapsed() < at {
-            self.sim.step().map_err(|error| {
-                format!("seed {}: at {:?}: {error}", self.options.seed, self.sim.elapsed())
+            self.sim.step().map_err(|error| ChaosError::Simulation {
+                seed: self.options.seed,
+                at: self.sim.elapsed(),
+                message: error.to_string(),
             })?;
             let nanos = u64::try_from(self.sim.elapsed().as_nanos()).unwrap_or(u64::MAX);
             self.between_steps.store(nanos, AtomicOrdering::Relaxed);

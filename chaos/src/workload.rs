@@ -5,6 +5,7 @@
 //! the one client loop and the one final read of both, over an [`Environment`] (turmoil's
 //! sockets and clock, or the operating system's).
 
+use crate::error::Liveness;
 use paxos::client::resp::Reply;
 use paxos::client::Client;
 use rand::rngs::SmallRng;
@@ -124,7 +125,7 @@ pub async fn final_reads<E: Environment>(
     prefix: &str,
     deadline: Duration,
     within: Option<Duration>,
-) -> Result<FinalValues, String> {
+) -> Result<FinalValues, Liveness> {
     let give_up = within.map(|within| tokio::time::Instant::now() + within);
     let mut process = FINAL_PROCESS;
     let mut values = Vec::new();
@@ -155,8 +156,7 @@ pub async fn final_reads<E: Environment>(
                 process += 1;
                 if give_up.is_some_and(|at| tokio::time::Instant::now() >= at) {
                     let within = within.unwrap_or_default();
-                    let node = env.describe(node);
-                    return Err(format!("{node} did not answer a read of {name} within {within:?}"));
+                    return Err(Liveness::NotServing { node: env.describe(node), key: name, within });
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

@@ -6,6 +6,7 @@
 use chaos::checks::{self, Checks};
 use chaos::cluster::Cluster;
 use chaos::sim::{Options, World};
+use chaos::ChaosError;
 use std::time::Duration;
 
 fn seeds(default: u64) -> std::ops::Range<u64> {
@@ -21,19 +22,24 @@ fn finish(world: &mut World) -> Checks {
     let result = (|| {
         world.run_for(Duration::from_secs(3))?;
         world.stop_clients();
-        Ok::<_, String>(())
-    })();
-    let converged = result
+        Ok::<_, ChaosError>(())
+    })()
+    .map_err(|error| error.to_string());
+    let converged = result.clone().and_then(|()| {
+        world.converge(Duration::from_secs(20)).map(|()| Duration::ZERO).map_err(|error| error.to_string())
+    });
+    let values = converged
         .as_ref()
         .map_err(Clone::clone)
-        .and_then(|()| world.converge(Duration::from_secs(20)).map(|()| Duration::ZERO));
-    let values =
-        converged.as_ref().map_err(Clone::clone).and_then(|_| world.final_reads(Duration::from_secs(20)));
+        .and_then(|_| world.final_reads(Duration::from_secs(20)).map_err(|error| error.to_string()));
     checks::run(&world.history(), result.err(), Some(converged), Some(values))
 }
 
+/// What a test's fault sequence returns: the harness's errors, or the test's own finding.
+type Steps = Result<(), Box<dyn std::error::Error>>;
+
 /// Runs `faults` on a few seeds; each run must pass every check.
-fn check(test: &str, faults: impl Fn(&mut World) -> Result<(), String>) {
+fn check(test: &str, faults: impl Fn(&mut World) -> Steps) {
     for seed in seeds(3) {
         let mut world = World::new(Options::new(seed));
         let setup = (|| {
@@ -63,7 +69,7 @@ fn leader_partitioned_away_and_healed() {
         world.run_for(Duration::from_secs(3))?;
         let new = world.await_leader(Duration::from_secs(5))?;
         if new == leader {
-            return Err(format!("n{leader} still leads while cut off from a majority"));
+            return Err(format!("n{leader} still leads while cut off from a majority").into());
         }
         Ok(())
     });
@@ -81,10 +87,10 @@ fn a_minority_cannot_commit() {
         let after = world.observed(follower).committed;
         let now_leading = world.await_leader(Duration::from_secs(5))?;
         if after != before {
-            return Err(format!("n{follower} committed slots {before}..{after} while cut off"));
+            return Err(format!("n{follower} committed slots {before}..{after} while cut off").into());
         }
         if world.observed(now_leading).committed <= majority {
-            return Err(format!("the majority committed nothing while n{follower} was cut off"));
+            return Err(format!("the majority committed nothing while n{follower} was cut off").into());
         }
         Ok(())
     });
@@ -100,7 +106,8 @@ fn leader_process_crash_and_machine_crash() {
         world.crash(leader);
         world.run_for(Duration::from_secs(2))?;
         world.start(leader);
-        world.run_for(Duration::from_secs(2))
+        world.run_for(Duration::from_secs(2))?;
+        Ok(())
     });
 }
 
@@ -109,7 +116,8 @@ fn storage_loss_of_one_replica() {
     check("storage_loss_of_one_replica", |world| {
         let leader = world.await_leader(Duration::from_secs(5))?;
         world.wipe(if leader == 1 { 2 } else { 1 });
-        world.run_for(Duration::from_secs(3))
+        world.run_for(Duration::from_secs(3))?;
+        Ok(())
     });
 }
 

@@ -17,6 +17,7 @@ pub mod proxy;
 
 use crate::checks;
 use crate::cluster::Cluster;
+use crate::error::{ChaosError, Liveness};
 use crate::run::{Faults, Outcome};
 use crate::sim::FinalValues;
 use crate::workload;
@@ -119,12 +120,10 @@ pub struct RealCluster {
     clients: usize,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|error| format!("tokio runtime: {error}"))
+fn runtime() -> Result<tokio::runtime::Runtime, ChaosError> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|error| {
+        ChaosError::Process { command: "the tokio runtime".to_string(), reason: error.to_string() }
+    })
 }
 
 impl RealCluster {
@@ -134,22 +133,20 @@ impl RealCluster {
     /// # Errors
     ///
     /// A directory or file that cannot be written, a port in use, a node that cannot start.
-    pub fn start(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<RealCluster, String> {
+    pub fn start(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<RealCluster, ChaosError> {
         let binary = process::locate_paxos(options.paxos.as_deref())?;
         let nodes = scenario.nodes;
         let port = |offset: u16, i: u8| {
             options
                 .port
                 .checked_add(offset + u16::from(i) - 1)
-                .ok_or_else(|| format!("--port {}: too high", options.port))
+                .ok_or_else(|| ChaosError::Input(format!("--port {}: too high", options.port)))
         };
         let cluster_dir = options.dir.join("cluster");
         if cluster_dir.exists() {
-            std::fs::remove_dir_all(&cluster_dir)
-                .map_err(|error| format!("{}: {error}", cluster_dir.display()))?;
+            std::fs::remove_dir_all(&cluster_dir).map_err(ChaosError::io(&cluster_dir))?;
         }
-        std::fs::create_dir_all(&cluster_dir)
-            .map_err(|error| format!("{}: {error}", cluster_dir.display()))?;
+        std::fs::create_dir_all(&cluster_dir).map_err(ChaosError::io(&cluster_dir))?;
         let config = setup::local_cluster(
             paxos::core::ClusterId(seed.wrapping_mul(0x9E37_79B9) | 1),
             nodes,
@@ -157,7 +154,7 @@ impl RealCluster {
             port(0, 1)?,
             port(100, 1)?,
         );
-        setup::init(&cluster_dir, &config)?;
+        setup::init(&cluster_dir, &config).map_err(ChaosError::Setup)?;
         let runtime = runtime()?;
         let links = Arc::new(Links::new(nodes));
         let mut processes = Vec::new();
@@ -174,10 +171,11 @@ impl RealCluster {
             }
             let dir = setup::node_dir(&cluster_dir, NodeId(i));
             let file = NodeFile { node: NodeId(i), cluster: view };
-            std::fs::write(dir.join(setup::NODE_FILE), serde_json::to_string_pretty(&file).expect("json"))
-                .map_err(|error| format!("{}: {error}", dir.display()))?;
+            let node_file = dir.join(setup::NODE_FILE);
+            std::fs::write(&node_file, serde_json::to_string_pretty(&file).expect("json"))
+                .map_err(ChaosError::io(&node_file))?;
             let clock = options.dir.join(format!("clock-{i}"));
-            std::fs::write(&clock, "1 0\n").map_err(|error| format!("{}: {error}", clock.display()))?;
+            std::fs::write(&clock, "1 0\n").map_err(ChaosError::io(&clock))?;
             let arguments = vec![
                 "node".to_string(),
                 "--data-dir".to_string(),
@@ -201,10 +199,9 @@ impl RealCluster {
                 let listen = port(200, 1)? + u16::from(i - 1) * 10 + u16::from(j - 1);
                 let listener = runtime
                     .block_on(tokio::net::TcpListener::bind(("127.0.0.1", listen)))
-                    .map_err(|error| {
-                        format!(
-                            "proxy of link n{i}->n{j} on 127.0.0.1:{listen}: {error} (choose another --port)"
-                        )
+                    .map_err(|error| ChaosError::Process {
+                        command: format!("the proxy of link n{i}->n{j} on 127.0.0.1:{listen}"),
+                        reason: format!("{error} (choose another --port)"),
                     })?;
                 let target = std::net::SocketAddr::from(([127, 0, 0, 1], port(100, j)?));
                 runtime.spawn(proxy::serve(listener, target, links.clone(), i, j, seed));
@@ -242,7 +239,7 @@ impl RealCluster {
         Ok(cluster)
     }
 
-    fn launch(&mut self, node: u8) -> Result<(), String> {
+    fn launch(&mut self, node: u8) -> Result<(), ChaosError> {
         let process = &mut self.processes[usize::from(node) - 1];
         process.start()?;
         self.pids.lock().expect("pids")[usize::from(node) - 1] = process.pid();
@@ -283,7 +280,7 @@ impl RealCluster {
 
     /// Stops the clients, then runs until every client stopped and every node answers `INFO`
     /// with the same applied slot, with a leader (at most `within`).
-    fn converge(&mut self, within: Duration) -> Result<Duration, String> {
+    fn converge(&mut self, within: Duration) -> Result<Duration, ChaosError> {
         self.shared.lock().expect("shared").stop = true;
         let started = Instant::now();
         converge(&self.shared, self.clients, within).map(|()| started.elapsed())
@@ -295,7 +292,7 @@ impl RealCluster {
     }
 }
 
-fn converge(shared: &Mutex<Shared>, clients: usize, within: Duration) -> Result<(), String> {
+fn converge(shared: &Mutex<Shared>, clients: usize, within: Duration) -> Result<(), ChaosError> {
     let deadline = Instant::now() + within;
     loop {
         {
@@ -325,11 +322,13 @@ fn converge(shared: &Mutex<Shared>, clients: usize, within: Duration) -> Result<
                         None => format!("n{} not answering", index + 1),
                     })
                     .collect();
-                return Err(format!(
-                    "no convergence within {within:?} after the clients stopped ({} of {clients} clients stopped; {})",
-                    shared.finished,
-                    nodes.join(", ")
-                ));
+                return Err(Liveness::NotConverged {
+                    within,
+                    stopped: shared.finished,
+                    clients,
+                    nodes: nodes.join(", "),
+                }
+                .into());
             }
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -353,16 +352,17 @@ impl Cluster for RealCluster {
         self.started.elapsed()
     }
 
-    fn run_until(&mut self, at: Duration) -> Result<(), String> {
+    fn run_until(&mut self, at: Duration) -> Result<(), ChaosError> {
         loop {
             for node in 1..=self.nodes {
                 let index = usize::from(node) - 1;
                 if !self.down[index] {
                     if let Some(status) = self.processes[index].exited() {
-                        return Err(format!(
-                            "n{node} exited on its own ({status}); its log: {}",
-                            self.processes[index].log().display()
-                        ));
+                        return Err(ChaosError::Exited {
+                            node,
+                            status: status.to_string(),
+                            log: self.processes[index].log().to_path_buf(),
+                        });
                     }
                 }
             }
@@ -607,7 +607,7 @@ fn final_reads(
     shared: &Arc<Mutex<Shared>>,
     started: Instant,
     within: Duration,
-) -> Result<FinalValues, String> {
+) -> Result<FinalValues, Liveness> {
     let env = RealEnvironment { addresses: addresses.to_vec(), shared: shared.clone(), started };
     let nodes = addresses.len() as u8;
     runtime.block_on(workload::final_reads(&env, nodes, keys, prefix, CLIENT_DEADLINE, Some(within)))
@@ -626,14 +626,14 @@ const FINAL_READS_WITHIN: Duration = Duration::from_secs(20);
 ///
 /// A scenario that needs a build the shipped binary does not have, or a cluster that cannot be
 /// set up. Everything that goes wrong in the run itself is in the outcome.
-pub fn run(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<Outcome, String> {
+pub fn run(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<Outcome, ChaosError> {
     if scenario.build != Build::Correct {
-        return Err(format!(
+        return Err(ChaosError::Input(format!(
             "scenario {}: build {} exists only in simulation; a real cluster runs the shipped binary",
             scenario.name, scenario.build
-        ));
+        )));
     }
-    std::fs::create_dir_all(&options.dir).map_err(|error| format!("{}: {error}", options.dir.display()))?;
+    std::fs::create_dir_all(&options.dir).map_err(ChaosError::io(&options.dir))?;
     let wall = Instant::now();
     let mut cluster = RealCluster::start(scenario, seed, options)?;
     let mut faults = Faults::new(scenario, seed);
@@ -647,20 +647,23 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<Outc
         let at = cluster.elapsed() + AFTER_HEALING;
         cluster.run_until(at)?;
         cluster.note("clients stop".to_string());
-        converged = Some(cluster.converge(CONVERGE_WITHIN));
+        converged = Some(cluster.converge(CONVERGE_WITHIN).map_err(|error| error.to_string()));
         cluster.note("final reads of every key through every node".to_string());
         let (addresses, shared, started) =
             (cluster.addresses.clone(), cluster.shared.clone(), cluster.started);
-        values = Some(final_reads(
-            &cluster.runtime,
-            &addresses,
-            scenario.workload.keys,
-            "",
-            &shared,
-            started,
-            FINAL_READS_WITHIN,
-        ));
-        Ok::<(), String>(())
+        values = Some(
+            final_reads(
+                &cluster.runtime,
+                &addresses,
+                scenario.workload.keys,
+                "",
+                &shared,
+                started,
+                FINAL_READS_WITHIN,
+            )
+            .map_err(|error| error.to_string()),
+        );
+        Ok::<(), ChaosError>(())
     })();
     let result = result.map_err(|error| {
         let logs: Vec<String> = cluster.logs().iter().map(|log| log.display().to_string()).collect();
@@ -698,9 +701,9 @@ pub fn attach(
     workload: &scenarios::Workload,
     duration: Duration,
     seed: u64,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, ChaosError> {
     if addresses.is_empty() {
-        return Err("--attach: expected HOST:PORT,...".to_string());
+        return Err(ChaosError::Input("--attach: expected HOST:PORT,...".to_string()));
     }
     let runtime = runtime()?;
     let started = Instant::now();
@@ -718,7 +721,9 @@ pub fn attach(
     let ours = shared.lock().expect("shared").observed.iter().all(Option::is_some);
     let converged = if ours {
         let began = Instant::now();
-        converge(&shared, workload.clients, CONVERGE_WITHIN).map(|()| began.elapsed())
+        converge(&shared, workload.clients, CONVERGE_WITHIN)
+            .map(|()| began.elapsed())
+            .map_err(|error| error.to_string())
     } else {
         let deadline = Instant::now() + CONVERGE_WITHIN;
         while shared.lock().expect("shared").finished < workload.clients && Instant::now() < deadline {
@@ -727,7 +732,8 @@ pub fn attach(
         Ok(Duration::ZERO)
     };
     let values =
-        final_reads(&runtime, addresses, workload.keys, &prefix, &shared, started, FINAL_READS_WITHIN);
+        final_reads(&runtime, addresses, workload.keys, &prefix, &shared, started, FINAL_READS_WITHIN)
+            .map_err(|error| error.to_string());
     let history = shared.lock().expect("shared").history.join("\n") + "\n";
     let checks = checks::run(&history, None, Some(converged), Some(values));
     let scenario = Scenario {

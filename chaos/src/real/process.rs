@@ -1,6 +1,7 @@
 //! The `paxos node` processes of a real cluster: where the binary is, starting, killing, stopping
 //! and continuing them by pid.
 
+use crate::error::ChaosError;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -10,18 +11,21 @@ use std::process::{Child, Command, Stdio};
 /// # Errors
 ///
 /// Where it looked, and how to build it.
-pub fn locate_paxos(explicit: Option<&Path>) -> Result<PathBuf, String> {
+pub fn locate_paxos(explicit: Option<&Path>) -> Result<PathBuf, ChaosError> {
     if let Some(path) = explicit {
         return if path.is_file() {
             Ok(path.to_path_buf())
         } else {
-            Err(format!(
+            Err(ChaosError::Input(format!(
                 "--paxos {}: no such file: expected the paxos binary (cargo build -p paxos)",
                 path.display()
-            ))
+            )))
         };
     }
-    let exe = std::env::current_exe().map_err(|error| format!("cannot find this executable: {error}"))?;
+    let exe = std::env::current_exe().map_err(|error| ChaosError::Process {
+        command: "finding this executable".to_string(),
+        reason: error.to_string(),
+    })?;
     let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
     if dir.ends_with("deps") {
         dir.pop();
@@ -41,15 +45,18 @@ pub fn locate_paxos(explicit: Option<&Path>) -> Result<PathBuf, String> {
         if release {
             build.arg("--release");
         }
-        let status = build.status().map_err(|error| format!("cargo build -p paxos: {error}"))?;
+        let status = build.status().map_err(|error| ChaosError::Process {
+            command: "cargo build -p paxos".to_string(),
+            reason: error.to_string(),
+        })?;
         if status.success() && candidate.is_file() {
             return Ok(candidate);
         }
     }
-    Err(format!(
+    Err(ChaosError::Input(format!(
         "no paxos binary at {}: build it with `cargo build -p paxos` (or pass --paxos PATH)",
         candidate.display()
-    ))
+    )))
 }
 
 /// One node's process, started and restarted with the same arguments.
@@ -71,20 +78,20 @@ impl NodeProcess {
     /// # Errors
     ///
     /// The process could not be started.
-    pub fn start(&mut self) -> Result<(), String> {
+    pub fn start(&mut self) -> Result<(), ChaosError> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
-            .map_err(|error| format!("{}: {error}", self.log.display()))?;
-        let errors = log.try_clone().map_err(|error| format!("{}: {error}", self.log.display()))?;
+            .map_err(ChaosError::io(&self.log))?;
+        let errors = log.try_clone().map_err(ChaosError::io(&self.log))?;
         let child = Command::new(&self.binary)
             .args(&self.arguments)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(errors)
             .spawn()
-            .map_err(|error| format!("{}: {error}", self.binary.display()))?;
+            .map_err(ChaosError::io(&self.binary))?;
         self.child = Some(child);
         Ok(())
     }
@@ -107,16 +114,17 @@ impl NodeProcess {
     /// # Errors
     ///
     /// The process is not running, or kill(1) failed.
-    pub fn signal(&self, signal: &str) -> Result<(), String> {
-        let pid = self.pid().ok_or("not running")?;
+    pub fn signal(&self, signal: &str) -> Result<(), ChaosError> {
+        let failed = |command: String, reason: String| ChaosError::Process { command, reason };
+        let pid = self.pid().ok_or_else(|| failed(format!("kill -{signal}"), "not running".to_string()))?;
         let status = Command::new("kill")
             .args([format!("-{signal}"), pid.to_string()])
             .status()
-            .map_err(|error| format!("kill -{signal} {pid}: {error}"))?;
+            .map_err(|error| failed(format!("kill -{signal} {pid}"), error.to_string()))?;
         if status.success() {
             Ok(())
         } else {
-            Err(format!("kill -{signal} {pid}: {status}"))
+            Err(failed(format!("kill -{signal} {pid}"), status.to_string()))
         }
     }
 
