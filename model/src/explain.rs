@@ -152,6 +152,9 @@ pub fn message(msg: &Msg) -> String {
 pub fn action(replicas: usize, action: &Action) -> String {
     let name = |id: Id| actor_name(replicas, id);
     match action {
+        ActorModelAction::Deliver { dst, msg: Msg::Sync, .. } => {
+            format!("{}: its sync completes (what it persisted is durable; what waited leaves)", name(*dst))
+        }
         ActorModelAction::Deliver { src, dst, msg } => {
             format!("{} -> {}: {}", name(*src), name(*dst), message(msg))
         }

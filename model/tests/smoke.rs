@@ -42,6 +42,20 @@ fn correct_core_fifo_network_with_reads() {
 /// Each mutant is caught, breadth-first (the shortest counterexample), by the property that
 /// should catch it.
 #[test]
+fn correct_core_two_ballot_rounds() {
+    // Both candidates may campaign twice: up to four ballots compete for slot 0, so a value
+    // accepted in one round must survive a second round of phase 1 (Paxos Made Simple §2.2).
+    let config = ModelConfig {
+        rounds: 2,
+        clients: 1,
+        crashes: 0,
+        network: NetworkKind::Ordered,
+        ..ModelConfig::default()
+    };
+    assert_passes(config, 184_555);
+}
+
+#[test]
 fn every_mutant_is_caught() {
     for mutant in Mutant::ALL {
         let outcome = run(mutant_config(mutant), Search::Bfs, 1);

@@ -88,14 +88,6 @@ impl Schedule {
         schedule
     }
 
-    /// Whether the step emitted nothing.
-    pub fn is_empty(&self) -> bool {
-        self.timers.is_empty()
-            && self.immediately.is_empty()
-            && self.persists.is_empty()
-            && self.after_persists.is_empty()
-    }
-
     /// Whether something leaves before this step's persists are durable: the case in which a
     /// crash between the two is observable from outside.
     pub fn sends_ahead_of_persists(&self) -> bool {
