@@ -27,7 +27,7 @@ pub enum Msg {
     Request(Digested<Request>),
     /// From a replica to a client.
     Response(Digested<Response>),
-    /// From a leader to itself: the write of its unsynced persists completes (see
+    /// From a replica to itself: the write of its unsynced persists completes (see
     /// [`Unsynced`]). Delivered at any point of the run, like a real fsync's completion.
     Sync,
 }
@@ -136,15 +136,16 @@ pub struct ReplicaState {
     pub replica: Replica,
     /// Its disk (the same as the saved storage).
     pub saved: Digested<Saved>,
-    /// A leader's persists whose sync has not completed, and what waits for them.
+    /// Persists whose sync has not completed, and what waits for them (see [`Unsynced`]).
     pub unsynced: Option<Unsynced>,
 }
 
 /// Persists on their way to disk, as in the node's group commit: a crash loses them (the disk keeps
-/// `saved`), and the sends and replies queued behind them leave only when the leader's
-/// [`Msg::Sync`] is delivered. Meanwhile the leader keeps stepping, and the sends its core marks
-/// [`Release::Immediately`](paxos_core::Release::Immediately) (its Accepts) leave at once, ahead
-/// of the persists: the freedom the node takes, checked here.
+/// `saved`), and the sends and replies queued behind them leave only when the replica's
+/// [`Msg::Sync`] is delivered. Meanwhile the replica keeps stepping, and the sends its core marks
+/// [`Release::Immediately`](paxos_core::Release::Immediately) (a leader's Accepts) leave at once,
+/// ahead of the persists: the freedom the node takes, checked here. Used for a leader's persists
+/// and for those of any step that sends ahead of them (see `Node::execute`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Unsynced {
     /// In the order emitted.
@@ -191,7 +192,7 @@ pub enum Node {
         candidate: bool,
         /// Wipes the whole model allows (a restarting replica may be wiped while fewer happened).
         wipes_max: u8,
-        /// Whether its persists as a leader sync in a step of their own (see [`Unsynced`]); only
+        /// Whether some of its persists sync in a step of their own (see [`Unsynced`]): only
         /// where a crash may follow, since without one the atomic schedule shows the same.
         sync_deferred: bool,
     },
@@ -228,9 +229,10 @@ impl Node {
     /// and the sends marked to leave at once, then the persists, then the rest once the persists
     /// are durable.
     ///
-    /// Where a crash may follow, a leader's persists (its own votes) go through [`Unsynced`] and
-    /// become durable only when its [`Msg::Sync`] is delivered, so that every order of its early
-    /// Accepts, its later steps, the sync and a crash is explored. Every other step syncs at once,
+    /// Where a crash may follow, a leader's persists (its own votes), and those of any step that
+    /// sends something ahead of its persists, go through [`Unsynced`] and become durable only when
+    /// the replica's [`Msg::Sync`] is delivered, so that every order of the early sends, the later
+    /// steps, the sync and a crash is explored. Every other step syncs at once,
     /// within the step (a stateright step is atomic): a schedule the node allows. It hides no
     /// early Accept (only leaders send them), and without a crash an unsynced persist always
     /// lands: what deferring it changes then is only when the leader hears its own messages, which
@@ -291,7 +293,7 @@ impl Node {
         }
     }
 
-    /// A leader's sync completes: its unsynced persists are durable, and what waited leaves.
+    /// The replica's sync completes: its unsynced persists are durable, and what waited leaves.
     fn sync(&self, state: &mut ReplicaState, o: &mut Out<Self>) {
         let Some(unsynced) = state.unsynced.take() else { return };
         let mut durable = state.saved.durable.clone();
