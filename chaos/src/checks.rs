@@ -4,7 +4,7 @@
 //! healing, and enough operations completed for all of this to mean something.
 
 use crate::error::ChaosError;
-use crate::sim::FinalValues;
+use crate::workload::FinalValues;
 use checker::history::History;
 use checker::model::{Kind, Register};
 use checker::Verdict;

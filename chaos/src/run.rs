@@ -5,7 +5,8 @@
 use crate::checks::{self, Checks};
 use crate::cluster::Cluster;
 use crate::error::ChaosError;
-use crate::sim::{both_ways, one_way, FinalValues, Options, World};
+use crate::sim::{both_ways, one_way, Options, World};
+use crate::workload::FinalValues;
 use paxos::core::{Mutant, ReadMode};
 use rand::rngs::SmallRng;
 use rand::seq::{IndexedRandom, SliceRandom};

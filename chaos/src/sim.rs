@@ -29,7 +29,7 @@ const CLIENT_PORT: u16 = 6379;
 const PEER_PORT: u16 = 7379;
 const DATA: &str = "/data";
 
-pub use crate::workload::FinalValues;
+use crate::workload::FinalValues;
 
 /// The shape of a simulation.
 #[derive(Clone, Debug)]
