@@ -27,6 +27,10 @@ pub trait Cluster {
     fn cut(&mut self, links: &[(u8, u8)]);
     /// Releases the directed links (repaired when no fault holds them).
     fn uncut(&mut self, links: &[(u8, u8)]);
+    /// Holds every message between `a` and `b`, both ways, until [`Cluster::unstall`].
+    fn stall(&mut self, a: u8, b: u8);
+    /// Delivers what [`Cluster::stall`] held between `a` and `b`, and lets messages through again.
+    fn unstall(&mut self, a: u8, b: u8);
     /// Repairs every link.
     fn heal(&mut self);
     /// Kills `node`'s process and restarts it at once.

@@ -249,12 +249,22 @@ struct SweepRow {
     #[tabled(rename = "ops ok")]
     ok: usize,
     unknown: usize,
+    /// Slots accepted again in another ballot, over all runs, and the runs in which a competing
+    /// proposer replaced an accepted value (simulation only).
+    #[tabled(rename = "re-accepted slots")]
+    reaccepted: String,
+    #[tabled(rename = "overwritten slots")]
+    overwritten: String,
+    #[tabled(rename = "runs overwriting")]
+    overwriting: String,
     #[tabled(rename = "simulated s")]
     simulated: String,
     #[tabled(rename = "wall s")]
     wall: String,
     #[tabled(skip)]
     seconds: (f64, f64),
+    #[tabled(skip)]
+    contention: Option<(u64, u64, usize)>,
 }
 
 impl SweepRow {
@@ -268,9 +278,13 @@ impl SweepRow {
             lost: 0,
             ok: 0,
             unknown: 0,
+            reaccepted: "-".to_string(),
+            overwritten: "-".to_string(),
+            overwriting: "-".to_string(),
             simulated: "-".to_string(),
             wall: String::new(),
             seconds: (0.0, 0.0),
+            contention: None,
         }
     }
 
@@ -286,6 +300,15 @@ impl SweepRow {
         self.seconds.1 += outcome.wall.as_secs_f64();
         if !outcome.real {
             self.simulated = format!("{:.0}", self.seconds.0);
+        }
+        if let Some(contention) = outcome.contention {
+            let (reaccepted, overwritten, overwriting) = self.contention.get_or_insert((0, 0, 0));
+            *reaccepted += contention.reaccepted;
+            *overwritten += contention.overwritten;
+            *overwriting += usize::from(contention.overwritten > 0);
+            self.reaccepted = reaccepted.to_string();
+            self.overwritten = overwritten.to_string();
+            self.overwriting = format!("{overwriting} of {}", self.runs);
         }
         self.wall = format!("{:.1}", self.seconds.1);
     }

@@ -184,6 +184,14 @@ pub fn text(outcome: &Outcome, reproduce: &str) -> String {
         let clock = if outcome.real { "real time" } else { "simulated time" };
         let _ = writeln!(text, "faults ({clock}):\n{}\n", Table::new(faults).with(Style::sharp()));
     }
+    if let Some(contention) = outcome.contention {
+        let _ = writeln!(
+            text,
+            "contention (the replicas' counters, every node and boot): {} elections started, {} slots \
+             accepted again in another ballot, {} of them with a different value\n",
+            contention.elections, contention.reaccepted, contention.overwritten
+        );
+    }
     let _ =
         writeln!(text, "operations:\n{}\n", Table::new(operation_rows(&outcome.checks)).with(Style::sharp()));
     let _ = writeln!(text, "checks:\n{}", Table::new(check_rows(&outcome.checks)).with(Style::sharp()));

@@ -60,6 +60,22 @@ pub struct Outcome {
     pub checks: Checks,
     /// Run on real processes (times are real), not in simulation.
     pub real: bool,
+    /// What the replicas counted, summed over every node and every boot (simulation only: a real
+    /// process's counters end with it).
+    pub contention: Option<Contention>,
+}
+
+/// How hard the proposers competed in a run, from the replicas' own counters
+/// ([`paxos::core::Counters`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Contention {
+    /// Elections started.
+    pub elections: u64,
+    /// Slots accepted again in another ballot (a later leader settling a slot an earlier one
+    /// proposed in).
+    pub reaccepted: u64,
+    /// Of those, slots whose accepted value was replaced by a competing proposer's.
+    pub overwritten: u64,
 }
 
 impl Outcome {
@@ -185,6 +201,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, ChaosError> {
         trace: world.trace(),
         checks,
         real: false,
+        contention: Some(world.contention()),
     })
 }
 
@@ -201,6 +218,7 @@ enum Undo {
     Clocks { nodes: Vec<(u8, f64)>, strobe: Option<Strobe>, up: bool, next: Duration },
     Start(Vec<u8>),
     Resume(Vec<u8>),
+    Unstall(Vec<(u8, u8)>),
     Steady,
 }
 
@@ -221,6 +239,8 @@ pub(crate) struct Faults {
     pub(crate) windows: Vec<Window>,
     pub(crate) phase: (f64, f64),
     paused: Vec<u8>,
+    /// Links (lower node first) whose messages are held now.
+    stalled: Vec<(u8, u8)>,
     clocked: Vec<u8>,
     flaky: bool,
 }
@@ -244,6 +264,7 @@ impl Faults {
             windows: Vec::new(),
             phase: (0.0, 0.0),
             paused: Vec::new(),
+            stalled: Vec::new(),
             clocked: Vec::new(),
             flaky: false,
         }
@@ -505,6 +526,24 @@ impl Faults {
                 }
                 (Undo::Resume(nodes.clone()), format!("pause {} ({target})", names(&nodes)))
             }
+            Fault::Stall { target } => {
+                let mut links = Vec::new();
+                for node in self.resolve(world, *target) {
+                    let Some(&other) = others(&[node]).choose(&mut self.rng) else { continue };
+                    let link = (node.min(other), node.max(other));
+                    if !self.stalled.contains(&link) && !links.contains(&link) {
+                        links.push(link);
+                    }
+                }
+                for &(a, b) in &links {
+                    world.stall(a, b);
+                    self.stalled.push((a, b));
+                }
+                let words: Vec<String> = links.iter().map(|(a, b)| format!("n{a}-n{b}")).collect();
+                let label = format!("stall {} ({target}): messages held, not lost", words.join(" "));
+                world.note(label.clone());
+                (Undo::Unstall(links), label)
+            }
             Fault::Flaky { loss, latency_ms } => {
                 if self.flaky {
                     return (Undo::Nothing, "flaky network already".to_string());
@@ -558,6 +597,13 @@ impl Faults {
                     world.resume(node);
                     self.paused.retain(|&paused| paused != node);
                 }
+            }
+            Undo::Unstall(links) => {
+                for (a, b) in links {
+                    world.unstall(a, b);
+                    self.stalled.retain(|&stalled| stalled != (a, b));
+                }
+                world.note(format!("release: {}", self.windows[active.window].label));
             }
             Undo::Steady => {
                 world.steady_network();

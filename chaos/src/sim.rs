@@ -7,6 +7,7 @@
 use crate::cluster::Cluster;
 use crate::error::{ChaosError, Liveness};
 use crate::net::TurmoilNet;
+use crate::run::Contention;
 use crate::workload;
 use paxos::client::resp::Limits;
 use paxos::core::{ClusterId, Config, Mutant, NodeId, ReadMode};
@@ -16,7 +17,7 @@ use paxos::runtime::{ClusterConfig, DiskMode, Member, NodeOptions, Observed, Tim
 use paxos::storage::fs::{FileSystem, SimFs, SimLocks};
 use paxos::storage::StorageOptions;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
@@ -93,6 +94,8 @@ struct Shared {
     wipe: Vec<bool>,
     /// Per node: what it last published.
     observed: Vec<Observed>,
+    /// The replicas' counters, summed over every node and every boot.
+    contention: Contention,
     /// Per node: its clock (on simulated time, kept across restarts: a machine's clock survives
     /// its processes) and its pause switch.
     clocks: Vec<Arc<Clock>>,
@@ -120,6 +123,8 @@ pub struct World {
     /// Directed links between nodes that are cut, with how many faults cut each (faults overlap:
     /// a link is repaired when the last fault that cut it ends).
     cuts: BTreeMap<(u8, u8), u32>,
+    /// Links (lower node first) whose messages are held ([`Cluster::stall`]).
+    stalled: BTreeSet<(u8, u8)>,
     /// Nodes whose machine is down.
     down: Vec<bool>,
 }
@@ -206,13 +211,18 @@ impl World {
             sim.client("clients", clients(shared, options));
         }
         let down = vec![false; usize::from(options.nodes)];
-        World { sim, between_steps, shared, options, cuts: BTreeMap::new(), down }
+        World { sim, between_steps, shared, options, cuts: BTreeMap::new(), stalled: BTreeSet::new(), down }
     }
 
     /// Runs for `duration` more simulated time.
     pub fn run_for(&mut self, duration: Duration) -> Result<(), ChaosError> {
         let at = self.sim.elapsed() + duration;
         self.run_until(at)
+    }
+
+    /// What the replicas counted so far, summed over every node and every boot.
+    pub fn contention(&self) -> Contention {
+        self.shared.borrow().contention
     }
 
     /// What `node` last published.
@@ -361,8 +371,18 @@ async fn boot(
     let publish = {
         let shared = shared.clone();
         async move {
+            // This boot's counters start at zero; what they add since the last publication is
+            // added to the run's totals.
+            let mut last = Observed::default();
             while observed.changed().await.is_ok() {
-                shared.borrow_mut().observed[usize::from(i) - 1] = *observed.borrow();
+                let now = *observed.borrow();
+                let mut shared = shared.borrow_mut();
+                shared.observed[usize::from(i) - 1] = now;
+                let totals = &mut shared.contention;
+                totals.elections += now.elections.saturating_sub(last.elections);
+                totals.reaccepted += now.reaccepted.saturating_sub(last.reaccepted);
+                totals.overwritten += now.overwritten.saturating_sub(last.overwritten);
+                last = now;
             }
         }
     };
@@ -535,9 +555,24 @@ impl Cluster for World {
         }
     }
 
+    fn stall(&mut self, a: u8, b: u8) {
+        if self.stalled.insert((a.min(b), a.max(b))) {
+            self.sim.hold(host(a), host(b));
+        }
+    }
+
+    fn unstall(&mut self, a: u8, b: u8) {
+        if self.stalled.remove(&(a.min(b), a.max(b))) {
+            self.sim.release(host(a), host(b));
+        }
+    }
+
     fn heal(&mut self) {
         for (from, to) in std::mem::take(&mut self.cuts).into_keys() {
             self.sim.repair_oneway(host(from), host(to));
+        }
+        for (a, b) in std::mem::take(&mut self.stalled) {
+            self.sim.release(host(a), host(b));
         }
         self.note("heal".to_string());
     }

@@ -195,6 +195,10 @@ pub enum Node {
         /// Whether some of its persists sync in a step of their own (see [`Unsynced`]): only
         /// where a crash may follow, since without one the atomic schedule shows the same.
         sync_deferred: bool,
+        /// Whether its `Retransmit` timer is modelled (the model allows resends): the core's own
+        /// resend of unanswered Prepares and Accepts, which on a FIFO network is how a message
+        /// arrives after a later one from the same sender.
+        retransmits: bool,
     },
     /// A client.
     Client {
@@ -240,9 +244,9 @@ impl Node {
     /// both documented in the README:
     /// - messages a replica sends itself are delivered at once, in order, within the same step
     ///   (a schedule the runtime allows: its loopback is delivered right after the persists);
-    /// - timers other than `Election` are not modelled: the network never loses messages (no
-    ///   retransmission is needed), commit knowledge travels on Accepts, and read rounds start at
-    ///   once, so heartbeats would only grow the state space.
+    /// - timers other than `Election` and `Retransmit` are not modelled: commit knowledge travels
+    ///   on Accepts, and read rounds start at once, so heartbeats would only grow the state space;
+    ///   `Retransmit` is armed only where the bounds allow resends (see `ModelConfig::resends`).
     fn execute(&self, state: &mut ReplicaState, outputs: Vec<Output>, o: &mut Out<Self>) {
         self.carry_out(state, Schedule::new(outputs), VecDeque::new(), o);
     }
@@ -316,9 +320,14 @@ impl Node {
 
     fn change_timer(&self, change: TimerChange, o: &mut Out<Self>) {
         let candidate = matches!(self, Node::Replica { candidate: true, .. });
+        let retransmits = matches!(self, Node::Replica { retransmits: true, .. });
         match change {
             TimerChange::Set(Timer::Election) if candidate => o.set_timer(Timer::Election, model_timeout()),
             TimerChange::Cancel(Timer::Election) => o.cancel_timer(Timer::Election),
+            TimerChange::Set(Timer::Retransmit) if retransmits => {
+                o.set_timer(Timer::Retransmit, model_timeout())
+            }
+            TimerChange::Cancel(Timer::Retransmit) if retransmits => o.cancel_timer(Timer::Retransmit),
             TimerChange::Set(_) | TimerChange::Cancel(_) => {}
         }
     }

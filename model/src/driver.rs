@@ -21,9 +21,11 @@
 //! counts that `ActorModel` explored for the same bounds, and `tests/driver.rs` compares the two
 //! drivers' state spaces directly.
 //!
-//! What it supports is what the model uses: a lossless network, FIFO or unordered without
-//! duplication; crashes bounded by how many actors are down at once; the `Election` timer (the only
-//! one the replicas arm in the model); one random choice, the storage wipe.
+//! What it supports is what the model uses: a network FIFO or unordered without duplication, that
+//! loses at most [`ModelConfig::losses`] messages; crashes bounded by how many actors are down at
+//! once; the `Election` timer, and the `Retransmit` timer fired at most [`ModelConfig::resends`]
+//! times; one random choice, the storage wipe. (The two budgets are counted in the [`History`]:
+//! `ActorModel` has no bound on either, so `tests/driver.rs` compares the two without them.)
 
 use crate::actor::{Choice, Disk, Msg, Node, State, WIPE};
 use crate::{History, ModelConfig, NetworkKind};
@@ -36,7 +38,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// The actions: stateright's own (`Drop` is never generated: the network is lossless).
+/// The actions: stateright's own.
 pub type Action = ActorModelAction<Msg, Timer, Choice>;
 
 /// The system state: every actor's state and disk and the messages in flight (the [`Body`], which
@@ -51,7 +53,7 @@ pub type Action = ActorModelAction<Msg, Timer, Choice>;
 /// module). Reading a field of the body (through `Deref`) builds it.
 #[derive(Clone)]
 pub struct World {
-    /// Bit `i`: actor `i`'s election timer is armed.
+    /// Bit `i`: actor `i`'s election timer is armed; bit `32 + i`: its retransmit timer.
     pub timers: u64,
     /// Bit `i`: actor `i` is down.
     pub crashed: u64,
@@ -365,8 +367,8 @@ struct Step {
 /// One of stateright's commands, as far as the model uses them.
 enum Effect {
     Send(Id, Msg),
-    /// The election timer armed (`true`) or disarmed.
-    Election(bool),
+    /// A timer armed (`true`) or disarmed.
+    Timer(Timer, bool),
     /// The wipe offered (`true`) or withdrawn.
     WipeOffered(bool),
     Save(Disk),
@@ -378,11 +380,8 @@ impl Step {
             .into_iter()
             .map(|command| match command {
                 Command::Send(dst, msg) => Effect::Send(dst, msg),
-                Command::SetTimer(Timer::Election, _) => Effect::Election(true),
-                Command::CancelTimer(Timer::Election) => Effect::Election(false),
-                Command::SetTimer(timer, _) | Command::CancelTimer(timer) => {
-                    unreachable!("the model arms only the election timer, not {timer:?}")
-                }
+                Command::SetTimer(timer, _) => Effect::Timer(timer, true),
+                Command::CancelTimer(timer) => Effect::Timer(timer, false),
                 Command::ChooseRandom(key, choices) => {
                     assert_eq!(key, WIPE, "the model's one random choice is the wipe");
                     assert!(choices.is_empty() || choices == [Choice::Wipe], "a wipe is offered alone");
@@ -432,9 +431,42 @@ thread_local! {
 
 struct Memoized {
     state: State,
-    /// The message delivered (from whom), or none for the election timeout.
-    input: Option<(Id, Msg)>,
+    input: Stimulus<Msg>,
     step: Arc<Step>,
+}
+
+/// What an actor steps on: a message delivered (from whom), or a timer firing.
+#[derive(Clone, Copy, PartialEq)]
+enum Stimulus<M> {
+    Message(Id, M),
+    Timer(Timer),
+}
+
+impl Stimulus<&Msg> {
+    fn owned(self) -> Stimulus<Msg> {
+        match self {
+            Stimulus::Message(src, msg) => Stimulus::Message(src, msg.clone()),
+            Stimulus::Timer(timer) => Stimulus::Timer(timer),
+        }
+    }
+}
+
+impl Stimulus<Msg> {
+    fn borrowed(&self) -> Stimulus<&Msg> {
+        match self {
+            Stimulus::Message(src, msg) => Stimulus::Message(*src, msg),
+            Stimulus::Timer(timer) => Stimulus::Timer(*timer),
+        }
+    }
+}
+
+/// The bit of actor `index`'s `timer` in [`World::timers`] (only the two the model arms).
+fn timer_bit(index: usize, timer: Timer) -> u64 {
+    match timer {
+        Timer::Election => 1 << index,
+        Timer::Retransmit => 1 << (32 + index),
+        other => unreachable!("the model arms only the election and retransmit timers, not {other:?}"),
+    }
 }
 
 impl Memo {
@@ -451,18 +483,20 @@ impl Memo {
         &self,
         index: usize,
         state: &State,
-        input: Option<(Id, &Msg)>,
+        input: Stimulus<&Msg>,
         take: impl FnOnce(&mut Cow<State>, &mut Out<Node>),
     ) -> Arc<Step> {
-        let key = (
-            digest::state(index, state),
-            input.map_or(0, |(src, msg)| digest::message(src, Id::from(index), 0, msg)),
-        );
+        let input_key = match input {
+            Stimulus::Message(src, msg) => digest::message(src, Id::from(index), 0, msg),
+            Stimulus::Timer(Timer::Election) => 0,
+            Stimulus::Timer(_) => 1,
+        };
+        let key = (digest::state(index, state), input_key);
         let shard = &self.shards[THREAD.with(|thread| *thread) % Memo::SHARDS];
         {
             let shard = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(found) = shard.get(&key) {
-                if found.state == *state && found.input.as_ref().map(|(src, msg)| (*src, msg)) == input {
+                if found.state == *state && found.input.borrowed() == input {
                     return Arc::clone(&found.step);
                 }
             }
@@ -475,10 +509,17 @@ impl Memo {
         if shard.len() >= Memo::SHARD_ENTRIES {
             shard.clear();
         }
-        let input = input.map(|(src, msg)| (src, msg.clone()));
-        shard.insert(key, Memoized { state: state.clone(), input, step: Arc::clone(&step) });
+        shard.insert(key, Memoized { state: state.clone(), input: input.owned(), step: Arc::clone(&step) });
         step
     }
+}
+
+/// A message taken out of flight: delivered to its destination, or lost.
+#[derive(Clone, Copy)]
+struct Taken<'a> {
+    src: Id,
+    msg: &'a Msg,
+    delivered: bool,
 }
 
 /// The model: the actors, their configuration, and the properties checked on every state.
@@ -490,6 +531,8 @@ pub struct Driver {
     max_crashes: usize,
     properties: Vec<Property<Driver>>,
     memo: Memo,
+    /// Offer only actions that lead somewhere (see [`Driver::offer_only_effective_actions`]).
+    effective_only: bool,
 }
 
 impl Driver {
@@ -504,34 +547,51 @@ impl Driver {
             actors,
             properties,
             memo: Memo::new(),
+            effective_only: false,
         }
     }
 
-    /// The state after actor `id` stepped in `last`: `delivered` taken out of flight (and recorded
-    /// in the history), the bit sets changed by `flags`, the actor's state replaced if the step
-    /// changed it, then the step's commands carried out as `ActorModel` does (a send is recorded in
-    /// the history and put in flight, a timer armed or disarmed, a choice offered or withdrawn, a
-    /// disk saved). The body is left to build; the digest is moved term by term.
+    /// Makes [`Model::actions`] leave out the actions whose [`Model::next_state`] is `None` (the
+    /// pruned steps), at the cost of taking each step twice (the memo takes the second). For
+    /// stateright's simulation checker: it records an action it drew that led nowhere as a step
+    /// of the walk, then cannot replay the walk into a path (0.31), where every other checker
+    /// skips such actions.
+    pub fn offer_only_effective_actions(&mut self) {
+        self.effective_only = true;
+    }
+
+    /// The state after actor `id` stepped in `last`: `taken` out of flight (and, if delivered
+    /// rather than lost, recorded in the history), the bit sets and the history changed by
+    /// `flags`, the actor's state replaced if the step changed it, then the step's commands
+    /// carried out as `ActorModel` does (a send is recorded in the history and put in flight, a
+    /// timer armed or disarmed, a choice offered or withdrawn, a disk saved). The body is left to
+    /// build; the digest is moved term by term.
     fn successor(
         &self,
         last: &World,
         id: Id,
         step: &Step,
-        delivered: Option<(Id, &Msg)>,
-        flags: impl FnOnce(&mut (u64, u64, u64)),
+        taken: Option<Taken>,
+        flags: impl FnOnce(&mut (u64, u64, u64), &mut History),
     ) -> World {
         let parent = last.shared_body();
         let index = usize::from(id);
         let mut bits = (last.timers, last.crashed, last.wipes_offered);
-        flags(&mut bits);
         let mut history = last.history.clone();
+        flags(&mut bits, &mut history);
         let mut digest = last.digest;
         let mut change = Change { taken: None, actor: None, disk: None, sends: Vec::new() };
 
-        // The delivered message leaves its channel; on a FIFO network the rest of it moves up.
+        // The delivered (or lost) message leaves its channel; on a FIFO network the rest of it
+        // moves up.
         let mut taken_from = None;
-        if let Some((src, msg)) = delivered {
-            if let Some(next) = crate::record_in(&self.cfg, &history, Envelope { src, dst: id, msg }) {
+        if let Some(Taken { src, msg, delivered }) = taken {
+            let recorded = if delivered {
+                crate::record_in(&self.cfg, &history, Envelope { src, dst: id, msg })
+            } else {
+                None
+            };
+            if let Some(next) = recorded {
                 history = next;
             }
             let range = channel(&parent.network, src, id);
@@ -583,8 +643,8 @@ impl Driver {
                     digest = digest.wrapping_add(digest::message(id, dst, place, msg));
                     change.sends.push((id, dst, msg.clone()));
                 }
-                Effect::Election(true) => bits.0 |= 1 << index,
-                Effect::Election(false) => bits.0 &= !(1 << index),
+                Effect::Timer(timer, true) => bits.0 |= timer_bit(index, *timer),
+                Effect::Timer(timer, false) => bits.0 &= !timer_bit(index, *timer),
                 Effect::WipeOffered(true) => bits.2 |= 1 << index,
                 Effect::WipeOffered(false) => bits.2 &= !(1 << index),
                 Effect::Save(disk) => {
@@ -632,14 +692,16 @@ impl Model for Driver {
         let mut world = World::built(body, (0, 0, 0), History::default(), self.ordered);
         for (index, out) in outs.into_iter().enumerate() {
             let started = Step::of(Cow::Borrowed(world.actor_state(index)), out);
-            world = self.successor(&world, Id::from(index), &started, None, |_| {});
+            world = self.successor(&world, Id::from(index), &started, None, |_, _| {});
         }
         vec![world]
     }
 
-    /// The actions in `ActorModel`'s order: deliveries by (source, destination, message), timers
-    /// by actor, crashes, restarts, wipes.
+    /// The actions in `ActorModel`'s order: losses (while the budget lasts) and deliveries, each by
+    /// (source, destination, message), timers by actor, crashes, restarts, wipes.
     fn actions(&self, world: &World, actions: &mut Vec<Action>) {
+        let lossy = world.history.losses < self.cfg.losses;
+        let mut deliveries = Vec::new();
         let mut previous: Option<(Id, Id, &Msg)> = None;
         for (src, dst, msg) in &world.network {
             // FIFO: only the head of a channel. Unordered: each distinct message once.
@@ -649,11 +711,22 @@ impl Model for Driver {
             };
             previous = Some((*src, *dst, msg));
             if !repeated {
-                actions.push(ActorModelAction::Deliver { src: *src, dst: *dst, msg: msg.clone() });
+                deliveries.push(ActorModelAction::Deliver { src: *src, dst: *dst, msg: msg.clone() });
+                // A replica's sync is local (a disk, not the network): it is never lost.
+                if lossy && !matches!(msg, Msg::Sync) {
+                    let envelope = Envelope { src: *src, dst: *dst, msg: msg.clone() };
+                    actions.push(ActorModelAction::Drop(envelope));
+                }
             }
         }
+        actions.append(&mut deliveries);
+        let resends = world.history.resends < self.cfg.resends;
         for index in bits(world.timers) {
-            actions.push(ActorModelAction::Timeout(Id::from(index), Timer::Election));
+            if index < 32 {
+                actions.push(ActorModelAction::Timeout(Id::from(index), Timer::Election));
+            } else if resends {
+                actions.push(ActorModelAction::Timeout(Id::from(index - 32), Timer::Retransmit));
+            }
         }
         if world.crashed_count() < self.max_crashes {
             for index in (0..self.actors.len()).filter(|index| !world.is_crashed(*index)) {
@@ -670,6 +743,9 @@ impl Model for Driver {
                 random: Choice::Wipe,
             });
         }
+        if self.effective_only {
+            actions.retain(|action| self.next_state(world, action.clone()).is_some());
+        }
     }
 
     fn next_state(&self, last: &World, action: Action) -> Option<World> {
@@ -679,32 +755,53 @@ impl Model for Driver {
                 if last.is_crashed(index) {
                     return None;
                 }
-                let step = self.memo.step(index, last.actor_state(index), Some((src, &msg)), |state, out| {
-                    self.actors[index].on_msg(dst, state, src, msg.clone(), out)
-                });
+                let step = self.memo.step(
+                    index,
+                    last.actor_state(index),
+                    Stimulus::Message(src, &msg),
+                    |state, out| self.actors[index].on_msg(dst, state, src, msg.clone(), out),
+                );
                 // As in ActorModel: a no-op delivery is pruned on an unordered network, and
                 // consumes the message on a FIFO one.
                 if step.is_noop() && !self.ordered {
                     return None;
                 }
-                Some(self.successor(last, dst, &step, Some((src, &msg)), |_| {}))
+                let taken = Taken { src, msg: &msg, delivered: true };
+                Some(self.successor(last, dst, &step, Some(taken), |_, _| {}))
+            }
+            ActorModelAction::Drop(Envelope { src, dst, msg }) => {
+                let nothing = Step { state: None, effects: Vec::new() };
+                let taken = Taken { src, msg: &msg, delivered: false };
+                Some(
+                    self.successor(last, dst, &nothing, Some(taken), |_, history| {
+                        *history = history.with_loss()
+                    }),
+                )
             }
             ActorModelAction::Timeout(id, timer) => {
                 let index = usize::from(id);
-                let step = self.memo.step(index, last.actor_state(index), None, |state, out| {
-                    self.actors[index].on_timeout(id, state, &timer, out)
-                });
+                let step =
+                    self.memo.step(index, last.actor_state(index), Stimulus::Timer(timer), |state, out| {
+                        self.actors[index].on_timeout(id, state, &timer, out)
+                    });
                 // As in ActorModel: a timeout that only re-arms its timer is pruned.
-                if step.state.is_none() && matches!(step.effects[..], [Effect::Election(true)]) {
+                if step.state.is_none()
+                    && matches!(step.effects[..], [Effect::Timer(rearmed, true)] if rearmed == timer)
+                {
                     return None;
                 }
-                Some(self.successor(last, id, &step, None, |bits| bits.0 &= !(1 << index)))
+                Some(self.successor(last, id, &step, None, |bits, history| {
+                    bits.0 &= !timer_bit(index, timer);
+                    if timer == Timer::Retransmit {
+                        *history = history.with_resend();
+                    }
+                }))
             }
             ActorModelAction::Crash(id) => {
                 let index = usize::from(id);
                 let nothing = Step { state: None, effects: Vec::new() };
-                Some(self.successor(last, id, &nothing, None, |bits| {
-                    bits.0 &= !(1 << index);
+                Some(self.successor(last, id, &nothing, None, |bits, _| {
+                    bits.0 &= !(timer_bit(index, Timer::Election) | timer_bit(index, Timer::Retransmit));
                     bits.1 |= 1 << index;
                     bits.2 &= !(1 << index);
                 }))
@@ -715,7 +812,7 @@ impl Model for Driver {
                 let storage = last.storage(index).cloned();
                 let state = self.actors[index].on_start(id, &storage, &mut out);
                 let step = Step::of(Cow::Owned(state), out);
-                Some(self.successor(last, id, &step, None, |bits| bits.1 &= !(1 << index)))
+                Some(self.successor(last, id, &step, None, |bits, _| bits.1 &= !(1 << index)))
             }
             ActorModelAction::SelectRandom { actor, random, .. } => {
                 let index = usize::from(actor);
@@ -723,9 +820,8 @@ impl Model for Driver {
                 let mut out = Out::new();
                 self.actors[index].on_random(actor, &mut state, &random, &mut out);
                 let step = Step::of(state, out);
-                Some(self.successor(last, actor, &step, None, |bits| bits.2 &= !(1 << index)))
+                Some(self.successor(last, actor, &step, None, |bits, _| bits.2 &= !(1 << index)))
             }
-            ActorModelAction::Drop(_) => None,
         }
     }
 

@@ -63,6 +63,14 @@ pub struct ModelConfig {
     pub wipes: u8,
     /// Network semantics.
     pub network: NetworkKind,
+    /// Messages the network may lose, in total (any message in flight that could be delivered
+    /// next may be dropped instead).
+    pub losses: u8,
+    /// Firings of the replicas' `Retransmit` timers, in total: each resends what the replica has
+    /// not had answered (Prepares, Accepts, forwarded requests), the core's own code. On a FIFO
+    /// network a resend is how a message arrives after a later one from the same sender, as after
+    /// a lost TCP connection.
+    pub resends: u8,
     /// The broken variant to run.
     pub mutant: Mutant,
 }
@@ -78,8 +86,83 @@ impl Default for ModelConfig {
             crashes: 1,
             wipes: 0,
             network: NetworkKind::Unordered,
+            losses: 0,
+            resends: 0,
             mutant: Mutant::None,
         }
+    }
+}
+
+impl ModelConfig {
+    /// The bounds `model hunt` walks in: far deeper than any exhaustive tier (three candidates,
+    /// three rounds, so up to nine ballots; three clients with a put and a get each; two
+    /// crash-restarts; a reordering network that loses two messages and resends twice).
+    pub fn hunting() -> ModelConfig {
+        ModelConfig {
+            replicas: 3,
+            clients: 3,
+            ops: 2,
+            candidates: 3,
+            rounds: 3,
+            crashes: 2,
+            wipes: 0,
+            network: NetworkKind::Unordered,
+            losses: 2,
+            resends: 2,
+            mutant: Mutant::None,
+        }
+    }
+
+    /// The bounds in a few words, as the mutants' table shows them.
+    pub fn describe(&self) -> String {
+        let network = match self.network {
+            NetworkKind::Unordered => "reordering",
+            NetworkKind::Ordered => "FIFO",
+        };
+        let mut words = vec![
+            format!("{} rounds", self.rounds),
+            format!("{} clients x {} ops", self.clients, self.ops),
+            network.to_string(),
+        ];
+        for (count, what) in
+            [(self.crashes, "crash"), (self.wipes, "wipe"), (self.losses, "loss"), (self.resends, "resend")]
+        {
+            if count > 0 {
+                words.push(format!("{count} {what}"));
+            }
+        }
+        words.join(", ")
+    }
+
+    /// The tiers `model check` explores by default, named, one after another (about three
+    /// minutes on one core). Together they cover what no one tier fits in minutes, and every
+    /// mutant is caught by one of them (`model mutants --tiers`):
+    /// - two ballot rounds for each of two candidates (up to four ballots compete for a slot, so
+    ///   a value accepted in one round must survive two more phase 1s), two clients that each
+    ///   write, on a FIFO network that may lose a message;
+    /// - one round with a crash-restart (and so the deferred syncs of group commit), on a FIFO
+    ///   network with two writers, and on a network that delivers in any order with one;
+    /// - two rounds where a replica's retransmit timer may fire once, so that a resent Prepare,
+    ///   Accept or request arrives after a later message from the same sender (one client: two
+    ///   clients and a resend are 109 million states, seven minutes);
+    /// - reads: two clients that each write and read;
+    /// - a crash that loses the disk (the storage-loss recovery).
+    pub fn standard_tiers() -> Vec<(String, ModelConfig)> {
+        let fifo = ModelConfig { network: NetworkKind::Ordered, crashes: 0, ..ModelConfig::default() };
+        vec![
+            ("two rounds, lossy FIFO".into(), ModelConfig { rounds: 2, losses: 1, ..fifo.clone() }),
+            ("one round, FIFO, crash".into(), ModelConfig { crashes: 1, ..fifo.clone() }),
+            (
+                "one round, reordering, crash".into(),
+                ModelConfig { clients: 1, crashes: 1, network: NetworkKind::Unordered, ..fifo.clone() },
+            ),
+            (
+                "two rounds, a resend".into(),
+                ModelConfig { rounds: 2, clients: 1, resends: 1, ..fifo.clone() },
+            ),
+            ("reads".into(), ModelConfig { ops: 2, ..fifo.clone() }),
+            ("storage loss".into(), ModelConfig { crashes: 1, wipes: 1, ..fifo }),
+        ]
     }
 }
 
@@ -99,6 +182,10 @@ pub struct Record {
     pub linearizable: bool,
     /// Replicas that sent an Accept (led) so far.
     pub leaders: BTreeSet<NodeId>,
+    /// Messages the network lost so far (bounded by [`ModelConfig::losses`]).
+    pub losses: u8,
+    /// Retransmit timers fired so far (bounded by [`ModelConfig::resends`]).
+    pub resends: u8,
 }
 
 impl Default for History {
@@ -107,6 +194,8 @@ impl Default for History {
             tester: LinearizabilityTester::default(),
             linearizable: true,
             leaders: BTreeSet::new(),
+            losses: 0,
+            resends: 0,
         }))
     }
 }
@@ -132,6 +221,20 @@ impl History {
         }
         next.linearizable = next.tester.serialized_history().is_some();
         Some(History(Digested::new(next)))
+    }
+
+    /// The history with one more message lost.
+    pub(crate) fn with_loss(&self) -> History {
+        let mut next = Record::clone(self);
+        next.losses += 1;
+        History(Digested::new(next))
+    }
+
+    /// The history with one more retransmit timer fired.
+    pub(crate) fn with_resend(&self) -> History {
+        let mut next = Record::clone(self);
+        next.resends += 1;
+        History(Digested::new(next))
     }
 
     /// The history with `leader` among the replicas that have led (the tester unchanged).
@@ -176,6 +279,7 @@ impl ModelConfig {
             candidate: index < self.candidates,
             wipes_max: self.wipes,
             sync_deferred: self.crashes > 0,
+            retransmits: self.resends > 0,
         });
         let clients = (0..self.clients).map(|index| Node::Client {
             server: Id::from(index % self.replicas),
@@ -191,7 +295,7 @@ impl ModelConfig {
 
     /// Builds the stateright model.
     pub fn into_model(self) -> Model {
-        let properties = vec![
+        let mut properties = vec![
             Property::always("linearizable", |_: &Model, state: &World| state.history.linearizable),
             Property::always("agreement", |model: &Model, state: &World| {
                 agreement(&model.cfg, state).is_ok()
@@ -206,6 +310,14 @@ impl ModelConfig {
                 state.history.leaders.len() >= 2
             }),
         ];
+        if self.rounds >= 2 && self.replicas >= 3 {
+            // What the second round is for: competing proposers leave one slot accepted in three
+            // ballots, which only the highest-ballot rule of phase 1 sorts out.
+            properties
+                .push(Property::sometimes("a slot accepted in three ballots", |_: &Model, state: &World| {
+                    slot_accepted_in_ballots(state, 3)
+                }));
+        }
         Driver::new(self, properties)
     }
 }
@@ -277,6 +389,21 @@ fn one_value<'a>(values: &mut Vec<(Slot, &'a Value)>, slot: Slot, value: &'a Val
             Ok(())
         }
     }
+}
+
+/// Some slot is accepted, on the replicas' disks, in at least `ballots` distinct ballots.
+pub fn slot_accepted_in_ballots(state: &World, ballots: usize) -> bool {
+    let mut seen: Vec<(Slot, Ballot)> = Vec::new();
+    for storage in state.actor_storages.iter().flatten() {
+        if let actor::Disk::Replica(saved) = storage {
+            for (slot, (ballot, _)) in &saved.durable.accepted {
+                if !seen.contains(&(*slot, *ballot)) {
+                    seen.push((*slot, *ballot));
+                }
+            }
+        }
+    }
+    seen.iter().any(|(slot, _)| seen.iter().filter(|(other, _)| other == slot).count() >= ballots)
 }
 
 /// Two replicas that applied the same number of slots hold the same state machine.
@@ -459,6 +586,81 @@ pub fn run_reporting(
     }
 }
 
+/// Random walks instead of an exhaustive search (stateright's simulation checker), for bounds far
+/// too large to explore: each walk starts from the initial state and takes actions chosen at
+/// random from `seed` until no action is left, a bound is reached or the walk revisits a state;
+/// walks repeat until `seconds` pass or a property fails. An `always` property that fails has
+/// its counterexample explained as [`run`] explains one; a `sometimes` property a walk never
+/// reached is not a failure here (missing a state proves nothing). With one thread the walks are
+/// a function of the seed: a failure found in time T is found again with the same seed in T.
+pub fn hunt(config: ModelConfig, seed: u64, seconds: u64, threads: usize) -> Outcome {
+    let judge = config.clone().into_model();
+    let mut model = config.into_model();
+    model.offer_only_effective_actions();
+    let started = Instant::now();
+    let checker = model
+        .checker()
+        .threads(threads.max(1))
+        .timeout(Duration::from_secs(seconds))
+        .finish_when(HasDiscoveries::AnyFailures)
+        .spawn_simulation(seed, MostlyDeliveries)
+        .join();
+    let mut outcome = summarize(&judge, checker, started);
+    for property in &mut outcome.properties {
+        match (property.expectation.as_str(), property.failed) {
+            ("sometimes", true) => {
+                property.verdict = "not reached".into();
+                property.failed = false;
+            }
+            ("always", false) => property.verdict = "no violation found".into(),
+            _ => {}
+        }
+    }
+    if outcome.properties.iter().all(|property| !property.failed) {
+        outcome.counterexample = None;
+    }
+    outcome
+}
+
+/// How a hunting walk chooses its next action: a message delivery nine times in ten (if any is
+/// possible), else any action, uniformly. Drawn uniformly, a walk spends itself on faults: on a
+/// network that may lose and resend, with crashes, most actions are faults, and a walk that
+/// crashes, drops and re-arms at every other step ends before two proposers ever meet.
+#[derive(Clone)]
+struct MostlyDeliveries;
+
+impl stateright::Chooser<Model> for MostlyDeliveries {
+    type State = rand::rngs::StdRng;
+
+    fn new_state(&self, seed: u64) -> rand::rngs::StdRng {
+        rand::SeedableRng::seed_from_u64(seed)
+    }
+
+    fn choose_initial_state(&self, _rng: &mut rand::rngs::StdRng, _initial: &[World]) -> usize {
+        0
+    }
+
+    fn choose_action(
+        &self,
+        rng: &mut rand::rngs::StdRng,
+        _state: &World,
+        actions: &[driver::Action],
+    ) -> usize {
+        use rand::Rng;
+        let deliveries: Vec<usize> = actions
+            .iter()
+            .enumerate()
+            .filter(|(_, action)| matches!(action, stateright::actor::ActorModelAction::Deliver { .. }))
+            .map(|(index, _)| index)
+            .collect();
+        if !deliveries.is_empty() && rng.random_bool(0.9) {
+            deliveries[rng.random_range(0..deliveries.len())]
+        } else {
+            rng.random_range(0..actions.len())
+        }
+    }
+}
+
 /// Progress lines for long runs: states so far, depth, rate. (Stateright polls a reporter at its
 /// `delay` and waits that long before it sees the search end, so it is polled often and prints
 /// only every `every`.)
@@ -584,5 +786,8 @@ pub fn mutant_config(mutant: Mutant) -> ModelConfig {
         Mutant::NoRecovery => ModelConfig { crashes: 1, wipes: 1, ..base },
         Mutant::UnconfirmedReads => ModelConfig { ops: 2, crashes: 0, ..base },
         Mutant::EarlyVotes => ModelConfig { crashes: 1, ..base },
+        Mutant::FirstReportedValue | Mutant::StalePromises => ModelConfig { rounds: 2, crashes: 0, ..base },
+        Mutant::AcceptBelowPromise | Mutant::IgnoreReportedSlots => ModelConfig { crashes: 0, ..base },
+        Mutant::CommitAnyBallot => ModelConfig { clients: 3, crashes: 0, losses: 1, ..base },
     }
 }

@@ -17,37 +17,49 @@ struct Cli {
     command: Command,
 }
 
+/// Bounds given on the command line. With none, `check` runs the standard tiers (see
+/// `ModelConfig::standard_tiers`); with some, one check, the others at their defaults below.
 #[derive(clap::Args, Clone)]
 struct Bounds {
-    /// Replicas in the cluster.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=7))]
-    replicas: u8,
-    /// Clients; client i talks to replica i mod replicas.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=6))]
-    clients: u8,
-    /// Operations per client: a put of the client's own value, then gets.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4))]
-    ops: u8,
-    /// Highest ballot round explored.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=4))]
-    rounds: u64,
-    /// Replicas whose election timer may fire (candidate leaders); the first ones.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=7))]
-    candidates: u8,
-    /// Replica crash-restarts in total.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=3))]
-    crashes: u8,
-    /// Restarts with a lost disk, in total (each is also a crash).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
-    wipes: u8,
-    /// Network semantics.
-    #[arg(long, value_enum, default_value_t = NetworkArg::Unordered)]
-    network: NetworkArg,
+    /// Replicas in the cluster [default: 3].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=7))]
+    replicas: Option<u8>,
+    /// Clients; client i talks to replica i mod replicas [default: 2].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=6))]
+    clients: Option<u8>,
+    /// Operations per client: a put of the client's own value, then gets [default: 1].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
+    ops: Option<u8>,
+    /// Highest ballot round explored [default: 1].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4))]
+    rounds: Option<u64>,
+    /// Replicas whose election timer may fire (candidate leaders); the first ones [default: 2].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=7))]
+    candidates: Option<u8>,
+    /// Replica crash-restarts in total [default: 1].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=3))]
+    crashes: Option<u8>,
+    /// Restarts with a lost disk, in total (each is also a crash) [default: 0].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=2))]
+    wipes: Option<u8>,
+    /// Network semantics [default: unordered].
+    #[arg(long, value_enum)]
+    network: Option<NetworkArg>,
+    /// Messages the network may lose, in total [default: 0].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=3))]
+    losses: Option<u8>,
+    /// Firings of the replicas' retransmit timers, in total (each resends what is unanswered)
+    /// [default: 0].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=3))]
+    resends: Option<u8>,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Explore every state within the bounds and check every property.
+    /// Explore every state within the bounds and check every property. Without bounds: the
+    /// standard tiers, one after another (two ballot rounds on a lossy FIFO network; one round on
+    /// a reordering network with a crash-restart; two rounds with a resend). With any bound, one
+    /// check, the bounds not given at their defaults.
     Check {
         #[command(flatten)]
         bounds: Bounds,
@@ -67,7 +79,7 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
         threads: u16,
     },
-    /// Serve the stateright Explorer web UI on 127.0.0.1.
+    /// Serve the stateright Explorer web UI on 127.0.0.1 (without bounds: the first standard tier).
     Explore {
         #[command(flatten)]
         bounds: Bounds,
@@ -78,11 +90,34 @@ enum Command {
         #[arg(long, default_value = "none", value_parser = parse_mutant)]
         mutant: Mutant,
     },
-    /// Run every mutant (breadth-first) and show which property caught it.
+    /// Hunt for bugs by random walks (stateright's simulation checker) in bounds far too deep to
+    /// explore: three candidates, three rounds, three clients with two operations each, two
+    /// crashes, a reordering network that loses and resends. Runs for --seconds or until a
+    /// property fails, and prints the seed that replays it.
+    Hunt {
+        /// Where the walks start from: the same seed (with one thread) walks the same way.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// How long to hunt.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        seconds: u64,
+        /// Run a deliberately broken core.
+        #[arg(long, default_value = "none", value_parser = parse_mutant)]
+        mutant: Mutant,
+        /// Threads walking at once (each from its own seed; only one thread replays exactly).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        threads: u16,
+    },
+    /// Run every mutant (breadth-first, in the smallest bounds that catch it) and show which
+    /// property caught it; with --tiers, also which of the standard tiers of `check` does.
     Mutants {
         /// Print each counterexample.
         #[arg(long)]
         verbose: bool,
+        /// Also run each mutant through the standard tiers (depth-first, as `check` does; up to
+        /// a few minutes for a mutant they miss).
+        #[arg(long)]
+        tiers: bool,
     },
 }
 
@@ -103,33 +138,87 @@ fn parse_mutant(text: &str) -> Result<Mutant, String> {
 }
 
 impl Bounds {
-    fn config(&self, mutant: Mutant) -> Result<model::ModelConfig, String> {
-        if self.candidates > self.replicas {
-            return Err(format!(
-                "--candidates {}: expected at most --replicas ({})",
-                self.candidates, self.replicas
-            ));
+    fn given(&self) -> bool {
+        let Bounds { replicas, clients, ops, rounds, candidates, crashes, wipes, network, losses, resends } =
+            self;
+        replicas.is_some()
+            || clients.is_some()
+            || ops.is_some()
+            || rounds.is_some()
+            || candidates.is_some()
+            || crashes.is_some()
+            || wipes.is_some()
+            || network.is_some()
+            || losses.is_some()
+            || resends.is_some()
+    }
+
+    /// The tiers to check: the standard ones if no bound is given, else one, of the given bounds
+    /// and the defaults.
+    fn tiers(&self, mutant: Mutant) -> Result<Vec<(String, model::ModelConfig)>, String> {
+        let mut tiers = if self.given() {
+            vec![("as given".to_string(), model::ModelConfig::default())]
+        } else {
+            model::ModelConfig::standard_tiers()
+        };
+        for (_, config) in &mut tiers {
+            self.apply(config);
+            config.mutant = mutant;
+            self.validate(config)?;
         }
-        if self.wipes > self.crashes {
-            return Err(format!(
-                "--wipes {}: expected at most --crashes ({}); a wipe is a crash",
-                self.wipes, self.crashes
-            ));
+        Ok(tiers)
+    }
+
+    fn apply(&self, config: &mut model::ModelConfig) {
+        if let Some(replicas) = self.replicas {
+            config.replicas = usize::from(replicas);
         }
-        Ok(model::ModelConfig {
-            replicas: usize::from(self.replicas),
-            clients: usize::from(self.clients),
-            ops: usize::from(self.ops),
-            candidates: usize::from(self.candidates),
-            rounds: self.rounds,
-            crashes: self.crashes,
-            wipes: self.wipes,
-            network: match self.network {
+        if let Some(clients) = self.clients {
+            config.clients = usize::from(clients);
+        }
+        if let Some(ops) = self.ops {
+            config.ops = usize::from(ops);
+        }
+        if let Some(rounds) = self.rounds {
+            config.rounds = rounds;
+        }
+        if let Some(candidates) = self.candidates {
+            config.candidates = usize::from(candidates);
+        }
+        if let Some(crashes) = self.crashes {
+            config.crashes = crashes;
+        }
+        if let Some(wipes) = self.wipes {
+            config.wipes = wipes;
+        }
+        if let Some(network) = self.network {
+            config.network = match network {
                 NetworkArg::Unordered => NetworkKind::Unordered,
                 NetworkArg::Ordered => NetworkKind::Ordered,
-            },
-            mutant,
-        })
+            };
+        }
+        if let Some(losses) = self.losses {
+            config.losses = losses;
+        }
+        if let Some(resends) = self.resends {
+            config.resends = resends;
+        }
+    }
+
+    fn validate(&self, config: &model::ModelConfig) -> Result<(), String> {
+        if config.candidates > config.replicas {
+            return Err(format!(
+                "--candidates {}: expected at most --replicas ({})",
+                config.candidates, config.replicas
+            ));
+        }
+        if config.wipes > config.crashes {
+            return Err(format!(
+                "--wipes {}: expected at most --crashes ({}); a wipe is a crash",
+                config.wipes, config.crashes
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -143,6 +232,7 @@ struct PropertyRow {
 #[derive(Tabled)]
 struct MutantRow {
     mutant: String,
+    bounds: String,
     #[tabled(rename = "caught by")]
     caught_by: String,
     #[tabled(rename = "counterexample steps")]
@@ -150,6 +240,8 @@ struct MutantRow {
     #[tabled(rename = "unique states")]
     states: String,
     seconds: String,
+    #[tabled(rename = "standard tiers")]
+    standard: String,
 }
 
 fn report(outcome: &Outcome) {
@@ -161,6 +253,11 @@ fn report(outcome: &Outcome) {
         outcome.seconds,
         outcome.unique_states as f64 / outcome.seconds.max(1e-9)
     );
+    table(outcome);
+}
+
+/// Every property's result.
+fn table(outcome: &Outcome) {
     let rows: Vec<PropertyRow> = outcome
         .properties
         .iter()
@@ -177,45 +274,85 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { bounds, dfs: _, bfs, mutant, examples, threads } => {
-            let config = match bounds.config(mutant) {
-                Ok(config) => config,
+            let tiers = match bounds.tiers(mutant) {
+                Ok(tiers) => tiers,
                 Err(error) => {
                     eprintln!("error: {error}");
                     return ExitCode::from(2);
                 }
             };
             let search = if bfs { Search::Bfs } else { Search::Dfs };
-            println!(
-                "checking {} replicas, {} clients x {} ops, {} candidates, rounds <= {}, crashes <= {}, wipes <= {}, {:?} network, {:?}, mutant {}",
-                config.replicas,
-                config.clients,
-                config.ops,
-                config.candidates,
-                config.rounds,
-                config.crashes,
-                config.wipes,
-                config.network,
-                search,
-                config.mutant.name()
-            );
-            let outcome = run_reporting(config, search, usize::from(threads), Some(Duration::from_secs(10)));
-            report(&outcome);
-            if examples {
-                for (property, text) in &outcome.examples {
-                    println!("example for \"{property}\":\n{text}");
+            let mut states = 0;
+            let mut seconds = 0.0;
+            for (name, config) in tiers {
+                println!(
+                    "{name}: checking {} replicas, {} clients x {} ops, {} candidates, rounds <= {}, crashes <= {}, wipes <= {}, {:?} network, losses <= {}, resends <= {}, {:?}, mutant {}",
+                    config.replicas,
+                    config.clients,
+                    config.ops,
+                    config.candidates,
+                    config.rounds,
+                    config.crashes,
+                    config.wipes,
+                    config.network,
+                    config.losses,
+                    config.resends,
+                    search,
+                    config.mutant.name()
+                );
+                let outcome =
+                    run_reporting(config, search, usize::from(threads), Some(Duration::from_secs(10)));
+                report(&outcome);
+                states += outcome.unique_states;
+                seconds += outcome.seconds;
+                if examples {
+                    for (property, text) in &outcome.examples {
+                        println!("example for \"{property}\":\n{text}");
+                    }
+                }
+                if let Some((property, text)) = &outcome.counterexample {
+                    println!("counterexample for \"{property}\":\n{text}");
+                    return ExitCode::from(1);
                 }
             }
+            println!("every property holds: {states} unique states in {seconds:.1} s");
+            ExitCode::SUCCESS
+        }
+        Command::Hunt { seed, seconds, mutant, threads } => {
+            let config = model::ModelConfig { mutant, ..model::ModelConfig::hunting() };
+            println!(
+                "hunting for {seconds} s from seed {seed}: {}, {} replicas, {} candidates, mutant {}",
+                config.describe(),
+                config.replicas,
+                config.candidates,
+                mutant.name()
+            );
+            let outcome = model::hunt(config, seed, seconds, usize::from(threads));
+            println!(
+                "{} states on random walks, max depth {}, {:.1} s",
+                outcome.total_states, outcome.max_depth, outcome.seconds
+            );
+            table(&outcome);
+            let again = format!(
+                "cargo run --release -p model -- hunt --seed {seed} --seconds {seconds} --mutant {}{}",
+                mutant.name(),
+                if threads > 1 { format!(" --threads {threads}") } else { String::new() }
+            );
             match &outcome.counterexample {
                 Some((property, text)) => {
                     println!("counterexample for \"{property}\":\n{text}");
+                    println!("replay: {again}");
                     ExitCode::from(1)
                 }
-                None => ExitCode::SUCCESS,
+                None => {
+                    println!("no property failed; this hunt again: {again}");
+                    ExitCode::SUCCESS
+                }
             }
         }
         Command::Explore { bounds, port, mutant } => {
-            let config = match bounds.config(mutant) {
-                Ok(config) => config,
+            let config = match bounds.tiers(mutant) {
+                Ok(mut tiers) => tiers.remove(0).1,
                 Err(error) => {
                     eprintln!("error: {error}");
                     return ExitCode::from(2);
@@ -230,12 +367,14 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Mutants { verbose } => {
+        Command::Mutants { verbose, tiers } => {
             let mut rows = Vec::new();
             let mut survivors = Vec::new();
             for mutant in Mutant::ALL {
                 let config = model::mutant_config(mutant);
+                let bounds = config.describe();
                 let outcome = run(config, Search::Bfs, 1);
+                let standard = if tiers { standard_tiers_verdict(mutant) } else { "-".into() };
                 let (caught_by, steps) = match &outcome.counterexample {
                     Some((property, text)) => {
                         if verbose {
@@ -250,6 +389,8 @@ fn main() -> ExitCode {
                 };
                 rows.push(MutantRow {
                     mutant: mutant.name().to_string(),
+                    bounds,
+                    standard,
                     caught_by,
                     steps,
                     states: outcome.unique_states.to_string(),
@@ -266,4 +407,19 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Which standard tier of `check` catches `mutant` first, and in how long (depth-first, as
+/// `check` runs them).
+fn standard_tiers_verdict(mutant: Mutant) -> String {
+    let mut seconds = 0.0;
+    for (name, mut config) in model::ModelConfig::standard_tiers() {
+        config.mutant = mutant;
+        let outcome = run(config, Search::Dfs, 1);
+        seconds += outcome.seconds;
+        if outcome.counterexample.is_some() {
+            return format!("{name} ({seconds:.1} s)");
+        }
+    }
+    format!("none ({seconds:.1} s)")
 }

@@ -93,16 +93,25 @@ fn unordered_network_two_candidates() {
 }
 
 /// Every successor of every state, on both networks and with every kind of step (deliveries,
-/// timeouts, crashes, restarts, wipes), carries the digest of the state it builds into: the
-/// fingerprint of a successor the checker drops unbuilt is the one it would have had built.
+/// losses, timeouts, crashes, restarts, wipes), carries the digest of the state it builds into:
+/// the fingerprint of a successor the checker drops unbuilt is the one it would have had built.
 #[test]
 fn every_successor_carries_the_digest_of_its_state() {
     for network in [NetworkKind::Ordered, NetworkKind::Unordered] {
-        let config = ModelConfig { clients: 2, crashes: 1, wipes: 1, network, ..ModelConfig::default() };
+        let config = ModelConfig {
+            clients: 2,
+            crashes: 1,
+            wipes: 1,
+            losses: 1,
+            resends: 1,
+            network,
+            ..ModelConfig::default()
+        };
         let model = config.into_model();
         let mut pending = model.init_states();
         let mut seen = std::collections::HashSet::new();
-        let (mut checked, mut kinds) = (0, std::collections::BTreeSet::new());
+        let (mut checked, mut kinds, mut timers) =
+            (0, std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
         while let Some(state) = pending.pop() {
             if checked >= 20_000 {
                 break;
@@ -111,6 +120,9 @@ fn every_successor_carries_the_digest_of_its_state() {
             model.actions(&state, &mut actions);
             for action in actions {
                 let kind = std::mem::discriminant(&action);
+                if let stateright::actor::ActorModelAction::Timeout(_, timer) = &action {
+                    timers.insert(format!("{timer:?}"));
+                }
                 let Some(next) = model.next_state(&state, action) else { continue };
                 assert_eq!(next.digest(), next.digest_recomputed(), "{network:?}: after {kind:?}");
                 kinds.insert(format!("{kind:?}"));
@@ -121,7 +133,8 @@ fn every_successor_carries_the_digest_of_its_state() {
             }
         }
         assert!(checked >= 20_000, "{network:?}: only {checked} successors");
-        assert_eq!(kinds.len(), 5, "{network:?}: every kind of step: {kinds:?}");
+        assert_eq!(kinds.len(), 6, "{network:?}: every kind of step: {kinds:?}");
+        assert_eq!(timers.len(), 2, "{network:?}: both timers the model arms: {timers:?}");
     }
 }
 

@@ -3,10 +3,11 @@
 //! shows up here, and must be explained in the commit); every mutant is caught, and the correct
 //! core passes in the very bounds that catch it.
 //!
-//! The exhaustive tier is a command: `cargo run --release -p model -- check --network ordered
-//! --rounds 2 --crashes 1` (see the README for its figures).
+//! The standard tiers are `cargo run --release -p model -- check` (two minutes); the exhaustive
+//! tier is a command too: `check --network ordered --rounds 2 --crashes 1 --losses 0` (see the
+//! README for its figures).
 
-use model::{mutant_config, run, ModelConfig, Mutant, NetworkKind, Search};
+use model::{hunt, mutant_config, run, ModelConfig, Mutant, NetworkKind, Search};
 
 fn assert_passes(config: ModelConfig, unique_states: usize) {
     let description = format!("{config:?}");
@@ -39,8 +40,20 @@ fn correct_core_fifo_network_with_reads() {
     assert_passes(config, 236_481);
 }
 
-/// Each mutant is caught, breadth-first (the shortest counterexample), by the property that
-/// should catch it.
+#[test]
+fn correct_core_fifo_network_with_a_loss_and_a_resend() {
+    // A lost message and a resent one: on a FIFO network, a message can now go missing while
+    // later ones arrive, and a resent one arrive after later ones from the same sender.
+    let config = ModelConfig {
+        crashes: 0,
+        losses: 1,
+        resends: 1,
+        network: NetworkKind::Ordered,
+        ..ModelConfig::default()
+    };
+    assert_passes(config, 1_683_903);
+}
+
 #[test]
 fn correct_core_two_ballot_rounds() {
     // Both candidates may campaign twice: up to four ballots compete for slot 0, so a value
@@ -55,6 +68,8 @@ fn correct_core_two_ballot_rounds() {
     assert_passes(config, 184_555);
 }
 
+/// Each mutant is caught, breadth-first (the shortest counterexample), by the property that
+/// should catch it.
 #[test]
 fn every_mutant_is_caught() {
     for mutant in Mutant::ALL {
@@ -66,6 +81,28 @@ fn every_mutant_is_caught() {
         assert_eq!(property, expected, "mutant {} caught by the wrong property:\n{text}", mutant.name());
         assert!(outcome.counterexample_steps > 0 && text.contains(" 1. "), "{}: {text}", mutant.name());
     }
+}
+
+/// The hunting tier's walks find a bug that needs three ballots and a late message, in bounds no
+/// exhaustive tier fits in minutes; the correct core survives the same walks (the twin).
+#[test]
+fn hunting_walks_find_stale_promises() {
+    let seed = 1;
+    let outcome = hunt(ModelConfig { mutant: Mutant::StalePromises, ..ModelConfig::hunting() }, seed, 120, 1);
+    let Some((property, text)) = &outcome.counterexample else {
+        panic!(
+            "stale-promises survived {} states of walks from seed {seed}; reproduce: cargo run --release -p \
+             model -- hunt --seed {seed} --seconds 120 --mutant stale-promises",
+            outcome.total_states
+        );
+    };
+    assert_eq!(property, "agreement", "seed {seed}:\n{text}");
+    let correct = hunt(ModelConfig::hunting(), seed, 3, 1);
+    assert!(
+        correct.counterexample.is_none(),
+        "the correct core fails the hunt from seed {seed} (cargo run --release -p model -- hunt --seed {seed}): {:?}",
+        correct.counterexample
+    );
 }
 
 /// The storage-loss recovery is safe with a wipe: the bounds that catch `no-recovery` pass with the

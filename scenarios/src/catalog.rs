@@ -150,6 +150,48 @@ pub fn all() -> Vec<Scenario> {
             vec![repeat((1.0, 2.0), (2.0, 4.0), vec![Fault::Flaky { loss: 0.005, latency_ms: 50 }])],
         ),
         scenario(
+            "competing-proposers",
+            "Proposers race for the same slots: every node's clock, and so its election timer, runs \
+             at 1x to 4x; messages are lost (1 in 50) and delayed by up to 30 ms; and again and \
+             again the leader is cut off, or cut from the others one way, for 0.2-1 s, often between \
+             sending its Accepts and hearing the votes. Slots end up accepted in several ballots and \
+             values superseded before they are chosen: the report counts how often.",
+            20.0,
+            vec![
+                once(
+                    0.0,
+                    20.0,
+                    Fault::Clock {
+                        target: Target::All,
+                        offset: Range(0.0, 0.0),
+                        rate: Range(1.0, 4.0),
+                        strobe: None,
+                    },
+                ),
+                once(0.0, 20.0, Fault::Flaky { loss: 0.02, latency_ms: 30 }),
+                repeat(
+                    (0.2, 1.0),
+                    (0.2, 1.0),
+                    vec![
+                        Fault::Isolate { target: leader },
+                        Fault::OneWay { target: leader, direction: Direction::Outbound },
+                    ],
+                ),
+            ],
+        ),
+        scenario(
+            "stalled-link",
+            "Again and again, the link between one node (the leader, half the time) and another \
+             holds its messages for 0.5-3 s, then delivers them all at once, while every other link \
+             works: promises, votes and Accepts of earlier ballots arrive after later ones.",
+            15.0,
+            vec![repeat(
+                (0.5, 2.0),
+                (0.5, 3.0),
+                vec![Fault::Stall { target: leader }, Fault::Stall { target: Target::Random }],
+            )],
+        ),
+        scenario(
             "mixed",
             "Every fault of the catalog, one after another in random order.",
             30.0,
@@ -172,6 +214,7 @@ pub fn all() -> Vec<Scenario> {
                     Fault::MachineCrash { target: Target::Random },
                     Fault::StorageLoss { target: Target::Follower },
                     Fault::Pause { target: leader },
+                    Fault::Stall { target: Target::Random },
                     Fault::Flaky { loss: 0.005, latency_ms: 50 },
                 ],
             )],

@@ -168,6 +168,14 @@ pub enum Fault {
         /// Whom.
         target: Target,
     },
+    /// Messages on the link between the target and one other node (drawn at random) are held, not
+    /// lost, for the hold, then delivered all at once (a stalled switch port, a connection stuck in
+    /// retransmission), while every other link works: replies to an earlier ballot arrive after
+    /// the sender moved on to a later one.
+    Stall {
+        /// Whom.
+        target: Target,
+    },
     /// Every message between nodes is lost with probability `loss` and delayed by up to
     /// `latency_ms` (so messages on different connections overtake each other).
     Flaky {
@@ -192,6 +200,7 @@ impl Fault {
             Fault::MachineCrash { .. } => "machine-crash",
             Fault::StorageLoss { .. } => "storage-loss",
             Fault::Pause { .. } => "pause",
+            Fault::Stall { .. } => "stall",
             Fault::Flaky { .. } => "flaky",
         }
     }
@@ -205,7 +214,8 @@ impl Fault {
             | Fault::Kill { target }
             | Fault::MachineCrash { target }
             | Fault::StorageLoss { target }
-            | Fault::Pause { target } => Some(*target),
+            | Fault::Pause { target }
+            | Fault::Stall { target } => Some(*target),
             Fault::PartitionHalves | Fault::MajoritiesRing | Fault::Bridge | Fault::Flaky { .. } => None,
         }
     }
@@ -229,7 +239,7 @@ impl Fault {
             }
         };
         match self {
-            Fault::PartitionHalves | Fault::Isolate { .. } | Fault::OneWay { .. } => {
+            Fault::PartitionHalves | Fault::Isolate { .. } | Fault::OneWay { .. } | Fault::Stall { .. } => {
                 at_least(2, "it cuts links between nodes")
             }
             Fault::MajoritiesRing => at_least(4, "with 3, every node sees every other"),

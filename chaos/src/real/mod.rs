@@ -412,6 +412,16 @@ impl Cluster for RealCluster {
         }
     }
 
+    /// The proxies already hold a cut link's bytes (the sender's writes back up) and deliver them
+    /// when it is repaired: a stall is a cut both ways.
+    fn stall(&mut self, a: u8, b: u8) {
+        self.cut(&[(a, b), (b, a)]);
+    }
+
+    fn unstall(&mut self, a: u8, b: u8) {
+        self.uncut(&[(a, b), (b, a)]);
+    }
+
     fn heal(&mut self) {
         self.cuts.clear();
         self.links.update_all(|link| link.cut = false);
@@ -686,6 +696,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<Outc
         trace,
         checks,
         real: true,
+        contention: None,
     })
 }
 
@@ -759,6 +770,7 @@ pub fn attach(
         trace: String::new(),
         checks,
         real: true,
+        contention: None,
     })
 }
 

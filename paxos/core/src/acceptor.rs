@@ -8,7 +8,7 @@ use super::command::Value;
 use super::config::{mutant, ReadMode};
 use super::io::{Output, Persist, Timer};
 use super::message::Message;
-use super::replica::Replica;
+use super::replica::{Replica, Role};
 use super::types::{Ballot, NodeId, Slot};
 
 impl Replica {
@@ -54,7 +54,14 @@ impl Replica {
         committed: Slot,
         out: &mut Vec<Output>,
     ) {
-        if !self.admit(from, ballot, out) {
+        let admitted =
+            if mutant!(self.config, AcceptBelowPromise) && !matches!(self.role, Role::Recovering(_)) {
+                self.observe(ballot);
+                true
+            } else {
+                self.admit(from, ballot, out)
+            };
+        if !admitted {
             return;
         }
         // A slot below `start` was chosen, applied and compacted here; the leader re-proposes the
@@ -62,6 +69,12 @@ impl Replica {
         if slot >= self.log.start() {
             let known = self.log.entry(slot).and_then(|entry| entry.accepted.as_ref());
             if known != Some(&(ballot, value.clone())) {
+                if let Some((earlier, accepted)) = known {
+                    if *earlier != ballot {
+                        self.counters.reaccepted += 1;
+                        self.counters.overwritten += u64::from(*accepted != value);
+                    }
+                }
                 self.promised = self.promised.max(ballot);
                 self.log.accept(slot, ballot, value.clone());
                 let record = Persist::Accept { slot, ballot, value };

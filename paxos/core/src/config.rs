@@ -45,12 +45,29 @@ pub enum Mutant {
     /// executor would break it by ignoring the release, which only an executor that lets persists
     /// lag (the node, the model's leaders, the randomised test's slow syncs) can show.
     EarlyVotes,
+    /// A new leader re-proposes, in each slot, the first value a promise reported rather than the
+    /// value of the highest ballot (Paxos Made Simple §2.2, the rule that makes a chosen value
+    /// survive later ballots). Needs three ballots in one slot.
+    FirstReportedValue,
+    /// A candidate counts a promise made to an earlier ballot of its own (a late reply to an
+    /// earlier campaign), whose report may predate what the acceptor accepted since.
+    StalePromises,
+    /// An acceptor accepts a proposal whose ballot is lower than the one it promised.
+    AcceptBelowPromise,
+    /// A new leader settles only the slots its own log reaches, ignoring values promisers reported
+    /// beyond it ("Paxos Made Moderately Complex": phase 1 covers every slot), and proposes new
+    /// requests there.
+    IgnoreReportedSlots,
+    /// A follower told that slots up to a commit point are chosen marks its accepted values there
+    /// chosen whatever ballot it accepted them in, not only those of the ballot that told it
+    /// (the bug of Raft's figure 8: an entry from an earlier term counted as committed).
+    CommitAnyBallot,
 }
 
 #[cfg(feature = "mutants")]
 impl Mutant {
     /// Every mutant (without [`Mutant::None`]).
-    pub const ALL: [Mutant; 7] = [
+    pub const ALL: [Mutant; 12] = [
         Mutant::ForgetPromise,
         Mutant::SendBeforePersist,
         Mutant::MinorityQuorum,
@@ -58,6 +75,11 @@ impl Mutant {
         Mutant::NoRecovery,
         Mutant::UnconfirmedReads,
         Mutant::EarlyVotes,
+        Mutant::FirstReportedValue,
+        Mutant::StalePromises,
+        Mutant::AcceptBelowPromise,
+        Mutant::IgnoreReportedSlots,
+        Mutant::CommitAnyBallot,
     ];
 
     /// The mutant's name on command lines.
@@ -71,6 +93,11 @@ impl Mutant {
             Mutant::NoRecovery => "no-recovery",
             Mutant::UnconfirmedReads => "unconfirmed-reads",
             Mutant::EarlyVotes => "early-votes",
+            Mutant::FirstReportedValue => "first-reported-value",
+            Mutant::StalePromises => "stale-promises",
+            Mutant::AcceptBelowPromise => "accept-below-promise",
+            Mutant::IgnoreReportedSlots => "ignore-reported-slots",
+            Mutant::CommitAnyBallot => "commit-any-ballot",
         }
     }
 }

@@ -2,7 +2,7 @@
 //! fetching the ones this replica lacks from a peer (catch-up), as log entries or as a snapshot.
 
 use super::command::Value;
-use super::config::ReadMode;
+use super::config::{mutant, ReadMode};
 use super::io::{Output, Timer};
 use super::kv::KvStore;
 use super::message::Message;
@@ -25,7 +25,9 @@ impl Replica {
             let slot = self.log.commit();
             let accepted = self.log.entry(slot).and_then(|entry| entry.accepted.as_ref());
             match accepted {
-                Some((accepted_ballot, value)) if *accepted_ballot == ballot => {
+                Some((accepted_ballot, value))
+                    if *accepted_ballot == ballot || mutant!(self.config, CommitAnyBallot) =>
+                {
                     let value = value.clone();
                     self.choose(slot, value);
                 }

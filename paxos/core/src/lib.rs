@@ -45,6 +45,7 @@ pub mod bytes;
 mod clients;
 pub mod command;
 pub mod config;
+pub mod counters;
 pub mod durable;
 pub mod io;
 pub mod kv;
@@ -62,6 +63,7 @@ pub use command::{Operation, Outcome, Queue, Request, RequestError, Response, Va
 #[cfg(feature = "mutants")]
 pub use config::Mutant;
 pub use config::{Config, ConfigError, ReadMode};
+pub use counters::Counters;
 pub use durable::{DurableState, Joined};
 pub use io::{Input, Output, Persist, Release, Timer};
 pub use kv::KvStore;

@@ -93,6 +93,7 @@ impl Replica {
         }
         let ballot = self.promised.max(self.highest_seen).next_for(self.config.node);
         self.observe(ballot);
+        self.counters.elections += 1;
         self.leader = None;
         // The candidate promises its own ballot durably before any Prepare leaves (persist before
         // send): after a crash it must never campaign with the same ballot again, or promises
@@ -120,7 +121,13 @@ impl Replica {
         incarnations: &[u64],
         out: &mut Vec<Output>,
     ) {
-        if !matches!(&self.role, Role::Candidate(candidate) if candidate.ballot == ballot) {
+        let current = |candidate: &Candidate| {
+            candidate.ballot == ballot
+                || (mutant!(self.config, StalePromises)
+                    && ballot.node == candidate.ballot.node
+                    && ballot < candidate.ballot)
+        };
+        if !matches!(&self.role, Role::Candidate(candidate) if current(candidate)) {
             return;
         }
         if !self.admit_vote(from, incarnation, incarnations, out) {
@@ -155,10 +162,17 @@ impl Replica {
                 ahead = Some(node);
             }
             for report in &promised.reports {
+                if mutant!(self.config, FirstReportedValue) && merged.contains_key(&report.slot) {
+                    continue;
+                }
                 merge_report(&mut merged, report);
             }
         }
-        let end = merged.last_key_value().map_or(from, |(slot, _)| slot.next()).max(chosen_point).max(from);
+        let mut end =
+            merged.last_key_value().map_or(from, |(slot, _)| slot.next()).max(chosen_point).max(from);
+        if mutant!(self.config, IgnoreReportedSlots) {
+            end = self.log.end().max(from);
+        }
         let mut settled = Vec::new();
         let mut slot = from;
         while slot < end {

@@ -8,6 +8,7 @@
 
 use super::command::{Request, RequestError, Response, Value};
 use super::config::{mutant, Config, ConfigError};
+use super::counters::Counters;
 use super::durable::{DurableState, Joined};
 use super::io::{Input, Output, Persist, Release, Timer};
 use super::kv::KvStore;
@@ -87,6 +88,8 @@ pub struct Replica {
     pub(super) snapshot_slot: Slot,
     /// Set instead of panicking when a mutant makes two values chosen in one slot.
     pub(super) conflict: Option<Slot>,
+    /// What happened so far (no part of the replica's identity: see [`Counters`]).
+    pub(super) counters: Counters,
     /// Persists that the `SendBeforePersist` mutant emits one step late.
     #[cfg(feature = "mutants")]
     pub(super) deferred: Vec<Persist>,
@@ -121,6 +124,7 @@ impl Replica {
             lease_guard: None,
             snapshot_slot: Slot(0),
             conflict: None,
+            counters: Counters::default(),
             #[cfg(feature = "mutants")]
             deferred: Vec::new(),
         };
@@ -578,6 +582,11 @@ impl Replica {
     /// Requests of this node's clients awaiting a response.
     pub fn pending(&self) -> usize {
         self.pending.len()
+    }
+
+    /// What this replica counted since it started.
+    pub fn counters(&self) -> Counters {
+        self.counters
     }
 
     /// A slot in which a mutant made two different values chosen, as seen by this replica.

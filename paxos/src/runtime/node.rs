@@ -126,6 +126,12 @@ pub struct Observed {
     pub applied: Slot,
     /// Recovering from storage loss.
     pub recovering: bool,
+    /// Elections started since this process started ([`crate::core::Counters`]).
+    pub elections: u64,
+    /// Slots accepted again in another ballot since this process started.
+    pub reaccepted: u64,
+    /// Of those, slots whose accepted value was replaced by another.
+    pub overwritten: u64,
 }
 
 /// Why a node stopped.
@@ -410,6 +416,9 @@ fn observe(replica: &Replica, options: &NodeOptions) {
             committed: replica.log().chosen_point(),
             applied: replica.log().applied(),
             recovering: replica.status() == crate::core::Status::Recovering,
+            elections: replica.counters().elections,
+            reaccepted: replica.counters().reaccepted,
+            overwritten: replica.counters().overwritten,
         };
         observer.send_if_modified(|seen| std::mem::replace(seen, now) != now);
     }
@@ -430,6 +439,7 @@ fn info(replica: &Replica, cluster: &ClusterConfig, storage: StorageStats) -> In
         pending: replica.pending(),
         members: cluster.members.clone(),
         storage,
+        counters: replica.counters(),
     }
 }
 

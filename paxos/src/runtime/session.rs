@@ -77,6 +77,8 @@ pub struct Info {
     pub members: Vec<Member>,
     /// Storage counters.
     pub storage: StorageStats,
+    /// The replica's counters since this process started.
+    pub counters: crate::core::Counters,
 }
 
 impl Info {
@@ -88,7 +90,8 @@ impl Info {
             "# Replication\r\nrole:{}\r\nnode:{}\r\nleader:{leader}\r\nballot:{ballot}\r\npromised:{}\r\n\
              committed_slot:{}\r\napplied_slot:{}\r\nincarnation:{}\r\ncluster_id:{}\r\nmembers:{}\r\n\
              # Keyspace\r\nkeys:{}\r\npending_requests:{}\r\n\
-             # Storage\r\nwal_records:{}\r\nwal_bytes:{}\r\nwal_syncs:{}\r\nsnapshots:{}\r\n",
+             # Storage\r\nwal_records:{}\r\nwal_bytes:{}\r\nwal_syncs:{}\r\nsnapshots:{}\r\n\
+             # Stats\r\nelections_started:{}\r\nslots_reaccepted:{}\r\nslots_overwritten:{}\r\n",
             self.role,
             self.node,
             self.promised,
@@ -103,6 +106,9 @@ impl Info {
             self.storage.bytes,
             self.storage.syncs,
             self.storage.snapshots,
+            self.counters.elections,
+            self.counters.reaccepted,
+            self.counters.overwritten,
         )
     }
 }
