@@ -186,6 +186,36 @@ fn accept_below_the_promise_is_rejected() {
     );
 }
 
+/// The counters an operator and the chaos harness read: a slot accepted again in a later ballot is
+/// re-accepted, and overwritten if the value changed; a retransmission of the same proposal is
+/// neither.
+#[test]
+fn accepting_a_slot_again_in_a_later_ballot_is_counted() {
+    let mut acceptor = replica(2);
+    let first = batch(vec![put(9, 1, "x", "1")]);
+    let second = batch(vec![put(8, 1, "x", "2")]);
+    let accept = |round: u64, node: u8, slot: u64, value: &Value| Message::Accept {
+        ballot: ballot(round, node),
+        slot: Slot(slot),
+        value: value.clone(),
+        committed: Slot(0),
+    };
+    step(&mut acceptor, receive(1, accept(1, 1, 0, &first)));
+    step(&mut acceptor, receive(1, accept(1, 1, 0, &first)));
+    step(&mut acceptor, receive(1, accept(1, 1, 1, &first)));
+    let counted = |acceptor: &Replica| {
+        let counters = acceptor.counters();
+        (counters.reaccepted, counters.overwritten)
+    };
+    assert_eq!(counted(&acceptor), (0, 0), "a retransmission and a new slot are not re-accepts");
+    step(&mut acceptor, receive(3, accept(2, 3, 0, &first)));
+    assert_eq!(counted(&acceptor), (1, 0), "the same value in a later ballot");
+    step(&mut acceptor, receive(1, accept(3, 1, 1, &second)));
+    assert_eq!(counted(&acceptor), (2, 1), "another value in a later ballot");
+    step(&mut acceptor, Input::Timeout(Timer::Election));
+    assert_eq!(acceptor.counters().elections, 1);
+}
+
 #[test]
 fn election_promises_its_own_ballot_durably_before_preparing_everyone() {
     let mut candidate = replica(1);
