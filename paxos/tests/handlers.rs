@@ -216,6 +216,25 @@ fn accepting_a_slot_again_in_a_later_ballot_is_counted() {
     assert_eq!(acceptor.counters().elections, 1);
 }
 
+/// The counters observe and never decide: two counts compare equal every way, so that a replica's
+/// identity (and the model checker's states) does not depend on them.
+#[test]
+fn counters_take_no_part_in_a_replicas_identity() {
+    use std::hash::{BuildHasher, Hash};
+    let zero = paxos::core::Counters::default();
+    let busy = paxos::core::Counters { elections: 3, reaccepted: 2, overwritten: 1 };
+    assert_eq!(zero, busy);
+    assert_eq!(zero.partial_cmp(&busy), Some(std::cmp::Ordering::Equal));
+    assert_eq!(zero.cmp(&busy), std::cmp::Ordering::Equal);
+    let hasher = std::collections::hash_map::RandomState::new();
+    let hash = |counters: &paxos::core::Counters| {
+        let mut state = hasher.build_hasher();
+        counters.hash(&mut state);
+        std::hash::Hasher::finish(&state)
+    };
+    assert_eq!(hash(&zero), hash(&busy));
+}
+
 #[test]
 fn election_promises_its_own_ballot_durably_before_preparing_everyone() {
     let mut candidate = replica(1);

@@ -64,6 +64,7 @@ mod tests {
         let busy = Counters { elections: 3, reaccepted: 2, overwritten: 1 };
         assert_eq!(zero, busy);
         assert_eq!(zero.cmp(&busy), std::cmp::Ordering::Equal);
+        assert_eq!(zero.partial_cmp(&busy), Some(std::cmp::Ordering::Equal));
         assert_eq!(hashed(&zero), hashed(&busy));
         assert_eq!(busy.reaccepted, 2);
     }
