@@ -56,10 +56,10 @@ struct Bounds {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Explore every state within the bounds and check every property. Without bounds: the
-    /// standard tiers, one after another (two ballot rounds on a lossy FIFO network; one round on
-    /// a reordering network with a crash-restart; two rounds with a resend). With any bound, one
-    /// check, the bounds not given at their defaults.
+    /// Explore every state within the bounds and check every property. Without bounds: the six
+    /// standard tiers, one after another (two ballot rounds on a lossy FIFO network; a crash on a
+    /// FIFO and on a reordering network; two rounds with a resend; reads; storage loss). With any
+    /// bound, one check, the bounds not given at their defaults.
     Check {
         #[command(flatten)]
         bounds: Bounds,
@@ -286,18 +286,10 @@ fn main() -> ExitCode {
             let mut seconds = 0.0;
             for (name, config) in tiers {
                 println!(
-                    "{name}: checking {} replicas, {} clients x {} ops, {} candidates, rounds <= {}, crashes <= {}, wipes <= {}, {:?} network, losses <= {}, resends <= {}, {:?}, mutant {}",
+                    "{name}: checking {}, {} replicas, {} candidates, {search:?}, mutant {}",
+                    config.describe(),
                     config.replicas,
-                    config.clients,
-                    config.ops,
                     config.candidates,
-                    config.rounds,
-                    config.crashes,
-                    config.wipes,
-                    config.network,
-                    config.losses,
-                    config.resends,
-                    search,
                     config.mutant.name()
                 );
                 let outcome =
