@@ -389,6 +389,7 @@ async fn boot(
     let any = |port: u16| SocketAddr::from(([0, 0, 0, 0], port));
     let node = NodeOptions {
         cluster,
+        peers: Vec::new(),
         node: NodeId(i),
         data_dir: dir.to_path_buf(),
         client_bind: any(CLIENT_PORT),

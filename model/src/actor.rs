@@ -179,6 +179,8 @@ pub enum ClientOp {
     Put(char),
     /// Read.
     Get,
+    /// The membership change the model explores (an administrator's request).
+    Member(crate::Reconfiguration, u8),
 }
 
 /// The actors of the model.
@@ -220,6 +222,7 @@ pub fn request(client: Id, index: usize, op: ClientOp) -> Request {
     let operation = match op {
         ClientOp::Put(value) => Operation::Put { key, value: Bytes::from(value.to_string()) },
         ClientOp::Get => Operation::Get { key },
+        ClientOp::Member(reconfiguration, voters) => Operation::Member(reconfiguration.change(voters)),
     };
     Request {
         client: ClientId(usize::from(client) as u64),

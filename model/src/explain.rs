@@ -35,6 +35,8 @@ fn request(request: &Request) -> String {
                 let expected = expected.as_ref().map_or_else(|| "absent".to_string(), text);
                 format!("cas {} {expected}->{}", text(key), text(new))
             }
+            Operation::Member(change) => format!("member {change:?}"),
+            Operation::Transfer { to } => format!("transfer leadership to {to}"),
         })
         .collect();
     format!("{}#{} {}", request.client, request.sequence, operations.join("; "))
@@ -61,6 +63,8 @@ fn response(response: &Response) -> String {
                     Outcome::Written => "ok".into(),
                     Outcome::Deleted(existed) => format!("deleted={existed}"),
                     Outcome::Swapped(swapped) => format!("swapped={swapped}"),
+                    Outcome::Member(Ok(version)) => format!("membership version {version}"),
+                    Outcome::Member(Err(error)) => format!("refused: {error}"),
                 })
                 .collect();
             outcomes.join("; ")
@@ -126,9 +130,10 @@ pub fn message(msg: &Msg) -> String {
                     format!("ForwardReply [{}]", responses.join(", "))
                 }
                 Message::RecoverQuery { nonce } => format!("RecoverQuery nonce {nonce}"),
-                Message::RecoverQueryReply { nonce, incarnation } => {
-                    format!("RecoverQueryReply nonce {nonce}: incarnation {incarnation}")
+                Message::RecoverQueryReply { nonce, incarnation, version, .. } => {
+                    format!("RecoverQueryReply nonce {nonce}: incarnation {incarnation}, membership version {version}")
                 }
+                Message::Campaign => "Campaign".into(),
                 Message::Recover { nonce, incarnation } => {
                     format!("Recover nonce {nonce} as incarnation {incarnation}")
                 }

@@ -26,7 +26,7 @@ pub mod explain;
 use actor::{ClientOp, Digested, Msg, Node, State};
 use driver::{Driver, World};
 pub use paxos_core::Mutant;
-use paxos_core::{Ballot, Config, Message, NodeId, Slot, Value};
+use paxos_core::{Ballot, Config, Message, NodeId, NodeSet, Slot, Value};
 use stateright::actor::{Envelope, Id};
 use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
@@ -41,6 +41,53 @@ pub enum NetworkKind {
     Unordered,
     /// Messages between two actors arrive in the order sent (FIFO).
     Ordered,
+}
+
+/// The membership change a model explores, requested by an administrator client of its own while
+/// the other clients write and read. The voters are replicas `0..replicas`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reconfiguration {
+    /// A learner (replica `replicas`, there from the start) is promoted: one more voter.
+    Add,
+    /// Voter 0, the first candidate (often the leader), is removed: one voter fewer.
+    Remove,
+    /// In one change the learner replaces the last voter: the old and new majorities need not
+    /// intersect.
+    Swap,
+}
+
+impl Reconfiguration {
+    /// Every kind, in the order the tiers explore them.
+    pub const ALL: [Reconfiguration; 3] =
+        [Reconfiguration::Swap, Reconfiguration::Add, Reconfiguration::Remove];
+
+    /// The name on command lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reconfiguration::Add => "add",
+            Reconfiguration::Remove => "remove",
+            Reconfiguration::Swap => "swap",
+        }
+    }
+
+    /// The change, in a cluster whose first voters are `0..voters`.
+    pub fn change(self, voters: u8) -> paxos_core::Change {
+        match self {
+            Reconfiguration::Add => paxos_core::Change::Promote { node: NodeId(voters) },
+            Reconfiguration::Remove => paxos_core::Change::Remove { node: NodeId(0) },
+            Reconfiguration::Swap => {
+                paxos_core::Change::Replace { old: NodeId(voters - 1), new: NodeId(voters) }
+            }
+        }
+    }
+
+    /// Whether the model starts with a learner.
+    pub fn learners(self) -> usize {
+        match self {
+            Reconfiguration::Add | Reconfiguration::Swap => 1,
+            Reconfiguration::Remove => 0,
+        }
+    }
 }
 
 /// The bounds and variant of one model.
@@ -71,6 +118,8 @@ pub struct ModelConfig {
     /// network a resend is how a message arrives after a later one from the same sender, as after
     /// a lost TCP connection.
     pub resends: u8,
+    /// The membership change explored, if any.
+    pub reconfigure: Option<Reconfiguration>,
     /// The broken variant to run.
     pub mutant: Mutant,
 }
@@ -88,6 +137,7 @@ impl Default for ModelConfig {
             network: NetworkKind::Unordered,
             losses: 0,
             resends: 0,
+            reconfigure: None,
             mutant: Mutant::None,
         }
     }
@@ -109,7 +159,22 @@ impl ModelConfig {
             network: NetworkKind::Unordered,
             losses: 2,
             resends: 2,
+            reconfigure: None,
             mutant: Mutant::None,
+        }
+    }
+
+    /// Replicas, learners included: the actors before the clients.
+    pub fn nodes(&self) -> usize {
+        self.replicas + self.reconfigure.map_or(0, Reconfiguration::learners)
+    }
+
+    /// The first membership of the run.
+    pub fn first_membership(&self) -> paxos_core::Membership {
+        paxos_core::Membership {
+            voters: (0..self.replicas).map(|index| NodeId(index as u8)).collect(),
+            learners: (self.replicas..self.nodes()).map(|index| NodeId(index as u8)).collect(),
+            ..paxos_core::Membership::default()
         }
     }
 
@@ -131,6 +196,9 @@ impl ModelConfig {
                 words.push(format!("{count} {what}"));
             }
         }
+        if let Some(reconfiguration) = self.reconfigure {
+            words.push(format!("{} a member", reconfiguration.name()));
+        }
         words.join(", ")
     }
 
@@ -146,7 +214,14 @@ impl ModelConfig {
     ///   Accept or request arrives after a later message from the same sender (one client: two
     ///   clients and a resend are 109 million states, seven minutes);
     /// - reads: two clients that each write and read;
-    /// - a crash that loses the disk (the storage-loss recovery).
+    /// - a crash that loses the disk (the storage-loss recovery);
+    /// - membership changes: voter 0 (the first candidate, often the leader) removed while a
+    ///   second candidate competes, over two rounds, one client; a learner swapped in for a voter,
+    ///   and a learner promoted, each with two clients and one candidate over three rounds (a
+    ///   follower that settles a change it did not know chosen campaigns twice: once in the old
+    ///   configuration, once in the new). A swap with two competing candidates over two rounds did
+    ///   not finish in fifteen minutes; over one round (where no leader of the new configuration
+    ///   is reached) it catches every membership mutant (`model mutants`).
     pub fn standard_tiers() -> Vec<(String, ModelConfig)> {
         let fifo = ModelConfig { network: NetworkKind::Ordered, crashes: 0, ..ModelConfig::default() };
         vec![
@@ -161,7 +236,29 @@ impl ModelConfig {
                 ModelConfig { rounds: 2, clients: 1, resends: 1, ..fifo.clone() },
             ),
             ("reads".into(), ModelConfig { ops: 2, ..fifo.clone() }),
-            ("storage loss".into(), ModelConfig { crashes: 1, wipes: 1, ..fifo }),
+            ("storage loss".into(), ModelConfig { crashes: 1, wipes: 1, ..fifo.clone() }),
+            (
+                "remove the leader".into(),
+                ModelConfig {
+                    rounds: 2,
+                    clients: 1,
+                    reconfigure: Some(Reconfiguration::Remove),
+                    ..fifo.clone()
+                },
+            ),
+            (
+                "swap a voter".into(),
+                ModelConfig {
+                    rounds: 3,
+                    candidates: 1,
+                    reconfigure: Some(Reconfiguration::Swap),
+                    ..fifo.clone()
+                },
+            ),
+            (
+                "add a voter".into(),
+                ModelConfig { rounds: 3, candidates: 1, reconfigure: Some(Reconfiguration::Add), ..fifo },
+            ),
         ]
     }
 }
@@ -262,6 +359,7 @@ impl ModelConfig {
     pub fn replica_config(&self, index: usize) -> Config {
         let members = (0..self.replicas).map(|member| NodeId(member as u8)).collect();
         let mut config = Config::new(NodeId(index as u8), members);
+        config.learners = (self.replicas..self.nodes()).map(|member| NodeId(member as u8)).collect();
         config.window_slots = 2;
         config.batch_requests_max = 4;
         config.sessions_max = 8;
@@ -274,7 +372,7 @@ impl ModelConfig {
     /// The actors: replicas `0..replicas` (the first `candidates` may start elections), then the
     /// clients (client `i` talks to replica `i % replicas`).
     pub fn actors(&self) -> Vec<Node> {
-        let replicas = (0..self.replicas).map(|index| Node::Replica {
+        let replicas = (0..self.nodes()).map(|index| Node::Replica {
             config: self.replica_config(index),
             candidate: index < self.candidates,
             wipes_max: self.wipes,
@@ -285,7 +383,14 @@ impl ModelConfig {
             server: Id::from(index % self.replicas),
             ops: self.client_ops(index),
         });
-        replicas.chain(clients).collect()
+        // The administrator talks to replica 0, the first candidate: its change can reach a leader
+        // before a client's write, so that writes follow the change in the log (no heartbeats are
+        // modelled, so a follower relays only once some slot told it who leads).
+        let administrator = self.reconfigure.map(|reconfiguration| Node::Client {
+            server: Id::from(0),
+            ops: vec![ClientOp::Member(reconfiguration, self.replicas as u8)],
+        });
+        replicas.chain(clients).chain(administrator).collect()
     }
 
     /// Actors down at once, at most (`within_boundary` keeps clients up and bounds the total).
@@ -303,14 +408,30 @@ impl ModelConfig {
             Property::always("applied prefixes agree", |_: &Model, state: &World| {
                 applied_prefixes_agree(state)
             }),
-            Property::sometimes("all clients done", |model: &Model, state: &World| {
-                all_clients_done(&model.cfg, state)
+            Property::always("one configuration per slot", |model: &Model, state: &World| {
+                chosen_by_its_voters(&model.cfg, state).is_ok()
             }),
-            Property::sometimes("leadership changed", |_: &Model, state: &World| {
-                state.history.leaders.len() >= 2
-            }),
+            Property::sometimes("all clients done", |_: &Model, state: &World| all_clients_done(state)),
         ];
-        if self.rounds >= 2 && self.replicas >= 3 {
+        if self.candidates >= 2 {
+            properties.push(Property::sometimes("leadership changed", |_: &Model, state: &World| {
+                state.history.leaders.len() >= 2
+            }));
+        }
+        if self.reconfigure.is_some() {
+            // What a membership tier is for: the change is chosen, and a replica leads in the new
+            // configuration (its phase 1 among the new voters done).
+            properties.push(Property::sometimes(
+                "a leader of the new membership",
+                |_: &Model, state: &World| {
+                    replicas(state).any(|replica| {
+                        replica.replica.membership().version > 0
+                            && replica.replica.status() == paxos_core::Status::Leader
+                    })
+                },
+            ));
+        }
+        if self.rounds >= 2 && self.replicas >= 3 && self.candidates >= 2 {
             // What the second round is for: competing proposers leave one slot accepted in three
             // ballots, which only the highest-ballot rule of phase 1 sorts out.
             properties
@@ -337,27 +458,53 @@ fn replicas(state: &World) -> impl Iterator<Item = &actor::ReplicaState> {
 ///
 /// The slot and what disagrees.
 pub fn agreement(config: &ModelConfig, state: &World) -> Result<(), String> {
-    let quorum = config.replica_config(0).quorum();
+    // A value counts as chosen if a majority of the voters of any configuration of the run
+    // accepted it in one ballot: the properties do not trust the core to know which configuration
+    // a slot has.
     // A handful of votes per state: a vector beats a map (this runs on every state).
-    let mut votes: Vec<((Slot, Ballot, &Value), usize)> = Vec::new();
-    for storage in state.actor_storages.iter().flatten() {
-        if let actor::Disk::Replica(saved) = storage {
+    let mut votes: Vec<((Slot, Ballot, &Value), NodeSet)> = Vec::new();
+    for (index, storage) in state.actor_storages.iter().enumerate() {
+        if let Some(actor::Disk::Replica(saved)) = storage {
             for (slot, (ballot, value)) in &saved.durable.accepted {
                 let vote = (*slot, *ballot, value);
+                let voter = NodeId(index as u8);
                 match votes.iter_mut().find(|(seen, _)| *seen == vote) {
-                    Some((_, count)) => *count += 1,
-                    None => votes.push((vote, 1)),
+                    Some((_, voters)) => {
+                        voters.insert(voter);
+                    }
+                    None => votes.push((vote, [voter].into_iter().collect())),
                 }
             }
         }
     }
+    // Slot by slot, with the voters of each slot's configuration: the first membership with every
+    // change chosen in an earlier slot applied. The properties do not take the core's word for
+    // which configuration a slot has.
+    votes.sort_unstable_by_key(|((slot, ballot, _), _)| (*slot, *ballot));
+    let mut membership = config.first_membership();
     let mut chosen: Vec<(Slot, &Value)> = Vec::new();
-    for ((slot, _, value), count) in votes {
-        if count >= quorum {
-            if let Err(other) = one_value(&mut chosen, slot, value) {
-                return Err(format!("slot {slot} chosen with {other:?} and {value:?}"));
+    let mut index = 0;
+    while index < votes.len() {
+        let slot = votes[index].0 .0;
+        let end = votes[index..]
+            .iter()
+            .position(|((other, _, _), _)| *other != slot)
+            .map_or(votes.len(), |n| index + n);
+        let mut decided: Option<&Value> = None;
+        for ((_, _, value), voted) in &votes[index..end] {
+            if voted.intersection(membership.voters).len() >= membership.quorum() {
+                if let Err(other) = one_value(&mut chosen, slot, value) {
+                    return Err(format!("slot {slot} chosen with {other:?} and {value:?}"));
+                }
+                decided = Some(value);
             }
         }
+        for change in
+            decided.iter().flat_map(|value| value.requests()).filter_map(paxos_core::Request::change)
+        {
+            let _ = membership.apply(change);
+        }
+        index = end;
     }
     let mut learned: Vec<(Slot, &Value)> = Vec::new();
     for replica in replicas(state) {
@@ -370,6 +517,58 @@ pub fn agreement(config: &ModelConfig, state: &World) -> Result<(), String> {
             if let Some(value) = log.entry(slot).and_then(|entry| entry.chosen.as_ref()) {
                 if let Err(other) = one_value(&mut learned, slot, value) {
                     return Err(format!("slot {slot} learned as {other:?} and as {value:?}"));
+                }
+            }
+            slot = slot.next();
+        }
+    }
+    Ok(())
+}
+
+/// One configuration per slot: every value a replica knows chosen is held, on their disks, by a
+/// majority of the voters of its slot's configuration, the one the replica's chosen prefix
+/// defines (the first membership with every change chosen below the slot applied). A value that
+/// voters of another configuration decided (a change used from the moment it was proposed, votes
+/// of a removed node or a learner counted) fails it, though no second value may be chosen yet.
+///
+/// # Errors
+///
+/// The replica, slot and the voters that hold it.
+pub fn chosen_by_its_voters(config: &ModelConfig, state: &World) -> Result<(), String> {
+    let holders = |slot: Slot, value: &Value| -> NodeSet {
+        let mut held = NodeSet::new();
+        for (index, storage) in state.actor_storages.iter().enumerate() {
+            if let Some(actor::Disk::Replica(saved)) = storage {
+                // A disk that was lost may have held it: what keeps a vote of a replica that lost
+                // its storage from counting twice is the crash vector (see `agreement`), not this.
+                if saved.wipes > 0
+                    || saved.durable.accepted.get(&slot).is_some_and(|(_, accepted)| accepted == value)
+                    || saved.durable.snapshot.as_ref().is_some_and(|(covered, _)| slot < *covered)
+                {
+                    held.insert(NodeId(index as u8));
+                }
+            }
+        }
+        held
+    };
+    for replica in replicas(state) {
+        let log = replica.replica.log();
+        let mut membership = config.first_membership();
+        let mut slot = Slot(0);
+        while slot < log.commit() {
+            if slot >= log.start() {
+                let Some(value) = log.entry(slot).and_then(|entry| entry.chosen.as_ref()) else { break };
+                let held = holders(slot, value).intersection(membership.voters);
+                if held.len() < membership.quorum() {
+                    return Err(format!(
+                        "{} knows slot {slot} chosen, but only {} of the voters {:?} hold it",
+                        replica.replica.node(),
+                        held.len(),
+                        membership.voters.iter().collect::<Vec<_>>()
+                    ));
+                }
+                for change in value.requests().iter().filter_map(paxos_core::Request::change) {
+                    let _ = membership.apply(change);
                 }
             }
             slot = slot.next();
@@ -422,9 +621,9 @@ pub fn applied_prefixes_agree(state: &World) -> bool {
     })
 }
 
-fn all_clients_done(config: &ModelConfig, state: &World) -> bool {
+fn all_clients_done(state: &World) -> bool {
     state.actor_states.iter().all(|actor| match actor {
-        State::Client(client) => client.done == config.ops,
+        State::Client(client) => client.halted,
         State::Replica(_) => true,
     })
 }
@@ -460,7 +659,7 @@ pub fn bounds_hold<'a>(
     });
     let (mut down, mut clients_up) = (0u32, true);
     for (index, crashed) in crashed.enumerate() {
-        if index < config.replicas {
+        if index < config.nodes() {
             down += u32::from(crashed);
         } else {
             clients_up &= !crashed;
@@ -476,7 +675,10 @@ pub fn bounds_hold<'a>(
 /// first Accept makes it a leader.
 pub fn record_out(config: &ModelConfig, history: &History, envelope: Envelope<&Msg>) -> Option<History> {
     match envelope.msg {
-        Msg::Request(request) if usize::from(envelope.src) >= config.replicas => {
+        Msg::Request(request) if usize::from(envelope.src) >= config.nodes() => {
+            if request.change().is_some() {
+                return None;
+            }
             let op = match &request.operations[0] {
                 paxos_core::Operation::Put { value, .. } => {
                     RegisterOp::Write(value.first().map(|&byte| byte as char))
@@ -498,13 +700,15 @@ pub fn record_out(config: &ModelConfig, history: &History, envelope: Envelope<&M
 /// The history after a message is delivered: a response to a client completes its operation.
 pub fn record_in(config: &ModelConfig, history: &History, envelope: Envelope<&Msg>) -> Option<History> {
     let Msg::Response(response) = envelope.msg else { return None };
-    if usize::from(envelope.dst) < config.replicas {
+    if usize::from(envelope.dst) < config.nodes() {
         return None;
     }
     let ret = match response.result.as_ref().ok()?.first()? {
         paxos_core::Outcome::Written => RegisterRet::WriteOk,
         paxos_core::Outcome::Value(_) => RegisterRet::ReadOk(actor::outcome_value(response)?),
-        paxos_core::Outcome::Deleted(_) | paxos_core::Outcome::Swapped(_) => return None,
+        paxos_core::Outcome::Deleted(_)
+        | paxos_core::Outcome::Swapped(_)
+        | paxos_core::Outcome::Member(_) => return None,
     };
     history.with_client_event(|tester| tester.on_return(envelope.dst, ret).is_ok())
 }
@@ -702,7 +906,7 @@ impl<M: stateright::Model> stateright::report::Reporter<M> for Progress {
 }
 
 fn summarize(judge: &Model, checker: impl Checker<Model>, started: Instant) -> Outcome {
-    let replicas = judge.cfg.replicas;
+    let replicas = judge.cfg.nodes();
     let properties = judge.properties();
     let seconds = started.elapsed().as_secs_f64();
     let mut counterexample = None;
@@ -789,5 +993,10 @@ pub fn mutant_config(mutant: Mutant) -> ModelConfig {
         Mutant::FirstReportedValue | Mutant::StalePromises => ModelConfig { rounds: 2, crashes: 0, ..base },
         Mutant::AcceptBelowPromise | Mutant::IgnoreReportedSlots => ModelConfig { crashes: 0, ..base },
         Mutant::CommitAnyBallot => ModelConfig { clients: 3, crashes: 0, losses: 1, ..base },
+        // Two writers around a swap, one round: two leaders of round 1 that both see the change
+        // chosen are what a missing new election lets decide one slot twice.
+        Mutant::ConfigOnAccept | Mutant::TwoChanges | Mutant::SwapWithoutElection | Mutant::RemovedVotes => {
+            ModelConfig { crashes: 0, reconfigure: Some(Reconfiguration::Swap), ..base }
+        }
     }
 }

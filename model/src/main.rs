@@ -52,14 +52,27 @@ struct Bounds {
     /// [default: 0].
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=3))]
     resends: Option<u8>,
+    /// A membership change requested while the clients run: add (a learner is promoted), remove
+    /// (voter 0 leaves) or swap (the learner replaces the last voter in one change) [default:
+    /// none].
+    #[arg(long, value_enum)]
+    reconfigure: Option<ReconfigureArg>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum ReconfigureArg {
+    Add,
+    Remove,
+    Swap,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Explore every state within the bounds and check every property. Without bounds: the six
+    /// Explore every state within the bounds and check every property. Without bounds: the nine
     /// standard tiers, one after another (two ballot rounds on a lossy FIFO network; a crash on a
-    /// FIFO and on a reordering network; two rounds with a resend; reads; storage loss). With any
-    /// bound, one check, the bounds not given at their defaults.
+    /// FIFO and on a reordering network; two rounds with a resend; reads; storage loss; the leader
+    /// removed; a voter swapped for a learner; a learner promoted). With any bound, one check, the
+    /// bounds not given at their defaults.
     Check {
         #[command(flatten)]
         bounds: Bounds,
@@ -139,8 +152,19 @@ fn parse_mutant(text: &str) -> Result<Mutant, String> {
 
 impl Bounds {
     fn given(&self) -> bool {
-        let Bounds { replicas, clients, ops, rounds, candidates, crashes, wipes, network, losses, resends } =
-            self;
+        let Bounds {
+            replicas,
+            clients,
+            ops,
+            rounds,
+            candidates,
+            crashes,
+            wipes,
+            network,
+            losses,
+            resends,
+            reconfigure,
+        } = self;
         replicas.is_some()
             || clients.is_some()
             || ops.is_some()
@@ -151,6 +175,7 @@ impl Bounds {
             || network.is_some()
             || losses.is_some()
             || resends.is_some()
+            || reconfigure.is_some()
     }
 
     /// The tiers to check: the standard ones if no bound is given, else one, of the given bounds
@@ -202,6 +227,13 @@ impl Bounds {
         }
         if let Some(resends) = self.resends {
             config.resends = resends;
+        }
+        if let Some(reconfigure) = self.reconfigure {
+            config.reconfigure = Some(match reconfigure {
+                ReconfigureArg::Add => model::Reconfiguration::Add,
+                ReconfigureArg::Remove => model::Reconfiguration::Remove,
+                ReconfigureArg::Swap => model::Reconfiguration::Swap,
+            });
         }
     }
 

@@ -1,13 +1,13 @@
 //! One input, the exact outputs in order: the contract of each handler of the core.
 
+mod steps;
+
 use paxos::core::{
     Action, Ballot, Bytes, ClientId, ClusterId, Config, DurableState, Envelope, Input, Message, NodeId,
     Operation, Outcome, Output, Persist, Queue, ReadMode, Release, Replica, Report, Request, RequestError,
     Response, Schedule, Slot, Status, Timer, TimerChange, Value,
 };
-use std::sync::Arc;
-
-const CLUSTER: ClusterId = ClusterId(7);
+use steps::{ballot, batch, envelope, put, receive, send, send_now, step, CLUSTER};
 
 fn members() -> Vec<NodeId> {
     vec![NodeId(1), NodeId(2), NodeId(3)]
@@ -25,48 +25,8 @@ fn replica(node: u8) -> Replica {
     replica_with(node, |_| {})
 }
 
-fn ballot(round: u64, node: u8) -> Ballot {
-    Ballot { round, node: NodeId(node) }
-}
-
-fn envelope(from: u8, message: Message) -> Envelope {
-    Envelope { cluster: CLUSTER, from: NodeId(from), incarnation: 0, message }
-}
-
-fn receive(from: u8, message: Message) -> Input {
-    Input::Receive(envelope(from, message))
-}
-
-/// A send that waits for the persists emitted before it (it vouches for them, or goes to self).
-fn send(from: u8, to: u8, message: Message) -> Output {
-    Output::Send { to: NodeId(to), envelope: envelope(from, message), release: Release::AfterPersists }
-}
-
-/// A send that may leave ahead of the persists (it vouches for nothing durable).
-fn send_now(from: u8, to: u8, message: Message) -> Output {
-    Output::Send { to: NodeId(to), envelope: envelope(from, message), release: Release::Immediately }
-}
-
-fn step(replica: &mut Replica, input: Input) -> Vec<Output> {
-    let mut out = Vec::new();
-    replica.step(input, &mut out);
-    out
-}
-
-fn put(client: u64, sequence: u64, key: &str, value: &str) -> Request {
-    Request {
-        client: ClientId(client),
-        sequence,
-        operations: vec![Operation::Put { key: key.into(), value: value.into() }],
-    }
-}
-
 fn get(client: u64, sequence: u64, key: &str) -> Request {
     Request { client: ClientId(client), sequence, operations: vec![Operation::Get { key: key.into() }] }
-}
-
-fn batch(requests: Vec<Request>) -> Value {
-    Value::Batch(Arc::new(requests))
 }
 
 fn incarnations() -> Vec<u64> {
@@ -155,7 +115,12 @@ fn accept_is_persisted_before_it_is_acknowledged() {
             send(
                 2,
                 1,
-                Message::Accepted { ballot: ballot(1, 1), slot: Slot(0), incarnations: incarnations() }
+                Message::Accepted {
+                    ballot: ballot(1, 1),
+                    slot: Slot(0),
+                    committed: None,
+                    incarnations: incarnations()
+                }
             ),
             Output::SetTimer(Timer::Election),
         ]
@@ -167,7 +132,12 @@ fn accept_is_persisted_before_it_is_acknowledged() {
             send(
                 2,
                 1,
-                Message::Accepted { ballot: ballot(1, 1), slot: Slot(0), incarnations: incarnations() }
+                Message::Accepted {
+                    ballot: ballot(1, 1),
+                    slot: Slot(0),
+                    committed: None,
+                    incarnations: incarnations()
+                }
             ),
             Output::SetTimer(Timer::Election),
         ]
@@ -330,7 +300,12 @@ fn leader_answers_a_write_once_a_quorum_has_it_on_disk() {
         vec![send(1, 1, accept.clone()), send_now(1, 2, accept.clone()), send_now(1, 3, accept.clone())]
     );
     // Its own acceptor persists, then votes through a message to itself.
-    let vote = Message::Accepted { ballot: ballot(1, 1), slot: Slot(0), incarnations: incarnations() };
+    let vote = Message::Accepted {
+        ballot: ballot(1, 1),
+        slot: Slot(0),
+        committed: None,
+        incarnations: incarnations(),
+    };
     assert_eq!(
         step(&mut leader, receive(1, accept)),
         vec![
@@ -367,7 +342,12 @@ fn schedule_lets_accepts_leave_ahead_while_the_leaders_own_vote_waits_for_its_pe
         }
     );
     assert!(!proposal.sends_ahead_of_persists());
-    let vote = Message::Accepted { ballot: ballot(1, 1), slot: Slot(0), incarnations: incarnations() };
+    let vote = Message::Accepted {
+        ballot: ballot(1, 1),
+        slot: Slot(0),
+        committed: None,
+        incarnations: incarnations(),
+    };
     let own_vote = Schedule::new(step(&mut leader, receive(1, accept)));
     assert_eq!(
         own_vote,
@@ -621,8 +601,12 @@ fn vote_from_an_earlier_incarnation_is_not_counted() {
     );
     let mut known = incarnations();
     known[3] = 1;
-    let vote =
-        |known: Vec<u64>| Message::Accepted { ballot: ballot(1, 1), slot: Slot(0), incarnations: known };
+    let vote = |known: Vec<u64>| Message::Accepted {
+        ballot: ballot(1, 1),
+        slot: Slot(0),
+        committed: None,
+        incarnations: known,
+    };
     // A vote that carries the news strikes nothing yet, and counts once: no quorum (self not in yet).
     let out = step(&mut leader, receive(2, vote(known.clone())));
     assert_eq!(out, vec![Output::Persist(Persist::Incarnation { node: NodeId(3), incarnation: 1 })]);

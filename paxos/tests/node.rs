@@ -225,6 +225,96 @@ async fn a_cluster_survives_a_killed_leader_and_a_full_restart() {
     }
 }
 
+/// A free port on loopback (bound, read, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind").local_addr().expect("addr").port()
+}
+
+/// Runs `paxos ARGS`; returns whether it succeeded, with its stdout and stderr.
+fn paxos(arguments: &[&str]) -> (bool, String, String) {
+    let output = Command::new(PAXOS).args(arguments).output().expect("run paxos");
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("utf-8");
+    (output.status.success(), text(output.stdout), text(output.stderr))
+}
+
+/// The applied slot of the node at `addr` (0 if it does not answer).
+async fn applied(addr: &str) -> u64 {
+    info(addr, "applied_slot").await.and_then(|slot| slot.parse().ok()).unwrap_or(0)
+}
+
+/// An operator's replacement of a node, as the README tells it: `paxos join` creates the new
+/// node's directory from the running cluster and adds it as a learner; it starts, catches up,
+/// and one `member replace` swaps it in for node 3, which is then stopped for good. Writes before
+/// and after survive; bad requests are refused with the reason and change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_replaces_a_node_online() {
+    let mut cluster = Cluster::new("replace");
+    leader(&cluster, &[1, 2, 3]).await;
+    for n in 0..20 {
+        put(&cluster.addr(1), &format!("k{n}"), &format!("v{n}")).await;
+    }
+    let (client, peer) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
+    let dir = cluster.dir.join("node-4");
+    let at = cluster.addr(2);
+    let dir_text = dir.to_str().expect("utf-8 path");
+    let join = |client: &str, peer: &str, dir: &str| {
+        paxos(&["join", "--addr", &at, "--id", "4", "--client", client, "--peer", peer, "--data-dir", dir])
+    };
+    let (ok, out, err) = join(&client, &peer, dir_text);
+    assert!(ok, "paxos join failed: {out}{err}");
+    assert!(out.contains("joined cluster") && out.contains("as a learner"), "{out}");
+    // The same id again is refused, and leaves nothing behind.
+    let other = cluster.dir.join("node-4b");
+    let (ok, _, err) = join("127.0.0.1:1", "127.0.0.1:2", other.to_str().expect("utf-8"));
+    assert!(!ok && err.contains("4 is already a member"), "{err}");
+    assert!(!other.exists());
+    cluster.start(4);
+    // Promoting it before it has caught up would be refused; wait until it has.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let target = applied(&cluster.addr(1)).await;
+        if applied(&client).await >= target && target > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node 4 did not catch up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (ok, out, err) = paxos(&["member", "--addr", &at, "replace", "3", "4"]);
+    assert!(ok, "member replace failed: {out}{err}");
+    assert!(out.contains("OK membership version 2"), "{out}");
+    cluster.kill(3);
+    for n in 20..40 {
+        put(&client, &format!("k{n}"), &format!("w{n}")).await;
+    }
+    assert_eq!(get(&cluster.addr(1), "k39").await.as_deref(), Some("w39"));
+    assert_eq!(
+        get(&client, "k5").await.as_deref(),
+        Some("v5"),
+        "node 4 holds what was written before it joined"
+    );
+    let (ok, list, _) = paxos(&["member", "--addr", &client, "list"]);
+    assert!(ok && list.starts_with("membership version 2"), "{list}");
+    let roles: Vec<&str> =
+        list.lines().skip(1).map(|line| line.split(' ').take(2).last().unwrap_or("")).collect();
+    assert_eq!(roles, ["voter", "voter", "voter"], "{list}");
+    assert!(!list.lines().any(|line| line.starts_with("3 ")), "node 3 is gone: {list}");
+    // Bad requests: the reason, exit code 1, nothing changed.
+    for (arguments, reason) in [
+        (vec!["add", "2", "127.0.0.1:9", "127.0.0.1:10"], "node n2 is already a member"),
+        (vec!["promote", "9"], "node n9 is not a learner"),
+        (vec!["remove", "3"], "node n3 is not a member"),
+        (vec!["replace", "1", "1"], "the two ids must differ"),
+        (vec!["transfer-leader", "64"], "expected a number from 1 to 63"),
+    ] {
+        let mut all = vec!["member", "--addr", &at];
+        all.extend(&arguments);
+        let (ok, out, err) = paxos(&all);
+        assert!(!ok && err.contains(reason), "member {arguments:?}: {out}{err}");
+    }
+    let (_, list_after, _) = paxos(&["member", "--addr", &client, "list"]);
+    assert!(list_after.starts_with("membership version 2"), "{list_after}");
+}
+
 /// Sends raw bytes and returns everything the node answers until it closes (or 2 s pass).
 async fn raw(addr: &str, bytes: &[u8]) -> (String, bool) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");

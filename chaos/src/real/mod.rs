@@ -170,7 +170,7 @@ impl RealCluster {
                 }
             }
             let dir = setup::node_dir(&cluster_dir, NodeId(i));
-            let file = NodeFile { node: NodeId(i), cluster: view };
+            let file = NodeFile { node: NodeId(i), cluster: view, peers: Vec::new() };
             let node_file = dir.join(setup::NODE_FILE);
             std::fs::write(&node_file, serde_json::to_string_pretty(&file).expect("json"))
                 .map_err(ChaosError::io(&node_file))?;

@@ -19,6 +19,16 @@ impl Replica {
         {
             return;
         }
+        // A node that is no longer a voter campaigns for slots this replica knows chosen: it was
+        // removed and has not heard. It gets no promise (which would only depose the current
+        // leader), and the chosen values instead, from which it learns that it left.
+        if !self.membership().is_voter(from)
+            && first < self.log.commit()
+            && !matches!(self.role, Role::Recovering(_))
+        {
+            self.on_learn_request(from, first, out);
+            return;
+        }
         if !self.admit(from, ballot, out) {
             return;
         }
@@ -88,7 +98,9 @@ impl Replica {
         }
         self.step_down_if_outranked(out);
         self.follow(ballot.node, out);
-        self.send(from, Message::Accepted { ballot, slot, incarnations: self.incarnations.clone() }, out);
+        let progress = (!self.is_voter()).then(|| self.log.commit());
+        let incarnations = self.incarnations.clone();
+        self.send(from, Message::Accepted { ballot, slot, committed: progress, incarnations }, out);
         self.learn_commit(from, ballot, committed, out);
         if from != self.config.node {
             out.push(Output::SetTimer(Timer::Election));

@@ -19,7 +19,9 @@ impl Replica {
     pub(super) fn on_requests(&mut self, requests: Vec<Request>, out: &mut Vec<Output>) {
         let mut relay = Vec::new();
         for request in requests {
-            let refusal = if self.pending.contains_key(&request.client) {
+            let refusal = if let Some(departed) = self.departed() {
+                Some(departed)
+            } else if self.pending.contains_key(&request.client) {
                 Some(RequestError::Outstanding { client: request.client })
             } else if self.pending.len() >= self.config.pending_max {
                 Some(RequestError::Busy { queue: Queue::Pending, limit: self.config.pending_max })
@@ -90,7 +92,11 @@ impl Replica {
             }
             leader.origins.insert(request.client, (origin, request.sequence));
         }
-        let refusal = if request.is_read_only() {
+        let change = self.refuse_change(&request).map(RequestError::Refused);
+        let Role::Leader(leader) = &mut self.role else { return };
+        let refusal = if change.is_some() {
+            change
+        } else if request.is_read_only() {
             if leader.reads.len() >= reads_max {
                 Some(RequestError::Busy { queue: Queue::Reads, limit: reads_max })
             } else {

@@ -1,7 +1,8 @@
 //! What clients ask for and what the log holds: operations, requests, responses and log values.
 
 use super::bytes::Bytes;
-use super::types::ClientId;
+use super::membership::{Change, MemberError};
+use super::types::{ClientId, NodeId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -35,6 +36,13 @@ pub enum Operation {
         /// The value to write when the comparison succeeds.
         new: Bytes,
     },
+    /// Change the membership (see [`membership`](super::membership)).
+    Member(Change),
+    /// Ask the leader to hand leadership to the voter `to` (it campaigns at once).
+    Transfer {
+        /// The voter that should lead.
+        to: NodeId,
+    },
 }
 
 impl Operation {
@@ -43,13 +51,22 @@ impl Operation {
         matches!(self, Operation::Get { .. })
     }
 
-    /// The key the operation touches.
+    /// The key the operation touches (none for membership operations).
     pub fn key(&self) -> &[u8] {
         match self {
             Operation::Get { key }
             | Operation::Put { key, .. }
             | Operation::Delete { key }
             | Operation::Cas { key, .. } => key,
+            Operation::Member(_) | Operation::Transfer { .. } => &[],
+        }
+    }
+
+    /// The membership change, if the operation is one.
+    pub fn change(&self) -> Option<&Change> {
+        match self {
+            Operation::Member(change) => Some(change),
+            _ => None,
         }
     }
 
@@ -61,6 +78,8 @@ impl Operation {
             Operation::Cas { key, expected, new } => {
                 key.len() + expected.as_ref().map_or(0, |expected| expected.len()) + new.len()
             }
+            Operation::Member(Change::Add { address, .. }) => address.len(),
+            Operation::Member(_) | Operation::Transfer { .. } => 0,
         }
     }
 }
@@ -76,6 +95,9 @@ pub enum Outcome {
     Deleted(bool),
     /// A `Cas` was decided; `true` if it wrote.
     Swapped(bool),
+    /// A membership operation: the membership version it produced (or found, for a transfer), or
+    /// why it was refused.
+    Member(Result<u64, MemberError>),
 }
 
 /// A client request: one or more operations applied atomically and in order (a pipelined batch of
@@ -96,6 +118,11 @@ impl Request {
     /// instead of a log slot.
     pub fn is_read_only(&self) -> bool {
         self.operations.iter().all(Operation::is_read)
+    }
+
+    /// The first membership change among the operations.
+    pub fn change(&self) -> Option<&Change> {
+        self.operations.iter().find_map(Operation::change)
     }
 }
 
@@ -128,6 +155,10 @@ pub enum RequestError {
         /// The session's last applied sequence number.
         last: u64,
     },
+    /// A membership request refused before it reached the log (another change pending, a learner
+    /// too far behind), or any request at a node that was removed. Nothing was executed.
+    #[error("{0}")]
+    Refused(MemberError),
 }
 
 /// The queues the core bounds; named in [`RequestError::Busy`].
@@ -181,5 +212,11 @@ impl Value {
             Value::Noop => &[],
             Value::Batch(requests) => requests,
         }
+    }
+
+    /// Whether the value holds a membership change (which may still be refused when applied): the
+    /// slot after it may belong to another configuration.
+    pub fn changes_membership(&self) -> bool {
+        self.requests().iter().any(|request| request.change().is_some())
     }
 }

@@ -62,12 +62,25 @@ pub enum Mutant {
     /// chosen whatever ballot it accepted them in, not only those of the ballot that told it
     /// (the bug of Raft's figure 8: an entry from an earlier term counted as committed).
     CommitAnyBallot,
+    /// A leader tallies with the new voters from the moment it proposes a membership change, not
+    /// from the moment it is chosen, and keeps proposing (no barrier, no new election).
+    ConfigOnAccept,
+    /// A leader lets a second membership change (and anything else) follow a pending one and goes
+    /// on leading in its configuration after the first is chosen: no barrier and no new election,
+    /// so slots after a change are decided by the old voters.
+    TwoChanges,
+    /// A leader whose membership change is chosen carries on in the new configuration with its
+    /// old ballot, without a phase 1 among the new voters (a one-step swap with no transition).
+    SwapWithoutElection,
+    /// Votes of nodes that are not voters of the slot's configuration (removed nodes, learners)
+    /// are counted.
+    RemovedVotes,
 }
 
 #[cfg(feature = "mutants")]
 impl Mutant {
     /// Every mutant (without [`Mutant::None`]).
-    pub const ALL: [Mutant; 12] = [
+    pub const ALL: [Mutant; 16] = [
         Mutant::ForgetPromise,
         Mutant::SendBeforePersist,
         Mutant::MinorityQuorum,
@@ -80,7 +93,19 @@ impl Mutant {
         Mutant::AcceptBelowPromise,
         Mutant::IgnoreReportedSlots,
         Mutant::CommitAnyBallot,
+        Mutant::ConfigOnAccept,
+        Mutant::TwoChanges,
+        Mutant::SwapWithoutElection,
+        Mutant::RemovedVotes,
     ];
+
+    /// The mutants that break membership changes: only runs that change the membership show them.
+    pub fn is_membership(self) -> bool {
+        matches!(
+            self,
+            Mutant::ConfigOnAccept | Mutant::TwoChanges | Mutant::SwapWithoutElection | Mutant::RemovedVotes
+        )
+    }
 
     /// The mutant's name on command lines.
     pub fn name(self) -> &'static str {
@@ -98,6 +123,10 @@ impl Mutant {
             Mutant::AcceptBelowPromise => "accept-below-promise",
             Mutant::IgnoreReportedSlots => "ignore-reported-slots",
             Mutant::CommitAnyBallot => "commit-any-ballot",
+            Mutant::ConfigOnAccept => "config-on-accept",
+            Mutant::TwoChanges => "two-changes",
+            Mutant::SwapWithoutElection => "swap-without-election",
+            Mutant::RemovedVotes => "removed-votes",
         }
     }
 }
@@ -118,13 +147,17 @@ macro_rules! mutant {
 }
 pub(crate) use mutant;
 
-/// A replica's configuration. Every member of a cluster must use the same `members`.
+/// A replica's configuration. Every replica of a cluster must use the same `members`: the first
+/// voters, version 0 of the [`Membership`](super::Membership) that changes through the log.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Config {
     /// This replica.
     pub node: NodeId,
-    /// Every member, this replica included.
+    /// The first voters (written by `init`). A replica that joins later is not among them.
     pub members: Vec<NodeId>,
+    /// The first learners (none from `init`; the model checker starts with one, so that a
+    /// promotion or a swap is one change).
+    pub learners: Vec<NodeId>,
     /// Slots the leader may have in flight (proposed, not yet chosen) at once. One by default:
     /// every request that arrives while a slot is in flight joins the next batch, so the batches
     /// grow with the load and each costs one round trip and one fsync per replica. More slots
@@ -153,6 +186,9 @@ pub struct Config {
     pub snapshot_interval_slots: u64,
     /// How reads are made linearizable.
     pub read_mode: ReadMode,
+    /// A learner is promoted to voter only if its commit point is at most this many slots behind
+    /// the leader's.
+    pub promote_lag_max: u64,
     /// The broken variant to run (model checker and tests only).
     #[cfg(feature = "mutants")]
     pub mutant: Mutant,
@@ -161,14 +197,6 @@ pub struct Config {
 /// A configuration that cannot work.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    /// The replica is not a member.
-    #[error("node {node} is not among the members {members:?}")]
-    NotMember {
-        /// This replica.
-        node: NodeId,
-        /// The members.
-        members: Vec<NodeId>,
-    },
     /// A member appears twice.
     #[error("node {0} appears twice among the members")]
     Duplicate(NodeId),
@@ -186,6 +214,7 @@ impl Config {
         Config {
             node,
             members,
+            learners: Vec::new(),
             window_slots: 1,
             batch_requests_max: 4096,
             proposals_max: 65_536,
@@ -196,6 +225,7 @@ impl Config {
             log_retain_slots: 256,
             snapshot_interval_slots: 100_000,
             read_mode: ReadMode::ReadIndex,
+            promote_lag_max: 256,
             #[cfg(feature = "mutants")]
             mutant: Mutant::None,
         }
@@ -208,7 +238,7 @@ impl Config {
     /// The first problem found.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut seen = NodeSet::new();
-        for &member in &self.members {
+        for &member in self.members.iter().chain(&self.learners) {
             if member.index() >= NodeSet::CAPACITY {
                 return Err(ConfigError::IdTooLarge(member));
             }
@@ -216,8 +246,11 @@ impl Config {
                 return Err(ConfigError::Duplicate(member));
             }
         }
-        if !seen.contains(self.node) {
-            return Err(ConfigError::NotMember { node: self.node, members: self.members.clone() });
+        if self.node.index() >= NodeSet::CAPACITY {
+            return Err(ConfigError::IdTooLarge(self.node));
+        }
+        if self.members.is_empty() {
+            return Err(ConfigError::Zero("members"));
         }
         let bounds = [
             ("window_slots", self.window_slots as usize),
@@ -235,23 +268,5 @@ impl Config {
             }
         }
         Ok(())
-    }
-
-    /// Votes needed for a decision: a majority of the members.
-    pub fn quorum(&self) -> usize {
-        if mutant!(self, MinorityQuorum) {
-            return self.members.len() / 2;
-        }
-        self.members.len() / 2 + 1
-    }
-
-    /// Every member but this replica.
-    pub fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.members.iter().copied().filter(move |&member| member != self.node)
-    }
-
-    /// Whether `node` is a member.
-    pub fn is_member(&self, node: NodeId) -> bool {
-        self.members.contains(&node)
     }
 }

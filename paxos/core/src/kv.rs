@@ -3,6 +3,7 @@
 
 use super::bytes::Bytes;
 use super::command::{Operation, Outcome, Request, RequestError};
+use super::membership::{MemberError, Membership};
 use super::types::ClientId;
 use serde::{Deserialize, Serialize};
 use std::collections::btree_map::Entry;
@@ -33,6 +34,8 @@ pub struct KvStore {
     /// Requests applied so far (not counting retries answered from the session table).
     applied_requests: u64,
     sessions_max: usize,
+    /// Who votes and who learns, as of the applied point (see [`membership`](super::membership)).
+    membership: Membership,
 }
 
 /// A key of the map, ordered by a fixed 64-bit hash of its bytes first: most comparisons are then
@@ -65,9 +68,15 @@ fn key_hash(bytes: &[u8]) -> u64 {
     mix(hash, u64::from_le_bytes(tail))
 }
 
-/// Applies one operation to the data.
-fn execute(data: &mut BTreeMap<Key, Bytes>, operation: &Operation) -> Outcome {
+/// Applies one operation to the data or the membership.
+fn execute(data: &mut BTreeMap<Key, Bytes>, membership: &mut Membership, operation: &Operation) -> Outcome {
     match operation {
+        Operation::Member(change) => Outcome::Member(membership.apply(change)),
+        Operation::Transfer { to } => Outcome::Member(if membership.is_voter(*to) {
+            Ok(membership.version)
+        } else {
+            Err(MemberError::NotVoter(*to))
+        }),
         Operation::Get { key } => Outcome::Value(data.get(&Key::new(key)).cloned()),
         Operation::Put { key, value } => {
             write(data, Key::new(key), value);
@@ -98,8 +107,24 @@ fn write(data: &mut BTreeMap<Key, Bytes>, key: Key, value: &Bytes) {
 impl KvStore {
     /// An empty store that remembers at most `sessions_max` sessions.
     pub fn new(sessions_max: usize) -> KvStore {
+        KvStore::with_membership(sessions_max, Membership::default())
+    }
+
+    /// An empty store whose membership starts as `membership`.
+    pub fn with_membership(sessions_max: usize, membership: Membership) -> KvStore {
         assert!(sessions_max > 0, "sessions_max must be positive");
-        KvStore { data: BTreeMap::new(), sessions: BTreeMap::new(), applied_requests: 0, sessions_max }
+        KvStore {
+            data: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            applied_requests: 0,
+            sessions_max,
+            membership,
+        }
+    }
+
+    /// The membership as of the applied point.
+    pub fn membership(&self) -> &Membership {
+        &self.membership
     }
 
     /// Applies a request taken from the log, once: a retry of the session's last request is
@@ -133,7 +158,7 @@ impl KvStore {
         // The session's buffer is reused: no allocation per request in the steady state.
         session.outcomes.clear();
         for operation in &request.operations {
-            session.outcomes.push(execute(&mut self.data, operation));
+            session.outcomes.push(execute(&mut self.data, &mut self.membership, operation));
         }
         Ok(&session.outcomes)
     }

@@ -34,7 +34,8 @@
 //! - [`io`]: inputs, outputs, persists, timers, when a send may leave: the contract with the
 //!   runtime.
 //! - [`schedule`]: a step's outputs sorted by that contract, for every executor.
-//! - [`config`]: membership, bounds, read mode, mutants.
+//! - [`config`]: the first members, bounds, read mode, mutants.
+//! - [`membership`]: voters and learners, and how a change through the log stays safe.
 //! - [`durable`]: the durable state and its replay.
 //! - [`kv`]: the key-value state machine and its session table.
 //! - [`log`]: the replicated log as one replica sees it.
@@ -51,6 +52,7 @@ pub mod io;
 pub mod kv;
 mod learner;
 pub mod log;
+pub mod membership;
 pub mod message;
 mod proposer;
 mod recovery;
@@ -68,6 +70,7 @@ pub use durable::{DurableState, Joined};
 pub use io::{Input, Output, Persist, Release, Timer};
 pub use kv::KvStore;
 pub use log::{Entry, Log};
+pub use membership::{Change, MemberError, Membership};
 pub use message::{Envelope, Incarnations, Message, Report};
 pub use replica::{Replica, Status};
 pub use schedule::{Action, Schedule, TimerChange};

@@ -2,7 +2,7 @@
 
 use super::command::{Request, Response, Value};
 use super::kv::KvStore;
-use super::types::{Ballot, ClusterId, NodeId, Slot};
+use super::types::{Ballot, ClusterId, NodeId, NodeSet, Slot};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -77,6 +77,10 @@ pub enum Message {
         ballot: Ballot,
         /// The slot.
         slot: Slot,
+        /// A learner's commit point: how far it has caught up (the leader promotes only learners
+        /// that are close behind). None from a voter: its votes show its progress, and a field
+        /// that changed with every vote would multiply the model checker's states for nothing.
+        committed: Option<Slot>,
         /// The sender's crash vector.
         incarnations: Incarnations,
     },
@@ -138,6 +142,9 @@ pub enum Message {
         /// The responses.
         responses: Vec<Response>,
     },
+    /// Leadership transfer: the receiver, a voter, should campaign now (sent by a leader that was
+    /// asked to hand over, or that is no longer a voter).
+    Campaign,
     /// Storage-loss recovery, step 1: what is my latest incarnation?
     RecoverQuery {
         /// Identifies this recovery attempt; replies to older attempts are ignored.
@@ -149,6 +156,10 @@ pub enum Message {
         nonce: u64,
         /// The asker's incarnation as known by the sender.
         incarnation: u64,
+        /// The version of the sender's membership...
+        version: u64,
+        /// ...and its voters: the asker counts its majorities among the newest voters reported.
+        voters: NodeSet,
     },
     /// Storage-loss recovery, step 2: I am now `incarnation`; record it and tell me your state.
     Recover {
@@ -206,6 +217,7 @@ impl Message {
             | Message::Snapshot { .. }
             | Message::Forward { .. }
             | Message::ForwardReply { .. }
+            | Message::Campaign
             | Message::RecoverQuery { .. } => false,
         }
     }
@@ -225,6 +237,7 @@ impl Message {
             Message::Snapshot { .. } => "snapshot",
             Message::Forward { .. } => "forward",
             Message::ForwardReply { .. } => "forward-reply",
+            Message::Campaign => "campaign",
             Message::RecoverQuery { .. } => "recover-query",
             Message::RecoverQueryReply { .. } => "recover-query-reply",
             Message::Recover { .. } => "recover",

@@ -5,6 +5,7 @@
 use super::command::{Request, Value};
 use super::config::{mutant, ReadMode};
 use super::io::{Output, Persist, Timer};
+use super::membership::MemberError;
 use super::message::{Message, Report};
 use super::replica::{Replica, Role};
 use super::types::{Ballot, ClientId, NodeId, NodeSet, Slot};
@@ -24,6 +25,11 @@ pub(super) struct Candidate {
     pub(super) ballot: Ballot,
     /// Phase 1 covers every slot from here on: the first slot the candidate does not know chosen.
     from: Slot,
+    /// The voters of `from`'s configuration: only their promises count.
+    voters: NodeSet,
+    /// That configuration's version: a candidate that applies a change while it campaigns
+    /// campaigns again, in the new configuration.
+    pub(super) version: u64,
     pub(super) promises: BTreeMap<NodeId, Promised>,
 }
 
@@ -49,6 +55,13 @@ pub(super) struct PendingRead {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(super) struct Leader {
     pub(super) ballot: Ballot,
+    /// The voters of the configuration this leadership spans: only their votes count.
+    voters: NodeSet,
+    /// The slot of a membership change in flight: nothing is proposed after it until it is
+    /// chosen (see `membership.rs`).
+    barrier: Option<Slot>,
+    /// Each learner's commit point as its last vote reported it: how far behind it is.
+    pub(super) progress: BTreeMap<NodeId, Slot>,
     /// The next slot to propose in.
     next: Slot,
     /// Every slot below it was settled by the election (re-proposed or known chosen); reads wait
@@ -91,6 +104,30 @@ impl Replica {
             // Still honouring a leader's lease: supporting ourselves would break it.
             return;
         }
+        self.campaign(out);
+    }
+
+    /// A leader asks this replica to take over (a transfer, or the leader left the voters).
+    pub(super) fn on_campaign(&mut self, from: NodeId, out: &mut Vec<Output>) {
+        if !matches!(self.role, Role::Follower | Role::Candidate(_)) {
+            return;
+        }
+        if self.lease_guard == Some(from) {
+            // The leader that asked gave its lease up.
+            self.lease_guard = None;
+        }
+        if self.lease_guard.is_none() {
+            out.push(Output::SetTimer(Timer::Election));
+            self.campaign(out);
+        }
+    }
+
+    /// Starts phase 1 with a ballot above every one seen, if this replica is a voter: learners and
+    /// removed replicas never campaign.
+    pub(super) fn campaign(&mut self, out: &mut Vec<Output>) {
+        if !self.is_voter() {
+            return;
+        }
         let ballot = self.promised.max(self.highest_seen).next_for(self.config.node);
         self.observe(ballot);
         self.counters.elections += 1;
@@ -103,13 +140,19 @@ impl Replica {
             self.persist(Persist::Promise(ballot), out);
         }
         let from = self.log.commit();
+        let (voters, version) = (self.membership().voters, self.membership().version);
         if mutant!(self.config, SkipPrepare) {
-            self.role = Role::Candidate(Candidate { ballot, from, promises: BTreeMap::new() });
+            self.role =
+                Role::Candidate(Candidate { ballot, from, voters, version, promises: BTreeMap::new() });
             self.become_leader(out);
             return;
         }
-        self.role = Role::Candidate(Candidate { ballot, from, promises: BTreeMap::new() });
-        self.broadcast(&Message::Prepare { ballot, from }, out);
+        self.role = Role::Candidate(Candidate { ballot, from, voters, version, promises: BTreeMap::new() });
+        // To the voters only: a learner's promise would not count.
+        self.send(self.config.node, Message::Prepare { ballot, from }, out);
+        for voter in voters.iter().filter(|&voter| voter != self.config.node) {
+            self.send(voter, Message::Prepare { ballot, from }, out);
+        }
     }
 
     pub(super) fn on_promise(
@@ -133,10 +176,10 @@ impl Replica {
         if !self.admit_vote(from, incarnation, incarnations, out) {
             return;
         }
-        let quorum = self.quorum();
         let Role::Candidate(candidate) = &mut self.role else { return };
         candidate.promises.insert(from, Promised { chosen, reports });
-        if candidate.promises.len() >= quorum {
+        let (voters, promisers) = (candidate.voters, candidate.promises.keys().copied().collect());
+        if self.counted(promisers, voters) >= self.quorum_of(voters) {
             self.become_leader(out);
         }
     }
@@ -148,7 +191,7 @@ impl Replica {
         let Role::Candidate(candidate) = std::mem::replace(&mut self.role, Role::Follower) else {
             unreachable!("become_leader is called by a candidate");
         };
-        let Candidate { ballot, from, promises } = candidate;
+        let Candidate { ballot, from, voters, promises, .. } = candidate;
 
         // Every slot below the highest chosen point reported is chosen. If no promiser reported the
         // value of one of them (it was compacted, or lost with a disk), this replica cannot
@@ -200,7 +243,16 @@ impl Replica {
                 None => settled.push((slot, Value::Noop, false)),
             }
             slot = slot.next();
+            // A leadership spans one configuration: the slots after a membership change belong to
+            // the next leadership, which campaigns among the new voters once it is chosen.
+            if settled.last().is_some_and(|(_, value, _)| value.changes_membership()) {
+                end = slot;
+            }
         }
+        let barrier = settled
+            .last()
+            .filter(|(_, value, _)| value.changes_membership() && self.keeps_barriers())
+            .map(|(slot, _, _)| *slot);
 
         let mut inflight = BTreeMap::new();
         for (slot, value, chosen) in &settled {
@@ -212,6 +264,9 @@ impl Replica {
         let queue: VecDeque<Request> = self.pending.values().cloned().collect();
         self.role = Role::Leader(Box::new(Leader {
             ballot,
+            voters,
+            barrier,
+            progress: BTreeMap::new(),
             next: end,
             recovered: end,
             inflight,
@@ -230,20 +285,21 @@ impl Replica {
         for (slot, value, _) in settled {
             self.broadcast(&Message::Accept { ballot, slot, value, committed }, out);
         }
+        // Applying first: a settled membership change already known chosen ends this leadership
+        // here (a new campaign), before anything is proposed after it.
+        self.apply_chosen(out);
         let origin = self.config.node;
         for request in queue {
             self.lead_request(request, origin, out);
         }
         self.propose(out);
-        self.apply_chosen(out);
     }
 
     pub(super) fn on_accepted(
         &mut self,
         from: NodeId,
         incarnation: u64,
-        ballot: Ballot,
-        slot: Slot,
+        (ballot, slot, committed): (Ballot, Slot, Option<Slot>),
         incarnations: &[u64],
         out: &mut Vec<Output>,
     ) {
@@ -253,34 +309,154 @@ impl Replica {
         if !self.admit_vote(from, incarnation, incarnations, out) {
             return;
         }
-        let quorum = self.quorum();
         let Role::Leader(leader) = &mut self.role else { return };
+        if let Some(committed) = committed {
+            leader.progress.insert(from, committed);
+        }
         let Some(proposal) = leader.inflight.get_mut(&slot) else { return };
         proposal.votes.insert(from);
-        if proposal.votes.len() < quorum {
+        self.choose_in_order(out);
+    }
+
+    /// Declares chosen, in slot order, every proposal with a quorum: a slot waits for the ones
+    /// below it, whose values decide its configuration (see `membership.rs`). Slots already known
+    /// chosen leave the window once a quorum holds them too.
+    fn choose_in_order(&mut self, out: &mut Vec<Output>) {
+        let mut chose = false;
+        loop {
+            let commit = self.log.commit();
+            let Role::Leader(leader) = &self.role else { break };
+            let voters = leader.voters;
+            let ready = leader.inflight.iter().find_map(|(&slot, proposal)| {
+                let quorum = self.counted(proposal.votes, voters) >= self.quorum_of(voters);
+                match slot.cmp(&commit) {
+                    std::cmp::Ordering::Less => quorum.then_some(slot),
+                    std::cmp::Ordering::Equal => Some(slot).filter(|_| quorum),
+                    std::cmp::Ordering::Greater => None,
+                }
+            });
+            let Some(slot) = ready else { break };
+            let Role::Leader(leader) = &mut self.role else { break };
+            let proposal = leader.inflight.remove(&slot).expect("found above");
+            self.choose(slot, proposal.value);
+            chose = true;
+        }
+        if chose {
+            self.apply_chosen(out);
+            self.propose(out);
+        }
+    }
+
+    /// Whether a leader stops proposing after a membership change until it is chosen (the
+    /// `two-changes` and `config-on-accept` mutants do not).
+    pub(super) fn keeps_barriers(&self) -> bool {
+        !mutant!(self.config, TwoChanges) && !mutant!(self.config, ConfigOnAccept)
+    }
+
+    /// Why a membership request cannot be taken by this leader now: another change is pending, or
+    /// the learner it would promote is far behind.
+    pub(super) fn refuse_change(&self, request: &Request) -> Option<MemberError> {
+        let change = request.change()?;
+        let Role::Leader(leader) = &self.role else { return None };
+        let pending = leader.barrier.is_some() || leader.queue.iter().any(|queued| queued.change().is_some());
+        if pending && self.keeps_barriers() {
+            return Some(MemberError::Pending);
+        }
+        let node = change.promotes()?;
+        if !self.membership().learners.contains(node) {
+            return None; // Refused when applied, with the reason.
+        }
+        let commit = self.log.commit().0;
+        let behind = leader.progress.get(&node).map_or(commit, |reported| commit.saturating_sub(reported.0));
+        let limit = self.config.promote_lag_max;
+        (behind > limit).then_some(MemberError::Behind { node, behind, limit })
+    }
+
+    /// A membership change was applied. A leader's configuration ends there: it campaigns again
+    /// among the new voters (a new ballot, a phase 1 of the new configuration), or, no longer a
+    /// voter, asks a voter to campaign (a promoted learner that reported the most progress, else
+    /// the lowest id) and steps down.
+    pub(super) fn membership_changed(&mut self, out: &mut Vec<Output>) {
+        let voters = self.membership().voters;
+        if let Role::Candidate(candidate) = &self.role {
+            if candidate.version != self.membership().version {
+                // Campaigning in a configuration that has ended: again, in the new one.
+                self.step_down(out);
+                out.push(Output::SetTimer(Timer::Election));
+                self.campaign(out);
+            }
             return;
         }
-        let proposal = leader.inflight.remove(&slot).expect("present above");
-        self.choose(slot, proposal.value);
-        self.apply_chosen(out);
-        self.propose(out);
+        let Role::Leader(leader) = &mut self.role else { return };
+        if mutant!(self.config, ConfigOnAccept) || mutant!(self.config, TwoChanges) {
+            return;
+        }
+        if mutant!(self.config, SwapWithoutElection) {
+            leader.voters = voters;
+            return;
+        }
+        let progress = leader.progress.clone();
+        self.step_down(out);
+        if self.is_voter() {
+            self.campaign(out);
+            return;
+        }
+        let successor =
+            voters.iter().max_by_key(|voter| (progress.get(voter).copied(), std::cmp::Reverse(*voter)));
+        if let Some(successor) = successor {
+            self.send(successor, Message::Campaign, out);
+        }
+    }
+
+    /// Leadership transfer: the leader asks voter `to` to campaign and steps down (so that it stops
+    /// renewing the followers' lease guards, which would refuse `to`).
+    pub(super) fn hand_over(&mut self, to: NodeId, out: &mut Vec<Output>) {
+        if !matches!(self.role, Role::Leader(_)) || to == self.config.node || !self.membership().is_voter(to)
+        {
+            return;
+        }
+        self.step_down(out);
+        self.send(to, Message::Campaign, out);
     }
 
     /// Fills the window with batches from the queue (one round trip and one fsync per batch).
     pub(super) fn propose(&mut self, out: &mut Vec<Output>) {
         let committed = self.log.commit();
+        let applied = self.log.applied();
         let window = self.config.window_slots;
         let batch_max = self.config.batch_requests_max;
+        let barriers = self.keeps_barriers();
+        let early_switch = mutant!(self.config, ConfigOnAccept);
+        let mut membership = early_switch.then(|| self.membership().clone());
         let Role::Leader(leader) = &mut self.role else { return };
+        if leader.barrier.is_some_and(|barrier| applied <= barrier) {
+            return;
+        }
+        leader.barrier = None;
         let mut proposals = Vec::new();
         while leader.next.0 - committed.0.min(leader.next.0) < window && !leader.queue.is_empty() {
-            let take = leader.queue.len().min(batch_max);
+            // A batch ends with a membership change; nothing follows it until it is chosen.
+            let change = leader.queue.iter().take(batch_max).position(|request| request.change().is_some());
+            let take = change.map_or(leader.queue.len().min(batch_max), |at| at + 1);
             let batch: Vec<Request> = leader.queue.drain(..take).collect();
             let value = Value::Batch(Arc::new(batch));
             let slot = leader.next;
             leader.next = slot.next();
             leader.inflight.insert(slot, InFlight { value: value.clone(), votes: NodeSet::new() });
-            proposals.push(Message::Accept { ballot: leader.ballot, slot, value, committed });
+            proposals.push(Message::Accept { ballot: leader.ballot, slot, value: value.clone(), committed });
+            if change.is_some() {
+                if let Some(membership) = &mut membership {
+                    // The bug: count the new voters from the moment the change is proposed.
+                    for change in value.requests().iter().filter_map(Request::change) {
+                        let _ = membership.apply(change);
+                    }
+                    leader.voters = membership.voters;
+                }
+                if barriers {
+                    leader.barrier = Some(slot);
+                    break;
+                }
+            }
         }
         for proposal in &proposals {
             self.broadcast(proposal, out);
@@ -330,10 +506,11 @@ impl Replica {
     }
 
     fn tally_round(&mut self, out: &mut Vec<Output>) {
-        let quorum = self.quorum();
         let lease = self.config.read_mode == ReadMode::Lease;
+        let Role::Leader(leader) = &self.role else { return };
+        let quorum = self.counted(leader.round_votes, leader.voters) >= self.quorum_of(leader.voters);
         let Role::Leader(leader) = &mut self.role else { return };
-        if leader.confirmed == leader.round || leader.round_votes.len() < quorum {
+        if leader.confirmed == leader.round || !quorum {
             return;
         }
         leader.confirmed = leader.round;
@@ -358,12 +535,12 @@ impl Replica {
     /// Resends what peers have not answered: Prepares to non-promisers, Accepts to non-voters,
     /// and the current confirmation round.
     pub(super) fn retransmit_proposals(&mut self, out: &mut Vec<Output>) {
-        let peers: Vec<NodeId> = self.config.peers().collect();
+        let peers: Vec<NodeId> = self.peers().collect();
         let mut messages: Vec<(NodeId, Message)> = Vec::new();
         match &self.role {
             Role::Candidate(candidate) => {
                 for &peer in &peers {
-                    if !candidate.promises.contains_key(&peer) {
+                    if candidate.voters.contains(peer) && !candidate.promises.contains_key(&peer) {
                         let prepare = Message::Prepare { ballot: candidate.ballot, from: candidate.from };
                         messages.push((peer, prepare));
                     }

@@ -35,9 +35,10 @@
 use super::command::Value;
 use super::config::mutant;
 use super::io::{Output, Persist, Timer};
+use super::membership::Membership;
 use super::message::{Incarnations, Message, Report};
 use super::replica::{Replica, Role};
-use super::types::{Ballot, ClusterId, NodeId, Slot};
+use super::types::{Ballot, ClusterId, NodeId, NodeSet, Slot};
 use std::collections::BTreeMap;
 
 /// A peer's answer to step 2.
@@ -63,14 +64,30 @@ enum Phase {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(super) struct Recovery {
     nonce: u64,
+    /// The newest membership any answer reported (version, voters): majorities are counted among
+    /// its voters (the first members until an answer tells of a newer one).
+    voters: (u64, NodeSet),
     /// The cluster named by the first answer; answers naming another are ignored.
     cluster: ClusterId,
     phase: Phase,
 }
 
 impl Recovery {
-    pub(super) fn new(nonce: u64) -> Recovery {
-        Recovery { nonce, cluster: ClusterId::UNKNOWN, phase: Phase::Query(BTreeMap::new()) }
+    pub(super) fn new(nonce: u64, first: NodeSet) -> Recovery {
+        Recovery {
+            nonce,
+            voters: (0, first),
+            cluster: ClusterId::UNKNOWN,
+            phase: Phase::Query(BTreeMap::new()),
+        }
+    }
+
+    /// Whether the answers of `answered` make a majority of the voters among the others.
+    fn majority(&self, answered: impl Iterator<Item = NodeId>, node: NodeId) -> bool {
+        let (_, voters) = self.voters;
+        let mut others = answered.collect::<NodeSet>().intersection(voters);
+        others.remove(node);
+        others.len() >= voters.majority()
     }
 }
 
@@ -92,7 +109,15 @@ impl Replica {
             // The learning request is repeated by the retransmit timer like any other.
             Phase::Learn => return,
         };
-        let peers: Vec<NodeId> = self.config.peers().filter(|peer| !answered.contains(peer)).collect();
+        let first: NodeSet = self.config.members.iter().copied().collect();
+        let node = self.config.node;
+        let peers: Vec<NodeId> = recovery
+            .voters
+            .1
+            .union(first)
+            .iter()
+            .filter(|peer| *peer != node && !answered.contains(peer))
+            .collect();
         for peer in peers {
             self.send(peer, message.clone(), out);
         }
@@ -102,8 +127,9 @@ impl Replica {
         if matches!(self.role, Role::Recovering(_)) {
             return;
         }
-        let incarnation = self.incarnations[from.index()];
-        self.send(from, Message::RecoverQueryReply { nonce, incarnation }, out);
+        let incarnation = self.incarnations.get(from.index()).copied().unwrap_or(0);
+        let Membership { version, voters, .. } = *self.membership();
+        self.send(from, Message::RecoverQueryReply { nonce, incarnation, version, voters }, out);
     }
 
     pub(super) fn on_recover_query_reply(
@@ -112,9 +138,10 @@ impl Replica {
         cluster: ClusterId,
         nonce: u64,
         known: u64,
+        (version, voters): (u64, NodeSet),
         out: &mut Vec<Output>,
     ) {
-        let quorum = self.quorum();
+        let node = self.config.node;
         let Role::Recovering(recovery) = &mut self.role else { return };
         if recovery.nonce != nonce || cluster == ClusterId::UNKNOWN {
             return;
@@ -125,9 +152,13 @@ impl Replica {
         if recovery.cluster != cluster {
             return;
         }
+        if version > recovery.voters.0 {
+            recovery.voters = (version, voters);
+        }
         let Phase::Query(answers) = &mut recovery.phase else { return };
         answers.insert(from, known);
-        if answers.len() < quorum {
+        let answers = answers.clone();
+        if !recovery.majority(answers.keys().copied(), node) {
             return;
         }
         let highest = answers.values().copied().max().unwrap_or(0);
@@ -139,11 +170,12 @@ impl Replica {
         }
         let incarnation = highest + 1;
         recovery.phase = Phase::Adopt { incarnation, answers: BTreeMap::new() };
-        self.broadcast_peers(&Message::Recover { nonce, incarnation }, out);
+        self.retransmit_recovery(out);
     }
 
     pub(super) fn on_recover(&mut self, from: NodeId, nonce: u64, incarnation: u64, out: &mut Vec<Output>) {
-        if matches!(self.role, Role::Recovering(_)) || incarnation < self.incarnations[from.index()] {
+        let known = self.incarnations.get(from.index()).copied().unwrap_or(0);
+        if matches!(self.role, Role::Recovering(_)) || incarnation < known {
             return;
         }
         // Durable before the answer leaves (persist before send), and R's old votes are struck.
@@ -171,7 +203,7 @@ impl Replica {
         answer: Answer,
         out: &mut Vec<Output>,
     ) {
-        let quorum = self.quorum();
+        let node = self.config.node;
         let Role::Recovering(recovery) = &mut self.role else { return };
         if recovery.nonce != nonce || recovery.cluster != cluster {
             return;
@@ -181,9 +213,11 @@ impl Replica {
             return;
         }
         answers.insert(from, answer);
-        if answers.len() < quorum {
+        let answered: Vec<NodeId> = answers.keys().copied().collect();
+        if !recovery.majority(answered.into_iter(), node) {
             return;
         }
+        let Phase::Adopt { incarnation, answers } = &mut recovery.phase else { return };
         let (cluster, incarnation, answers) = (recovery.cluster, *incarnation, std::mem::take(answers));
         recovery.phase = Phase::Learn;
         // From here on this replica speaks as the new incarnation of the cluster (so that learning
@@ -232,10 +266,11 @@ impl Replica {
                     chosen.insert(report.slot, value.clone());
                 }
             }
+            if self.incarnations.len() < answer.incarnations.len() {
+                self.incarnations.resize(answer.incarnations.len(), 0);
+            }
             for (index, &known) in answer.incarnations.iter().enumerate() {
-                if let Some(mine) = self.incarnations.get_mut(index) {
-                    *mine = (*mine).max(known);
-                }
+                self.incarnations[index] = self.incarnations[index].max(known);
             }
         }
         for (slot, (ballot, value)) in accepted {

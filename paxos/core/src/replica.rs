@@ -13,10 +13,11 @@ use super::durable::{DurableState, Joined};
 use super::io::{Input, Output, Persist, Release, Timer};
 use super::kv::KvStore;
 use super::log::Log;
+use super::membership::{MemberError, Membership};
 use super::message::{Envelope, Message, Report};
 use super::proposer::{Candidate, Leader};
 use super::recovery::Recovery;
-use super::types::{Ballot, ClientId, ClusterId, NodeId, Slot};
+use super::types::{Ballot, ClientId, ClusterId, NodeId, NodeSet, Slot};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -107,9 +108,11 @@ impl Replica {
     /// If the configuration is invalid.
     pub fn new(config: Config, durable: DurableState, nonce: u64) -> Result<Replica, ConfigError> {
         config.validate()?;
-        let width = config.members.iter().map(|member| member.index() + 1).max().unwrap_or(0);
+        let nodes = config.members.iter().chain(&config.learners).chain([&config.node]);
+        let width = nodes.map(|member| member.index() + 1).max().unwrap_or(0);
+        let first = Membership::initial(&config.members, &config.learners);
         let mut replica = Replica {
-            kv: KvStore::new(config.sessions_max),
+            kv: KvStore::with_membership(config.sessions_max, first),
             config: Arc::new(config),
             cluster: ClusterId::UNKNOWN,
             incarnation: 0,
@@ -151,7 +154,10 @@ impl Replica {
                 }
                 replica.log.raise_chosen_floor(durable.chosen_floor);
             }
-            None => replica.role = Role::Recovering(Recovery::new(nonce)),
+            None => {
+                let first = replica.config.members.iter().copied().collect();
+                replica.role = Role::Recovering(Recovery::new(nonce, first));
+            }
         }
         Ok(replica)
     }
@@ -184,7 +190,9 @@ impl Replica {
 
     fn receive(&mut self, envelope: Envelope, out: &mut Vec<Output>) {
         let Envelope { cluster, from, incarnation, message } = envelope;
-        if !self.config.is_member(from) {
+        // Any node of the cluster may write: members change while the cluster runs, and the
+        // cluster id is what keeps strangers out. Whose votes count is each tally's business.
+        if from.index() >= NodeSet::CAPACITY {
             return;
         }
         let recovery = matches!(
@@ -208,8 +216,8 @@ impl Replica {
             Message::Accept { ballot, slot, value, committed } => {
                 self.on_accept(from, ballot, slot, value, committed, out)
             }
-            Message::Accepted { ballot, slot, incarnations } => {
-                self.on_accepted(from, incarnation, ballot, slot, &incarnations, out)
+            Message::Accepted { ballot, slot, committed, incarnations } => {
+                self.on_accepted(from, incarnation, (ballot, slot, committed), &incarnations, out)
             }
             Message::Reject { ballot, promised } => self.on_reject(ballot, promised, out),
             Message::Commit { ballot, committed, round } => {
@@ -223,9 +231,10 @@ impl Replica {
             Message::Snapshot { slot, state } => self.on_snapshot(slot, &state, out),
             Message::Forward { requests } => self.on_forward(from, requests, out),
             Message::ForwardReply { responses } => self.on_forward_reply(responses, out),
+            Message::Campaign => self.on_campaign(from, out),
             Message::RecoverQuery { nonce } => self.on_recover_query(from, nonce, out),
-            Message::RecoverQueryReply { nonce, incarnation: known } => {
-                self.on_recover_query_reply(from, cluster, nonce, known, out)
+            Message::RecoverQueryReply { nonce, incarnation: known, version, voters } => {
+                self.on_recover_query_reply(from, cluster, nonce, known, (version, voters), out)
             }
             Message::Recover { nonce, incarnation: claimed } => self.on_recover(from, nonce, claimed, out),
             Message::RecoverReply {
@@ -268,7 +277,7 @@ impl Replica {
         // An unanswered catch-up request goes to the next peer: the one asked may have failed, or
         // may lack the values itself.
         if let Some(peer) = self.learning.take() {
-            let peers: Vec<NodeId> = self.config.peers().collect();
+            let peers: Vec<NodeId> = self.peers().collect();
             let next = peers.iter().position(|&p| p == peer).map_or(peer, |i| peers[(i + 1) % peers.len()]);
             self.request_learn(next, out);
         }
@@ -293,18 +302,39 @@ impl Replica {
         out.push(Output::Send { to, envelope: self.envelope(message), release });
     }
 
-    /// Sends `message` to every member, this replica included.
+    /// Sends `message` to this replica and every member (voters and learners).
     pub(super) fn broadcast(&self, message: &Message, out: &mut Vec<Output>) {
-        for &member in &self.config.members {
-            self.send(member, message.clone(), out);
+        self.send(self.config.node, message.clone(), out);
+        self.broadcast_peers(message, out);
+    }
+
+    /// Sends `message` to every member (voters and learners) but this replica.
+    pub(super) fn broadcast_peers(&self, message: &Message, out: &mut Vec<Output>) {
+        for peer in self.peers() {
+            self.send(peer, message.clone(), out);
         }
     }
 
-    /// Sends `message` to every member but this replica.
-    pub(super) fn broadcast_peers(&self, message: &Message, out: &mut Vec<Output>) {
-        for peer in self.config.peers() {
-            self.send(peer, message.clone(), out);
+    /// Every member of the current membership but this replica.
+    pub(super) fn peers(&self) -> impl Iterator<Item = NodeId> {
+        let node = self.config.node;
+        self.kv.membership().members().iter().filter(move |&member| member != node)
+    }
+
+    /// Votes needed for a decision among `voters`: a majority of them.
+    pub(super) fn quorum_of(&self, voters: NodeSet) -> usize {
+        if mutant!(self.config, MinorityQuorum) {
+            return voters.len() / 2;
         }
+        voters.majority()
+    }
+
+    /// How many of `votes` count in a tally among `voters`.
+    pub(super) fn counted(&self, votes: NodeSet, voters: NodeSet) -> usize {
+        if mutant!(self.config, RemovedVotes) {
+            return votes.len();
+        }
+        votes.intersection(voters).len()
     }
 
     pub(super) fn persist(&mut self, record: Persist, out: &mut Vec<Output>) {
@@ -380,8 +410,11 @@ impl Replica {
     /// are struck from every tally (Michael et al., DISC 2017: a vote from before a storage loss
     /// must not be combined with votes cast after the loss became known).
     pub(super) fn learn_incarnation(&mut self, node: NodeId, incarnation: u64, out: &mut Vec<Output>) {
-        if node == self.config.node {
+        if node == self.config.node || node.index() >= NodeSet::CAPACITY {
             return;
+        }
+        if self.incarnations.len() <= node.index() {
+            self.incarnations.resize(node.index() + 1, 0);
         }
         let Some(known) = self.incarnations.get_mut(node.index()) else { return };
         if incarnation <= *known {
@@ -408,10 +441,8 @@ impl Replica {
         out: &mut Vec<Output>,
     ) -> bool {
         for (index, &known) in incarnations.iter().enumerate() {
-            let node = NodeId(u8::try_from(index).expect("crash vectors are at most 64 long"));
-            if self.config.is_member(node) {
-                self.learn_incarnation(node, known, out);
-            }
+            let Ok(node) = u8::try_from(index).map(NodeId) else { break };
+            self.learn_incarnation(node, known, out);
         }
         self.learn_incarnation(from, incarnation, out);
         self.incarnations.get(from.index()).is_some_and(|&known| incarnation >= known)
@@ -439,13 +470,21 @@ impl Replica {
     pub(super) fn apply_chosen(&mut self, out: &mut Vec<Output>) {
         let mut relayed: BTreeMap<NodeId, Vec<Response>> = BTreeMap::new();
         let mut applied_any = false;
+        let version = self.kv.membership().version;
+        let mut transfer = None;
         while let Some((_, value)) = self.log.next_to_apply() {
             let value = value.clone();
             for request in value.requests() {
                 let awaited = self.awaits(request.client, request.sequence);
+                let target = transfer_target(request);
+                let before = self.kv.applied_requests();
                 let result = self.kv.apply(request);
-                if awaited {
-                    let result = result.map(<[super::command::Outcome]>::to_vec);
+                let result =
+                    (awaited || target.is_some()).then(|| result.map(<[super::command::Outcome]>::to_vec));
+                if self.kv.applied_requests() != before {
+                    transfer = transfer.or(target);
+                }
+                if let Some(result) = result.filter(|_| awaited) {
                     self.respond(request.client, request.sequence, result, &mut relayed, out);
                 }
             }
@@ -454,6 +493,11 @@ impl Replica {
         }
         for (origin, responses) in relayed {
             self.send(origin, Message::ForwardReply { responses }, out);
+        }
+        if self.kv.membership().version != version {
+            self.membership_changed(out);
+        } else if let Some(to) = transfer {
+            self.hand_over(to, out);
         }
         if applied_any {
             let applied = self.log.applied();
@@ -469,6 +513,23 @@ impl Replica {
             }
             self.serve_reads(out);
         }
+    }
+
+    /// The membership as of the applied point, which is the commit point after every step: the
+    /// configuration of the first slot not known chosen (see [`membership`](super::membership)).
+    pub fn membership(&self) -> &Membership {
+        self.kv.membership()
+    }
+
+    /// Whether this replica votes in the current membership.
+    pub fn is_voter(&self) -> bool {
+        self.kv.membership().is_voter(self.config.node)
+    }
+
+    /// The refusal a removed replica gives every request.
+    pub(super) fn departed(&self) -> Option<RequestError> {
+        let removed = self.kv.membership().removed.contains(self.config.node);
+        removed.then(|| RequestError::Refused(MemberError::Departed(self.config.node)))
     }
 
     /// Persists the state machine as of the applied point (the storage may then drop the log
@@ -584,6 +645,15 @@ impl Replica {
         self.pending.len()
     }
 
+    /// At the leader: each learner's commit point as its last vote reported it (how far behind it
+    /// is); empty elsewhere.
+    pub fn progress(&self) -> BTreeMap<NodeId, Slot> {
+        match &self.role {
+            Role::Leader(leader) => leader.progress.clone(),
+            _ => BTreeMap::new(),
+        }
+    }
+
     /// What this replica counted since it started.
     pub fn counters(&self) -> Counters {
         self.counters
@@ -598,8 +668,12 @@ impl Replica {
     pub fn reports(&self) -> Vec<Report> {
         self.log.reports(Slot(0))
     }
+}
 
-    pub(super) fn quorum(&self) -> usize {
-        self.config.quorum()
-    }
+/// The voter a request asks leadership to move to, if it does.
+fn transfer_target(request: &Request) -> Option<NodeId> {
+    request.operations.iter().find_map(|operation| match operation {
+        super::command::Operation::Transfer { to } => Some(*to),
+        _ => None,
+    })
 }

@@ -132,4 +132,34 @@ impl NodeSet {
     pub const fn is_empty(self) -> bool {
         self.0 == 0
     }
+
+    /// The nodes in both sets.
+    pub const fn intersection(self, other: NodeSet) -> NodeSet {
+        NodeSet(self.0 & other.0)
+    }
+
+    /// The nodes in either set.
+    pub const fn union(self, other: NodeSet) -> NodeSet {
+        NodeSet(self.0 | other.0)
+    }
+
+    /// The members, in increasing id order.
+    pub fn iter(self) -> impl Iterator<Item = NodeId> {
+        (0..Self::CAPACITY as u8).map(NodeId).filter(move |&node| self.contains(node))
+    }
+
+    /// The size of a majority of the set.
+    pub const fn majority(self) -> usize {
+        self.len() / 2 + 1
+    }
+}
+
+impl FromIterator<NodeId> for NodeSet {
+    fn from_iter<I: IntoIterator<Item = NodeId>>(nodes: I) -> NodeSet {
+        let mut set = NodeSet::new();
+        for node in nodes {
+            set.insert(node);
+        }
+        set
+    }
 }

@@ -8,7 +8,7 @@
 
 use super::session::{Call, Control, Info, Session};
 use crate::client::resp::{self, ProtocolError, Reply};
-use crate::core::{Bytes, ClientId, Operation, Outcome, Request, Response};
+use crate::core::{Bytes, Change, ClientId, NodeId, Operation, Outcome, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
@@ -18,6 +18,66 @@ enum Command {
     Local(Reply),
     Info,
     Cluster,
+    /// `MEMBER LIST`: the members as this node sees them.
+    Members,
+    /// `MEMBER CONFIG`: what a joining node needs, as JSON.
+    Config,
+}
+
+/// The `MEMBER` subcommands, for errors.
+const MEMBER_USAGE: &str = "MEMBER LIST | ADD id client-addr peer-addr | PROMOTE id | REMOVE id | \
+                            REPLACE old-id new-id | TRANSFER-LEADER id | CONFIG";
+
+/// A node id argument: 1 to 63.
+fn node_id(argument: &[u8]) -> Result<NodeId, Reply> {
+    let text = String::from_utf8_lossy(argument);
+    match text.parse::<u8>() {
+        Ok(id) if (1..64).contains(&id) => Ok(NodeId(id)),
+        _ => Err(Reply::error(format!("ERR node id {text:?}: expected a number from 1 to 63"))),
+    }
+}
+
+/// An address argument: `host:port`.
+fn address(argument: &[u8], what: &str) -> Result<String, Reply> {
+    let text = String::from_utf8_lossy(argument).into_owned();
+    let valid =
+        text.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+            && !text.contains(char::is_whitespace);
+    if valid {
+        Ok(text)
+    } else {
+        Err(Reply::error(format!("ERR {what} address {text:?}: expected host:port")))
+    }
+}
+
+/// `MEMBER ...`: a change goes through the log like a write; `LIST` and `CONFIG` are answered here.
+fn member(arguments: &[Bytes]) -> Command {
+    let sub = arguments.first().map(|word| String::from_utf8_lossy(word).to_ascii_uppercase());
+    let rest = arguments.get(1..).unwrap_or(&[]);
+    let parsed = match (sub.as_deref(), rest) {
+        (Some("LIST"), []) => return Command::Members,
+        (Some("CONFIG"), []) => return Command::Config,
+        (Some("ADD"), [id, client, peer]) => (|| {
+            let node = node_id(id)?;
+            let (client, peer) = (address(client, "client")?, address(peer, "peer")?);
+            Ok(Operation::Member(Change::Add { node, address: Bytes::from(format!("{client} {peer}")) }))
+        })(),
+        (Some("PROMOTE"), [id]) => node_id(id).map(|node| Operation::Member(Change::Promote { node })),
+        (Some("REMOVE"), [id]) => node_id(id).map(|node| Operation::Member(Change::Remove { node })),
+        (Some("REPLACE"), [old, new]) => (|| {
+            let (old, new) = (node_id(old)?, node_id(new)?);
+            if old == new {
+                return Err(Reply::error(format!("ERR MEMBER REPLACE {old} {new}: the two ids must differ")));
+            }
+            Ok(Operation::Member(Change::Replace { old, new }))
+        })(),
+        (Some("TRANSFER-LEADER"), [id]) => node_id(id).map(|to| Operation::Transfer { to }),
+        _ => Err(arity("member", MEMBER_USAGE)),
+    };
+    match parsed {
+        Ok(operation) => Command::Kv(operation),
+        Err(reply) => Command::Local(reply),
+    }
 }
 
 /// The word "absent" as CAS's expected value means "only if the key does not exist".
@@ -62,6 +122,7 @@ fn parse(arguments: Vec<Vec<u8>>, value_bytes: usize) -> Command {
         ("PING", _) => Command::Local(arity("ping", "PING [message]")),
         ("INFO", _) => Command::Info,
         ("CLUSTER", _) => Command::Cluster,
+        ("MEMBER", _) => member(&rest.collect::<Vec<_>>()),
         // redis-benchmark and redis-cli ask for these: answer harmlessly.
         ("CONFIG", _) => Command::Local(Reply::Array(Vec::new())),
         ("CLIENT", _) => Command::Local(Reply::Simple("OK".to_string())),
@@ -72,7 +133,7 @@ fn parse(arguments: Vec<Vec<u8>>, value_bytes: usize) -> Command {
         ("SELECT", _) => Command::Local(arity("select", "SELECT 0")),
         ("COMMAND", _) => Command::Local(Reply::Array(Vec::new())),
         _ => Command::Local(Reply::error(format!(
-            "ERR unknown command '{name}'; this store speaks GET, SET, DEL, CAS, PING, INFO, CLUSTER NODES"
+            "ERR unknown command '{name}'; this store speaks GET, SET, DEL, CAS, PING, INFO, CLUSTER NODES, MEMBER"
         ))),
     }
 }
@@ -83,6 +144,8 @@ fn reply_of(outcome: Outcome) -> Reply {
         Outcome::Written => Reply::Simple("OK".to_string()),
         Outcome::Deleted(existed) => Reply::Integer(i64::from(existed)),
         Outcome::Swapped(swapped) => Reply::Integer(i64::from(swapped)),
+        Outcome::Member(Ok(version)) => Reply::Simple(format!("OK membership version {version}")),
+        Outcome::Member(Err(error)) => Reply::error(error.to_string()),
     }
 }
 
@@ -131,8 +194,10 @@ pub async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                     execute(&session, client, &mut sequence, std::mem::take(&mut batch), &mut out).await;
                     let reply = match other {
                         Command::Local(reply) => reply,
-                        Command::Info => info(&session, false).await,
-                        Command::Cluster => info(&session, true).await,
+                        Command::Info => info(&session, Status::Info).await,
+                        Command::Cluster => info(&session, Status::ClusterNodes).await,
+                        Command::Members => info(&session, Status::Members).await,
+                        Command::Config => info(&session, Status::Config).await,
                         Command::Kv(_) => unreachable!("handled above"),
                     };
                     reply.encode(&mut out);
@@ -193,21 +258,37 @@ async fn execute(
     }
 }
 
-async fn info(session: &Session, cluster: bool) -> Reply {
+/// Which view of the node's status a command asks for.
+#[derive(Clone, Copy)]
+enum Status {
+    Info,
+    ClusterNodes,
+    Members,
+    Config,
+}
+
+async fn info(session: &Session, view: Status) -> Reply {
     let (reply, answer) = oneshot::channel();
     if session.control.send(Control::Info(reply)).await.is_err() {
         return Reply::error("UNAVAILABLE the node is shutting down");
     }
     let Ok(info) = answer.await else { return Reply::error("UNAVAILABLE the node stopped") };
-    Reply::Bulk(Some(if cluster { cluster_nodes(&info) } else { info.render() }.into_bytes()))
+    let text = match view {
+        Status::Info => info.render(),
+        Status::ClusterNodes => cluster_nodes(&info),
+        Status::Members => members(&info),
+        Status::Config => info.config_json(),
+    };
+    Reply::Bulk(Some(text.into_bytes()))
 }
 
-/// `CLUSTER NODES`-like: one line per member: id, client address, peer address, role as this
-/// node sees it.
+/// `CLUSTER NODES`-like: one line per member: id, client address, peer address, state as this
+/// node sees it (leader, follower...), then its role in the membership (voter, learner).
 fn cluster_nodes(info: &Info) -> String {
     let mut text = String::new();
-    for member in &info.members {
-        let role = if Some(member.id) == info.leader {
+    for view in &info.members {
+        let member = &view.member;
+        let state = if Some(member.id) == info.leader {
             "leader"
         } else if member.id == info.node {
             info.role.as_str()
@@ -215,7 +296,24 @@ fn cluster_nodes(info: &Info) -> String {
             "follower"
         };
         let me = if member.id == info.node { ",myself" } else { "" };
-        text.push_str(&format!("{} {} {} {role}{me}\n", member.id, member.client, member.peer));
+        let role = view.role;
+        text.push_str(&format!("{} {} {} {state}{me} {role}\n", member.id, member.client, member.peer));
+    }
+    text
+}
+
+/// `MEMBER LIST`: the membership version, then one line per member: id, role, addresses, and
+/// (at the leader) how many slots behind it is.
+fn members(info: &Info) -> String {
+    let mut text = format!("membership version {}\n", info.membership_version);
+    for view in &info.members {
+        let member = &view.member;
+        let lag = view.lag.map_or_else(|| "lag unknown".to_string(), |lag| format!("lag {lag}"));
+        let leader = if Some(member.id) == info.leader { " leader" } else { "" };
+        text.push_str(&format!(
+            "{} {}{leader} client {} peer {} {lag}\n",
+            member.id, view.role, member.client, member.peer
+        ));
     }
     text
 }

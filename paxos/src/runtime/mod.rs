@@ -17,5 +17,6 @@ pub mod session;
 pub mod setup;
 
 pub use env::{Net, TokioNet};
-pub use node::{run, DiskMode, NodeError, NodeOptions, Observed, Timing};
+pub use node::{parse_address, run, DiskMode, NodeError, NodeOptions, Observed, Timing};
+pub use session::MemberView;
 pub use setup::{ClusterConfig, Member};

@@ -6,12 +6,12 @@ use super::clients;
 use super::clock::Clock;
 use super::env::Net;
 use super::peer::{self, PeerOptions};
-use super::session::{Call, Control, Info, Session};
-use super::setup::ClusterConfig;
+use super::session::{Call, Control, Info, MemberView, Session};
+use super::setup::{ClusterConfig, Member};
 use crate::client::resp::Limits;
 use crate::core::{
-    Action, Ballot, ClientId, Config, Envelope, Input, NodeId, Output, Persist, Replica, Response, Schedule,
-    Slot, Timer, TimerChange,
+    Action, Ballot, ClientId, ClusterId, Config, Envelope, Input, Membership, NodeId, Output, Persist,
+    Replica, Response, Schedule, Slot, Timer, TimerChange,
 };
 use crate::storage::fs::FileSystem;
 use crate::storage::group::{Committer, Durable};
@@ -71,8 +71,11 @@ pub enum DiskMode {
 /// Everything a node needs to run.
 #[derive(Clone, Debug)]
 pub struct NodeOptions {
-    /// The cluster.
+    /// The cluster: its id and first members (their addresses too).
     pub cluster: ClusterConfig,
+    /// Addresses of members beyond the first ones, known when the node starts (a node that joined
+    /// a running cluster knows the members of the day); the others come with the membership.
+    pub peers: Vec<Member>,
     /// This node.
     pub node: NodeId,
     /// Its data directory.
@@ -211,15 +214,15 @@ pub async fn run<N: Net, F: FileSystem>(
 ) -> Result<(), NodeError> {
     let me = options.node;
     let members: Vec<NodeId> = options.cluster.members.iter().map(|member| member.id).collect();
-    if !members.contains(&me) {
+    if !members.contains(&me) && !options.peers.iter().any(|member| member.id == me) {
         return Err(NodeError::Config(format!(
-            "node {me} is not a member of cluster {}",
+            "node {me} is neither a first member of cluster {} nor among the members it joined",
             options.cluster.cluster
         )));
     }
     // Every random draw below comes in a fixed order, so that a simulated run replays by seed.
     let mut rng = SmallRng::seed_from_u64(options.seed);
-    let (storage, replica) = open(fs, &options, members.clone(), &mut rng)?;
+    let (storage, replica) = open(fs, &options, members, &mut rng)?;
     let peer_listener = bind(&net, "peers", options.peer_bind).await?;
     let client_listener = bind(&net, "clients", options.client_bind).await?;
     let (durable_tx, durable_rx) = mpsc::unbounded_channel::<Durable>();
@@ -228,8 +231,12 @@ pub async fn run<N: Net, F: FileSystem>(
     let (control_tx, control_rx) = mpsc::channel::<Control>(256);
     let (inbox_tx, inbox_rx) = mpsc::channel::<Envelope>(65_536);
     let mut tasks = tokio::task::JoinSet::new();
-    let outbound = dial_peers(&net, &options, &mut rng, &mut tasks);
-    accept_peers::<N>(peer_listener, &options, members, inbox_tx, &mut tasks);
+    let mut dialer = Dialer::new(net.clone(), &options, rng.random());
+    let mut outbound = BTreeMap::new();
+    for member in options.cluster.members.iter().chain(&options.peers).filter(|member| member.id != me) {
+        outbound.entry(member.id).or_insert_with(|| dialer.dial(member));
+    }
+    accept_peers::<N>(peer_listener, &options, inbox_tx, &mut tasks);
     let session = Session {
         calls: calls_tx,
         control: control_tx,
@@ -248,6 +255,8 @@ pub async fn run<N: Net, F: FileSystem>(
         self_inbox: VecDeque::new(),
         waiting: BTreeMap::new(),
         outbound,
+        dialer: Box::new(move |member: &Member| dialer.dial(member)),
+        membership: 0,
         rng,
         timing: options.timing,
     };
@@ -307,39 +316,43 @@ async fn bind<N: Net>(net: &N, what: &'static str, addr: SocketAddr) -> Result<N
     net.bind(addr).await.map_err(|source| NodeError::Bind { what, addr, source })
 }
 
-/// Starts one connection task per peer; returns the queue of each.
-fn dial_peers<N: Net>(
-    net: &N,
-    options: &NodeOptions,
-    rng: &mut SmallRng,
-    tasks: &mut tokio::task::JoinSet<()>,
-) -> BTreeMap<NodeId, mpsc::Sender<Envelope>> {
-    let (cluster, me) = (options.cluster.cluster, options.node);
-    let mut outbound = BTreeMap::new();
-    for member in options.cluster.members.iter().filter(|member| member.id != me) {
-        let (queue_tx, queue_rx) = mpsc::channel(options.peer.queue);
-        outbound.insert(member.id, queue_tx);
-        let mut jitter_rng = SmallRng::seed_from_u64(rng.random());
-        let jitter = move |base: Duration| base + base.mul_f64(jitter_rng.random_range(0.0..0.5));
-        N::spawn_in(
-            tasks,
-            peer::outbound(
-                net.clone(),
-                (cluster, me, member.id),
-                member.peer.clone(),
-                options.peer,
-                queue_rx,
-                jitter,
-            ),
-        );
-    }
-    outbound
+/// Starts the connection task of a peer (at start, and when the membership names a new one).
+struct Dialer<N: Net> {
+    net: N,
+    hello: (ClusterId, NodeId),
+    options: PeerOptions,
+    rng: SmallRng,
 }
+
+impl<N: Net> Dialer<N> {
+    fn new(net: N, options: &NodeOptions, seed: u64) -> Dialer<N> {
+        let hello = (options.cluster.cluster, options.node);
+        Dialer { net, hello, options: options.peer, rng: SmallRng::seed_from_u64(seed) }
+    }
+
+    /// Dials `member` from now on; returns the queue of its messages. The task ends when the
+    /// queue's sender is dropped (the member left).
+    fn dial(&mut self, member: &Member) -> mpsc::Sender<Envelope> {
+        let (queue_tx, queue_rx) = mpsc::channel(self.options.queue);
+        let mut jitter_rng = SmallRng::seed_from_u64(self.rng.random());
+        let jitter = move |base: Duration| base + base.mul_f64(jitter_rng.random_range(0.0..0.5));
+        let (cluster, me) = self.hello;
+        N::spawn(peer::outbound(
+            self.net.clone(),
+            (cluster, me, member.id),
+            member.peer.clone(),
+            self.options,
+            queue_rx,
+            jitter,
+        ));
+        queue_tx
+    }
+}
+
 /// Accepts peers' connections; their messages go to `inbox`.
 fn accept_peers<N: Net>(
     listener: N::Listener,
     options: &NodeOptions,
-    members: Vec<NodeId>,
     inbox: mpsc::Sender<Envelope>,
     tasks: &mut tokio::task::JoinSet<()>,
 ) {
@@ -348,9 +361,9 @@ fn accept_peers<N: Net>(
     N::spawn_in(tasks, async move {
         loop {
             let Ok((stream, addr)) = N::accept(&listener).await else { continue };
-            let (members, inbox) = (members.clone(), inbox.clone());
+            let inbox = inbox.clone();
             N::spawn(async move {
-                if let Err(error) = peer::inbound(stream, (cluster, me), members, peer_options, inbox).await {
+                if let Err(error) = peer::inbound(stream, (cluster, me), peer_options, inbox).await {
                     if logging && !matches!(error, peer::InboundError::Io(_)) {
                         eprintln!("node {me}: peer connection from {addr} closed: {error}");
                     }
@@ -424,7 +437,57 @@ fn observe(replica: &Replica, options: &NodeOptions) {
     }
 }
 
-fn info(replica: &Replica, cluster: &ClusterConfig, storage: StorageStats) -> Info {
+/// Every member's addresses this node knows: the first members', those it started with, and
+/// those the membership names.
+fn addresses(options: &NodeOptions, membership: &Membership) -> BTreeMap<NodeId, Member> {
+    let mut known: BTreeMap<NodeId, Member> = BTreeMap::new();
+    for member in options.cluster.members.iter().chain(&options.peers) {
+        known.insert(member.id, member.clone());
+    }
+    for (&id, address) in &membership.addresses {
+        if let Some((client, peer)) = parse_address(address) {
+            known.insert(id, Member { id, client, peer });
+        }
+    }
+    known
+}
+
+/// The addresses a membership change carries: `CLIENT PEER`.
+pub fn parse_address(address: &[u8]) -> Option<(String, String)> {
+    let text = std::str::from_utf8(address).ok()?;
+    let mut words = text.split_whitespace();
+    let (client, peer) = (words.next()?, words.next()?);
+    words.next().is_none().then(|| (client.to_string(), peer.to_string()))
+}
+
+/// The members as `CLUSTER NODES` and `MEMBER LIST` show them.
+fn member_views(replica: &Replica, options: &NodeOptions) -> Vec<MemberView> {
+    let membership = replica.membership();
+    let known = addresses(options, membership);
+    let progress = replica.progress();
+    let committed = replica.log().commit().0;
+    membership
+        .members()
+        .iter()
+        .map(|id| {
+            let member = known.get(&id).cloned().unwrap_or_else(|| Member {
+                id,
+                client: "?".to_string(),
+                peer: "?".to_string(),
+            });
+            let role = if membership.is_voter(id) { "voter" } else { "learner" };
+            let lag = if id == replica.node() && replica.status() == crate::core::Status::Leader {
+                Some(0)
+            } else {
+                progress.get(&id).map(|slot| committed.saturating_sub(slot.0))
+            };
+            MemberView { member, role, lag }
+        })
+        .collect()
+}
+
+fn info(replica: &Replica, options: &NodeOptions, storage: StorageStats) -> Info {
+    let cluster = &options.cluster;
     Info {
         node: replica.node(),
         cluster: cluster.cluster,
@@ -437,11 +500,16 @@ fn info(replica: &Replica, cluster: &ClusterConfig, storage: StorageStats) -> In
         incarnation: replica.incarnation(),
         keys: replica.kv().len(),
         pending: replica.pending(),
-        members: cluster.members.clone(),
+        members: member_views(replica, options),
+        membership_version: replica.membership().version,
+        first: cluster.members.clone(),
         storage,
         counters: replica.counters(),
     }
 }
+
+/// Starts the connection to a member; returns the queue of its messages.
+type Dial = Box<dyn FnMut(&Member) -> mpsc::Sender<Envelope> + Send>;
 
 /// The node loop's state besides the replica.
 struct Loop {
@@ -456,6 +524,10 @@ struct Loop {
     /// Clients waiting for a response.
     waiting: BTreeMap<ClientId, oneshot::Sender<Response>>,
     outbound: BTreeMap<NodeId, mpsc::Sender<Envelope>>,
+    /// Starts the connection to a member the membership names.
+    dialer: Dial,
+    /// The membership version the connections follow.
+    membership: u64,
     rng: SmallRng,
     timing: Timing,
 }
@@ -494,6 +566,7 @@ impl Loop {
                 }
             }
             observe(&replica, options);
+            self.follow_membership(&replica, options);
             while let Some(envelope) = self.self_inbox.pop_front() {
                 replica.step(Input::Receive(envelope), &mut out);
                 self.handle(&mut disk, &mut out);
@@ -514,7 +587,7 @@ impl Loop {
                 Some(call) = inputs.calls.recv() => self.on_calls(&mut replica, &mut disk, &mut inputs.calls, call, &mut out),
                 Some(control) = inputs.control.recv() => match control {
                     Control::Info(reply) => {
-                        let _ = reply.send(info(&replica, &options.cluster, disk.stats()));
+                        let _ = reply.send(info(&replica, options, disk.stats()));
                     }
                 },
                 // A changed rate or a jump moves every deadline: look again.
@@ -599,6 +672,28 @@ impl Loop {
             waiting.extend(schedule.after_persists);
         } else {
             self.release_actions(schedule.after_persists);
+        }
+    }
+
+    /// Dials the members the membership added and hangs up on those it removed.
+    fn follow_membership(&mut self, replica: &Replica, options: &NodeOptions) {
+        let membership = replica.membership();
+        if membership.version == self.membership {
+            return;
+        }
+        self.membership = membership.version;
+        let known = addresses(options, membership);
+        for id in membership.members().iter().filter(|&id| id != self.me) {
+            if let (false, Some(member)) = (self.outbound.contains_key(&id), known.get(&id)) {
+                log!(options, "node {}: dialling member {id} at {}", self.me, member.peer);
+                let queue = (self.dialer)(member);
+                self.outbound.insert(id, queue);
+            }
+        }
+        for id in membership.removed.iter() {
+            if self.outbound.remove(&id).is_some() {
+                log!(options, "node {}: member {id} left; closing its connection", self.me);
+            }
         }
     }
 

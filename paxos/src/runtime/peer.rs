@@ -2,8 +2,9 @@
 //!
 //! Each node dials every other node and sends on that connection only; it receives on the
 //! connections the others dialled. A connection begins with a [`Frame::Hello`] naming the cluster
-//! and both nodes: a peer of another cluster, or a stranger, is refused. The dialling side sends a
-//! [`Frame::Ping`] every keepalive interval and the receiver answers each with a [`Frame::Pong`];
+//! and both nodes: a peer of another cluster, or a hello meant for another node, is refused (any
+//! node of the cluster may connect: members come and go with the membership). The dialling side
+//! sends a [`Frame::Ping`] every keepalive interval and the receiver answers each with a [`Frame::Pong`];
 //! a sender that hears no pong for a few intervals treats the connection as dead and dials again,
 //! with exponential backoff. The round trip matters: a partition can leave a TCP stream that
 //! accepts writes and delivers nothing in one direction while the other still works. Messages that cannot be sent are dropped:
@@ -189,7 +190,6 @@ pub enum InboundError {
 pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(
     stream: S,
     me: (ClusterId, NodeId),
-    members: Vec<NodeId>,
     options: PeerOptions,
     deliver: mpsc::Sender<Envelope>,
 ) -> Result<NodeId, InboundError> {
@@ -213,7 +213,8 @@ pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + S
                         me.0
                     )));
                 }
-                if to != me.1 || !members.contains(&from) || from == me.1 {
+                // Any node of the cluster may connect: members come and go with the membership.
+                if to != me.1 || from == me.1 || from.index() >= crate::core::NodeSet::CAPACITY {
                     return Err(InboundError::Refused(format!(
                         "hello from {from} to {to} reached node {}",
                         me.1
@@ -279,7 +280,7 @@ mod tests {
     use crate::core::{Bytes, ClientId, KvStore, Message, Operation, Request, Slot};
     use std::sync::Arc;
 
-    /// A receiver for node 1 of cluster 9 (members 1 and 2), and a sink on which node 2 has said
+    /// A receiver for node 1 of cluster 9, and a sink on which node 2 has said
     /// hello as a member of `cluster`.
     async fn dial_as(
         cluster: ClusterId,
@@ -293,13 +294,7 @@ mod tests {
     ) {
         let (near, far) = tokio::io::duplex(buffer);
         let (delivered_tx, delivered) = mpsc::channel(4);
-        let receiver = tokio::spawn(inbound(
-            far,
-            (ClusterId(9), NodeId(1)),
-            vec![NodeId(1), NodeId(2)],
-            options,
-            delivered_tx,
-        ));
+        let receiver = tokio::spawn(inbound(far, (ClusterId(9), NodeId(1)), options, delivered_tx));
         let (read, write) = tokio::io::split(near);
         let mut sink = FramedWrite::new(write, codec(&options));
         sink.send(encode(&Frame::Hello { cluster, from: NodeId(2), to: NodeId(1) })).await.expect("hello");

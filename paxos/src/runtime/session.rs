@@ -47,6 +47,17 @@ pub enum Control {
     Info(oneshot::Sender<Info>),
 }
 
+/// One member as `CLUSTER NODES` and `MEMBER LIST` show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberView {
+    /// Its id and addresses (`?` where this node does not know them).
+    pub member: Member,
+    /// `voter` or `learner`.
+    pub role: &'static str,
+    /// Slots behind the leader's commit point as its last vote said (known at the leader only).
+    pub lag: Option<u64>,
+}
+
 /// The node's status, for `INFO` and `CLUSTER NODES`.
 #[derive(Clone, Debug)]
 pub struct Info {
@@ -73,8 +84,12 @@ pub struct Info {
     pub keys: usize,
     /// Requests of this node's clients waiting for a response.
     pub pending: usize,
-    /// The members.
-    pub members: Vec<Member>,
+    /// Every member as this node knows it: addresses, role and lag.
+    pub members: Vec<MemberView>,
+    /// The membership's version (0: as `init` wrote it).
+    pub membership_version: u64,
+    /// The first members, as `init` wrote them.
+    pub first: Vec<Member>,
     /// Storage counters.
     pub storage: StorageStats,
     /// The replica's counters since this process started.
@@ -82,6 +97,31 @@ pub struct Info {
 }
 
 impl Info {
+    /// `MEMBER CONFIG`: what `paxos join` needs to create a new node's data directory, as JSON:
+    /// the cluster id, the first members (every replica's version 0 of the membership) and the
+    /// members of the day with their addresses.
+    pub fn config_json(&self) -> String {
+        let members: Vec<serde_json::Value> = self
+            .members
+            .iter()
+            .map(|view| {
+                serde_json::json!({
+                    "id": view.member.id.0,
+                    "client": view.member.client,
+                    "peer": view.member.peer,
+                    "role": view.role,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "cluster": self.cluster.0,
+            "first": self.first,
+            "version": self.membership_version,
+            "members": members,
+        })
+        .to_string()
+    }
+
     /// The text of `INFO`.
     pub fn render(&self) -> String {
         let leader = self.leader.map_or_else(|| "none".to_string(), |leader| leader.to_string());
@@ -89,6 +129,7 @@ impl Info {
         format!(
             "# Replication\r\nrole:{}\r\nnode:{}\r\nleader:{leader}\r\nballot:{ballot}\r\npromised:{}\r\n\
              committed_slot:{}\r\napplied_slot:{}\r\nincarnation:{}\r\ncluster_id:{}\r\nmembers:{}\r\n\
+             membership_version:{}\r\nvoters:{}\r\nlearners:{}\r\n\
              # Keyspace\r\nkeys:{}\r\npending_requests:{}\r\n\
              # Storage\r\nwal_records:{}\r\nwal_bytes:{}\r\nwal_syncs:{}\r\nsnapshots:{}\r\n\
              # Stats\r\nelections_started:{}\r\nslots_reaccepted:{}\r\nslots_overwritten:{}\r\n",
@@ -100,6 +141,9 @@ impl Info {
             self.incarnation,
             self.cluster,
             self.members.len(),
+            self.membership_version,
+            self.members.iter().filter(|member| member.role == "voter").count(),
+            self.members.iter().filter(|member| member.role == "learner").count(),
             self.keys,
             self.pending,
             self.storage.records,

@@ -47,8 +47,19 @@ pub const CLUSTER_FILE: &str = "cluster.json";
 pub struct NodeFile {
     /// This node.
     pub node: NodeId,
-    /// Its cluster.
+    /// Its cluster, with its first members.
     pub cluster: ClusterConfig,
+    /// A node that joined a running cluster (`paxos join`): the members of that day, itself
+    /// included, with their addresses. Empty for the first members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<Member>,
+}
+
+impl NodeFile {
+    /// This node's own addresses.
+    pub fn me(&self) -> Option<&Member> {
+        self.cluster.members.iter().chain(&self.peers).find(|member| member.id == self.node)
+    }
 }
 
 /// A cluster of `nodes` members on `host`: node i serves clients on `port + i - 1` and peers on
@@ -90,7 +101,8 @@ pub fn init(dir: &Path, cluster: &ClusterConfig) -> Result<(), String> {
             ));
         }
         join(Arc::new(StdFs), &node_dir, cluster.cluster).map_err(|error| error.to_string())?;
-        write_json(&node_dir.join(NODE_FILE), &NodeFile { node: member.id, cluster: cluster.clone() })?;
+        let file = NodeFile { node: member.id, cluster: cluster.clone(), peers: Vec::new() };
+        write_json(&node_dir.join(NODE_FILE), &file)?;
     }
     write_json(&file, cluster)
 }
@@ -109,6 +121,23 @@ pub fn join<F: FileSystem>(fs: Arc<F>, dir: &Path, cluster: ClusterId) -> Result
     storage.sync()
 }
 
+/// Creates the data directory `dir` of a node that joins a running cluster (`paxos join`):
+/// `node.json` from `file` and the first durable record. A joining node is new (its id was never
+/// used: removed ids are not reused), so it joins as incarnation 0, and it votes only once a
+/// membership change promotes it. Refuses a directory that already holds a node.
+///
+/// # Errors
+///
+/// The directory holds a node, or cannot be written.
+pub fn join_running(dir: &Path, file: &NodeFile) -> Result<(), String> {
+    if dir.join(NODE_FILE).exists() {
+        return Err(format!("{} already holds a node; remove it or choose another directory", dir.display()));
+    }
+    std::fs::create_dir_all(dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+    join(Arc::new(StdFs), dir, file.cluster.cluster).map_err(|error| error.to_string())?;
+    write_json(&dir.join(NODE_FILE), file)
+}
+
 /// Reads `DIR/cluster.json`.
 pub fn read_cluster(dir: &Path) -> Result<ClusterConfig, String> {
     read_json(&dir.join(CLUSTER_FILE), "a cluster directory", "paxos init")
@@ -117,7 +146,7 @@ pub fn read_cluster(dir: &Path) -> Result<ClusterConfig, String> {
 /// Reads a node's `node.json`.
 pub fn read_node(dir: &Path) -> Result<NodeFile, String> {
     let node: NodeFile = read_json(&dir.join(NODE_FILE), "a node data directory", "paxos init")?;
-    if !node.cluster.members.iter().any(|member| member.id == node.node) {
+    if node.me().is_none() {
         return Err(format!(
             "{}: node {} is not among its members",
             dir.join(NODE_FILE).display(),

@@ -6,10 +6,10 @@ use bench::{Target, Workload};
 use clap::{Parser, Subcommand};
 use paxos::client::resp::{Limits, Reply};
 use paxos::client::Client;
-use paxos::core::{ClusterId, Config, ReadMode};
+use paxos::core::{ClusterId, Config, NodeId, ReadMode};
 use paxos::runtime::clock::Clock;
 use paxos::runtime::setup::{self, NodeFile};
-use paxos::runtime::{DiskMode, NodeOptions, Timing, TokioNet};
+use paxos::runtime::{ClusterConfig, DiskMode, Member, NodeOptions, Timing, TokioNet};
 use paxos::storage::fs::StdFs;
 use paxos::storage::StorageOptions;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -165,6 +165,36 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Change or show the membership through any node (the same as `MEMBER ...` over RESP, so
+    /// redis-cli can do it too). A new node joins with `paxos join`, catches up as a learner, and
+    /// votes once promoted; `replace` swaps a voter for a caught-up learner in one change.
+    Member {
+        /// A node of the cluster (host:port, its client address).
+        #[arg(long, default_value = "127.0.0.1:6379")]
+        addr: String,
+        #[command(subcommand)]
+        command: MemberCommand,
+    },
+    /// Create the data directory of a new node from a running cluster (its id and members fetched
+    /// from ADDR, not typed) and add the node as a learner; then start it with `paxos node
+    /// --data-dir DIR` and, once it caught up, `paxos member promote ID` (or `replace`).
+    Join {
+        /// A node of the running cluster (host:port, its client address).
+        #[arg(long, default_value = "127.0.0.1:6379")]
+        addr: String,
+        /// The new node's id (1 to 63, never used in this cluster).
+        #[arg(long)]
+        id: u8,
+        /// Where the new node will serve clients (host:port).
+        #[arg(long)]
+        client: String,
+        /// Where the new node will listen to its peers (host:port).
+        #[arg(long)]
+        peer: String,
+        /// The new node's data directory (must not hold a node).
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// Send one command to a node.
     Client {
         /// The node (host:port).
@@ -172,6 +202,43 @@ enum Command {
         addr: String,
         #[command(subcommand)]
         command: ClientCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MemberCommand {
+    /// The members: role (voter, learner), addresses, and at the leader how far behind each is.
+    List,
+    /// Add a learner: it receives the log but does not vote.
+    Add {
+        /// Its id (1 to 63, never used in this cluster).
+        id: u8,
+        /// Its client address (host:port).
+        client: String,
+        /// Its peer address (host:port).
+        peer: String,
+    },
+    /// Make a caught-up learner a voter.
+    Promote {
+        /// The learner.
+        id: u8,
+    },
+    /// Remove a member (a leader that removes itself hands leadership over).
+    Remove {
+        /// The member.
+        id: u8,
+    },
+    /// In one change, the learner NEW becomes a voter and the voter OLD leaves.
+    Replace {
+        /// The voter that leaves.
+        old: u8,
+        /// The caught-up learner that takes its place.
+        new: u8,
+    },
+    /// Hand leadership to a voter (to drain the current leader's node).
+    TransferLeader {
+        /// The voter that should lead.
+        id: u8,
     },
 }
 
@@ -229,6 +296,10 @@ fn main() -> ExitCode {
                 cluster(shape.nodes, &shape.data_dir, shape.port, shape.peer_port).await
             }
             Command::Client { addr, command } => client(&addr, command).await,
+            Command::Member { addr, command } => member(&addr, command).await,
+            Command::Join { addr, id, client, peer, data_dir } => {
+                join(&addr, id, Member { id: NodeId(id), client, peer }, &data_dir).await
+            }
             Command::Floor { dir, json } => run_floor(&dir, json.as_deref()).await,
             Command::FloorEcho { core } => {
                 bench::echo(core).await.map_err(|error| format!("floor-echo: {error}"))?;
@@ -326,7 +397,9 @@ async fn node(
     core: Config,
     fault_clock: Option<&Path>,
 ) -> Result<ExitCode, String> {
-    let NodeFile { node, cluster } = setup::read_node(dir)?;
+    let file = setup::read_node(dir)?;
+    let member = file.me().expect("checked by read_node").clone();
+    let NodeFile { node, cluster, peers } = file;
     let clock = match fault_clock {
         None => None,
         Some(path) => {
@@ -337,14 +410,13 @@ async fn node(
             Some(clock)
         }
     };
-    let member =
-        cluster.members.iter().find(|member| member.id == node).expect("checked by read_node").clone();
     let timing =
         Timing { request_deadline: Duration::from_millis(request_timeout_ms.max(1)), ..Timing::default() };
     let options = NodeOptions {
         client_bind: resolve(&member.client, "client")?,
         peer_bind: resolve(&member.peer, "peer")?,
         cluster,
+        peers,
         node,
         data_dir: dir.to_path_buf(),
         timing,
@@ -532,6 +604,98 @@ async fn client(addr: &str, command: ClientCommand) -> Result<ExitCode, String> 
     let reply = client.command(&arguments).await.map_err(|error| format!("{addr}: {error}"))?;
     println!("{}", show(&reply).trim_end());
     Ok(if matches!(reply, Reply::Error(_)) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Sends `arguments` to the node at `addr`; an error reply is an error.
+async fn command(addr: &str, arguments: &[&[u8]]) -> Result<Reply, String> {
+    let mut client =
+        Client::connect(addr).await.map_err(|error| format!("cannot connect to {addr}: {error}"))?;
+    match client.command(arguments).await.map_err(|error| format!("{addr}: {error}"))? {
+        Reply::Error(error) => Err(format!("{addr}: {error}")),
+        reply => Ok(reply),
+    }
+}
+
+async fn member(addr: &str, change: MemberCommand) -> Result<ExitCode, String> {
+    let ids = |ids: &[u8]| ids.iter().map(u8::to_string).collect::<Vec<_>>();
+    let words: Vec<String> = match change {
+        MemberCommand::List => vec!["LIST".into()],
+        MemberCommand::Add { id, client, peer } => vec!["ADD".into(), id.to_string(), client, peer],
+        MemberCommand::Promote { id } => [vec!["PROMOTE".into()], ids(&[id])].concat(),
+        MemberCommand::Remove { id } => [vec!["REMOVE".into()], ids(&[id])].concat(),
+        MemberCommand::Replace { old, new } => [vec!["REPLACE".into()], ids(&[old, new])].concat(),
+        MemberCommand::TransferLeader { id } => [vec!["TRANSFER-LEADER".into()], ids(&[id])].concat(),
+    };
+    let mut arguments: Vec<&[u8]> = vec![b"MEMBER"];
+    arguments.extend(words.iter().map(|word| word.as_bytes()));
+    let reply = command(addr, &arguments).await?;
+    println!("{}", show(&reply).trim_end());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `paxos join`: fetch the cluster's id and members, write the new node's directory, add it.
+async fn join(addr: &str, id: u8, me: Member, dir: &Path) -> Result<ExitCode, String> {
+    if !(1..64).contains(&id) {
+        return Err(format!("--id {id}: expected a number from 1 to 63"));
+    }
+    resolve(&me.client, "--client")?;
+    resolve(&me.peer, "--peer")?;
+    if dir.join(setup::NODE_FILE).exists() {
+        return Err(format!("--data-dir {}: already holds a node; choose another directory", dir.display()));
+    }
+    let Reply::Bulk(Some(json)) = command(addr, &[b"MEMBER", b"CONFIG"]).await? else {
+        return Err(format!("{addr}: MEMBER CONFIG answered something other than a JSON text"));
+    };
+    let config: serde_json::Value = serde_json::from_slice(&json)
+        .map_err(|error| format!("{addr}: MEMBER CONFIG is not valid JSON: {error}"))?;
+    let cluster = config["cluster"]
+        .as_u64()
+        .map(ClusterId)
+        .ok_or_else(|| format!("{addr}: MEMBER CONFIG names no cluster id"))?;
+    let first: Vec<Member> = serde_json::from_value(config["first"].clone())
+        .map_err(|error| format!("{addr}: MEMBER CONFIG's first members: {error}"))?;
+    let mut peers = Vec::new();
+    for member in config["members"].as_array().into_iter().flatten() {
+        let (Some(other), Some(client), Some(peer)) =
+            (member["id"].as_u64(), member["client"].as_str(), member["peer"].as_str())
+        else {
+            return Err(format!("{addr}: MEMBER CONFIG lists a member without id or addresses: {member}"));
+        };
+        if other == u64::from(id) {
+            return Err(format!("--id {id}: node {id} is already a member of cluster {cluster}"));
+        }
+        if client == me.client || peer == me.peer {
+            return Err(format!("node {other} already uses {client} / {peer}: choose other addresses"));
+        }
+        peers.push(Member { id: NodeId(other as u8), client: client.to_string(), peer: peer.to_string() });
+    }
+    if first.iter().any(|member| member.id == me.id) {
+        return Err(format!(
+            "--id {id}: node {id} was a first member of cluster {cluster}; ids are never reused"
+        ));
+    }
+    peers.push(me.clone());
+    let file = NodeFile { node: me.id, cluster: ClusterConfig { cluster, members: first }, peers };
+    let add = format!("{} {}", me.client, me.peer);
+    let (client_addr, peer_addr) = add.split_once(' ').expect("two words");
+    let id_text = id.to_string();
+    setup::join_running(dir, &file)?;
+    let arguments: [&[u8]; 5] =
+        [b"MEMBER", b"ADD", id_text.as_bytes(), client_addr.as_bytes(), peer_addr.as_bytes()];
+    match command(addr, &arguments).await {
+        Ok(reply) => {
+            println!("{}", show(&reply).trim_end());
+            println!("node {id} joined cluster {cluster} as a learner; data in {}", dir.display());
+            println!("start it: paxos node --data-dir {}", dir.display());
+            println!("once it caught up (paxos member list): paxos member --addr {addr} promote {id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            // Nothing joined: leave nothing behind that could start as a member.
+            let _ = std::fs::remove_dir_all(dir);
+            Err(error)
+        }
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
