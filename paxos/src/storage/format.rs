@@ -18,17 +18,20 @@
 //! # Snapshot file `snapshot-<slot>.snap`
 //!
 //! ```text
-//! "PXSNAP" version(1) 0 | slot: u64 LE | len: u64 LE | crc32c(first 24 bytes, payload): u32 LE | payload
+//! "PXSNAP" version(2) 0 | slot: u64 LE | len: u64 LE | crc32c(first 24 bytes, payload): u32 LE | payload
 //! ```
 //!
-//! The payload is the postcard-encoded [`KvStore`] (data and session table).
+//! The payload is the postcard-encoded [`KvStore`] (data, session table and membership). Version 1
+//! snapshots (before the membership was part of the state) are refused by name, not misread.
 
 use crate::core::{Ballot, DurableState, Joined, KvStore, NodeId, Persist, Slot, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The format version written into every header.
+/// The format version written into every segment header.
 pub const VERSION: u8 = 1;
+/// The format version written into every snapshot header (2: the state carries the membership).
+pub const SNAPSHOT_VERSION: u8 = 2;
 const SEGMENT_MAGIC: [u8; 5] = *b"PXWAL";
 const SNAPSHOT_MAGIC: [u8; 6] = *b"PXSNAP";
 /// Bytes of a segment header.
@@ -270,7 +273,7 @@ pub fn encode_snapshot(slot: Slot, state: &KvStore) -> Vec<u8> {
     buf = postcard::to_extend(state, buf).expect("encoding to a Vec cannot fail");
     let len = (buf.len() - SNAPSHOT_HEADER) as u64;
     buf[..6].copy_from_slice(&SNAPSHOT_MAGIC);
-    buf[6] = VERSION;
+    buf[6] = SNAPSHOT_VERSION;
     buf[8..16].copy_from_slice(&slot.0.to_le_bytes());
     buf[16..24].copy_from_slice(&len.to_le_bytes());
     let crc = snapshot_crc(&buf);
@@ -286,8 +289,8 @@ pub fn decode_snapshot(bytes: &[u8], slot: Slot) -> Result<KvStore, String> {
     if bytes[..6] != SNAPSHOT_MAGIC {
         return Err("not a snapshot file (bad magic)".to_string());
     }
-    if bytes[6] != VERSION {
-        return Err(format!("format version {} (this build reads version {VERSION})", bytes[6]));
+    if bytes[6] != SNAPSHOT_VERSION {
+        return Err(format!("format version {} (this build reads version {SNAPSHOT_VERSION})", bytes[6]));
     }
     let found = u64::from_le_bytes(bytes[8..16].try_into().expect("eight bytes"));
     if found != slot.0 {
