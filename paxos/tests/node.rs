@@ -298,6 +298,9 @@ async fn an_operator_replaces_a_node_online() {
         list.lines().skip(1).map(|line| line.split(' ').take(2).last().unwrap_or("")).collect();
     assert_eq!(roles, ["voter", "voter", "voter"], "{list}");
     assert!(!list.lines().any(|line| line.starts_with("3 ")), "node 3 is gone: {list}");
+    assert_eq!(info(&client, "membership_version").await.as_deref(), Some("2"));
+    assert_eq!(info(&client, "voters").await.as_deref(), Some("3"));
+    assert_eq!(info(&client, "learners").await.as_deref(), Some("0"));
     // Bad requests: the reason, exit code 1, nothing changed.
     for (arguments, reason) in [
         (vec!["add", "2", "127.0.0.1:9", "127.0.0.1:10"], "node n2 is already a member"),

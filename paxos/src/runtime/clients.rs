@@ -283,7 +283,8 @@ async fn info(session: &Session, view: Status) -> Reply {
 }
 
 /// `CLUSTER NODES`-like: one line per member: id, client address, peer address, state as this
-/// node sees it (leader, follower...), then its role in the membership (voter, learner).
+/// node sees it (leader, follower...), its role in the membership (voter, learner), and at the
+/// leader how many slots behind a learner is (`lag=N`).
 fn cluster_nodes(info: &Info) -> String {
     let mut text = String::new();
     for view in &info.members {
@@ -297,7 +298,8 @@ fn cluster_nodes(info: &Info) -> String {
         };
         let me = if member.id == info.node { ",myself" } else { "" };
         let role = view.role;
-        text.push_str(&format!("{} {} {} {state}{me} {role}\n", member.id, member.client, member.peer));
+        let lag = view.lag.map(|lag| format!(" lag={lag}")).unwrap_or_default();
+        text.push_str(&format!("{} {} {} {state}{me} {role}{lag}\n", member.id, member.client, member.peer));
     }
     text
 }
