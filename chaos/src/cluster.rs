@@ -55,6 +55,9 @@ pub trait Cluster {
     fn flaky_network(&mut self, loss: f64, latency: Duration);
     /// A reliable network again.
     fn steady_network(&mut self);
+    /// Sends an operator's command (RESP, such as `MEMBER TRANSFER-LEADER 2`) to `node`'s client
+    /// port; the reply goes to the trace.
+    fn admin(&mut self, node: u8, arguments: Vec<String>);
     /// Adds a line to the trace, with the current time.
     fn note(&self, line: String);
 
@@ -75,5 +78,18 @@ pub trait Cluster {
             let at = self.elapsed() + Duration::from_millis(10);
             self.run_until(at)?;
         }
+    }
+}
+
+/// A reply as one line of the trace.
+pub fn reply_text(reply: &paxos::client::resp::Reply) -> String {
+    use paxos::client::resp::Reply;
+    match reply {
+        Reply::Simple(text) | Reply::Error(text) => text.clone(),
+        Reply::Integer(number) => number.to_string(),
+        Reply::Bulk(bytes) => bytes
+            .as_ref()
+            .map_or_else(|| "(nil)".to_string(), |bytes| String::from_utf8_lossy(bytes).into_owned()),
+        Reply::Array(replies) => replies.iter().map(reply_text).collect::<Vec<_>>().join(" "),
     }
 }

@@ -544,6 +544,21 @@ impl Faults {
                 world.note(label.clone());
                 (Undo::Unstall(links), label)
             }
+            Fault::TransferLeader { target } => {
+                let Some(leader) = world.leader() else {
+                    return (Undo::Nothing, "transfer of leadership skipped: no leader".to_string());
+                };
+                let mut candidates: Vec<u8> =
+                    self.resolve(world, *target).into_iter().filter(|&node| node != leader).collect();
+                if candidates.is_empty() {
+                    candidates = others(&[leader]);
+                }
+                let Some(&to) = candidates.choose(&mut self.rng) else {
+                    return (Undo::Nothing, "transfer of leadership skipped: no other node".to_string());
+                };
+                world.admin(leader, vec!["MEMBER".into(), "TRANSFER-LEADER".into(), to.to_string()]);
+                (Undo::Nothing, format!("transfer leadership n{leader} -> n{to} ({target})"))
+            }
             Fault::Flaky { loss, latency_ms } => {
                 if self.flaky {
                     return (Undo::Nothing, "flaky network already".to_string());

@@ -89,6 +89,8 @@ struct Shared {
     history: Vec<String>,
     /// Faults and restarts, as lines.
     trace: Vec<String>,
+    /// Operator commands sent so far (each from a client host of its own).
+    operators: u64,
     /// Per node: boots so far, and whether the next boot starts with an empty data directory.
     boots: Vec<u32>,
     wipe: Vec<bool>,
@@ -642,6 +644,32 @@ impl Cluster for World {
         self.sim.set_fail_rate(0.0);
         self.sim.set_max_message_latency(Duration::from_millis(2));
         self.note("network: reliable".to_string());
+    }
+
+    fn admin(&mut self, node: u8, arguments: Vec<String>) {
+        self.note(format!("operator to n{node}: {}", arguments.join(" ")));
+        let shared = self.shared.clone();
+        let name = {
+            let mut state = shared.borrow_mut();
+            state.operators += 1;
+            format!("operator-{}", state.operators)
+        };
+        let address = format!("{}:{CLIENT_PORT}", host(node));
+        // A short-lived client host of its own: the command's connection and reply, in simulated
+        // time like everything else.
+        self.sim.client(name, async move {
+            let words: Vec<&[u8]> = arguments.iter().map(String::as_bytes).collect();
+            let reply = match turmoil::net::TcpStream::connect(address).await {
+                Ok(stream) => match paxos::client::Client::new(stream).command(&words).await {
+                    Ok(reply) => crate::cluster::reply_text(&reply),
+                    Err(error) => format!("no reply: {error}"),
+                },
+                Err(error) => format!("cannot connect: {error}"),
+            };
+            let at = turmoil::sim_elapsed().unwrap_or_default().as_secs_f64();
+            shared.borrow_mut().trace.push(format!("{at:>10.3}s operator reply from n{node}: {reply}"));
+            Ok(())
+        });
     }
 
     fn note(&self, line: String) {

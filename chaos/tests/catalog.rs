@@ -115,6 +115,27 @@ fn mixed() {
     check("mixed");
 }
 
+/// The transfer-leader scenario moves leadership as an operator would: the leader it asks answers
+/// OK, and the next request goes to another node (each transfer reaches a new leader), while
+/// `check` above holds the run to linearizable with nothing lost.
+#[test]
+fn transfer_leader() {
+    check("transfer-leader");
+    let scenario = scenarios::catalog::find("transfer-leader").expect("in the catalog").with_duration(6.0);
+    let seed = 1;
+    let outcome = chaos::run::run(&scenario, seed).expect("runs");
+    let asked: Vec<&str> = outcome.trace.lines().filter(|line| line.contains("operator to n")).collect();
+    let done = outcome.trace.lines().filter(|line| line.contains("OK membership version")).count();
+    let targets: std::collections::BTreeSet<&str> =
+        asked.iter().filter_map(|line| line.split("operator to ").nth(1)?.split(':').next()).collect();
+    assert!(
+        done >= 3 && targets.len() >= 2,
+        "seed {seed}: {done} transfers answered OK, asked of {targets:?}; reproduce: cargo run -p chaos -- \
+         scenario transfer-leader --seed {seed} --trace\n{}",
+        outcome.trace
+    );
+}
+
 /// The competing-proposers scenario does what it is for, as the replicas count it: slots accepted
 /// again in later ballots in every run, and accepted values superseded by competing proposers'.
 #[test]

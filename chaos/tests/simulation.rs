@@ -148,13 +148,19 @@ fn clock_skew_on_every_node() {
 #[test]
 fn a_seed_replays_byte_identically() {
     let scenario = scenarios::catalog::find("mixed").expect("in the catalog");
-    let first = chaos::run::run(&scenario, 61).expect("runs");
+    let first = chaos::run::run(&scenario, 63).expect("runs");
     assert!(first.history.lines().count() > 200, "a history worth comparing");
     assert!(first.windows.len() >= 8, "faults worth comparing: {:?}", first.windows);
-    assert!(first.trace.contains("runs at") && first.trace.contains("restart"), "{}", first.trace);
+    assert!(
+        first.trace.contains("runs at")
+            && first.trace.contains("restart")
+            && first.trace.contains("operator reply"),
+        "{}",
+        first.trace
+    );
     for tasks_between in [1, 2] {
         spawn_tasks(tasks_between);
-        let again = chaos::run::run(&scenario, 61).expect("runs");
+        let again = chaos::run::run(&scenario, 63).expect("runs");
         assert_eq!(first.trace, again.trace, "the traces differ");
         assert!(
             first.history == again.history,

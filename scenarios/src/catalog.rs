@@ -192,6 +192,21 @@ pub fn all() -> Vec<Scenario> {
             )],
         ),
         scenario(
+            "transfer-leader",
+            "An operator moves leadership again and again (MEMBER TRANSFER-LEADER: the leader asks \
+             the target to campaign and steps down) while a minority is cut off now and then, the \
+             leader among it half the time: writes go on, nothing is lost.",
+            15.0,
+            vec![
+                repeat((0.3, 1.0), (0.0, 0.0), vec![Fault::TransferLeader { target: Target::Random }]),
+                repeat(
+                    (1.0, 3.0),
+                    (0.5, 2.0),
+                    vec![Fault::Isolate { target: leader }, Fault::PartitionHalves],
+                ),
+            ],
+        ),
+        scenario(
             "mixed",
             "Every fault of the catalog, one after another in random order.",
             30.0,
@@ -215,6 +230,7 @@ pub fn all() -> Vec<Scenario> {
                     Fault::StorageLoss { target: Target::Follower },
                     Fault::Pause { target: leader },
                     Fault::Stall { target: Target::Random },
+                    Fault::TransferLeader { target: Target::Random },
                     Fault::Flaky { loss: 0.005, latency_ms: 50 },
                 ],
             )],

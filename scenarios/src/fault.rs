@@ -176,6 +176,13 @@ pub enum Fault {
         /// Whom.
         target: Target,
     },
+    /// An operator's leadership transfer: the leader is asked (`MEMBER TRANSFER-LEADER`) to hand
+    /// leadership to the target (another node is drawn when the target is the leader), while
+    /// whatever else holds goes on. Nothing to undo.
+    TransferLeader {
+        /// The node that should lead.
+        target: Target,
+    },
     /// Every message between nodes is lost with probability `loss` and delayed by up to
     /// `latency_ms` (so messages on different connections overtake each other).
     Flaky {
@@ -201,6 +208,7 @@ impl Fault {
             Fault::StorageLoss { .. } => "storage-loss",
             Fault::Pause { .. } => "pause",
             Fault::Stall { .. } => "stall",
+            Fault::TransferLeader { .. } => "transfer-leader",
             Fault::Flaky { .. } => "flaky",
         }
     }
@@ -215,7 +223,8 @@ impl Fault {
             | Fault::MachineCrash { target }
             | Fault::StorageLoss { target }
             | Fault::Pause { target }
-            | Fault::Stall { target } => Some(*target),
+            | Fault::Stall { target }
+            | Fault::TransferLeader { target } => Some(*target),
             Fault::PartitionHalves | Fault::MajoritiesRing | Fault::Bridge | Fault::Flaky { .. } => None,
         }
     }
@@ -242,6 +251,7 @@ impl Fault {
             Fault::PartitionHalves | Fault::Isolate { .. } | Fault::OneWay { .. } | Fault::Stall { .. } => {
                 at_least(2, "it cuts links between nodes")
             }
+            Fault::TransferLeader { .. } => at_least(2, "leadership moves to another node"),
             Fault::MajoritiesRing => at_least(4, "with 3, every node sees every other"),
             Fault::Bridge => at_least(3, "two halves and a bridge"),
             Fault::StorageLoss { target } => {

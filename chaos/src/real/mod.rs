@@ -115,7 +115,7 @@ pub struct RealCluster {
     clock_files: Vec<PathBuf>,
     data_dirs: Vec<PathBuf>,
     shared: Arc<Mutex<Shared>>,
-    trace: Mutex<Vec<String>>,
+    trace: Arc<Mutex<Vec<String>>>,
     addresses: Vec<String>,
     clients: usize,
 }
@@ -225,7 +225,7 @@ impl RealCluster {
             clock_files,
             data_dirs,
             shared,
-            trace: Mutex::new(Vec::new()),
+            trace: Arc::new(Mutex::new(Vec::new())),
             addresses,
             clients: scenario.workload.clients,
         };
@@ -519,6 +519,25 @@ impl Cluster for RealCluster {
             .lock()
             .expect("trace")
             .push(format!("{:>10.3}s {line}", self.started.elapsed().as_secs_f64()));
+    }
+
+    fn admin(&mut self, node: u8, arguments: Vec<String>) {
+        let address = self.addresses[usize::from(node) - 1].clone();
+        self.note(format!("operator to n{node}: {}", arguments.join(" ")));
+        let (trace, started) = (self.trace.clone(), self.started);
+        self.runtime.spawn(async move {
+            let words: Vec<&[u8]> = arguments.iter().map(String::as_bytes).collect();
+            let reply = match Client::connect(&address).await {
+                Ok(mut client) => match client.command(&words).await {
+                    Ok(reply) => crate::cluster::reply_text(&reply),
+                    Err(error) => format!("no reply: {error}"),
+                },
+                Err(error) => format!("cannot connect: {error}"),
+            };
+            let line =
+                format!("{:>10.3}s operator reply from n{node}: {reply}", started.elapsed().as_secs_f64());
+            trace.lock().expect("trace").push(line);
+        });
     }
 }
 
