@@ -234,7 +234,7 @@ pub async fn run<N: Net, F: FileSystem>(
     let mut dialer = Dialer::new(net.clone(), &options, rng.random());
     let mut outbound = BTreeMap::new();
     for member in options.cluster.members.iter().chain(&options.peers).filter(|member| member.id != me) {
-        outbound.entry(member.id).or_insert_with(|| dialer.dial(member));
+        outbound.entry(member.id).or_insert_with(|| dialer.dial(member, &mut tasks));
     }
     accept_peers::<N>(peer_listener, &options, inbox_tx, &mut tasks);
     let session = Session {
@@ -255,7 +255,9 @@ pub async fn run<N: Net, F: FileSystem>(
         self_inbox: VecDeque::new(),
         waiting: BTreeMap::new(),
         outbound,
-        dialer: Box::new(move |member: &Member| dialer.dial(member)),
+        dialer: Box::new(move |member: &Member, tasks: &mut tokio::task::JoinSet<()>| {
+            dialer.dial(member, tasks)
+        }),
         membership: 0,
         rng,
         timing: options.timing,
@@ -330,21 +332,25 @@ impl<N: Net> Dialer<N> {
         Dialer { net, hello, options: options.peer, rng: SmallRng::seed_from_u64(seed) }
     }
 
-    /// Dials `member` from now on; returns the queue of its messages. The task ends when the
-    /// queue's sender is dropped (the member left).
-    fn dial(&mut self, member: &Member) -> mpsc::Sender<Envelope> {
+    /// Dials `member` from now on, as a task of the node's `tasks` (stopped with the node);
+    /// returns the queue of its messages. The task ends when the queue's sender is dropped (the
+    /// member left).
+    fn dial(&mut self, member: &Member, tasks: &mut tokio::task::JoinSet<()>) -> mpsc::Sender<Envelope> {
         let (queue_tx, queue_rx) = mpsc::channel(self.options.queue);
         let mut jitter_rng = SmallRng::seed_from_u64(self.rng.random());
         let jitter = move |base: Duration| base + base.mul_f64(jitter_rng.random_range(0.0..0.5));
         let (cluster, me) = self.hello;
-        N::spawn(peer::outbound(
-            self.net.clone(),
-            (cluster, me, member.id),
-            member.peer.clone(),
-            self.options,
-            queue_rx,
-            jitter,
-        ));
+        N::spawn_in(
+            tasks,
+            peer::outbound(
+                self.net.clone(),
+                (cluster, me, member.id),
+                member.peer.clone(),
+                self.options,
+                queue_rx,
+                jitter,
+            ),
+        );
         queue_tx
     }
 }
@@ -509,7 +515,7 @@ fn info(replica: &Replica, options: &NodeOptions, storage: StorageStats) -> Info
 }
 
 /// Starts the connection to a member; returns the queue of its messages.
-type Dial = Box<dyn FnMut(&Member) -> mpsc::Sender<Envelope> + Send>;
+type Dial = Box<dyn FnMut(&Member, &mut tokio::task::JoinSet<()>) -> mpsc::Sender<Envelope> + Send>;
 
 /// The node loop's state besides the replica.
 struct Loop {
@@ -566,7 +572,7 @@ impl Loop {
                 }
             }
             observe(&replica, options);
-            self.follow_membership(&replica, options);
+            self.follow_membership(&replica, options, tasks);
             while let Some(envelope) = self.self_inbox.pop_front() {
                 replica.step(Input::Receive(envelope), &mut out);
                 self.handle(&mut disk, &mut out);
@@ -676,7 +682,12 @@ impl Loop {
     }
 
     /// Dials the members the membership added and hangs up on those it removed.
-    fn follow_membership(&mut self, replica: &Replica, options: &NodeOptions) {
+    fn follow_membership(
+        &mut self,
+        replica: &Replica,
+        options: &NodeOptions,
+        tasks: &mut tokio::task::JoinSet<()>,
+    ) {
         let membership = replica.membership();
         if membership.version == self.membership {
             return;
@@ -686,7 +697,7 @@ impl Loop {
         for id in membership.members().iter().filter(|&id| id != self.me) {
             if let (false, Some(member)) = (self.outbound.contains_key(&id), known.get(&id)) {
                 log!(options, "node {}: dialling member {id} at {}", self.me, member.peer);
-                let queue = (self.dialer)(member);
+                let queue = (self.dialer)(member, tasks);
                 self.outbound.insert(id, queue);
             }
         }

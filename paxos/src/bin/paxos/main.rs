@@ -676,12 +676,10 @@ async fn join(addr: &str, id: u8, me: Member, dir: &Path) -> Result<ExitCode, St
     }
     peers.push(me.clone());
     let file = NodeFile { node: me.id, cluster: ClusterConfig { cluster, members: first }, peers };
-    let add = format!("{} {}", me.client, me.peer);
-    let (client_addr, peer_addr) = add.split_once(' ').expect("two words");
     let id_text = id.to_string();
     setup::join_running(dir, &file)?;
     let arguments: [&[u8]; 5] =
-        [b"MEMBER", b"ADD", id_text.as_bytes(), client_addr.as_bytes(), peer_addr.as_bytes()];
+        [b"MEMBER", b"ADD", id_text.as_bytes(), me.client.as_bytes(), me.peer.as_bytes()];
     match command(addr, &arguments).await {
         Ok(reply) => {
             println!("{}", show(&reply).trim_end());
