@@ -111,7 +111,12 @@ pub fn message(msg: &Msg) -> String {
                 Message::Commit { ballot, committed, round } => {
                     format!("Commit {ballot} below {committed} (confirmation round {round})")
                 }
-                Message::CommitAck { ballot, round } => format!("CommitAck {ballot} round {round}"),
+                Message::CommitAck { ballot, round, progress: None } => {
+                    format!("CommitAck {ballot} round {round}")
+                }
+                Message::CommitAck { ballot, round, progress: Some(committed) } => {
+                    format!("CommitAck {ballot} round {round} (learner at {committed})")
+                }
                 Message::LearnRequest { from } => format!("LearnRequest from slot {from}"),
                 Message::LearnReply { from, values, committed } => {
                     let values: Vec<String> = values.iter().map(value).collect();

@@ -365,6 +365,8 @@ impl ModelConfig {
         config.sessions_max = 8;
         config.log_retain_slots = 64;
         config.snapshot_interval_slots = 1024;
+        // Promotions of learners in any state, not only of those a node deems ready.
+        config.promote_lag_max = None;
         config.mutant = self.mutant;
         config
     }

@@ -456,7 +456,7 @@ fn read_is_answered_only_after_a_majority_confirms_the_leader() {
     );
     let response = Response { client: ClientId(9), sequence: 1, result: Ok(vec![Outcome::Value(None)]) };
     assert_eq!(
-        step(&mut leader, receive(3, Message::CommitAck { ballot: ballot(1, 1), round: 1 })),
+        step(&mut leader, receive(3, Message::CommitAck { ballot: ballot(1, 1), round: 1, progress: None })),
         vec![Output::Reply(response)]
     );
 }
@@ -481,7 +481,7 @@ fn lease_holder_answers_reads_without_a_round() {
             send_now(1, 3, round)
         ]
     );
-    step(&mut leader, receive(2, Message::CommitAck { ballot: b, round: 1 }));
+    step(&mut leader, receive(2, Message::CommitAck { ballot: b, round: 1, progress: None }));
     let response = Response { client: ClientId(9), sequence: 1, result: Ok(vec![Outcome::Value(None)]) };
     assert_eq!(step(&mut leader, Input::Requests(vec![get(9, 1, "x")])), vec![Output::Reply(response)]);
     // Once the lease timer fires, reads need a round again.
@@ -498,7 +498,7 @@ fn follower_guarding_a_lease_supports_no_other_candidate() {
         step(&mut follower, receive(1, round)),
         vec![
             Output::SetTimer(Timer::LeaseGuard),
-            send(2, 1, Message::CommitAck { ballot: ballot(1, 1), round: 1 }),
+            send(2, 1, Message::CommitAck { ballot: ballot(1, 1), round: 1, progress: None }),
             Output::SetTimer(Timer::Election),
         ]
     );

@@ -123,7 +123,7 @@ fn a_membership_change_ends_its_batch_and_nothing_follows_it_until_it_is_chosen(
     // Two slots may be in flight: the barrier, not the window, keeps `after` out of slot 1.
     let mut leader = leader_with(|config| config.window_slots = 2);
     let first = put(8, 1, "a", "1");
-    let change = member(9, 1, Change::Promote { node: NodeId(4) });
+    let change = member(9, 1, Change::Remove { node: NodeId(3) });
     let after = put(10, 1, "b", "2");
     let requests = vec![first.clone(), change.clone(), after];
     let out = step(&mut leader, Input::Requests(requests));
@@ -156,13 +156,51 @@ fn a_second_change_while_one_is_pending_is_refused() {
 }
 
 #[test]
+fn a_learner_never_heard_from_is_not_promoted() {
+    let mut leader = leader_with(|config| config.promote_lag_max = Some(1000));
+    let promote = member(9, 1, Change::Replace { old: NodeId(3), new: NodeId(4) });
+    let refusal = Output::Reply(Response {
+        client: ClientId(9),
+        sequence: 1,
+        result: Err(RequestError::Refused(MemberError::Unheard(NodeId(4)))),
+    });
+    assert_eq!(step(&mut leader, Input::Requests(vec![promote])), vec![refusal]);
+}
+
+#[test]
+fn a_learner_answers_every_heartbeat_with_its_commit_point() {
+    let mut learner = replica(4);
+    let heartbeat = Message::Commit { ballot: ballot(1, 1), committed: Slot(0), round: 0 };
+    let out = step(&mut learner, receive(1, heartbeat));
+    let report = Message::CommitAck { ballot: ballot(1, 1), round: 0, progress: Some(Slot(0)) };
+    assert!(out.contains(&send(4, 1, report)), "{out:?}");
+    // A voter answers a round-0 heartbeat with nothing.
+    let mut voter = replica(2);
+    let heartbeat = Message::Commit { ballot: ballot(1, 1), committed: Slot(0), round: 0 };
+    let out = step(&mut voter, receive(1, heartbeat));
+    assert!(!out.iter().any(|output| matches!(output, Output::Send { .. })), "{out:?}");
+}
+
+#[test]
+fn a_learner_heard_only_through_heartbeats_is_promoted_while_nothing_is_written() {
+    let mut leader = leader_with(|config| config.promote_lag_max = Some(0));
+    let report = Message::CommitAck { ballot: ballot(1, 1), round: 0, progress: Some(Slot(0)) };
+    step(&mut leader, receive(4, report));
+    let promote = member(9, 1, Change::Promote { node: NodeId(4) });
+    let out = step(&mut leader, Input::Requests(vec![promote]));
+    assert_eq!(out.len(), 4, "the promotion is proposed to all four: {out:?}");
+}
+
+#[test]
 fn a_learner_far_behind_is_not_promoted() {
     for (limit, refused) in [(1, false), (0, true)] {
-        let mut leader = leader_with(|config| config.promote_lag_max = limit);
-        // Slot 0 chosen without the learner ever answering: it is one slot behind.
+        let mut leader = leader_with(|config| config.promote_lag_max = Some(limit));
+        // Slot 0 chosen; the learner reports that nothing is committed at its end: it is one slot
+        // behind.
         let write = put(8, 1, "a", "1");
         step(&mut leader, Input::Requests(vec![write.clone()]));
         choose(&mut leader, 0, batch(vec![write]));
+        step(&mut leader, receive(4, learner_vote(0, 0)));
         let promote = member(9, 1, Change::Promote { node: NodeId(4) });
         let out = step(&mut leader, Input::Requests(vec![promote]));
         let behind = MemberError::Behind { node: NodeId(4), behind: 1, limit };

@@ -186,9 +186,11 @@ pub struct Config {
     pub snapshot_interval_slots: u64,
     /// How reads are made linearizable.
     pub read_mode: ReadMode,
-    /// A learner is promoted to voter only if its commit point is at most this many slots behind
-    /// the leader's.
-    pub promote_lag_max: u64,
+    /// A learner is promoted to voter only once it has answered the leader and its commit point is
+    /// at most this many slots behind the leader's. `None`: no readiness check at all (the model
+    /// checker, which so explores promotions of learners in any state, a superset of what a node
+    /// allows).
+    pub promote_lag_max: Option<u64>,
     /// The broken variant to run (model checker and tests only).
     #[cfg(feature = "mutants")]
     pub mutant: Mutant,
@@ -225,7 +227,7 @@ impl Config {
             log_retain_slots: 256,
             snapshot_interval_slots: 100_000,
             read_mode: ReadMode::ReadIndex,
-            promote_lag_max: 256,
+            promote_lag_max: Some(256),
             #[cfg(feature = "mutants")]
             mutant: Mutant::None,
         }

@@ -68,13 +68,16 @@ impl Replica {
         self.step_down_if_outranked(out);
         self.follow(ballot.node, out);
         self.learn_commit(from, ballot, committed, out);
+        let progress = (!self.is_voter()).then(|| self.log.commit());
         if round > 0 {
             if self.config.read_mode == ReadMode::Lease {
                 // Armed after the leader armed its (shorter) lease timer for this round.
                 self.lease_guard = Some(from);
                 out.push(Output::SetTimer(Timer::LeaseGuard));
             }
-            self.send(from, Message::CommitAck { ballot, round }, out);
+            self.send(from, Message::CommitAck { ballot, round, progress }, out);
+        } else if progress.is_some() {
+            self.send(from, Message::CommitAck { ballot, round, progress }, out);
         }
         out.push(Output::SetTimer(Timer::Election));
     }

@@ -158,11 +158,16 @@ pub enum MemberError {
     Behind {
         /// The learner.
         node: NodeId,
-        /// How far behind (or the leader's commit point, if it never reported).
+        /// How far behind.
         behind: u64,
         /// The bound.
         limit: u64,
     },
+    /// The learner has never answered this leader: it may not even run. Promoting it could leave
+    /// a configuration whose majority needs a node that cannot vote yet (and, with another voter
+    /// lost, none at all); etcd likewise promotes only a learner in sync with its leader.
+    #[error("ERR node {0} has not answered the leader yet: start it, let it catch up, and retry")]
+    Unheard(NodeId),
     /// The node is removed from the cluster and serves no requests.
     #[error("ERR node {0} was removed from the cluster; connect to a current member")]
     Departed(NodeId),

@@ -103,12 +103,17 @@ pub enum Message {
         /// Confirmation round, or 0 for none.
         round: u64,
     },
-    /// The sender had promised nothing above `ballot` when it received the round's heartbeat.
+    /// The sender had promised nothing above `ballot` when it received the round's heartbeat; a
+    /// learner also answers every heartbeat this way with its commit point, so that its leader
+    /// knows how far behind it is even while nothing is written (see
+    /// [`MemberError::Behind`](super::MemberError::Behind)).
     CommitAck {
         /// The leader's ballot.
         ballot: Ballot,
-        /// The confirmation round.
+        /// The confirmation round (0: a learner's report only).
         round: u64,
+        /// A learner's commit point; none from a voter.
+        progress: Option<Slot>,
     },
     /// Catch-up: the sender lacks chosen values from `from` on.
     LearnRequest {

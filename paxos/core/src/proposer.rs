@@ -366,9 +366,10 @@ impl Replica {
         if !self.membership().learners.contains(node) {
             return None; // Refused when applied, with the reason.
         }
+        let limit = self.config.promote_lag_max?;
         let commit = self.log.commit().0;
-        let behind = leader.progress.get(&node).map_or(commit, |reported| commit.saturating_sub(reported.0));
-        let limit = self.config.promote_lag_max;
+        let Some(reported) = leader.progress.get(&node) else { return Some(MemberError::Unheard(node)) };
+        let behind = commit.saturating_sub(reported.0);
         (behind > limit).then_some(MemberError::Behind { node, behind, limit })
     }
 
@@ -496,9 +497,21 @@ impl Replica {
         self.tally_round(out);
     }
 
-    pub(super) fn on_commit_ack(&mut self, from: NodeId, ballot: Ballot, round: u64, out: &mut Vec<Output>) {
+    pub(super) fn on_commit_ack(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        (round, progress): (u64, Option<Slot>),
+        out: &mut Vec<Output>,
+    ) {
         let Role::Leader(leader) = &mut self.role else { return };
-        if leader.ballot != ballot || leader.round != round {
+        if leader.ballot != ballot {
+            return;
+        }
+        if let Some(committed) = progress {
+            leader.progress.insert(from, committed);
+        }
+        if round == 0 || leader.round != round {
             return;
         }
         leader.round_votes.insert(from);

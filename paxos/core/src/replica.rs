@@ -223,7 +223,9 @@ impl Replica {
             Message::Commit { ballot, committed, round } => {
                 self.on_commit(from, ballot, committed, round, out)
             }
-            Message::CommitAck { ballot, round } => self.on_commit_ack(from, ballot, round, out),
+            Message::CommitAck { ballot, round, progress } => {
+                self.on_commit_ack(from, ballot, (round, progress), out)
+            }
             Message::LearnRequest { from: first } => self.on_learn_request(from, first, out),
             Message::LearnReply { from: first, values, committed } => {
                 self.on_learn_reply(from, first, values, committed, out)
