@@ -301,6 +301,8 @@ async fn an_operator_replaces_a_node_online() {
     assert_eq!(info(&client, "membership_version").await.as_deref(), Some("2"));
     assert_eq!(info(&client, "voters").await.as_deref(), Some("3"));
     assert_eq!(info(&client, "learners").await.as_deref(), Some("0"));
+    assert_eq!(info(&client, "voter_ids").await.as_deref(), Some("1,2,4"));
+    assert_eq!(info(&client, "learner_ids").await.as_deref(), Some(""));
     // Bad requests: the reason, exit code 1, nothing changed.
     for (arguments, reason) in [
         (vec!["add", "2", "127.0.0.1:9", "127.0.0.1:10"], "node n2 is already a member"),

@@ -135,6 +135,12 @@ pub struct Observed {
     pub reaccepted: u64,
     /// Of those, slots whose accepted value was replaced by another.
     pub overwritten: u64,
+    /// The membership's version as applied here.
+    pub membership_version: u64,
+    /// Its voters.
+    pub voters: crate::core::NodeSet,
+    /// Its learners.
+    pub learners: crate::core::NodeSet,
 }
 
 /// Why a node stopped.
@@ -236,7 +242,8 @@ pub async fn run<N: Net, F: FileSystem>(
     for member in options.cluster.members.iter().chain(&options.peers).filter(|member| member.id != me) {
         outbound.entry(member.id).or_insert_with(|| dialer.dial(member, &mut tasks));
     }
-    accept_peers::<N>(peer_listener, &options, inbox_tx, &mut tasks);
+    let (introductions_tx, introductions_rx) = mpsc::unbounded_channel();
+    accept_peers::<N>(peer_listener, &options, inbox_tx, introductions_tx, &mut tasks);
     let session = Session {
         calls: calls_tx,
         control: control_tx,
@@ -262,7 +269,13 @@ pub async fn run<N: Net, F: FileSystem>(
         rng,
         timing: options.timing,
     };
-    let inputs = Inputs { durable: durable_rx, inbox: inbox_rx, calls: calls_rx, control: control_rx };
+    let inputs = Inputs {
+        durable: durable_rx,
+        inbox: inbox_rx,
+        introductions: introductions_rx,
+        calls: calls_rx,
+        control: control_rx,
+    };
     state.run(replica, disk, inputs, &options, &mut tasks, shutdown).await
 }
 
@@ -321,14 +334,23 @@ async fn bind<N: Net>(net: &N, what: &'static str, addr: SocketAddr) -> Result<N
 /// Starts the connection task of a peer (at start, and when the membership names a new one).
 struct Dialer<N: Net> {
     net: N,
-    hello: (ClusterId, NodeId),
+    /// This node's cluster, id and advertised peer address.
+    hello: (ClusterId, NodeId, String),
     options: PeerOptions,
     rng: SmallRng,
 }
 
 impl<N: Net> Dialer<N> {
     fn new(net: N, options: &NodeOptions, seed: u64) -> Dialer<N> {
-        let hello = (options.cluster.cluster, options.node);
+        let address = options
+            .cluster
+            .members
+            .iter()
+            .chain(&options.peers)
+            .find(|member| member.id == options.node)
+            .map(|member| member.peer.clone())
+            .unwrap_or_default();
+        let hello = (options.cluster.cluster, options.node, address);
         Dialer { net, hello, options: options.peer, rng: SmallRng::seed_from_u64(seed) }
     }
 
@@ -339,12 +361,12 @@ impl<N: Net> Dialer<N> {
         let (queue_tx, queue_rx) = mpsc::channel(self.options.queue);
         let mut jitter_rng = SmallRng::seed_from_u64(self.rng.random());
         let jitter = move |base: Duration| base + base.mul_f64(jitter_rng.random_range(0.0..0.5));
-        let (cluster, me) = self.hello;
+        let (cluster, from, address) = self.hello.clone();
         N::spawn_in(
             tasks,
             peer::outbound(
                 self.net.clone(),
-                (cluster, me, member.id),
+                peer::Hello { cluster, from, to: member.id, address },
                 member.peer.clone(),
                 self.options,
                 queue_rx,
@@ -355,11 +377,13 @@ impl<N: Net> Dialer<N> {
     }
 }
 
-/// Accepts peers' connections; their messages go to `inbox`.
+/// Accepts peers' connections; their messages go to `inbox`, who they are and where they say they
+/// are reached to `introductions`.
 fn accept_peers<N: Net>(
     listener: N::Listener,
     options: &NodeOptions,
     inbox: mpsc::Sender<Envelope>,
+    introductions: mpsc::UnboundedSender<(NodeId, String)>,
     tasks: &mut tokio::task::JoinSet<()>,
 ) {
     let (cluster, me, peer_options, logging) =
@@ -367,9 +391,11 @@ fn accept_peers<N: Net>(
     N::spawn_in(tasks, async move {
         loop {
             let Ok((stream, addr)) = N::accept(&listener).await else { continue };
-            let inbox = inbox.clone();
+            let (inbox, introductions) = (inbox.clone(), introductions.clone());
             N::spawn(async move {
-                if let Err(error) = peer::inbound(stream, (cluster, me), peer_options, inbox).await {
+                if let Err(error) =
+                    peer::inbound(stream, (cluster, me), peer_options, inbox, introductions).await
+                {
                     if logging && !matches!(error, peer::InboundError::Io(_)) {
                         eprintln!("node {me}: peer connection from {addr} closed: {error}");
                     }
@@ -413,6 +439,8 @@ struct Inputs {
     durable: mpsc::UnboundedReceiver<Durable>,
     /// Messages from peers.
     inbox: mpsc::Receiver<Envelope>,
+    /// Peers that dialled this node: their id and advertised address.
+    introductions: mpsc::UnboundedReceiver<(NodeId, String)>,
     /// Client connections' requests.
     calls: mpsc::Receiver<Call>,
     /// Client connections' questions.
@@ -438,6 +466,9 @@ fn observe(replica: &Replica, options: &NodeOptions) {
             elections: replica.counters().elections,
             reaccepted: replica.counters().reaccepted,
             overwritten: replica.counters().overwritten,
+            membership_version: replica.membership().version,
+            voters: replica.membership().voters,
+            learners: replica.membership().learners,
         };
         observer.send_if_modified(|seen| std::mem::replace(seen, now) != now);
     }
@@ -590,6 +621,7 @@ impl Loop {
                     replica.step(Input::Receive(envelope), &mut out);
                     self.handle(&mut disk, &mut out);
                 }
+                Some((id, address)) = inputs.introductions.recv() => self.introduced(&replica, options, tasks, id, address),
                 Some(call) = inputs.calls.recv() => self.on_calls(&mut replica, &mut disk, &mut inputs.calls, call, &mut out),
                 Some(control) = inputs.control.recv() => match control {
                     Control::Info(reply) => {
@@ -706,6 +738,30 @@ impl Loop {
                 log!(options, "node {}: member {id} left; closing its connection", self.me);
             }
         }
+    }
+
+    /// A peer dialled this node saying where it is reached: if this node has no way to reach it
+    /// (it restarted knowing an older membership than the one that added the peer), it dials that
+    /// address. Once its membership catches up, the membership's own view rules as before.
+    fn introduced(
+        &mut self,
+        replica: &Replica,
+        options: &NodeOptions,
+        tasks: &mut tokio::task::JoinSet<()>,
+        id: NodeId,
+        address: String,
+    ) {
+        if id == self.me
+            || address.is_empty()
+            || self.outbound.contains_key(&id)
+            || replica.membership().removed.contains(id)
+        {
+            return;
+        }
+        log!(options, "node {}: dialling {id} at {address}, the address its hello gave", self.me);
+        let member = Member { id, client: String::new(), peer: address };
+        let queue = (self.dialer)(&member, tasks);
+        self.outbound.insert(id, queue);
     }
 
     /// Everything up to `ticket` is durable.

@@ -21,18 +21,28 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
+/// The first frame of a connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The sender's cluster.
+    pub cluster: ClusterId,
+    /// The sender.
+    pub from: NodeId,
+    /// The node the sender meant to reach.
+    pub to: NodeId,
+    /// Where the sender is reached by its peers (its advertised peer address). A receiver that
+    /// knows no address for the sender dials this one: a node that restarts knowing only the
+    /// membership of its snapshot (or the first members) learns how to answer members added
+    /// since, before it has caught up with the changes that name them (as a PhxPaxos node learns
+    /// a sender's address from its node id).
+    pub address: String,
+}
+
 /// What travels on a peer connection.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Frame {
     /// The first frame of a connection.
-    Hello {
-        /// The sender's cluster.
-        cluster: ClusterId,
-        /// The sender.
-        from: NodeId,
-        /// The node the sender meant to reach.
-        to: NodeId,
-    },
+    Hello(Hello),
     /// One message.
     Message(Envelope),
     /// A piece of a message too large for one frame; `last` completes it.
@@ -86,16 +96,24 @@ fn encode(frame: &Frame) -> tokio_util::bytes::Bytes {
     postcard::to_stdvec(frame).expect("encoding to a Vec cannot fail").into()
 }
 
+/// The hello a connection's first frame body holds, if it is one. For tools between the nodes (a
+/// test harness's link proxy) that must know who dialled.
+pub fn decode_hello(body: &[u8]) -> Option<Hello> {
+    match postcard::from_bytes::<Frame>(body).ok()? {
+        Frame::Hello(hello) => Some(hello),
+        _ => None,
+    }
+}
+
 /// Sends the messages queued for peer `to` at `addr`, redialling as needed, until the queue closes.
 pub async fn outbound<N: Net>(
     net: N,
-    hello: (ClusterId, NodeId, NodeId),
+    hello: Hello,
     addr: String,
     options: PeerOptions,
     mut queue: mpsc::Receiver<Envelope>,
     mut jitter: impl FnMut(Duration) -> Duration + Send,
 ) {
-    let (cluster, from, to) = hello;
     let mut backoff = options.backoff.0;
     loop {
         let stream = match tokio::time::timeout(options.dead_after, net.connect(&addr)).await {
@@ -115,8 +133,7 @@ pub async fn outbound<N: Net>(
         let (read, write) = tokio::io::split(stream);
         let mut sink = FramedWrite::new(write, codec(&options));
         let mut pongs = FramedRead::new(read, codec(&options));
-        match tokio::time::timeout(options.dead_after, sink.send(encode(&Frame::Hello { cluster, from, to })))
-            .await
+        match tokio::time::timeout(options.dead_after, sink.send(encode(&Frame::Hello(hello.clone())))).await
         {
             Ok(Ok(())) => {}
             Ok(Err(_)) | Err(_) => continue,
@@ -185,13 +202,14 @@ pub enum InboundError {
     Refused(String),
 }
 
-/// Serves one connection dialled by a peer: checks its hello, then hands every message to
-/// `deliver` until the connection ends.
+/// Serves one connection dialled by a peer: checks its hello, passes the sender's id and address
+/// to `introduce`, then hands every message to `deliver` until the connection ends.
 pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(
     stream: S,
     me: (ClusterId, NodeId),
     options: PeerOptions,
     deliver: mpsc::Sender<Envelope>,
+    introduce: mpsc::UnboundedSender<(NodeId, String)>,
 ) -> Result<NodeId, InboundError> {
     let (read, write) = tokio::io::split(stream);
     let mut frames = FramedRead::new(read, codec(&options));
@@ -206,7 +224,7 @@ pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + S
         None => return Err(InboundError::Refused("closed before its hello".to_string())),
         Some(Err(error)) => return Err(InboundError::Malformed(error.to_string())),
         Some(Ok(bytes)) => match decode(&bytes)? {
-            Frame::Hello { cluster, from, to } => {
+            Frame::Hello(Hello { cluster, from, to, address }) => {
                 if cluster != me.0 {
                     return Err(InboundError::Refused(format!(
                         "node {from} belongs to cluster {cluster}, this is cluster {}",
@@ -220,6 +238,7 @@ pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + S
                         me.1
                     )));
                 }
+                let _ = introduce.send((from, address));
                 from
             }
             other => return Err(InboundError::Malformed(format!("expected a hello, got {other:?}"))),
@@ -294,10 +313,13 @@ mod tests {
     ) {
         let (near, far) = tokio::io::duplex(buffer);
         let (delivered_tx, delivered) = mpsc::channel(4);
-        let receiver = tokio::spawn(inbound(far, (ClusterId(9), NodeId(1)), options, delivered_tx));
+        let (introduce, _) = mpsc::unbounded_channel();
+        let receiver =
+            tokio::spawn(inbound(far, (ClusterId(9), NodeId(1)), options, delivered_tx, introduce));
         let (read, write) = tokio::io::split(near);
         let mut sink = FramedWrite::new(write, codec(&options));
-        sink.send(encode(&Frame::Hello { cluster, from: NodeId(2), to: NodeId(1) })).await.expect("hello");
+        let hello = Hello { cluster, from: NodeId(2), to: NodeId(1), address: "n2:7379".to_string() };
+        sink.send(encode(&Frame::Hello(hello))).await.expect("hello");
         (receiver, sink, read, delivered)
     }
 

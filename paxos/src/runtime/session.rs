@@ -122,6 +122,17 @@ impl Info {
         .to_string()
     }
 
+    /// The ids of the members in `role`, comma-separated.
+    fn ids(&self, role: &str) -> String {
+        let ids: Vec<String> = self
+            .members
+            .iter()
+            .filter(|member| member.role == role)
+            .map(|member| member.member.id.0.to_string())
+            .collect();
+        ids.join(",")
+    }
+
     /// The text of `INFO`.
     pub fn render(&self) -> String {
         let leader = self.leader.map_or_else(|| "none".to_string(), |leader| leader.to_string());
@@ -129,7 +140,7 @@ impl Info {
         format!(
             "# Replication\r\nrole:{}\r\nnode:{}\r\nleader:{leader}\r\nballot:{ballot}\r\npromised:{}\r\n\
              committed_slot:{}\r\napplied_slot:{}\r\nincarnation:{}\r\ncluster_id:{}\r\nmembers:{}\r\n\
-             membership_version:{}\r\nvoters:{}\r\nlearners:{}\r\n\
+             membership_version:{}\r\nvoters:{}\r\nlearners:{}\r\nvoter_ids:{}\r\nlearner_ids:{}\r\n\
              # Keyspace\r\nkeys:{}\r\npending_requests:{}\r\n\
              # Storage\r\nwal_records:{}\r\nwal_bytes:{}\r\nwal_syncs:{}\r\nsnapshots:{}\r\n\
              # Stats\r\nelections_started:{}\r\nslots_reaccepted:{}\r\nslots_overwritten:{}\r\n",
@@ -144,6 +155,8 @@ impl Info {
             self.membership_version,
             self.members.iter().filter(|member| member.role == "voter").count(),
             self.members.iter().filter(|member| member.role == "learner").count(),
+            self.ids("voter"),
+            self.ids("learner"),
             self.keys,
             self.pending,
             self.storage.records,

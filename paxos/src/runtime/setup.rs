@@ -53,6 +53,11 @@ pub struct NodeFile {
     /// included, with their addresses. Empty for the first members.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<Member>,
+    /// Where this node listens to its peers, when that differs from the peer address they reach it
+    /// at (a proxy or NAT in between; etcd's `--listen-peer-urls` beside its advertised URLs).
+    /// Absent: its own peer address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_peer: Option<String>,
 }
 
 impl NodeFile {
@@ -101,7 +106,8 @@ pub fn init(dir: &Path, cluster: &ClusterConfig) -> Result<(), String> {
             ));
         }
         join(Arc::new(StdFs), &node_dir, cluster.cluster).map_err(|error| error.to_string())?;
-        let file = NodeFile { node: member.id, cluster: cluster.clone(), peers: Vec::new() };
+        let file =
+            NodeFile { node: member.id, cluster: cluster.clone(), peers: Vec::new(), listen_peer: None };
         write_json(&node_dir.join(NODE_FILE), &file)?;
     }
     write_json(&file, cluster)

@@ -399,7 +399,7 @@ async fn node(
 ) -> Result<ExitCode, String> {
     let file = setup::read_node(dir)?;
     let member = file.me().expect("checked by read_node").clone();
-    let NodeFile { node, cluster, peers } = file;
+    let NodeFile { node, cluster, peers, listen_peer } = file;
     let clock = match fault_clock {
         None => None,
         Some(path) => {
@@ -414,7 +414,7 @@ async fn node(
         Timing { request_deadline: Duration::from_millis(request_timeout_ms.max(1)), ..Timing::default() };
     let options = NodeOptions {
         client_bind: resolve(&member.client, "client")?,
-        peer_bind: resolve(&member.peer, "peer")?,
+        peer_bind: resolve(listen_peer.as_deref().unwrap_or(&member.peer), "peer")?,
         cluster,
         peers,
         node,
@@ -675,7 +675,12 @@ async fn join(addr: &str, id: u8, me: Member, dir: &Path) -> Result<ExitCode, St
         ));
     }
     peers.push(me.clone());
-    let file = NodeFile { node: me.id, cluster: ClusterConfig { cluster, members: first }, peers };
+    let file = NodeFile {
+        node: me.id,
+        cluster: ClusterConfig { cluster, members: first },
+        peers,
+        listen_peer: None,
+    };
     let id_text = id.to_string();
     setup::join_running(dir, &file)?;
     let arguments: [&[u8]; 5] =
