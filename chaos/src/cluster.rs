@@ -5,10 +5,53 @@
 use crate::error::{ChaosError, Liveness};
 use std::time::Duration;
 
+/// The membership as the nodes report it (node numbers).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MembershipView {
+    /// Increases with every change.
+    pub version: u64,
+    /// Whose votes count.
+    pub voters: Vec<u8>,
+    /// Who receives the log without voting.
+    pub learners: Vec<u8>,
+}
+
 /// A cluster under fault injection. Nodes are numbered from 1; links are directed `(from, to)`.
+///
+/// Its machines are the first members and the spares. A spare becomes a member's machine when an
+/// operator's action brings it in ([`Cluster::bring_in`]); a member's machine leaves for good when
+/// it is decommissioned (removed, or lost with its disk).
 pub trait Cluster {
-    /// Replicas.
-    fn nodes(&self) -> u8;
+    /// The machines in the cluster now, in order: first members and spares brought in, not those
+    /// decommissioned. Faults pick their targets among them; clients connect to them.
+    fn members(&self) -> Vec<u8>;
+    /// The membership `node` reports (`None`: down, or not answering).
+    fn membership_of(&self, node: u8) -> Option<MembershipView>;
+    /// The newest membership any member reports.
+    fn membership(&self) -> Option<MembershipView> {
+        self.members().into_iter().filter_map(|node| self.membership_of(node)).max_by_key(|view| view.version)
+    }
+    /// Whether every member that is up reports the newest membership. Until then a member that
+    /// has not learned the last change still counts the voters before it: losing another machine
+    /// then may leave it no majority (an operator waits for this before the next change).
+    fn membership_settled(&self) -> bool {
+        let newest = self.membership().map(|view| view.version);
+        self.members()
+            .into_iter()
+            .filter(|&node| !self.is_down(node))
+            .all(|node| self.membership_of(node).map(|view| view.version) == newest)
+    }
+    /// Takes the next spare machine for a new member (`None`: no spare left).
+    fn claim_spare(&mut self) -> Option<u8>;
+    /// `node`'s client and peer addresses, as `MEMBER ADD` gives them to the cluster.
+    fn addresses(&self, node: u8) -> (String, String);
+    /// Starts a claimed spare as a new member's machine: its data directory created from the
+    /// running cluster (`paxos join`), then its node.
+    fn bring_in(&mut self, node: u8);
+    /// Takes `node`'s machine out for good: crashed, its disk lost, never started again.
+    fn decommission(&mut self, node: u8);
+    /// Whether `node` was decommissioned.
+    fn decommissioned(&self, node: u8) -> bool;
     /// Time since the run started (simulated, or real monotonic time).
     fn elapsed(&self) -> Duration;
     /// Lets the cluster and its clients run until `at` (since the run started).
@@ -56,8 +99,10 @@ pub trait Cluster {
     /// A reliable network again.
     fn steady_network(&mut self);
     /// Sends an operator's command (RESP, such as `MEMBER TRANSFER-LEADER 2`) to `node`'s client
-    /// port; the reply goes to the trace.
-    fn admin(&mut self, node: u8, arguments: Vec<String>);
+    /// port; the reply goes to the trace. Returns a ticket for [`Cluster::admin_reply`].
+    fn admin(&mut self, node: u8, arguments: Vec<String>) -> u64;
+    /// The reply to the command of `ticket`, once it came (a reply, or why there was none).
+    fn admin_reply(&self, ticket: u64) -> Option<String>;
     /// Adds a line to the trace, with the current time.
     fn note(&self, line: String);
 

@@ -104,6 +104,14 @@ pub enum Liveness {
         /// The bound.
         within: Duration,
     },
+    /// An operator's membership change was not done after healing.
+    #[error("membership change not done within {within:?} after healing: {pending}")]
+    Membership {
+        /// The bound.
+        within: Duration,
+        /// The changes still under way.
+        pending: String,
+    },
     /// Some final read was not answered.
     #[error("not every node answered the final reads within {within:?}")]
     FinalReads {

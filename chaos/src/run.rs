@@ -148,6 +148,7 @@ pub fn mutant(build: &Build) -> Result<Mutant, ChaosError> {
 pub fn options(scenario: &Scenario, seed: u64) -> Result<Options, ChaosError> {
     let mut options = Options::new(seed);
     options.nodes = scenario.nodes;
+    options.spares = scenario.spares;
     options.clients = scenario.workload.clients;
     options.readers = scenario.workload.readers;
     options.keys = scenario.workload.keys;
@@ -213,9 +214,16 @@ struct Liveness {
 
 /// How an applied fault is undone.
 enum Undo {
+    /// Not applied yet: to be tried again shortly (an operator waiting for the cluster to settle).
+    Later,
     Nothing,
     Uncut(Vec<(u8, u8)>),
-    Clocks { nodes: Vec<(u8, f64)>, strobe: Option<Strobe>, up: bool, next: Duration },
+    Clocks {
+        nodes: Vec<(u8, f64)>,
+        strobe: Option<Strobe>,
+        up: bool,
+        next: Duration,
+    },
     Start(Vec<u8>),
     Resume(Vec<u8>),
     Unstall(Vec<(u8, u8)>),
@@ -243,6 +251,46 @@ pub(crate) struct Faults {
     stalled: Vec<(u8, u8)>,
     clocked: Vec<u8>,
     flaky: bool,
+    /// Operators' membership changes under way.
+    procedures: Vec<Procedure>,
+}
+
+/// The bound on membership changes still under way when the fault phase ends (run time).
+const MEMBERSHIP_WITHIN: Duration = Duration::from_secs(30);
+
+/// How often an operator looks at the membership and retries.
+const OPERATOR_POLL: Duration = Duration::from_millis(100);
+
+/// How long an operator waits before sending a command again after a reply that did not do it.
+const OPERATOR_RETRY: Duration = Duration::from_millis(500);
+
+/// How long an operator waits for a reply before it sends again (the outcome unknown).
+const OPERATOR_PATIENCE: Duration = Duration::from_secs(5);
+
+/// What an operator's membership change is to achieve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Goal {
+    /// `new` a voter.
+    Add { new: u8 },
+    /// `old` no member.
+    Remove { old: u8 },
+    /// `new` a voter in place of `old`.
+    Replace { old: u8, new: u8 },
+}
+
+/// An operator's membership change under way: it looks at the membership the nodes report and
+/// sends the command that takes it one step closer (add, promote, remove, replace), until it is
+/// done. Every command may fail or time out under faults; the operator tries again.
+struct Procedure {
+    goal: Goal,
+    window: usize,
+    /// The command awaiting its reply, and when it was sent.
+    waiting: Option<(u64, Duration)>,
+    /// Not before then.
+    next: Duration,
+    /// The new node's machine was started.
+    booted: bool,
+    commands: u32,
 }
 
 fn draw(rng: &mut SmallRng, range: scenarios::Range) -> f64 {
@@ -267,6 +315,7 @@ impl Faults {
             stalled: Vec::new(),
             clocked: Vec::new(),
             flaky: false,
+            procedures: Vec::new(),
         }
     }
 
@@ -290,12 +339,14 @@ impl Faults {
                 Undo::Clocks { strobe: Some(_), next, .. } => Some(*next),
                 _ => None,
             });
-            let at = starts.chain(stops).chain(strobes).min().unwrap_or(end).min(end);
+            let operators = self.procedures.iter().map(|procedure| procedure.next);
+            let at = starts.chain(stops).chain(strobes).chain(operators).min().unwrap_or(end).min(end);
             world.run_until(at)?;
             if at >= end {
                 break;
             }
             self.strobe(world, at);
+            self.operate(world, at);
             while let Some(index) = self.active.iter().position(|active| active.stop <= at) {
                 let active = self.active.remove(index);
                 self.undo(world, active, at);
@@ -311,7 +362,105 @@ impl Faults {
         }
         world.heal();
         self.phase.1 = world.elapsed().as_secs_f64();
+        self.settle(world)
+    }
+
+    /// After healing: runs until every membership change under way is done (at most
+    /// [`MEMBERSHIP_WITHIN`]).
+    fn settle(&mut self, world: &mut dyn Cluster) -> Result<(), ChaosError> {
+        let deadline = world.elapsed() + MEMBERSHIP_WITHIN;
+        while let Some(next) = self.procedures.iter().map(|procedure| procedure.next).min() {
+            if world.elapsed() >= deadline {
+                let pending: Vec<String> = self
+                    .procedures
+                    .iter()
+                    .map(|procedure| self.windows[procedure.window].label.clone())
+                    .collect();
+                return Err(crate::error::Liveness::Membership {
+                    within: MEMBERSHIP_WITHIN,
+                    pending: pending.join("; "),
+                }
+                .into());
+            }
+            world.run_until(next.min(deadline))?;
+            let now = world.elapsed();
+            self.operate(world, now);
+        }
         Ok(())
+    }
+
+    /// Moves every membership change under way one step, if its moment has come.
+    fn operate(&mut self, world: &mut dyn Cluster, now: Duration) {
+        let mut index = 0;
+        while index < self.procedures.len() {
+            if self.procedures[index].next <= now && self.step(world, index, now) {
+                let procedure = self.procedures.remove(index);
+                self.windows[procedure.window].end = now.as_secs_f64();
+                continue;
+            }
+            index += 1;
+        }
+    }
+
+    /// One step of procedure `index`; whether it is done.
+    fn step(&mut self, world: &mut dyn Cluster, index: usize, now: Duration) -> bool {
+        let procedure = &mut self.procedures[index];
+        procedure.next = now + OPERATOR_POLL;
+        let Some(view) = world.membership() else { return false };
+        let voter = |node: u8| view.voters.contains(&node);
+        let learner = |node: u8| view.learners.contains(&node);
+        let command: Vec<String> = match procedure.goal {
+            Goal::Add { new } | Goal::Replace { new, .. } if !voter(new) && !learner(new) => {
+                let (client, peer) = world.addresses(new);
+                vec!["ADD".into(), new.to_string(), client, peer]
+            }
+            Goal::Add { new } if voter(new) => {
+                world.note(format!("n{new} is a voter (membership version {})", view.version));
+                return true;
+            }
+            Goal::Replace { old, new } if voter(new) && !voter(old) && !learner(old) => {
+                world.note(format!("n{new} replaced n{old} (membership version {})", view.version));
+                return true;
+            }
+            Goal::Remove { old } if !voter(old) && !learner(old) => {
+                world.note(format!("n{old} was removed (membership version {})", view.version));
+                world.decommission(old);
+                return true;
+            }
+            Goal::Add { new } => {
+                vec!["PROMOTE".into(), new.to_string()]
+            }
+            Goal::Replace { old, new } => vec!["REPLACE".into(), old.to_string(), new.to_string()],
+            Goal::Remove { old } => vec!["REMOVE".into(), old.to_string()],
+        };
+        if let Goal::Add { new } | Goal::Replace { new, .. } = procedure.goal {
+            if learner(new) && !procedure.booted {
+                procedure.booted = true;
+                world.bring_in(new);
+            }
+        }
+        if let Some((ticket, sent)) = procedure.waiting {
+            match world.admin_reply(ticket) {
+                Some(_) => {
+                    procedure.waiting = None;
+                    procedure.next = now + OPERATOR_RETRY;
+                    return false;
+                }
+                None if now < sent + OPERATOR_PATIENCE => return false,
+                None => procedure.waiting = None,
+            }
+        }
+        let members = world.members();
+        let up: Vec<u8> = members.iter().copied().filter(|&node| !world.is_down(node)).collect();
+        let to =
+            world.leader().filter(|leader| up.contains(leader)).or_else(|| up.choose(&mut self.rng).copied());
+        let Some(to) = to else { return false };
+        let mut arguments = vec!["MEMBER".to_string()];
+        arguments.extend(command);
+        let procedure = &mut self.procedures[index];
+        procedure.commands += 1;
+        procedure.waiting = Some((world.admin(to, arguments), now));
+        false
     }
 
     fn start(&mut self, world: &mut dyn Cluster, step: usize, now: Duration, end: Duration) {
@@ -331,6 +480,10 @@ impl Faults {
             self.next[step] = Some(stop + Duration::from_secs_f64(draw(&mut self.rng, gap)));
         }
         let (undo, label) = self.apply(world, &fault, now);
+        if let Undo::Later = undo {
+            self.next[step] = Some(now + OPERATOR_RETRY);
+            return;
+        }
         let seconds = now.as_secs_f64();
         self.windows.push(Window { start: seconds, end: stop.as_secs_f64(), kind: fault.kind(), label });
         let window = self.windows.len() - 1;
@@ -341,7 +494,35 @@ impl Faults {
     }
 
     fn nodes(world: &dyn Cluster) -> Vec<u8> {
-        (1..=world.nodes()).collect()
+        world.members()
+    }
+
+    /// Voters decommissioned (their machine lost for good) that the membership still counts.
+    fn lost_voters(world: &dyn Cluster) -> Vec<u8> {
+        let voters = world.membership().map(|view| view.voters).unwrap_or_default();
+        voters.into_iter().filter(|&node| world.decommissioned(node)).collect()
+    }
+
+    /// The voters (the first members until the nodes report a membership).
+    fn voters(world: &dyn Cluster) -> Vec<u8> {
+        match world.membership() {
+            Some(view) => view.voters,
+            None => world.members(),
+        }
+    }
+
+    /// Starts an operator's membership change.
+    fn begin(&mut self, goal: Goal, now: Duration) -> usize {
+        let window = self.windows.len();
+        self.procedures.push(Procedure {
+            goal,
+            window,
+            waiting: None,
+            next: now,
+            booted: false,
+            commands: 0,
+        });
+        window
     }
 
     fn resolve(&mut self, world: &dyn Cluster, target: Target) -> Vec<u8> {
@@ -492,7 +673,8 @@ impl Faults {
                 // be up and recovered (at most a minority without its data at any time).
                 let busy = all
                     .iter()
-                    .any(|&node| !nodes.contains(&node) && (world.is_down(node) || world.recovering(node)));
+                    .any(|&node| !nodes.contains(&node) && (world.is_down(node) || world.recovering(node)))
+                    || !Faults::lost_voters(world).is_empty();
                 if busy || nodes.is_empty() {
                     world.note(format!(
                         "storage loss of {} skipped: another node is down or recovering",
@@ -548,16 +730,100 @@ impl Faults {
                 let Some(leader) = world.leader() else {
                     return (Undo::Nothing, "transfer of leadership skipped: no leader".to_string());
                 };
-                let mut candidates: Vec<u8> =
-                    self.resolve(world, *target).into_iter().filter(|&node| node != leader).collect();
+                let voters = Faults::voters(world);
+                let mut candidates: Vec<u8> = self
+                    .resolve(world, *target)
+                    .into_iter()
+                    .filter(|&node| node != leader && voters.contains(&node))
+                    .collect();
                 if candidates.is_empty() {
-                    candidates = others(&[leader]);
+                    candidates = others(&[leader]).into_iter().filter(|node| voters.contains(node)).collect();
                 }
                 let Some(&to) = candidates.choose(&mut self.rng) else {
                     return (Undo::Nothing, "transfer of leadership skipped: no other node".to_string());
                 };
                 world.admin(leader, vec!["MEMBER".into(), "TRANSFER-LEADER".into(), to.to_string()]);
                 (Undo::Nothing, format!("transfer leadership n{leader} -> n{to} ({target})"))
+            }
+            Fault::AddNode => {
+                let Some(new) = world.claim_spare() else {
+                    return (Undo::Nothing, "add-node skipped: no spare machine left".to_string());
+                };
+                self.begin(Goal::Add { new }, now);
+                world.note(format!("operator: add n{new} as a learner, then promote it"));
+                (Undo::Nothing, format!("add n{new} (learner, caught up, voter)"))
+            }
+            Fault::RemoveNode { target } => {
+                let voters = Faults::voters(world);
+                let busy: Vec<u8> = self
+                    .procedures
+                    .iter()
+                    .flat_map(|procedure| match procedure.goal {
+                        Goal::Remove { old } | Goal::Replace { old, .. } => Some(old),
+                        Goal::Add { .. } => None,
+                    })
+                    .collect();
+                let old = self
+                    .resolve(world, *target)
+                    .into_iter()
+                    .find(|node| voters.contains(node) && !busy.contains(node));
+                let lost = Faults::lost_voters(world);
+                match old {
+                    // An operator waits until every member knows the last change.
+                    _ if !world.membership_settled() => (Undo::Later, String::new()),
+                    _ if !lost.is_empty() => (
+                        Undo::Nothing,
+                        format!(
+                            "remove-node skipped: voter {} is lost; with one fewer, no majority could be left",
+                            names(&lost)
+                        ),
+                    ),
+                    _ if voters.len() <= 1 => {
+                        (Undo::Nothing, "remove-node skipped: the last voter cannot be removed".to_string())
+                    }
+                    None => (Undo::Nothing, format!("remove-node skipped: {target} is no voter to remove")),
+                    Some(old) => {
+                        self.begin(Goal::Remove { old }, now);
+                        world.note(format!("operator: remove n{old}"));
+                        (Undo::Nothing, format!("remove n{old} ({target})"))
+                    }
+                }
+            }
+            Fault::ReplaceNode { target } => {
+                let voters = Faults::voters(world);
+                let lost = Faults::lost_voters(world);
+                // An operator replaces one machine at a time, once every member knows the last
+                // change: a member that does not yet still counts the voters before it, and
+                // another machine lost then could leave it without a majority (a limit of the
+                // old configuration's fault tolerance, not of the change).
+                if !world.membership_settled() || !self.procedures.is_empty() {
+                    return (Undo::Later, String::new());
+                }
+                // The voters that keep their data must stay a majority.
+                if (lost.len() + 1) * 2 >= voters.len() {
+                    return (
+                        Undo::Nothing,
+                        format!(
+                            "replace-node skipped: with {} lost, one more would leave no majority of {} voters",
+                            names(&lost),
+                            voters.len()
+                        ),
+                    );
+                }
+                let old = self
+                    .resolve(world, *target)
+                    .into_iter()
+                    .find(|node| voters.contains(node) && !lost.contains(node));
+                let Some(old) = old else {
+                    return (Undo::Nothing, format!("replace-node skipped: {target} is no voter to replace"));
+                };
+                let Some(new) = world.claim_spare() else {
+                    return (Undo::Nothing, "replace-node skipped: no spare machine left".to_string());
+                };
+                world.decommission(old);
+                self.begin(Goal::Replace { old, new }, now);
+                world.note(format!("operator: n{old} is lost for good; replace it with n{new}"));
+                (Undo::Nothing, format!("replace n{old} (lost with its disk) with n{new}"))
             }
             Fault::Flaky { loss, latency_ms } => {
                 if self.flaky {
@@ -589,7 +855,7 @@ impl Faults {
     fn undo(&mut self, world: &mut dyn Cluster, active: Active, now: Duration) {
         self.windows[active.window].end = now.as_secs_f64();
         match active.undo {
-            Undo::Nothing => {}
+            Undo::Later | Undo::Nothing => {}
             Undo::Uncut(links) => {
                 world.uncut(&links);
                 world.note(format!("repair: {}", self.windows[active.window].label));

@@ -4,7 +4,7 @@
 //! Everything derives from one seed: turmoil's network and disk randomness, each node's seed, each
 //! client's choices. The same seed gives the same history and trace, byte for byte.
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, MembershipView};
 use crate::error::{ChaosError, Liveness};
 use crate::net::TurmoilNet;
 use crate::run::Contention;
@@ -37,8 +37,10 @@ use crate::workload::FinalValues;
 pub struct Options {
     /// Everything derives from it.
     pub seed: u64,
-    /// Replicas.
+    /// Replicas: the first members.
     pub nodes: u8,
+    /// Spare machines (hosts `n{nodes + 1}`..), started when an operator brings them in.
+    pub spares: u8,
     /// Concurrent clients.
     pub clients: usize,
     /// Of those, how many (the first ones) only read.
@@ -68,6 +70,7 @@ impl Options {
         Options {
             seed,
             nodes: 3,
+            spares: 0,
             clients: 5,
             readers: 0,
             keys: 3,
@@ -89,8 +92,16 @@ struct Shared {
     history: Vec<String>,
     /// Faults and restarts, as lines.
     trace: Vec<String>,
-    /// Operator commands sent so far (each from a client host of its own).
+    /// Operator commands sent so far (each from a client host of its own), and their replies by
+    /// ticket.
     operators: u64,
+    replies: BTreeMap<u64, String>,
+    /// The machines in the cluster now (clients connect to them).
+    members: Vec<u8>,
+    /// Per machine: brought in (a spare waits for it before its first boot), and the members it
+    /// was told of when it joined.
+    joined: Vec<bool>,
+    peers: Vec<Vec<Member>>,
     /// Per node: boots so far, and whether the next boot starts with an empty data directory.
     boots: Vec<u32>,
     wipe: Vec<bool>,
@@ -127,8 +138,12 @@ pub struct World {
     cuts: BTreeMap<(u8, u8), u32>,
     /// Links (lower node first) whose messages are held ([`Cluster::stall`]).
     stalled: BTreeSet<(u8, u8)>,
-    /// Nodes whose machine is down.
+    /// Machines that are down.
     down: Vec<bool>,
+    /// Spares taken for a new member.
+    claimed: Vec<bool>,
+    /// Machines decommissioned.
+    gone: Vec<bool>,
 }
 
 fn host(i: u8) -> String {
@@ -167,7 +182,8 @@ impl World {
         // Each node's clock runs on simulated time, read inside its host, or between steps when
         // the harness skews it (never on a tokio instant: see `paxos::runtime::clock`). It is the
         // machine's clock: it survives the node's restarts.
-        let clocks = (0..options.nodes)
+        let machines = options.nodes + options.spares;
+        let clocks = (0..machines)
             .map(|_| {
                 let between_steps = between_steps.clone();
                 Arc::new(Clock::with_source(Box::new(move || {
@@ -178,12 +194,15 @@ impl World {
             .collect();
         let shared = Rc::new(RefCell::new(Shared {
             clocks,
-            boots: vec![0; usize::from(options.nodes)],
-            wipe: vec![false; usize::from(options.nodes)],
-            observed: vec![Observed::default(); usize::from(options.nodes)],
+            boots: vec![0; usize::from(machines)],
+            wipe: vec![false; usize::from(machines)],
+            observed: vec![Observed::default(); usize::from(machines)],
             stop_at: Duration::MAX,
             completed: vec![0; options.clients],
-            pauses: (0..options.nodes).map(|_| tokio::sync::watch::channel(false).0).collect(),
+            pauses: (0..machines).map(|_| tokio::sync::watch::channel(false).0).collect(),
+            members: (1..=options.nodes).collect(),
+            joined: (1..=machines).map(|i| i <= options.nodes).collect(),
+            peers: vec![Vec::new(); usize::from(machines)],
             ..Shared::default()
         }));
         let cluster = ClusterConfig {
@@ -197,7 +216,7 @@ impl World {
                 .collect(),
         };
         let locks = Arc::new(SimLocks::default());
-        for i in 1..=options.nodes {
+        for i in 1..=machines {
             let (shared, locks, cluster, options) =
                 (shared.clone(), locks.clone(), cluster.clone(), options.clone());
             sim.host(host(i), move || {
@@ -212,8 +231,18 @@ impl World {
             let (shared, options) = (shared.clone(), options.clone());
             sim.client("clients", clients(shared, options));
         }
-        let down = vec![false; usize::from(options.nodes)];
-        World { sim, between_steps, shared, options, cuts: BTreeMap::new(), stalled: BTreeSet::new(), down }
+        World {
+            sim,
+            between_steps,
+            shared,
+            // A spare's machine is down until it is brought in.
+            down: (1..=machines).map(|i| i > options.nodes).collect(),
+            options,
+            cuts: BTreeMap::new(),
+            stalled: BTreeSet::new(),
+            claimed: vec![false; usize::from(machines)],
+            gone: vec![false; usize::from(machines)],
+        }
     }
 
     /// Runs for `duration` more simulated time.
@@ -240,7 +269,7 @@ impl World {
 
     /// Cuts `node` from every other node (clients still reach it).
     pub fn isolate(&mut self, node: u8) {
-        let others: Vec<u8> = (1..=self.options.nodes).filter(|&i| i != node).collect();
+        let others: Vec<u8> = self.machines().filter(|&i| i != node).collect();
         self.partition(&[node], &others);
     }
 
@@ -262,17 +291,23 @@ impl World {
         self.note("clients stop".to_string());
     }
 
-    /// Runs until every client has stopped and every node has applied the same log, with a
+    /// Every machine: first members and spares.
+    fn machines(&self) -> std::ops::RangeInclusive<u8> {
+        1..=self.options.nodes + self.options.spares
+    }
+
+    /// Runs until every client has stopped and every member has applied the same log, with a
     /// leader (at most `within`).
     pub fn converge(&mut self, within: Duration) -> Result<(), ChaosError> {
         let deadline = self.sim.elapsed() + within;
         loop {
             let converged = {
                 let shared = self.shared.borrow();
-                let first = shared.observed[0];
+                let seen: Vec<Observed> =
+                    shared.members.iter().map(|&node| shared.observed[usize::from(node) - 1]).collect();
                 shared.finished == self.options.clients
-                    && shared.observed.iter().all(|seen| seen.applied == first.applied && !seen.recovering)
-                    && shared.observed.iter().any(|seen| seen.leader)
+                    && seen.iter().all(|one| one.applied == seen[0].applied && !one.recovering)
+                    && seen.iter().any(|one| one.leader)
             };
             if converged {
                 return Ok(());
@@ -280,9 +315,9 @@ impl World {
             if self.sim.elapsed() >= deadline {
                 let shared = self.shared.borrow();
                 let nodes: Vec<String> = shared
-                    .observed
+                    .members
                     .iter()
-                    .enumerate()
+                    .map(|&node| (usize::from(node) - 1, shared.observed[usize::from(node) - 1]))
                     .map(|(index, seen)| {
                         format!(
                             "n{} applied {}{}{}",
@@ -360,10 +395,16 @@ async fn boot(
         }
         fs.sync_dir(dir)?;
     }
+    // A spare machine waits until an operator brings it in.
+    while !shared.borrow().joined[usize::from(i) - 1] {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     if boot == 1 {
-        // `paxos init`: the member's first durable record.
+        // `paxos init` (a first member) or `paxos join` (a new one): the first durable record.
         setup::join(fs.clone(), dir, CLUSTER)?;
     }
+    let peers = shared.borrow().peers[usize::from(i) - 1].clone();
+
     let (clock, pause) = {
         let shared = shared.borrow();
         let index = usize::from(i) - 1;
@@ -391,7 +432,7 @@ async fn boot(
     let any = |port: u16| SocketAddr::from(([0, 0, 0, 0], port));
     let node = NodeOptions {
         cluster,
-        peers: Vec::new(),
+        peers,
         node: NodeId(i),
         data_dir: dir.to_path_buf(),
         client_bind: any(CLIENT_PORT),
@@ -419,7 +460,7 @@ async fn boot(
         observer: Some(observer),
         clock: Some(clock),
         pause: Some(pause),
-        log: false,
+        log: std::env::var_os("CHAOS_NODE_LOG").is_some(),
     };
     tokio::select! {
         biased;
@@ -439,6 +480,10 @@ impl workload::Environment for SimEnvironment {
 
     async fn connect(&self, node: u8) -> std::io::Result<turmoil::net::TcpStream> {
         turmoil::net::TcpStream::connect(format!("{}:{CLIENT_PORT}", host(node))).await
+    }
+
+    fn members(&self) -> Vec<u8> {
+        self.shared.borrow().members.clone()
     }
 
     fn now(&self) -> u64 {
@@ -474,14 +519,8 @@ async fn clients(shared: Rc<RefCell<Shared>>, options: Options) -> turmoil::Resu
         let (env, workload, options) =
             (SimEnvironment { shared: shared.clone() }, workload.clone(), options.clone());
         tasks.spawn_local(async move {
-            let plan = workload::ClientPlan {
-                index,
-                workload: &workload,
-                nodes: options.nodes,
-                prefix: "",
-                seed: options.seed,
-                deadline,
-            };
+            let plan =
+                workload::ClientPlan { index, workload: &workload, prefix: "", seed: options.seed, deadline };
             workload::run_client(&env, plan).await;
         });
     }
@@ -494,14 +533,81 @@ async fn clients(shared: Rc<RefCell<Shared>>, options: Options) -> turmoil::Resu
     }
     // Unbounded here: the harness bounds the liveness phase in simulated time.
     let env = SimEnvironment { shared: shared.clone() };
-    let values = workload::final_reads(&env, options.nodes, options.keys, "", deadline, None).await?;
+    let members = shared.borrow().members.clone();
+    let values = workload::final_reads(&env, &members, options.keys, "", deadline, None).await?;
     shared.borrow_mut().final_values = Some(values);
     Ok(())
 }
 
 impl Cluster for World {
-    fn nodes(&self) -> u8 {
-        self.options.nodes
+    fn members(&self) -> Vec<u8> {
+        self.shared.borrow().members.clone()
+    }
+
+    fn membership_of(&self, node: u8) -> Option<MembershipView> {
+        let seen = self.shared.borrow().observed[usize::from(node) - 1];
+        let nodes = |set: paxos::core::NodeSet| set.iter().map(|node| node.0).collect();
+        (!seen.voters.is_empty()).then(|| MembershipView {
+            version: seen.membership_version,
+            voters: nodes(seen.voters),
+            learners: nodes(seen.learners),
+        })
+    }
+
+    fn claim_spare(&mut self) -> Option<u8> {
+        let spare = (self.options.nodes + 1..=self.options.nodes + self.options.spares)
+            .find(|&node| !self.claimed[usize::from(node) - 1])?;
+        self.claimed[usize::from(spare) - 1] = true;
+        Some(spare)
+    }
+
+    fn addresses(&self, node: u8) -> (String, String) {
+        (format!("{}:{CLIENT_PORT}", host(node)), format!("{}:{PEER_PORT}", host(node)))
+    }
+
+    fn bring_in(&mut self, node: u8) {
+        let index = usize::from(node) - 1;
+        {
+            let mut shared = self.shared.borrow_mut();
+            // `paxos join`: the members of the day (itself among them), from the running cluster.
+            let mut peers: Vec<Member> = shared
+                .members
+                .iter()
+                .chain(std::iter::once(&node))
+                .map(|&id| Member {
+                    id: NodeId(id),
+                    client: format!("{}:{CLIENT_PORT}", host(id)),
+                    peer: format!("{}:{PEER_PORT}", host(id)),
+                })
+                .collect();
+            peers.dedup_by_key(|member| member.id);
+            shared.peers[index] = peers;
+            shared.joined[index] = true;
+            if !shared.members.contains(&node) {
+                shared.members.push(node);
+                shared.members.sort_unstable();
+            }
+        }
+        self.down[index] = false;
+        self.note(format!("n{node} joins (data directory from the running cluster) and starts"));
+    }
+
+    fn decommission(&mut self, node: u8) {
+        let index = usize::from(node) - 1;
+        if self.gone[index] {
+            return;
+        }
+        if !self.down[index] {
+            self.crash(node);
+        }
+        self.gone[index] = true;
+        self.shared.borrow_mut().wipe[index] = true;
+        self.shared.borrow_mut().members.retain(|&member| member != node);
+        self.note(format!("n{node} is decommissioned: its machine and disk are gone for good"));
+    }
+
+    fn decommissioned(&self, node: u8) -> bool {
+        self.gone[usize::from(node) - 1]
     }
 
     fn elapsed(&self) -> Duration {
@@ -523,7 +629,10 @@ impl Cluster for World {
 
     fn leader(&self) -> Option<u8> {
         let shared = self.shared.borrow();
-        (1..=self.options.nodes)
+        shared
+            .members
+            .iter()
+            .copied()
             .filter(|&i| shared.observed[usize::from(i) - 1].leader)
             .max_by_key(|&i| shared.observed[usize::from(i) - 1].ballot)
     }
@@ -581,14 +690,20 @@ impl Cluster for World {
     }
 
     fn restart(&mut self, node: u8) {
+        if self.gone[usize::from(node) - 1] {
+            return;
+        }
         self.sim.bounce(host(node));
         self.down[usize::from(node) - 1] = false;
         self.note(format!("restart n{node} (process crash)"));
     }
 
     fn crash(&mut self, node: u8) {
+        if self.gone[usize::from(node) - 1] {
+            return;
+        }
         // Cut first so that peers see silence, not a reset connection (ARCHITECTURE.md §5).
-        let others: Vec<u8> = (1..=self.options.nodes).filter(|&i| i != node).collect();
+        let others: Vec<u8> = self.machines().filter(|&i| i != node).collect();
         let links = both_ways(&[node], &others);
         self.cut(&links);
         self.sim.crash(host(node));
@@ -599,6 +714,10 @@ impl Cluster for World {
     }
 
     fn start(&mut self, node: u8) {
+        if self.gone[usize::from(node) - 1] {
+            self.note(format!("n{node} stays down: decommissioned"));
+            return;
+        }
         self.sim.bounce(host(node));
         self.down[usize::from(node) - 1] = false;
         self.note(format!("start n{node}"));
@@ -646,14 +765,15 @@ impl Cluster for World {
         self.note("network: reliable".to_string());
     }
 
-    fn admin(&mut self, node: u8, arguments: Vec<String>) {
+    fn admin(&mut self, node: u8, arguments: Vec<String>) -> u64 {
         self.note(format!("operator to n{node}: {}", arguments.join(" ")));
         let shared = self.shared.clone();
-        let name = {
+        let ticket = {
             let mut state = shared.borrow_mut();
             state.operators += 1;
-            format!("operator-{}", state.operators)
+            state.operators
         };
+        let name = format!("operator-{ticket}");
         let address = format!("{}:{CLIENT_PORT}", host(node));
         // A short-lived client host of its own: the command's connection and reply, in simulated
         // time like everything else.
@@ -667,9 +787,16 @@ impl Cluster for World {
                 Err(error) => format!("cannot connect: {error}"),
             };
             let at = turmoil::sim_elapsed().unwrap_or_default().as_secs_f64();
-            shared.borrow_mut().trace.push(format!("{at:>10.3}s operator reply from n{node}: {reply}"));
+            let mut shared = shared.borrow_mut();
+            shared.trace.push(format!("{at:>10.3}s operator reply from n{node}: {reply}"));
+            shared.replies.insert(ticket, reply);
             Ok(())
         });
+        ticket
+    }
+
+    fn admin_reply(&self, ticket: u64) -> Option<String> {
+        self.shared.borrow().replies.get(&ticket).cloned()
     }
 
     fn note(&self, line: String) {

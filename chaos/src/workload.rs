@@ -24,6 +24,8 @@ pub trait Environment {
     type Stream: AsyncRead + AsyncWrite + Unpin;
     /// Connects to node `node` (1-based).
     fn connect(&self, node: u8) -> impl Future<Output = io::Result<Self::Stream>>;
+    /// The nodes of the cluster now, in order (membership changes add and remove some).
+    fn members(&self) -> Vec<u8>;
     /// The history's clock: nanoseconds since the run began.
     fn now(&self) -> u64;
     /// Whether the clients should stop (checked before each operation).
@@ -45,8 +47,6 @@ pub struct ClientPlan<'a> {
     pub index: usize,
     /// The workload it belongs to.
     pub workload: &'a scenarios::Workload,
-    /// Nodes to spread over (1..=nodes).
-    pub nodes: u8,
     /// The prefix of its keys' names.
     pub prefix: &'a str,
     /// The run's seed (each client derives its own generator from it).
@@ -73,10 +73,15 @@ pub async fn run_client<E: Environment>(env: &E, plan: ClientPlan<'_>) {
         if env.stopped() {
             return;
         }
+        let members = env.members();
+        if members.is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
         let node = if state.first_process() {
-            first_node(index, plan.nodes)
+            first_node(index, &members)
         } else {
-            rng.random_range(1..=plan.nodes)
+            members[rng.random_range(0..members.len())]
         };
         let mut client = match tokio::time::timeout(plan.deadline, env.connect(node)).await {
             Ok(Ok(stream)) => Client::new(stream),
@@ -120,7 +125,7 @@ pub async fn run_client<E: Environment>(env: &E, plan: ClientPlan<'_>) {
 /// A node that answered no read of a key within `within` (no bound if `None`).
 pub async fn final_reads<E: Environment>(
     env: &E,
-    nodes: u8,
+    nodes: &[u8],
     keys: usize,
     prefix: &str,
     deadline: Duration,
@@ -129,7 +134,7 @@ pub async fn final_reads<E: Environment>(
     let give_up = within.map(|within| tokio::time::Instant::now() + within);
     let mut process = FINAL_PROCESS;
     let mut values = Vec::new();
-    for node in 1..=nodes {
+    for &node in nodes {
         for key in 0..keys {
             let name = key_name(prefix, key);
             loop {
@@ -204,8 +209,8 @@ pub fn key_name(prefix: &str, key: usize) -> String {
 
 /// The node client `index` connects to first (clients spread over the nodes, as Jepsen binds its
 /// workers to nodes); after an unknown outcome a client goes to a random node.
-pub fn first_node(index: usize, nodes: u8) -> u8 {
-    (index % usize::from(nodes)) as u8 + 1
+pub fn first_node(index: usize, members: &[u8]) -> u8 {
+    members[index % members.len()]
 }
 
 impl ClientState {

@@ -17,14 +17,17 @@ fn seeds() -> std::ops::Range<u64> {
 fn short(name: &str) -> f64 {
     match name {
         "mixed" => 10.0,
+        // Every membership change of their schedules, to the last.
+        "grow-shrink" | "replace-lost-node" => 20.0,
         _ => 6.0,
     }
 }
 
-fn check(name: &str) {
+fn check(name: &str) -> Vec<chaos::run::Outcome> {
     let scenario = scenarios::catalog::find(name).expect("in the catalog");
     let duration = short(name).min(scenario.duration);
     let scenario = scenario.with_duration(duration);
+    let mut outcomes = Vec::new();
     for seed in seeds() {
         let outcome = chaos::run::run(&scenario, seed).expect("runs");
         let verdict = outcome.checks.verdict(scenario.expect);
@@ -42,6 +45,55 @@ fn check(name: &str) {
             outcome.windows.len(),
             outcome.checks.counts.0
         );
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+/// How many trace lines contain `text`.
+fn count(outcome: &chaos::run::Outcome, text: &str) -> usize {
+    outcome.trace.lines().filter(|line| line.contains(text)).count()
+}
+
+/// Both replacements are carried out to the end (the new node a voter in the old one's place, the
+/// old machine gone for good), under the faults, and the run passes its checks with the new members
+/// serving the final reads.
+#[test]
+fn replace_lost_node() {
+    for outcome in check("replace-lost-node") {
+        let seed = outcome.seed;
+        assert_eq!(
+            count(&outcome, " replaced n"),
+            2,
+            "seed {seed}: two replacements done:\n{}",
+            outcome.trace
+        );
+        assert_eq!(count(&outcome, "decommissioned"), 2, "seed {seed}:\n{}", outcome.trace);
+        for new in ["n4", "n5"] {
+            assert!(
+                outcome.history.contains(&format!("\"process\":{}", chaos::workload::FINAL_PROCESS))
+                    && outcome.trace.contains(&format!("{new} joins")),
+                "seed {seed}: {new} joined:\n{}",
+                outcome.trace
+            );
+        }
+    }
+}
+
+/// The cluster grows to five voters and shrinks back to three, the leader removed both times.
+#[test]
+fn grow_shrink() {
+    for outcome in check("grow-shrink") {
+        let seed = outcome.seed;
+        for done in ["n4 is a voter", "n5 is a voter"] {
+            assert_eq!(count(&outcome, done), 1, "seed {seed}: {done}:\n{}", outcome.trace);
+        }
+        assert_eq!(count(&outcome, " was removed (membership version"), 2, "seed {seed}:\n{}", outcome.trace);
+        assert!(outcome
+            .windows
+            .iter()
+            .filter(|window| window.kind == "remove-node")
+            .all(|window| window.label.ends_with("(leader)")));
     }
 }
 

@@ -9,6 +9,7 @@ fn scenario(name: &str, description: &str, duration: f64, faults: Vec<Step>) -> 
         name: name.to_string(),
         description: description.to_string(),
         nodes: 3,
+        spares: 0,
         workload: Workload::default(),
         duration,
         faults,
@@ -206,6 +207,58 @@ pub fn all() -> Vec<Scenario> {
                 ),
             ],
         ),
+        Scenario {
+            spares: 2,
+            ..scenario(
+                "replace-lost-node",
+                "A node's machine dies with its disk, for good, and an operator replaces it with a \
+                 new machine (MEMBER ADD, the new node catches up, MEMBER REPLACE old new in one \
+                 change), twice, the second time the leader's, while partitions, crashes and \
+                 pauses go on: nothing acknowledged is lost and the new members serve.",
+                20.0,
+                vec![
+                    once(1.0, 0.0, Fault::ReplaceNode { target: Target::Follower }),
+                    once(10.0, 0.0, Fault::ReplaceNode { target: leader }),
+                    repeat(
+                        (1.0, 3.0),
+                        (0.5, 2.0),
+                        vec![
+                            Fault::PartitionHalves,
+                            Fault::Isolate { target: leader },
+                            Fault::Kill { target: Target::Random },
+                            Fault::Pause { target: leader },
+                        ],
+                    ),
+                ],
+            )
+        },
+        Scenario {
+            spares: 2,
+            ..scenario(
+                "grow-shrink",
+                "An operator grows the cluster from 3 to 5 voters (each new node added as a \
+                 learner, caught up, promoted) and shrinks it back to 3 by removing the leader \
+                 twice, under load, while minorities are cut off and nodes killed: every \
+                 configuration agrees on every slot.",
+                20.0,
+                vec![
+                    once(1.0, 0.0, Fault::AddNode),
+                    once(4.0, 0.0, Fault::AddNode),
+                    once(9.0, 0.0, Fault::RemoveNode { target: leader }),
+                    once(13.0, 0.0, Fault::RemoveNode { target: leader }),
+                    repeat(
+                        (1.0, 3.0),
+                        (0.5, 2.0),
+                        vec![
+                            Fault::PartitionHalves,
+                            Fault::Isolate { target: leader },
+                            Fault::Kill { target: Target::Random },
+                            Fault::TransferLeader { target: Target::Random },
+                        ],
+                    ),
+                ],
+            )
+        },
         scenario(
             "mixed",
             "Every fault of the catalog, one after another in random order.",

@@ -183,6 +183,25 @@ pub enum Fault {
         /// The node that should lead.
         target: Target,
     },
+    /// An operator adds a node: the next spare machine is added as a learner (`MEMBER ADD`),
+    /// started with a data directory created from the running cluster, and promoted to voter
+    /// (`MEMBER PROMOTE`) once it has caught up. Every command is retried until the membership
+    /// shows it done, faults or not; the window lasts until then. Needs a spare.
+    AddNode,
+    /// An operator removes the target from the cluster (`MEMBER REMOVE`, retried until the
+    /// membership shows it done), then decommissions its machine for good. A leader removed hands
+    /// its leadership over.
+    RemoveNode {
+        /// Whom.
+        target: Target,
+    },
+    /// The target's machine dies with its disk, for good; an operator replaces it with the next
+    /// spare: added as a learner, started, caught up, then `MEMBER REPLACE old new` in one change.
+    /// Retried until the membership shows it done. Needs a spare.
+    ReplaceNode {
+        /// The node lost.
+        target: Target,
+    },
     /// Every message between nodes is lost with probability `loss` and delayed by up to
     /// `latency_ms` (so messages on different connections overtake each other).
     Flaky {
@@ -209,6 +228,9 @@ impl Fault {
             Fault::Pause { .. } => "pause",
             Fault::Stall { .. } => "stall",
             Fault::TransferLeader { .. } => "transfer-leader",
+            Fault::AddNode => "add-node",
+            Fault::RemoveNode { .. } => "remove-node",
+            Fault::ReplaceNode { .. } => "replace-node",
             Fault::Flaky { .. } => "flaky",
         }
     }
@@ -224,20 +246,32 @@ impl Fault {
             | Fault::StorageLoss { target }
             | Fault::Pause { target }
             | Fault::Stall { target }
-            | Fault::TransferLeader { target } => Some(*target),
-            Fault::PartitionHalves | Fault::MajoritiesRing | Fault::Bridge | Fault::Flaky { .. } => None,
+            | Fault::TransferLeader { target }
+            | Fault::RemoveNode { target }
+            | Fault::ReplaceNode { target } => Some(*target),
+            Fault::PartitionHalves
+            | Fault::MajoritiesRing
+            | Fault::Bridge
+            | Fault::Flaky { .. }
+            | Fault::AddNode => None,
         }
     }
 
-    /// Checks it makes sense for a cluster of `nodes`.
+    /// Whether it is an operator's membership change (it needs the membership to show it done).
+    pub fn changes_membership(&self) -> bool {
+        matches!(self, Fault::AddNode | Fault::RemoveNode { .. } | Fault::ReplaceNode { .. })
+    }
+
+    /// Checks it makes sense for a cluster of `nodes` first members and `spares` spare machines.
     ///
     /// # Errors
     ///
     /// One line naming the problem.
-    pub fn validate(&self, nodes: u8) -> Result<(), String> {
+    pub fn validate(&self, nodes: u8, spares: u8) -> Result<(), String> {
+        let machines = nodes.saturating_add(spares);
         if let Some(Target::Node(node)) = self.target() {
-            if node > nodes {
-                return Err(format!("target n{node}: expected a node of the cluster, n1..n{nodes}"));
+            if node > machines {
+                return Err(format!("target n{node}: expected a node of the cluster, n1..n{machines}"));
             }
         }
         let at_least = |least: u8, why: &str| {
@@ -252,6 +286,20 @@ impl Fault {
                 at_least(2, "it cuts links between nodes")
             }
             Fault::TransferLeader { .. } => at_least(2, "leadership moves to another node"),
+            Fault::AddNode | Fault::ReplaceNode { .. } if spares == 0 => Err(format!(
+                "{} needs a spare machine: expected \"spares\": 1 or more in the scenario",
+                self.kind()
+            )),
+            Fault::ReplaceNode { target } | Fault::RemoveNode { target }
+                if matches!(target, Target::All | Target::Followers | Target::Minority) =>
+            {
+                Err(format!(
+                    "{} of {target}: expected one node (leader, follower, random or nN)",
+                    self.kind()
+                ))
+            }
+            Fault::RemoveNode { .. } => at_least(2, "the last voter cannot be removed"),
+            Fault::AddNode | Fault::ReplaceNode { .. } => Ok(()),
             Fault::MajoritiesRing => at_least(4, "with 3, every node sees every other"),
             Fault::Bridge => at_least(3, "two halves and a bridge"),
             Fault::StorageLoss { target } => {
@@ -341,12 +389,13 @@ pub enum Step {
 }
 
 impl Step {
-    /// Checks it for a cluster of `nodes` and a fault phase of `duration` seconds.
+    /// Checks it for a cluster of `nodes` first members and `spares` spare machines, and a fault
+    /// phase of `duration` seconds.
     ///
     /// # Errors
     ///
     /// One line naming the problem.
-    pub fn validate(&self, nodes: u8, duration: f64) -> Result<(), String> {
+    pub fn validate(&self, nodes: u8, spares: u8, duration: f64) -> Result<(), String> {
         match self {
             Step::Once { at, hold, fault } => {
                 if !(at.is_finite() && *at >= 0.0 && *at <= duration) {
@@ -358,7 +407,7 @@ impl Step {
                         crate::DURATION_SECONDS_MAX
                     ));
                 }
-                fault.validate(nodes)
+                fault.validate(nodes, spares)
             }
             Step::Repeat { gap, hold, choose } => {
                 gap.check("gap", 0.1, crate::DURATION_SECONDS_MAX, "seconds")?;
@@ -366,7 +415,7 @@ impl Step {
                 if choose.is_empty() {
                     return Err("choose: expected at least one fault".to_string());
                 }
-                choose.iter().try_for_each(|fault| fault.validate(nodes))
+                choose.iter().try_for_each(|fault| fault.validate(nodes, spares))
             }
         }
     }

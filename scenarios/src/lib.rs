@@ -39,9 +39,13 @@ pub struct Scenario {
     pub name: String,
     /// One or two sentences: what happens and why it matters.
     pub description: String,
-    /// Replicas.
+    /// Replicas: the cluster's first members, `n1`..`n{nodes}`.
     #[serde(default = "default_nodes")]
     pub nodes: u8,
+    /// Spare machines, `n{nodes + 1}`.. on, that are not members: `add-node` and `replace-node`
+    /// bring them in, one per action, in order.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spares: u8,
     /// The clients and what they do.
     #[serde(default)]
     pub workload: Workload,
@@ -62,6 +66,10 @@ pub struct Scenario {
 
 fn default_nodes() -> u8 {
     3
+}
+
+fn is_zero(spares: &u8) -> bool {
+    *spares == 0
 }
 
 /// The clients: each invokes one operation at a time on a random key, with unique written values.
@@ -196,6 +204,13 @@ impl Scenario {
         if !(1..=NODES_MAX).contains(&self.nodes) {
             return Err(format!("nodes {}: expected 1 to {NODES_MAX}", self.nodes));
         }
+        if self.nodes + self.spares.min(NODES_MAX) > NODES_MAX {
+            return Err(format!(
+                "spares {}: expected at most {} (nodes and spares together at most {NODES_MAX})",
+                self.spares,
+                NODES_MAX - self.nodes
+            ));
+        }
         let workload = &self.workload;
         if !(1..=1000).contains(&workload.clients) {
             return Err(format!("workload.clients {}: expected 1 to 1000", workload.clients));
@@ -231,7 +246,8 @@ impl Scenario {
             }
         }
         for (index, step) in self.faults.iter().enumerate() {
-            step.validate(self.nodes, self.duration).map_err(|error| format!("faults[{index}]: {error}"))?;
+            step.validate(self.nodes, self.spares, self.duration)
+                .map_err(|error| format!("faults[{index}]: {error}"))?;
         }
         Ok(())
     }
@@ -282,6 +298,9 @@ mod tests {
             "pause",
             "flaky-network",
             "mixed",
+            "transfer-leader",
+            "replace-lost-node",
+            "grow-shrink",
         ] {
             assert!(names.iter().any(|name| name == required), "{required} missing from {names:?}");
         }

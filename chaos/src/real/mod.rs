@@ -16,7 +16,7 @@ pub mod process;
 pub mod proxy;
 
 use crate::checks;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, MembershipView};
 use crate::error::{ChaosError, Liveness};
 use crate::run::{Faults, Outcome};
 use crate::workload;
@@ -62,6 +62,23 @@ pub struct NodeInfo {
     pub applied: u64,
     /// Recovering from storage loss.
     pub recovering: bool,
+    /// The membership's version.
+    pub membership_version: u64,
+    /// Its voters and learners, one bit per node id.
+    pub voters: u64,
+    /// Its learners.
+    pub learners: u64,
+}
+
+fn id_bits(ids: &str) -> Option<u64> {
+    ids.split(',').filter(|id| !id.is_empty()).try_fold(0u64, |bits, id| {
+        let id: u32 = id.parse().ok()?;
+        Some(bits | 1u64.checked_shl(id)?)
+    })
+}
+
+fn bit_ids(bits: u64) -> Vec<u8> {
+    (0..64u8).filter(|&id| bits & (1 << id) != 0).collect()
 }
 
 /// Parses the text of `INFO` (our node's fields).
@@ -80,6 +97,9 @@ pub fn parse_info(text: &str) -> Option<NodeInfo> {
         ballot,
         applied: field("applied_slot")?.parse().ok()?,
         recovering: role == "recovering",
+        membership_version: field("membership_version").and_then(|version| version.parse().ok()).unwrap_or(0),
+        voters: field("voter_ids").and_then(id_bits).unwrap_or(0),
+        learners: field("learner_ids").and_then(id_bits).unwrap_or(0),
     })
 }
 
@@ -90,6 +110,8 @@ struct Shared {
     observed: Vec<Option<NodeInfo>>,
     stop: bool,
     finished: usize,
+    /// The machines in the cluster now (clients connect to them).
+    members: Vec<u8>,
 }
 
 /// The workload of a run: the scenario's, with a key prefix.
@@ -104,7 +126,19 @@ struct Workload {
 pub struct RealCluster {
     runtime: tokio::runtime::Runtime,
     started: Instant,
+    /// The first members.
     nodes: u8,
+    /// First members and spares.
+    machines: u8,
+    /// The cluster as `init` wrote it, and where its directory is.
+    config: setup::ClusterConfig,
+    cluster_dir: PathBuf,
+    /// The first port of the run (see [`RealOptions::port`]).
+    port: u16,
+    claimed: Vec<bool>,
+    gone: Vec<bool>,
+    replies: Arc<Mutex<BTreeMap<u64, String>>>,
+    tickets: u64,
     processes: Vec<NodeProcess>,
     pids: Arc<Mutex<Vec<Option<u32>>>>,
     links: Arc<Links>,
@@ -120,6 +154,28 @@ pub struct RealCluster {
     clients: usize,
 }
 
+/// The port of the proxy on link (i, j) to a first member j (all links fit below `port + 300`).
+fn link_port(port: u16, i: u8, j: u8) -> u16 {
+    port + 200 + u16::from(i - 1) * 10 + u16::from(j - 1)
+}
+
+/// The port of the proxy in front of new member j's peer port (its address in the membership).
+fn inbound_port(port: u16, j: u8) -> u16 {
+    port + 300 + u16::from(j) - 1
+}
+
+/// The cluster as node `i` sees it: every other first member through the proxy of its link.
+fn proxied(config: &setup::ClusterConfig, i: u8, port: u16) -> setup::ClusterConfig {
+    let mut view = config.clone();
+    for member in &mut view.members {
+        let j = member.id.0;
+        if j != i {
+            member.peer = format!("127.0.0.1:{}", link_port(port, i, j));
+        }
+    }
+    view
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, ChaosError> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|error| {
         ChaosError::Process { command: "the tokio runtime".to_string(), reason: error.to_string() }
@@ -128,7 +184,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, ChaosError> {
 
 impl RealCluster {
     /// Creates and starts a cluster of `scenario.nodes` nodes in `options.dir`, its proxies, its
-    /// observers and its clients.
+    /// observers and its clients; spare machines get their ports and proxies, and start when an
+    /// operator brings them in.
     ///
     /// # Errors
     ///
@@ -136,12 +193,10 @@ impl RealCluster {
     pub fn start(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<RealCluster, ChaosError> {
         let binary = process::locate_paxos(options.paxos.as_deref())?;
         let nodes = scenario.nodes;
-        let port = |offset: u16, i: u8| {
-            options
-                .port
-                .checked_add(offset + u16::from(i) - 1)
-                .ok_or_else(|| ChaosError::Input(format!("--port {}: too high", options.port)))
-        };
+        let machines = nodes + scenario.spares;
+        if options.port.checked_add(300 + u16::from(machines)).is_none() {
+            return Err(ChaosError::Input(format!("--port {}: too high", options.port)));
+        }
         let cluster_dir = options.dir.join("cluster");
         if cluster_dir.exists() {
             std::fs::remove_dir_all(&cluster_dir).map_err(ChaosError::io(&cluster_dir))?;
@@ -151,29 +206,27 @@ impl RealCluster {
             paxos::core::ClusterId(seed.wrapping_mul(0x9E37_79B9) | 1),
             nodes,
             "127.0.0.1",
-            port(0, 1)?,
-            port(100, 1)?,
+            options.port,
+            options.port + 100,
         );
         setup::init(&cluster_dir, &config).map_err(ChaosError::Setup)?;
         let runtime = runtime()?;
-        let links = Arc::new(Links::new(nodes));
+        let links = Arc::new(Links::new(machines));
         let mut processes = Vec::new();
         let (mut clock_files, mut data_dirs) = (Vec::new(), Vec::new());
-        for i in 1..=nodes {
-            // Node i reaches node j through the proxy of link (i, j).
-            let mut view = config.clone();
-            for member in &mut view.members {
-                let j = member.id.0;
-                if j != i {
-                    member.peer =
-                        format!("127.0.0.1:{}", port(200, 1)? + u16::from(i - 1) * 10 + u16::from(j - 1));
-                }
-            }
+        for i in 1..=machines {
             let dir = setup::node_dir(&cluster_dir, NodeId(i));
-            let file = NodeFile { node: NodeId(i), cluster: view, peers: Vec::new() };
-            let node_file = dir.join(setup::NODE_FILE);
-            std::fs::write(&node_file, serde_json::to_string_pretty(&file).expect("json"))
-                .map_err(ChaosError::io(&node_file))?;
+            if i <= nodes {
+                let file = NodeFile {
+                    node: NodeId(i),
+                    cluster: proxied(&config, i, options.port),
+                    peers: Vec::new(),
+                    listen_peer: None,
+                };
+                let node_file = dir.join(setup::NODE_FILE);
+                std::fs::write(&node_file, serde_json::to_string_pretty(&file).expect("json"))
+                    .map_err(ChaosError::io(&node_file))?;
+            }
             let clock = options.dir.join(format!("clock-{i}"));
             std::fs::write(&clock, "1 0\n").map_err(ChaosError::io(&clock))?;
             let arguments = vec![
@@ -191,37 +244,59 @@ impl RealCluster {
             clock_files.push(clock);
             data_dirs.push(dir);
         }
-        for i in 1..=nodes {
-            for j in 1..=nodes {
-                if i == j {
-                    continue;
+        let bind = |listen: u16, what: String| {
+            runtime.block_on(tokio::net::TcpListener::bind(("127.0.0.1", listen))).map_err(|error| {
+                ChaosError::Process {
+                    command: format!("{what} on 127.0.0.1:{listen}"),
+                    reason: format!("{error} (choose another --port)"),
                 }
-                let listen = port(200, 1)? + u16::from(i - 1) * 10 + u16::from(j - 1);
-                let listener = runtime
-                    .block_on(tokio::net::TcpListener::bind(("127.0.0.1", listen)))
-                    .map_err(|error| ChaosError::Process {
-                        command: format!("the proxy of link n{i}->n{j} on 127.0.0.1:{listen}"),
-                        reason: format!("{error} (choose another --port)"),
-                    })?;
-                let target = std::net::SocketAddr::from(([127, 0, 0, 1], port(100, j)?));
-                runtime.spawn(proxy::serve(listener, target, links.clone(), i, j, seed));
+            })
+        };
+        for i in 1..=machines {
+            for j in 1..=nodes {
+                if i != j {
+                    let listener =
+                        bind(link_port(options.port, i, j), format!("the proxy of link n{i}->n{j}"))?;
+                    let target =
+                        std::net::SocketAddr::from(([127, 0, 0, 1], options.port + 100 + u16::from(j) - 1));
+                    runtime.spawn(proxy::serve(listener, target, links.clone(), i, j, seed));
+                }
             }
         }
-        let addresses: Vec<String> = config.members.iter().map(|member| member.client.clone()).collect();
-        let shared =
-            Arc::new(Mutex::new(Shared { observed: vec![None; usize::from(nodes)], ..Shared::default() }));
-        let pids = Arc::new(Mutex::new(vec![None; usize::from(nodes)]));
+        // A new member is reached at the address its `MEMBER ADD` gave, the same for every node:
+        // a proxy that learns who dialled from the connection's hello.
+        for j in nodes + 1..=machines {
+            let listener = bind(inbound_port(options.port, j), format!("the inbound proxy of n{j}"))?;
+            let target = std::net::SocketAddr::from(([127, 0, 0, 1], options.port + 100 + u16::from(j) - 1));
+            runtime.spawn(proxy::serve_inbound(listener, target, links.clone(), j, seed));
+        }
+        let addresses: Vec<String> =
+            (1..=machines).map(|i| format!("127.0.0.1:{}", options.port + u16::from(i) - 1)).collect();
+        let shared = Arc::new(Mutex::new(Shared {
+            observed: vec![None; usize::from(machines)],
+            members: (1..=nodes).collect(),
+            ..Shared::default()
+        }));
+        let pids = Arc::new(Mutex::new(vec![None; usize::from(machines)]));
         let mut cluster = RealCluster {
             runtime,
             started: Instant::now(),
             nodes,
+            machines,
+            config,
+            cluster_dir,
+            port: options.port,
+            claimed: vec![false; usize::from(machines)],
+            gone: vec![false; usize::from(machines)],
+            replies: Arc::new(Mutex::new(BTreeMap::new())),
+            tickets: 0,
             processes,
             pids,
             links,
             cuts: BTreeMap::new(),
-            down: vec![false; usize::from(nodes)],
-            paused: vec![false; usize::from(nodes)],
-            clocks: vec![(1.0, 0.0); usize::from(nodes)],
+            down: (1..=machines).map(|i| i > nodes).collect(),
+            paused: vec![false; usize::from(machines)],
+            clocks: vec![(1.0, 0.0); usize::from(machines)],
             clock_files,
             data_dirs,
             shared,
@@ -297,7 +372,8 @@ fn converge(shared: &Mutex<Shared>, clients: usize, within: Duration) -> Result<
     loop {
         {
             let shared = shared.lock().expect("shared");
-            let all: Option<Vec<NodeInfo>> = shared.observed.iter().copied().collect();
+            let all: Option<Vec<NodeInfo>> =
+                shared.members.iter().map(|&node| shared.observed[usize::from(node) - 1]).collect();
             if let Some(all) = &all {
                 if shared.finished == clients
                     && all.iter().all(|info| info.applied == all[0].applied && !info.recovering)
@@ -308,18 +384,16 @@ fn converge(shared: &Mutex<Shared>, clients: usize, within: Duration) -> Result<
             }
             if Instant::now() >= deadline {
                 let nodes: Vec<String> = shared
-                    .observed
+                    .members
                     .iter()
-                    .enumerate()
-                    .map(|(index, info)| match info {
+                    .map(|&node| match shared.observed[usize::from(node) - 1] {
                         Some(info) => format!(
-                            "n{} applied {}{}{}",
-                            index + 1,
+                            "n{node} applied {}{}{}",
                             info.applied,
                             if info.leader { " leading" } else { "" },
                             if info.recovering { " recovering" } else { "" }
                         ),
-                        None => format!("n{} not answering", index + 1),
+                        None => format!("n{node} not answering"),
                     })
                     .collect();
                 return Err(Liveness::NotConverged {
@@ -337,15 +411,99 @@ fn converge(shared: &Mutex<Shared>, clients: usize, within: Duration) -> Result<
 
 impl Drop for RealCluster {
     fn drop(&mut self) {
-        for node in 1..=self.nodes {
+        for node in 1..=self.machines {
             self.kill(node);
         }
     }
 }
 
 impl Cluster for RealCluster {
-    fn nodes(&self) -> u8 {
-        self.nodes
+    fn members(&self) -> Vec<u8> {
+        self.shared.lock().expect("shared").members.clone()
+    }
+
+    fn membership_of(&self, node: u8) -> Option<MembershipView> {
+        let info = self.shared.lock().expect("shared").observed[usize::from(node) - 1]?;
+        (info.voters != 0).then(|| MembershipView {
+            version: info.membership_version,
+            voters: bit_ids(info.voters),
+            learners: bit_ids(info.learners),
+        })
+    }
+
+    fn claim_spare(&mut self) -> Option<u8> {
+        let spare = (self.nodes + 1..=self.machines).find(|&node| !self.claimed[usize::from(node) - 1])?;
+        self.claimed[usize::from(spare) - 1] = true;
+        Some(spare)
+    }
+
+    fn addresses(&self, node: u8) -> (String, String) {
+        let peer = if node > self.nodes {
+            inbound_port(self.port, node)
+        } else {
+            self.port + 100 + u16::from(node) - 1
+        };
+        (self.addresses[usize::from(node) - 1].clone(), format!("127.0.0.1:{peer}"))
+    }
+
+    fn bring_in(&mut self, node: u8) {
+        // `paxos join`: the data directory, with the members of the day (itself among them); it
+        // reaches the first members through the proxies of its links, the new ones through their
+        // inbound proxies, and it is reached through its own inbound proxy (the address its hello
+        // gives), listening behind it.
+        let (client, peer) = self.addresses(node);
+        let me = setup::Member { id: NodeId(node), client, peer };
+        let mut peers: Vec<setup::Member> = self
+            .members()
+            .into_iter()
+            .filter(|&id| id > self.nodes && id != node)
+            .map(|id| {
+                let (client, peer) = self.addresses(id);
+                setup::Member { id: NodeId(id), client, peer }
+            })
+            .collect();
+        peers.push(me);
+        let file = NodeFile {
+            node: NodeId(node),
+            cluster: proxied(&self.config, node, self.port),
+            peers,
+            listen_peer: Some(format!("127.0.0.1:{}", self.port + 100 + u16::from(node) - 1)),
+        };
+        let dir = setup::node_dir(&self.cluster_dir, NodeId(node));
+        if let Err(error) = setup::join_running(&dir, &file) {
+            self.note(format!("n{node} cannot join: {error}"));
+            return;
+        }
+        {
+            let mut shared = self.shared.lock().expect("shared");
+            shared.members.push(node);
+            shared.members.sort_unstable();
+        }
+        self.down[usize::from(node) - 1] = false;
+        let started = self.launch(node);
+        self.note(format!(
+            "n{node} joins (paxos join: data directory from the running cluster) and starts{}",
+            started.err().map(|e| format!(": {e}")).unwrap_or_default()
+        ));
+    }
+
+    fn decommission(&mut self, node: u8) {
+        let index = usize::from(node) - 1;
+        if self.gone[index] {
+            return;
+        }
+        self.kill(node);
+        self.down[index] = true;
+        self.gone[index] = true;
+        let _ = std::fs::remove_dir_all(&self.data_dirs[index]);
+        self.shared.lock().expect("shared").members.retain(|&member| member != node);
+        self.note(format!(
+            "n{node} is decommissioned: process killed, data directory removed, never started again"
+        ));
+    }
+
+    fn decommissioned(&self, node: u8) -> bool {
+        self.gone[usize::from(node) - 1]
     }
 
     fn elapsed(&self) -> Duration {
@@ -354,7 +512,7 @@ impl Cluster for RealCluster {
 
     fn run_until(&mut self, at: Duration) -> Result<(), ChaosError> {
         loop {
-            for node in 1..=self.nodes {
+            for node in 1..=self.machines {
                 let index = usize::from(node) - 1;
                 if !self.down[index] {
                     if let Some(status) = self.processes[index].exited() {
@@ -376,7 +534,10 @@ impl Cluster for RealCluster {
 
     fn leader(&self) -> Option<u8> {
         let shared = self.shared.lock().expect("shared");
-        (1..=self.nodes)
+        shared
+            .members
+            .iter()
+            .copied()
             .filter(|&node| shared.observed[usize::from(node) - 1].is_some_and(|info| info.leader))
             .max_by_key(|&node| shared.observed[usize::from(node) - 1].and_then(|info| info.ballot))
     }
@@ -429,6 +590,9 @@ impl Cluster for RealCluster {
     }
 
     fn restart(&mut self, node: u8) {
+        if self.gone[usize::from(node) - 1] {
+            return;
+        }
         self.kill(node);
         let started = self.launch(node);
         self.note(format!(
@@ -438,12 +602,19 @@ impl Cluster for RealCluster {
     }
 
     fn crash(&mut self, node: u8) {
+        if self.gone[usize::from(node) - 1] {
+            return;
+        }
         self.kill(node);
         self.down[usize::from(node) - 1] = true;
         self.note(format!("SIGKILL n{node}, kept down (machine crash)"));
     }
 
     fn start(&mut self, node: u8) {
+        if self.gone[usize::from(node) - 1] {
+            self.note(format!("n{node} stays down: decommissioned"));
+            return;
+        }
         self.down[usize::from(node) - 1] = false;
         let started = self.launch(node);
         self.note(format!("start n{node}{}", started.err().map(|e| format!(": {e}")).unwrap_or_default()));
@@ -521,10 +692,12 @@ impl Cluster for RealCluster {
             .push(format!("{:>10.3}s {line}", self.started.elapsed().as_secs_f64()));
     }
 
-    fn admin(&mut self, node: u8, arguments: Vec<String>) {
+    fn admin(&mut self, node: u8, arguments: Vec<String>) -> u64 {
         let address = self.addresses[usize::from(node) - 1].clone();
         self.note(format!("operator to n{node}: {}", arguments.join(" ")));
-        let (trace, started) = (self.trace.clone(), self.started);
+        self.tickets += 1;
+        let ticket = self.tickets;
+        let (trace, started, replies) = (self.trace.clone(), self.started, self.replies.clone());
         self.runtime.spawn(async move {
             let words: Vec<&[u8]> = arguments.iter().map(String::as_bytes).collect();
             let reply = match Client::connect(&address).await {
@@ -537,7 +710,13 @@ impl Cluster for RealCluster {
             let line =
                 format!("{:>10.3}s operator reply from n{node}: {reply}", started.elapsed().as_secs_f64());
             trace.lock().expect("trace").push(line);
+            replies.lock().expect("replies").insert(ticket, reply);
         });
+        ticket
+    }
+
+    fn admin_reply(&self, ticket: u64) -> Option<String> {
+        self.replies.lock().expect("replies").get(&ticket).cloned()
     }
 }
 
@@ -579,12 +758,10 @@ fn spawn_clients(
     for index in 0..workload.workload.clients {
         let (addresses, shared, workload) = (addresses.to_vec(), shared.clone(), workload.clone());
         runtime.spawn(async move {
-            let nodes = addresses.len() as u8;
             let env = RealEnvironment { addresses, shared: shared.clone(), started };
             let plan = workload::ClientPlan {
                 index,
                 workload: &workload.workload,
-                nodes,
                 prefix: &workload.prefix,
                 seed: workload.seed,
                 deadline: CLIENT_DEADLINE,
@@ -608,6 +785,10 @@ impl workload::Environment for RealEnvironment {
 
     async fn connect(&self, node: u8) -> std::io::Result<tokio::net::TcpStream> {
         tokio::net::TcpStream::connect(&self.addresses[usize::from(node) - 1]).await
+    }
+
+    fn members(&self) -> Vec<u8> {
+        self.shared.lock().expect("shared").members.clone()
     }
 
     fn now(&self) -> u64 {
@@ -638,8 +819,8 @@ fn final_reads(
     within: Duration,
 ) -> Result<FinalValues, Liveness> {
     let env = RealEnvironment { addresses: addresses.to_vec(), shared: shared.clone(), started };
-    let nodes = addresses.len() as u8;
-    runtime.block_on(workload::final_reads(&env, nodes, keys, prefix, CLIENT_DEADLINE, Some(within)))
+    let members = shared.lock().expect("shared").members.clone();
+    runtime.block_on(workload::final_reads(&env, &members, keys, prefix, CLIENT_DEADLINE, Some(within)))
 }
 
 /// Seconds of load after healing, before the clients stop.
@@ -740,7 +921,11 @@ pub fn attach(
     let stamp =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_secs());
     let prefix = format!("chaos-{stamp}-{seed}-");
-    let shared = Arc::new(Mutex::new(Shared { observed: vec![None; addresses.len()], ..Shared::default() }));
+    let shared = Arc::new(Mutex::new(Shared {
+        observed: vec![None; addresses.len()],
+        members: (1..=addresses.len().min(usize::from(u8::MAX)) as u8).collect(),
+        ..Shared::default()
+    }));
     spawn_observers(&runtime, addresses, &shared);
     let spec = Workload { workload: workload.clone(), prefix: prefix.clone(), seed };
     spawn_clients(&runtime, addresses, &shared, &spec, started);
@@ -770,6 +955,7 @@ pub fn attach(
         name: "attach".to_string(),
         description: format!("The workload against {} (no faults injected).", addresses.join(", ")),
         nodes: addresses.len().min(usize::from(scenarios::NODES_MAX)) as u8,
+        spares: 0,
         workload: workload.clone(),
         duration: duration.as_secs_f64(),
         faults: Vec::new(),

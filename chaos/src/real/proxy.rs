@@ -96,6 +96,61 @@ pub async fn serve(
     }
 }
 
+/// Serves every link to node `to` on one address (a new member's peer address, which the
+/// membership gives every node alike): learns who dialled from the connection's first frame, its
+/// hello, then forwards to `target` as the proxy of link `(from, to)` would.
+pub async fn serve_inbound(listener: TcpListener, target: SocketAddr, links: Arc<Links>, to: u8, seed: u64) {
+    let mut connections = 0u64;
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else { continue };
+        connections += 1;
+        let links = links.clone();
+        tokio::spawn(async move {
+            // A length-delimited frame: four bytes of length (big-endian), then the hello.
+            let mut length = [0u8; 4];
+            let Ok(Ok(_)) =
+                tokio::time::timeout(Duration::from_secs(2), inbound.read_exact(&mut length)).await
+            else {
+                return;
+            };
+            let size = u32::from_be_bytes(length) as usize;
+            if size > 4096 {
+                return;
+            }
+            let mut hello = vec![0u8; size];
+            let Ok(Ok(_)) =
+                tokio::time::timeout(Duration::from_secs(2), inbound.read_exact(&mut hello)).await
+            else {
+                return;
+            };
+            let Some(greeting) = paxos::runtime::peer::decode_hello(&hello) else { return };
+            let from = greeting.from.0;
+            if from == 0 || from > links.nodes || from == to {
+                return;
+            }
+            let seed = seed ^ (u64::from(from) << 40) ^ (u64::from(to) << 32) ^ connections;
+            let Ok(mut outbound) = TcpStream::connect(target).await else { return };
+            // The hello crosses the link like everything after it: held while it is cut.
+            if links.watch(from, to).wait_for(|link| !link.cut).await.is_err() {
+                return;
+            }
+            if outbound.write_all(&length).await.is_err() || outbound.write_all(&hello).await.is_err() {
+                return;
+            }
+            let _ = inbound.set_nodelay(true);
+            let _ = outbound.set_nodelay(true);
+            let (inbound_read, inbound_write) = inbound.into_split();
+            let (outbound_read, outbound_write) = outbound.into_split();
+            let forward = pump(inbound_read, outbound_write, links.watch(from, to), seed);
+            let backward = pump(outbound_read, inbound_write, links.watch(to, from), seed ^ 1);
+            tokio::select! {
+                () = forward => {}
+                () = backward => {}
+            }
+        });
+    }
+}
+
 async fn pump(
     mut source: tokio::net::tcp::OwnedReadHalf,
     mut sink: tokio::net::tcp::OwnedWriteHalf,
