@@ -409,21 +409,31 @@ impl Faults {
         let Some(view) = world.membership() else { return false };
         let voter = |node: u8| view.voters.contains(&node);
         let learner = |node: u8| view.learners.contains(&node);
+        let commands = procedure.commands;
         let command: Vec<String> = match procedure.goal {
             Goal::Add { new } | Goal::Replace { new, .. } if !voter(new) && !learner(new) => {
                 let (client, peer) = world.addresses(new);
                 vec!["ADD".into(), new.to_string(), client, peer]
             }
             Goal::Add { new } if voter(new) => {
-                world.note(format!("n{new} is a voter (membership version {})", view.version));
+                world.note(format!(
+                    "n{new} is a voter (membership version {}, {commands} commands)",
+                    view.version
+                ));
                 return true;
             }
             Goal::Replace { old, new } if voter(new) && !voter(old) && !learner(old) => {
-                world.note(format!("n{new} replaced n{old} (membership version {})", view.version));
+                world.note(format!(
+                    "n{new} replaced n{old} (membership version {}, {commands} commands)",
+                    view.version
+                ));
                 return true;
             }
             Goal::Remove { old } if !voter(old) && !learner(old) => {
-                world.note(format!("n{old} was removed (membership version {})", view.version));
+                world.note(format!(
+                    "n{old} was removed (membership version {}, {commands} commands)",
+                    view.version
+                ));
                 world.decommission(old);
                 return true;
             }
