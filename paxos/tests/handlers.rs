@@ -44,7 +44,12 @@ fn empty_promise(from: u8, to: u8, ballot: Ballot) -> Output {
 
 /// Node 1 elected with ballot 1.1 and nothing in any log.
 fn leader() -> Replica {
-    let mut replica = replica(1);
+    leader_with(|_| {})
+}
+
+/// [`leader`], configured by `configure`.
+fn leader_with(configure: impl FnOnce(&mut Config)) -> Replica {
+    let mut replica = replica_with(1, configure);
     step(&mut replica, Input::Timeout(Timer::Election));
     let b = ballot(1, 1);
     step(&mut replica, receive(1, Message::Prepare { ballot: b, from: Slot(0) }));
@@ -286,6 +291,77 @@ fn candidate_that_lacks_a_chosen_value_learns_instead_of_leading() {
     );
     assert_eq!(out, vec![send_now(1, 2, Message::LearnRequest { from: Slot(0) })]);
     assert_eq!(candidate.status(), Status::Follower);
+}
+
+/// The Accept of `value` in slot 0 at ballot 1.1, to all three.
+fn proposal(value: Value) -> Vec<Output> {
+    let accept = Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value, committed: Slot(0) };
+    vec![send(1, 1, accept.clone()), send_now(1, 2, accept.clone()), send_now(1, 3, accept)]
+}
+
+#[test]
+fn a_batch_ends_at_its_byte_bound() {
+    let (a, b, c) = (put(7, 1, "a", "1"), put(8, 1, "b", "2"), put(9, 1, "c", "3"));
+    let two = a.weight() + b.weight();
+    let mut leader = leader_with(|config| config.batch_bytes_max = two);
+    let out = step(&mut leader, Input::Requests(vec![a.clone(), b.clone(), c]));
+    assert_eq!(out, proposal(batch(vec![a, b])), "the third request waits for the next slot");
+    // A request larger than the bound still gets a slot of its own.
+    let mut leader = leader_with(|config| config.batch_bytes_max = 1);
+    let large = put(9, 1, "x", &"v".repeat(1000));
+    assert_eq!(step(&mut leader, Input::Requests(vec![large.clone()])), proposal(batch(vec![large])));
+}
+
+#[test]
+fn the_leaders_queue_answers_busy_past_its_byte_bound() {
+    let (first, queued, refused) = (put(7, 1, "a", "1"), put(8, 1, "b", "2"), put(9, 1, "c", "3"));
+    let mut leader = leader_with(|config| config.proposals_bytes_max = queued.weight());
+    step(&mut leader, Input::Requests(vec![first]));
+    // Slot 0 is in flight: the next request waits in the queue, and fills its bound.
+    assert_eq!(step(&mut leader, Input::Requests(vec![queued])), vec![]);
+    let limit = usize::try_from(put(8, 1, "b", "2").weight()).unwrap();
+    let busy = Response {
+        client: ClientId(9),
+        sequence: 1,
+        result: Err(RequestError::Busy { queue: Queue::ProposalBytes, limit }),
+    };
+    assert_eq!(step(&mut leader, Input::Requests(vec![refused])), vec![Output::Reply(busy.clone())]);
+    assert_eq!(
+        RequestError::Busy { queue: Queue::ProposalBytes, limit }.to_string(),
+        format!("BUSY the proposal-bytes queue is full ({limit} bytes); retry later")
+    );
+}
+
+#[test]
+fn a_retained_log_past_its_byte_bound_is_compacted_and_a_snapshot_taken() {
+    let write = put(9, 1, "x", &"v".repeat(500));
+    let mut leader = leader_with(|config| config.log_retain_bytes = write.weight() - 1);
+    step(&mut leader, Input::Requests(vec![write.clone()]));
+    let accept = Message::Accept {
+        ballot: ballot(1, 1),
+        slot: Slot(0),
+        value: batch(vec![write]),
+        committed: Slot(0),
+    };
+    step(&mut leader, receive(1, accept));
+    let vote = |from: u8| {
+        receive(
+            from,
+            Message::Accepted {
+                ballot: ballot(1, 1),
+                slot: Slot(0),
+                committed: None,
+                incarnations: incarnations(),
+            },
+        )
+    };
+    step(&mut leader, vote(1));
+    let out = step(&mut leader, vote(2));
+    assert!(
+        out.iter().any(|output| matches!(output, Output::Persist(Persist::Snapshot { slot: Slot(1), .. }))),
+        "a snapshot of slot 1: {out:?}"
+    );
+    assert_eq!((leader.log().start(), leader.log().retained_bytes()), (Slot(1), 0), "slot 0 dropped");
 }
 
 #[test]

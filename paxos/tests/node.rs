@@ -17,11 +17,18 @@ struct Cluster {
     dir: PathBuf,
     port: u16,
     nodes: BTreeMap<u8, Child>,
+    /// What every `paxos node` is given besides its directory.
+    arguments: Vec<String>,
 }
 
 impl Cluster {
     /// A new cluster of three on free ports.
     fn new(name: &str) -> Cluster {
+        Cluster::with_arguments(name, &[])
+    }
+
+    /// [`Cluster::new`], every node started with `arguments` too.
+    fn with_arguments(name: &str, arguments: &[&str]) -> Cluster {
         let dir = std::env::temp_dir().join(format!("paxos-node-test-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let port = free_ports();
@@ -41,7 +48,8 @@ impl Cluster {
             .status()
             .expect("run paxos init");
         assert!(status.success(), "paxos init failed");
-        let mut cluster = Cluster { dir, port, nodes: BTreeMap::new() };
+        let arguments = arguments.iter().map(|argument| argument.to_string()).collect();
+        let mut cluster = Cluster { dir, port, nodes: BTreeMap::new(), arguments };
         for id in 1..=3 {
             cluster.start(id);
         }
@@ -54,7 +62,9 @@ impl Cluster {
 
     fn start(&mut self, id: u8) {
         let child = Command::new(PAXOS)
-            .args(["node", "--request-timeout-ms", "1500", "--data-dir"])
+            .args(["node", "--request-timeout-ms", "1500"])
+            .args(&self.arguments)
+            .arg("--data-dir")
             .arg(self.dir.join(format!("node-{id}")))
             .stderr(Stdio::null())
             .spawn()
@@ -506,4 +516,118 @@ fn the_floor_is_measured_against_another_process() {
     assert!(std::fs::read_dir(&dir).expect("readable").next().is_none(), "the sync file is removed");
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&json);
+}
+
+/// Resident memory of a process, in MB (Linux).
+fn rss_mb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kb| kb.parse().ok())
+        .expect("VmRSS");
+    kb / 1024
+}
+
+/// Fifty clients pipeline large SETs without ever reading a reply. Before, every value stayed in
+/// memory until a snapshot every 100,000 slots (the retained log was bounded in slots, not bytes,
+/// and the storage keeps every value accepted since the last snapshot): three local nodes grew to
+/// 1.5 GB each in 20 s and kept it. Now the batches, the leader's queue and the retained log are
+/// bounded in bytes (`--memory-budget-mb`), and a snapshot is taken whenever the retained log
+/// outgrows its bound: with a budget of 16 MiB, after 120 MB of writes every node stays under
+/// 100 MB (it would hold every byte written before), and the cluster still serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_pipeline_without_reading_cannot_grow_a_node_without_bound() {
+    let cluster = Cluster::with_arguments("flood", &["--memory-budget-mb", "16"]);
+    let leading = leader(&cluster, &[1, 2, 3]).await;
+    let target = cluster.addr(leading);
+    let value = "v".repeat(4096);
+    let command = format!("*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n${}\r\n{value}\r\n", value.len()).repeat(64);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut flooders = Vec::new();
+    for _ in 0..50 {
+        let (target, command, stop) = (target.clone(), command.clone(), stop.clone());
+        flooders.push(tokio::spawn(async move {
+            let Ok(mut stream) = tokio::net::TcpStream::connect(&target).await else { return };
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // A write blocks once the node stops reading: that is the back-pressure.
+                let write =
+                    tokio::time::timeout(Duration::from_millis(200), stream.write_all(command.as_bytes()));
+                if let Ok(Err(_)) = write.await {
+                    return;
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut written = 0;
+    let mut peak = 0;
+    while written < 120 << 20 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        written = info(&cluster.addr(leading), "wal_bytes")
+            .await
+            .and_then(|bytes| bytes.parse().ok())
+            .unwrap_or(written);
+        peak = peak.max(cluster.nodes.values().map(|child| rss_mb(child.id())).max().unwrap_or(0));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for flooder in flooders {
+        let _ = flooder.await;
+    }
+    assert!(written >= 120 << 20, "the flood wrote only {} MB in 60 s", written >> 20);
+    println!(
+        "{} MB written through the leader's log; peak resident memory of a node {peak} MB",
+        written >> 20
+    );
+    assert!(peak < 100, "a node grew to {peak} MB");
+    put(&target, "after", "flood").await;
+    assert_eq!(get(&cluster.addr(if leading == 1 { 2 } else { 1 }), "after").await.as_deref(), Some("flood"));
+}
+
+/// Past `--max-clients` a new connection is told so and closed, while those open keep working; a
+/// connection silent for `--client-idle-timeout-s` is closed (so is a half-open one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refuses_clients_past_its_limit_and_closes_silent_ones() {
+    let cluster = Cluster::with_arguments("limits", &["--max-clients", "3", "--client-idle-timeout-s", "2"]);
+    let addr = cluster.addr(1);
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let mut client = connect(&addr).await;
+        assert_eq!(client.command(&[b"PING"]).await.expect("PING"), Reply::Simple("PONG".to_string()));
+        open.push(client);
+    }
+    let mut fourth = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let mut refusal = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), fourth.read_to_end(&mut refusal))
+        .await
+        .expect("closed")
+        .expect("read");
+    assert_eq!(String::from_utf8_lossy(&refusal), "-ERR max number of clients reached\r\n");
+    assert_eq!(open[0].command(&[b"PING"]).await.expect("PING"), Reply::Simple("PONG".to_string()));
+    // One closes: a new one is let in.
+    drop(open.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut client = connect(&addr).await;
+        if let Ok(Reply::Simple(pong)) = client.command(&[b"PING"]).await {
+            assert_eq!(pong, "PONG");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no room for a new client after one closed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Silent for longer than the timeout: closed by the node.
+    let mut silent = tokio::net::TcpStream::connect(&cluster.addr(2)).await.expect("connect");
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), silent.read_to_end(&mut rest))
+        .await
+        .expect("closed")
+        .expect("read");
+    assert!(
+        rest.is_empty() && started.elapsed() >= Duration::from_secs(2),
+        "{rest:?} after {:?}",
+        started.elapsed()
+    );
 }

@@ -46,6 +46,20 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Roughly the bytes it holds in memory: its keys and values, and a fixed cost for the rest.
+    pub fn weight(&self) -> u64 {
+        let bytes = match self {
+            Operation::Get { key } | Operation::Delete { key } => key.len(),
+            Operation::Put { key, value } => key.len() + value.len(),
+            Operation::Cas { key, expected, new } => {
+                key.len() + expected.as_ref().map_or(0, |expected| expected.len()) + new.len()
+            }
+            Operation::Member(Change::Add { address, .. }) => address.len(),
+            Operation::Member(_) | Operation::Transfer { .. } => 0,
+        };
+        OPERATION_OVERHEAD + bytes as u64
+    }
+
     /// Whether the operation leaves the state unchanged.
     pub fn is_read(&self) -> bool {
         matches!(self, Operation::Get { .. })
@@ -113,7 +127,22 @@ pub struct Request {
     pub operations: Vec<Operation>,
 }
 
+/// The memory an operation costs besides its keys and values (its enum, the two shared buffers'
+/// headers and counts): an estimate, so that the byte bounds of batches, of the leader's queue
+/// and of the retained log count a million one-byte writes as what they cost.
+pub const OPERATION_OVERHEAD: u64 = 64;
+
+/// The same for a request (its client, sequence and vector).
+pub const REQUEST_OVERHEAD: u64 = 48;
+
 impl Request {
+    /// Roughly the bytes it holds in memory (see [`Operation::weight`]): what the byte bounds of
+    /// batches ([`Config::batch_bytes_max`](super::Config)), of the leader's queue and of the
+    /// retained log count.
+    pub fn weight(&self) -> u64 {
+        REQUEST_OVERHEAD + self.operations.iter().map(Operation::weight).sum::<u64>()
+    }
+
     /// Whether every operation is a read: such requests are served by a read-index round (or a lease)
     /// instead of a log slot.
     pub fn is_read_only(&self) -> bool {
@@ -131,7 +160,7 @@ impl Request {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, thiserror::Error)]
 pub enum RequestError {
     /// A queue on the path is full. Nothing was executed.
-    #[error("BUSY the {queue} queue is full ({limit} entries); retry later")]
+    #[error("BUSY the {queue} queue is full ({limit} {unit}); retry later", unit = queue.unit())]
     Busy {
         /// Which queue.
         queue: Queue,
@@ -170,6 +199,18 @@ pub enum Queue {
     Proposals,
     /// Read-only requests waiting at the leader for leadership confirmation.
     Reads,
+    /// The bytes of the requests waiting at the leader for a log slot.
+    ProposalBytes,
+}
+
+impl Queue {
+    /// What its bound counts.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Queue::Pending | Queue::Proposals | Queue::Reads => "entries",
+            Queue::ProposalBytes => "bytes",
+        }
+    }
 }
 
 impl std::fmt::Display for Queue {
@@ -178,6 +219,7 @@ impl std::fmt::Display for Queue {
             Queue::Pending => "pending-requests",
             Queue::Proposals => "proposals",
             Queue::Reads => "reads",
+            Queue::ProposalBytes => "proposal-bytes",
         })
     }
 }
@@ -206,6 +248,11 @@ pub enum Value {
 }
 
 impl Value {
+    /// Roughly the bytes it holds in memory (see [`Request::weight`]).
+    pub fn weight(&self) -> u64 {
+        self.requests().iter().map(Request::weight).sum()
+    }
+
     /// The requests in the value (none for a no-op).
     pub fn requests(&self) -> &[Request] {
         match self {

@@ -168,8 +168,14 @@ pub struct Config {
     pub window_slots: u64,
     /// Requests per log slot at most.
     pub batch_requests_max: usize,
+    /// Bytes per log slot at most ([`Request::weight`](super::Request::weight); a slot holds at
+    /// least one request whatever its size): one slot is one message, one record and one apply.
+    pub batch_bytes_max: u64,
     /// Requests waiting at the leader for a slot, at most; past it, clients get `Busy`.
     pub proposals_max: usize,
+    /// Bytes of the requests waiting at the leader for a slot, at most; past it, clients get
+    /// `Busy` (clients that pipeline large writes fill memory long before the count bound).
+    pub proposals_bytes_max: u64,
     /// Requests of this node's clients awaiting a response, at most; past it, clients get `Busy`.
     pub pending_max: usize,
     /// Read-only requests waiting at the leader, at most; past it, clients get `Busy`.
@@ -181,6 +187,9 @@ pub struct Config {
     /// Applied slots kept in memory so that lagging peers can catch up from the log; a peer that
     /// is further behind gets a snapshot.
     pub log_retain_slots: u64,
+    /// The same bound in bytes ([`Value::weight`](super::Value::weight)): whichever is reached
+    /// first. Under pipelined load a slot can hold thousands of requests.
+    pub log_retain_bytes: u64,
     /// Applied slots between two persisted snapshots of the state machine (which let the storage
     /// drop the log below them).
     pub snapshot_interval_slots: u64,
@@ -219,12 +228,15 @@ impl Config {
             learners: Vec::new(),
             window_slots: 1,
             batch_requests_max: 4096,
+            batch_bytes_max: 4 << 20,
             proposals_max: 65_536,
+            proposals_bytes_max: 64 << 20,
             pending_max: 65_536,
             reads_max: 65_536,
             learn_slots_max: 256,
             sessions_max: 100_000,
             log_retain_slots: 256,
+            log_retain_bytes: 64 << 20,
             snapshot_interval_slots: 100_000,
             read_mode: ReadMode::ReadIndex,
             promote_lag_max: Some(256),
@@ -263,6 +275,9 @@ impl Config {
             ("learn_slots_max", self.learn_slots_max),
             ("sessions_max", self.sessions_max),
             ("snapshot_interval_slots", usize::try_from(self.snapshot_interval_slots).unwrap_or(usize::MAX)),
+            ("batch_bytes_max", usize::try_from(self.batch_bytes_max).unwrap_or(usize::MAX)),
+            ("proposals_bytes_max", usize::try_from(self.proposals_bytes_max).unwrap_or(usize::MAX)),
+            ("log_retain_bytes", usize::try_from(self.log_retain_bytes).unwrap_or(usize::MAX)),
         ];
         for (name, value) in bounds {
             if value == 0 {

@@ -29,6 +29,9 @@ pub struct Log {
     /// from peers during a storage-loss recovery). Reported in promises so that a candidate never
     /// fills such a slot with a no-op.
     chosen_floor: Slot,
+    /// The weight ([`Value::weight`]) of the chosen values held for applied slots, `start` to
+    /// `applied`: what the retained log costs in memory.
+    retained_bytes: u64,
 }
 
 impl Log {
@@ -111,7 +114,18 @@ impl Log {
     /// Marks the slot returned by [`Log::next_to_apply`] as applied.
     pub fn mark_applied(&mut self) {
         assert!(self.applied < self.commit, "applying slot {} beyond commit {}", self.applied, self.commit);
+        self.retained_bytes += self.weight(self.applied);
         self.applied = self.applied.next();
+    }
+
+    /// The weight of the chosen value held for `slot` (0 if none).
+    fn weight(&self, slot: Slot) -> u64 {
+        self.entries.get(&slot).and_then(|entry| entry.chosen.as_ref()).map_or(0, Value::weight)
+    }
+
+    /// The weight of the values held for applied slots ([`Value::weight`]).
+    pub fn retained_bytes(&self) -> u64 {
+        self.retained_bytes
     }
 
     /// Drops entries below `slot` (which must be applied): the state machine covers them.
@@ -120,8 +134,26 @@ impl Log {
         if slot <= self.start {
             return;
         }
+        let dropped: u64 = self
+            .entries
+            .range(..slot)
+            .filter_map(|(_, entry)| entry.chosen.as_ref())
+            .map(Value::weight)
+            .sum();
+        self.retained_bytes = self.retained_bytes.saturating_sub(dropped);
         self.entries = self.entries.split_off(&slot);
         self.start = slot;
+    }
+
+    /// Drops the oldest applied entries until at most `slots` applied slots and `bytes` of their
+    /// values are held.
+    pub fn compact_to(&mut self, slots: u64, bytes: u64) {
+        let (mut slot, mut held) = (self.start, self.retained_bytes);
+        while slot < self.applied && (self.applied.0 - slot.0 > slots || held > bytes) {
+            held = held.saturating_sub(self.weight(slot));
+            slot = slot.next();
+        }
+        self.compact(slot);
     }
 
     /// Replaces everything below `slot` by an installed snapshot of the state machine.
@@ -130,6 +162,7 @@ impl Log {
         self.entries = self.entries.split_off(&slot);
         self.start = slot;
         self.applied = slot;
+        self.retained_bytes = 0;
         self.commit = self.commit.max(slot);
         while self.entries.get(&self.commit).is_some_and(|entry| entry.chosen.is_some()) {
             self.commit = self.commit.next();

@@ -70,6 +70,8 @@ pub(super) struct Leader {
     inflight: BTreeMap<Slot, InFlight>,
     /// Requests waiting for a slot.
     pub(super) queue: VecDeque<Request>,
+    /// Their weight ([`Request::weight`]).
+    pub(super) queue_bytes: u64,
     /// Relaying node and sequence of each queued or proposed request that came from another node.
     pub(super) origins: BTreeMap<ClientId, (NodeId, u64)>,
     pub(super) reads: VecDeque<PendingRead>,
@@ -271,6 +273,7 @@ impl Replica {
             recovered: end,
             inflight,
             queue: VecDeque::new(),
+            queue_bytes: 0,
             origins: BTreeMap::new(),
             reads: VecDeque::new(),
             round: 0,
@@ -426,6 +429,7 @@ impl Replica {
         let applied = self.log.applied();
         let window = self.config.window_slots;
         let batch_max = self.config.batch_requests_max;
+        let bytes_max = self.config.batch_bytes_max;
         let barriers = self.keeps_barriers();
         let early_switch = mutant!(self.config, ConfigOnAccept);
         let mut membership = early_switch.then(|| self.membership().clone());
@@ -437,9 +441,22 @@ impl Replica {
         let mut proposals = Vec::new();
         while leader.next.0 - committed.0.min(leader.next.0) < window && !leader.queue.is_empty() {
             // A batch ends with a membership change; nothing follows it until it is chosen.
-            let change = leader.queue.iter().take(batch_max).position(|request| request.change().is_some());
-            let take = change.map_or(leader.queue.len().min(batch_max), |at| at + 1);
+            // At most `batch_max` requests and (but for the first) `bytes_max` bytes.
+            let mut bytes = 0u64;
+            let fits = leader
+                .queue
+                .iter()
+                .take(batch_max)
+                .take_while(|request| {
+                    let first = bytes == 0;
+                    bytes += request.weight();
+                    first || bytes <= bytes_max
+                })
+                .count();
+            let change = leader.queue.iter().take(fits).position(|request| request.change().is_some());
+            let take = change.map_or(fits, |at| at + 1);
             let batch: Vec<Request> = leader.queue.drain(..take).collect();
+            leader.queue_bytes -= batch.iter().map(Request::weight).sum::<u64>();
             let value = Value::Batch(Arc::new(batch));
             let slot = leader.next;
             leader.next = slot.next();

@@ -508,10 +508,18 @@ impl Replica {
             {
                 self.persist_snapshot(out);
             }
-            let retain = self.config.log_retain_slots;
-            let applied = self.log.applied().0;
-            if applied.saturating_sub(self.log.start().0) >= retain.saturating_mul(2).max(1) {
-                self.log.compact(Slot(applied - retain));
+            // Amortised: past twice a bound, back down to it (slots) or to half of it (bytes).
+            let (slots, bytes) = (self.config.log_retain_slots, self.config.log_retain_bytes);
+            let held = self.log.applied().0.saturating_sub(self.log.start().0);
+            let heavy = self.log.retained_bytes() > bytes;
+            if held >= slots.saturating_mul(2).max(1) || heavy {
+                self.log.compact_to(slots, bytes / 2);
+            }
+            // The storage holds every value accepted since the last snapshot (to write them into
+            // each new segment's checkpoint): a snapshot whenever the retained log outgrows its
+            // byte bound keeps that memory within the same bound, whatever the slots hold.
+            if heavy && !matches!(self.role, Role::Recovering(_)) {
+                self.persist_snapshot(out);
             }
             self.serve_reads(out);
         }

@@ -7,18 +7,29 @@
 
 use std::fmt::Write as _;
 
-/// Limits on what a client may send.
+/// Limits on clients: what one may send, how many may be connected, how long one may be silent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// The largest bulk string (a larger one breaks the protocol and closes the connection).
     pub bulk_bytes: usize,
     /// The most arguments in one command.
     pub arguments: usize,
+    /// Client connections open at once, at most; one more is answered `ERR max number of clients
+    /// reached` and closed (Redis's `maxclients`).
+    pub connections: usize,
+    /// A connection silent this long is closed (Redis's `timeout`): so are half-open ones, whose
+    /// client vanished without a FIN. `None`: never.
+    pub idle: Option<std::time::Duration>,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { bulk_bytes: 64 << 20, arguments: 1024 }
+        Limits {
+            bulk_bytes: 64 << 20,
+            arguments: 1024,
+            connections: 10_000,
+            idle: Some(std::time::Duration::from_secs(300)),
+        }
     }
 }
 
@@ -230,7 +241,7 @@ mod tests {
     use super::*;
 
     fn parse(bytes: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
-        parse_command(bytes, &Limits { bulk_bytes: 16, arguments: 4 })
+        parse_command(bytes, &Limits { bulk_bytes: 16, arguments: 4, ..Limits::default() })
     }
 
     #[test]

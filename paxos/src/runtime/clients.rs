@@ -160,7 +160,14 @@ pub async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     let mut sequence = 0u64;
     let mut chunk = vec![0u8; 64 << 10];
     loop {
-        let read = match stream.read(&mut chunk).await {
+        let read = match session.limits.idle {
+            None => stream.read(&mut chunk).await,
+            Some(idle) => match tokio::time::timeout(idle, stream.read(&mut chunk)).await {
+                Ok(read) => read,
+                Err(_) => return Err(ProtocolError(format!("idle for {} s: closed", idle.as_secs()))),
+            },
+        };
+        let read = match read {
             Ok(0) | Err(_) => return Ok(()),
             Ok(read) => read,
         };

@@ -405,7 +405,8 @@ fn accept_peers<N: Net>(
     });
 }
 
-/// Accepts clients; each connection is a session with an id no other node or boot uses.
+/// Accepts clients; each connection is a session with an id no other node or boot uses. Past
+/// [`Limits::connections`] open at once, a new one is told so and closed.
 fn accept_clients<N: Net>(
     listener: N::Listener,
     options: &NodeOptions,
@@ -416,18 +417,36 @@ fn accept_clients<N: Net>(
     let (me, logging) = (options.node, options.log);
     let boot: u64 = rng.random::<u64>() & 0xFF_FFFF;
     let next = Arc::new(AtomicU64::new(0));
+    let open = Arc::new(AtomicU64::new(0));
+    let most = session.limits.connections as u64;
     N::spawn_in(tasks, async move {
+        let mut refused = 0u64;
         loop {
-            let Ok((stream, addr)) = N::accept(&listener).await else { continue };
+            let Ok((mut stream, addr)) = N::accept(&listener).await else { continue };
+            if open.load(Ordering::Relaxed) >= most {
+                // One log line for the first refusal and every thousandth after it.
+                if logging && refused.is_multiple_of(1000) {
+                    eprintln!("node {me}: refused client {addr}: {most} connections open, the limit ({} refused so far)", refused + 1);
+                }
+                refused += 1;
+                N::spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    let refusal = b"-ERR max number of clients reached\r\n";
+                    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(refusal)).await;
+                });
+                continue;
+            }
+            open.fetch_add(1, Ordering::Relaxed);
             let counter = next.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF;
             let client = ClientId((u64::from(me.0) << 56) | (boot << 32) | counter);
-            let session = session.clone();
+            let (session, open) = (session.clone(), open.clone());
             N::spawn(async move {
                 if let Err(error) = clients::serve(stream, client, session).await {
                     if logging {
                         eprintln!("node {me}: client {addr} closed: {error}");
                     }
                 }
+                open.fetch_sub(1, Ordering::Relaxed);
             });
         }
     });

@@ -102,6 +102,21 @@ enum Command {
         #[arg(long, default_value_t = Config::new(paxos::core::NodeId(1), Vec::new()).window_slots,
               value_parser = clap::value_parser!(u64).range(1..=4096))]
         window_slots: u64,
+        /// Memory for replication, in MiB: half for the applied log kept for lagging peers (and
+        /// the values between two snapshots, as a snapshot is taken whenever that half fills),
+        /// half for the writes waiting at the leader for a slot (past it, clients get BUSY); a
+        /// slot holds at most an eighth of it (4 MiB at most). The state machine and the client
+        /// connections come on top.
+        #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+        memory_budget_mb: u64,
+        /// Client connections open at once, at most; one more is answered `ERR max number of
+        /// clients reached` and closed (Redis's maxclients).
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        max_clients: u64,
+        /// Seconds a client connection may stay silent before it is closed, which also reaps
+        /// half-open ones (Redis's timeout); 0: never.
+        #[arg(long, default_value_t = 300)]
+        client_idle_timeout_s: u64,
         /// Fault injection: every 50 ms, read "RATE OFFSET_SECONDS" from this file and run the
         /// node's clock at RATE times real time, stepped by OFFSET_SECONDS in all (how `chaos
         /// real` skews clocks: libfaketime cannot fake the monotonic clock under tokio).
@@ -282,15 +297,31 @@ fn main() -> ExitCode {
                 max_value_bytes,
                 read_mode,
                 window_slots,
+                memory_budget_mb,
+                max_clients,
+                client_idle_timeout_s,
                 fault_clock,
             } => {
                 let read_mode = match read_mode {
                     ReadModeFlag::ReadIndex => ReadMode::ReadIndex,
                     ReadModeFlag::Lease => ReadMode::Lease,
                 };
-                let core =
-                    Config { read_mode, window_slots, ..Config::new(paxos::core::NodeId(1), Vec::new()) };
-                node(&data_dir, request_timeout_ms, max_value_bytes, core, fault_clock.as_deref()).await
+                let budget = memory_budget_mb << 20;
+                let core = Config {
+                    read_mode,
+                    window_slots,
+                    log_retain_bytes: budget / 2,
+                    proposals_bytes_max: budget / 2,
+                    batch_bytes_max: (budget / 8).min(4 << 20),
+                    ..Config::new(paxos::core::NodeId(1), Vec::new())
+                };
+                let clients = Limits {
+                    connections: usize::try_from(max_clients).unwrap_or(usize::MAX),
+                    idle: (client_idle_timeout_s > 0).then(|| Duration::from_secs(client_idle_timeout_s)),
+                    ..Limits::default()
+                };
+                node(&data_dir, request_timeout_ms, max_value_bytes, clients, core, fault_clock.as_deref())
+                    .await
             }
             Command::Cluster { shape } => {
                 cluster(shape.nodes, &shape.data_dir, shape.port, shape.peer_port).await
@@ -394,6 +425,7 @@ async fn node(
     dir: &Path,
     request_timeout_ms: u64,
     max_value_bytes: usize,
+    clients: Limits,
     core: Config,
     fault_clock: Option<&Path>,
 ) -> Result<ExitCode, String> {
@@ -420,7 +452,7 @@ async fn node(
         node,
         data_dir: dir.to_path_buf(),
         timing,
-        limits: Limits { bulk_bytes: max_value_bytes.max(1 << 20) * 2, ..Limits::default() },
+        limits: Limits { bulk_bytes: max_value_bytes.max(1 << 20) * 2, ..clients },
         value_bytes: max_value_bytes,
         operations_max: 1024,
         core: Config { node, ..core },
