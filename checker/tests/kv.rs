@@ -357,3 +357,28 @@ fn the_model_appends_and_puts_as_the_service_does() {
     assert_eq!(model.step(&empty(), &append("a")), Some(Value::Str("a".into())));
     assert_eq!(model.step(&Value::Str("a".into()), &append("b")), Some(Value::Str("ab".into())));
 }
+
+/// Found by the `history` fuzz target: an EDN operation whose `:type` was a string spanning lines
+/// was refused with an error that spanned them too. Errors name what they read escaped, on one
+/// line, in every reader.
+#[test]
+fn a_type_that_spans_lines_is_refused_in_one_line() {
+    let text = "{:type \"jepsen\n:ok\", :f :write, :value 1, :process 0, :time 1}\n";
+    let error = format::parse(text, Format::Edn).expect_err("refused").to_string();
+    assert!(!error.contains('\n'), "one line: {error}");
+    assert!(error.contains(r#"type ":jepsen\n:ok""#), "{error}");
+}
+
+/// Found by the `history` fuzz target (in the corpus test's smaller stack): `[[[[...` nested a few
+/// thousand levels overflowed the stack of the EDN reader. Deeper than 128 levels is refused, in
+/// one line; the console-log reader refuses the same value in one line too.
+#[test]
+fn forms_nested_thousands_deep_are_refused_not_a_stack_overflow() {
+    let deep =
+        format!("{{:type :ok, :f :write, :value {}1{}, :process 0}}\n", "[".repeat(5000), "]".repeat(5000));
+    let error = format::parse(&deep, Format::Edn).expect_err("refused").to_string();
+    assert!(error.contains("nested deeper than 128 levels") && !error.contains('\n'), "{error}");
+    let log = format!("INFO  jepsen.util - 0\t:ok\t:write\t{}1{}\n", "[".repeat(5000), "]".repeat(5000));
+    let error = format::parse(&log, Format::JepsenLog).expect_err("refused").to_string();
+    assert!(!error.contains('\n'), "{error}");
+}

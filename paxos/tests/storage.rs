@@ -595,3 +595,16 @@ fn a_file_system_that_cannot_reserve_space_still_keeps_the_log() {
     assert_eq!(recovered, state_of(&records));
     assert_eq!(recovery.truncated, None);
 }
+
+/// Found by the `wal` fuzz target (an empty input): scanning bytes shorter than a segment header
+/// subtracted past zero. It is a torn write with no record now, whatever the length.
+#[test]
+fn scanning_bytes_shorter_than_a_segment_header_finds_a_torn_write_not_a_panic() {
+    use paxos::storage::format::{scan_records, Stop, SEGMENT_HEADER};
+    for length in [0, 1, SEGMENT_HEADER - 1] {
+        let scan = scan_records(&vec![7u8; length]);
+        assert!(scan.records.is_empty(), "{length} bytes");
+        assert_eq!(scan.end, length as u64);
+        assert!(matches!(scan.stop, Some(Stop::Torn { .. })), "{length} bytes: {:?}", scan.stop);
+    }
+}

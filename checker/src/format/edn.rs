@@ -69,17 +69,23 @@ impl Edn {
     }
 }
 
+/// Forms nested deeper than this are refused: a history's values nest a few levels, and the
+/// reader (and what it builds) recurses once per level, so a file of `[[[[...` would otherwise
+/// overflow the stack (found by the `history` fuzz target).
+pub const DEPTH_MAX: usize = 128;
+
 /// A reader over EDN text that tracks lines.
 pub struct Reader<'a> {
     text: &'a [u8],
     position: usize,
     line: usize,
+    depth: usize,
 }
 
 impl<'a> Reader<'a> {
     /// Reads `text`, whose first line is line `line`.
     pub fn new(text: &'a str, line: usize) -> Reader<'a> {
-        Reader { text: text.as_bytes(), position: 0, line }
+        Reader { text: text.as_bytes(), position: 0, line, depth: 0 }
     }
 
     /// The current line.
@@ -117,6 +123,18 @@ impl<'a> Reader<'a> {
     ///
     /// Malformed EDN, with its line.
     pub fn read(&mut self) -> Result<Edn, HistoryError> {
+        if self.depth >= DEPTH_MAX {
+            return Err(
+                self.error(format!("forms nested deeper than {DEPTH_MAX} levels: expected a history"))
+            );
+        }
+        self.depth += 1;
+        let form = self.read_form();
+        self.depth -= 1;
+        form
+    }
+
+    fn read_form(&mut self) -> Result<Edn, HistoryError> {
         if !self.skip() {
             return Err(self.error("unexpected end of input: expected an EDN value"));
         }
@@ -269,8 +287,9 @@ pub fn event_from_map(map: &Edn, line: usize) -> Result<Option<Event>, HistoryEr
         .get("type")
         .and_then(Edn::name)
         .ok_or_else(|| error("missing :type: expected :invoke, :ok, :fail or :info".into()))?;
-    let kind = EventType::parse(kind_name)
-        .ok_or_else(|| error(format!("type :{kind_name}: expected :invoke, :ok, :fail or :info")))?;
+    let kind = EventType::parse(kind_name).ok_or_else(|| {
+        error(format!("type {:?}: expected :invoke, :ok, :fail or :info", format!(":{kind_name}")))
+    })?;
     let f = map
         .get("f")
         .and_then(Edn::name)

@@ -204,8 +204,15 @@ pub fn check_segment_header(bytes: &[u8], seq: u64) -> Result<(), String> {
 /// A bad record is therefore an unfinished write ([`Stop::Torn`]) exactly when no intact record
 /// follows it; with an intact record after it, it was synced once, and it is [`Stop::Damaged`].
 /// Nothing but zeros after the intact records (reserved space) is [`Stop::Zeros`].
+///
+/// Bytes shorter than a header (which [`check_segment_header`] refuses first) scan as a torn
+/// write with no record, not a panic (found by the `wal` fuzz target).
 pub fn scan_records(bytes: &[u8]) -> Scan {
     let mut records = Vec::new();
+    if bytes.len() < SEGMENT_HEADER {
+        let reason = format!("the header is cut short ({} of {SEGMENT_HEADER} bytes)", bytes.len());
+        return Scan { records, end: bytes.len() as u64, stop: Some(Stop::Torn { reason }) };
+    }
     let mut at = SEGMENT_HEADER;
     let stop = loop {
         if at == bytes.len() {
