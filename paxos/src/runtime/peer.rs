@@ -96,6 +96,20 @@ fn encode(frame: &Frame) -> tokio_util::bytes::Bytes {
     postcard::to_stdvec(frame).expect("encoding to a Vec cannot fail").into()
 }
 
+/// Encodes one frame's body, as a node sends it to a peer (the length prefix comes on top).
+pub fn encode_frame(frame: &Frame) -> Vec<u8> {
+    encode(frame).to_vec()
+}
+
+/// Decodes one frame's body, as a node reads it from a peer.
+///
+/// # Errors
+///
+/// The bytes are not a frame.
+pub fn decode_frame(body: &[u8]) -> Result<Frame, String> {
+    postcard::from_bytes::<Frame>(body).map_err(|error| error.to_string())
+}
+
 /// The hello a connection's first frame body holds, if it is one. For tools between the nodes (a
 /// test harness's link proxy) that must know who dialled.
 pub fn decode_hello(body: &[u8]) -> Option<Hello> {
@@ -214,9 +228,7 @@ pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + S
     let (read, write) = tokio::io::split(stream);
     let mut frames = FramedRead::new(read, codec(&options));
     let mut sink = FramedWrite::new(write, codec(&options));
-    let decode = |bytes: &[u8]| {
-        postcard::from_bytes::<Frame>(bytes).map_err(|error| InboundError::Malformed(error.to_string()))
-    };
+    let decode = |bytes: &[u8]| decode_frame(bytes).map_err(InboundError::Malformed);
     let first = tokio::time::timeout(options.dead_after, frames.next())
         .await
         .map_err(|_| InboundError::Refused("no hello within the deadline".to_string()))?;

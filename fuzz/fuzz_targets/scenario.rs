@@ -1,0 +1,4 @@
+//! libFuzzer drives [`fuzz::scenario`]: see `fuzz/src/lib.rs` for the property.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz::scenario(data));

@@ -1,0 +1,186 @@
+//! The properties every fuzz target checks, one function per decoder of bytes from outside: a
+//! client's RESP, a peer's frames, the write-ahead log, snapshots, the checker's history readers,
+//! scenario files. Each panics when its property fails. The cargo-fuzz targets
+//! (`fuzz/fuzz_targets/`) call them under libFuzzer; `chaos/tests/fuzz_corpus.rs` includes this
+//! file and runs every kept corpus file, and seeded mutations of each, through the same functions
+//! in the ordinary test command. So this file uses only what both have: `paxos`, `checker`,
+//! `scenarios` and `serde_json`.
+
+use paxos::client::resp::{parse_command, Limits};
+use paxos::core::durable::DurableState;
+use paxos::core::io::Persist;
+use paxos::core::kv::KvStore;
+use paxos::core::types::{Ballot, ClusterId, NodeId, Slot};
+use paxos::core::{Operation, Request};
+use paxos::storage::format::{self, EntryRef};
+
+/// The limits the RESP property parses with: the node's, and small ones that reach every refusal.
+const RESP_LIMITS: [Limits; 2] = [
+    Limits { bulk_bytes: 64 << 20, arguments: 1024, connections: 1, idle: None },
+    Limits { bulk_bytes: 16, arguments: 4, connections: 1, idle: None },
+];
+
+/// A command as a client sends it: an array of bulk strings.
+pub fn encode_command(arguments: &[Vec<u8>]) -> Vec<u8> {
+    let mut bytes = format!("*{}\r\n", arguments.len()).into_bytes();
+    for argument in arguments {
+        bytes.extend_from_slice(format!("${}\r\n", argument.len()).as_bytes());
+        bytes.extend_from_slice(argument);
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes
+}
+
+/// RESP: the parser never panics, never claims more bytes than it was given or none, and every
+/// command it reads, sent again as a client would, reads back the same and takes exactly the
+/// bytes of that encoding (inline commands excepted: they have no canonical form to compare).
+pub fn resp(data: &[u8]) {
+    for limits in &RESP_LIMITS {
+        let mut at = 0;
+        while at < data.len() {
+            match parse_command(&data[at..], limits) {
+                Ok(Some((arguments, used))) => {
+                    assert!(used > 0 && used <= data.len() - at, "used {used} of {}", data.len() - at);
+                    if data[at] == b'*' && !arguments.is_empty() {
+                        let again = encode_command(&arguments);
+                        assert_eq!(
+                            parse_command(&again, limits),
+                            Ok(Some((arguments.clone(), again.len()))),
+                            "re-encoded {arguments:?}"
+                        );
+                    }
+                    at += used;
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+}
+
+/// Peer frames: decoding any body never panics, and a hello decodes the same either way.
+pub fn peer_frame(data: &[u8]) {
+    let frame = paxos::runtime::peer::decode_frame(data);
+    if let Some(hello) = paxos::runtime::peer::decode_hello(data) {
+        assert!(matches!(frame, Ok(paxos::runtime::peer::Frame::Hello(ref decoded)) if *decoded == hello));
+    }
+}
+
+/// The records a WAL property writes: `count` promises with distinct ballots, and an accept.
+fn records(count: usize) -> Vec<Persist> {
+    let mut persists: Vec<Persist> = (0..count)
+        .map(|round| Persist::Promise(Ballot { round: round as u64 + 1, node: NodeId(1) }))
+        .collect();
+    let request = Request {
+        client: paxos::core::types::ClientId(7),
+        sequence: 1,
+        operations: vec![Operation::Put { key: "k".into(), value: "v".into() }],
+    };
+    persists.push(Persist::Accept {
+        slot: Slot(0),
+        ballot: Ballot { round: 1, node: NodeId(1) },
+        value: paxos::core::Value::Batch(std::sync::Arc::new(vec![request])),
+    });
+    persists
+}
+
+/// The write-ahead log: scanning any bytes never panics; and a segment of known records, damaged
+/// as `data` says (each 3 bytes: a position, and a byte to put there; or, for a last odd byte, a
+/// cut), yields only records that were written, in order, from the first: never a record that was
+/// not written, never one out of place.
+pub fn wal(data: &[u8]) {
+    let _ = format::scan_records(data);
+    let _ = format::check_segment_header(data, 1);
+    let written = records(usize::from(data.first().copied().unwrap_or(0) % 8));
+    let mut segment = format::segment_header(1).to_vec();
+    for persist in &written {
+        format::encode_record(&[EntryRef::Persist(persist)], &mut segment);
+    }
+    let mut damage = data.get(1..).unwrap_or_default().chunks_exact(3);
+    for change in &mut damage {
+        let at = usize::from(u16::from_le_bytes([change[0], change[1]])) % segment.len();
+        segment[at] = change[2];
+    }
+    if let [cut] = damage.remainder() {
+        segment.truncate(segment.len() - usize::from(*cut) % segment.len());
+    }
+    if format::check_segment_header(&segment, 1).is_err() {
+        return;
+    }
+    let scan = format::scan_records(&segment);
+    assert!(
+        scan.records.len() <= written.len(),
+        "{} records from {} written",
+        scan.records.len(),
+        written.len()
+    );
+    for (index, record) in scan.records.iter().enumerate() {
+        assert_eq!(
+            record.as_slice(),
+            [format::Entry::Persist(written[index].clone())],
+            "record {index} is not the one written there"
+        );
+    }
+}
+
+/// Snapshots: decoding any bytes never panics, and a decoded snapshot encodes and decodes to the
+/// same state. The state of a real snapshot round-trips too.
+pub fn snapshot(data: &[u8]) {
+    let slot = Slot(u64::from(data.first().copied().unwrap_or(0)));
+    if let Ok(state) = format::decode_snapshot(data, slot) {
+        let again = format::encode_snapshot(slot, &state);
+        assert_eq!(format::decode_snapshot(&again, slot).as_ref(), Ok(&state));
+    }
+    let mut state = KvStore::new(16);
+    for (index, pair) in data.chunks(2).take(32).enumerate() {
+        let request = Request {
+            client: paxos::core::types::ClientId(index as u64 % 4 + 1),
+            sequence: index as u64 + 1,
+            operations: vec![Operation::Put { key: pair[..1].to_vec().into(), value: pair.to_vec().into() }],
+        };
+        let _ = state.apply(&request);
+    }
+    let bytes = format::encode_snapshot(Slot(3), &state);
+    assert_eq!(format::decode_snapshot(&bytes, Slot(3)).as_ref(), Ok(&state));
+    let _ = DurableState::initial(ClusterId(1));
+}
+
+/// The checker's readers: any text in any format gives events or a one-line error, never a
+/// panic; a history that parses also pairs into operations or says why not.
+pub fn history(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    for format in
+        [checker::format::Format::Jsonl, checker::format::Format::Edn, checker::format::Format::JepsenLog]
+    {
+        match checker::format::parse(text, format) {
+            Ok((events, _)) => {
+                let _ = checker::history::History::from_events(&events);
+            }
+            Err(error) => assert!(!error.to_string().contains('\n'), "one line: {error}"),
+        }
+    }
+    let _ = checker::format::detect(text);
+}
+
+/// Scenario files: any bytes give a scenario or an error, never a panic; a valid scenario writes
+/// and reads back the same.
+pub fn scenario(data: &[u8]) {
+    let Ok(scenario) = serde_json::from_slice::<scenarios::Scenario>(data) else { return };
+    if scenario.validate().is_ok() {
+        let json = serde_json::to_string(&scenario).expect("a scenario serialises");
+        let back: scenarios::Scenario = serde_json::from_str(&json).expect("and parses back");
+        assert_eq!(back, scenario);
+    }
+}
+
+/// A property: panics when the input breaks it.
+pub type Property = fn(&[u8]);
+
+/// Every property by the name of its target and corpus directory.
+pub const TARGETS: [(&str, Property); 6] = [
+    ("resp", resp),
+    ("peer_frame", peer_frame),
+    ("wal", wal),
+    ("snapshot", snapshot),
+    ("history", history),
+    ("scenario", scenario),
+];
