@@ -81,17 +81,7 @@ pub async fn serve(
         let seed = seed ^ (u64::from(from) << 40) ^ (u64::from(to) << 32) ^ connections;
         tokio::spawn(async move {
             let Ok(outbound) = TcpStream::connect(target).await else { return };
-            let _ = inbound.set_nodelay(true);
-            let _ = outbound.set_nodelay(true);
-            let (inbound_read, inbound_write) = inbound.into_split();
-            let (outbound_read, outbound_write) = outbound.into_split();
-            let forward = pump(inbound_read, outbound_write, links.watch(from, to), seed);
-            let backward = pump(outbound_read, inbound_write, links.watch(to, from), seed ^ 1);
-            // Either direction ending (a close, an error, a loss) ends the connection.
-            tokio::select! {
-                () = forward => {}
-                () = backward => {}
-            }
+            relay(inbound, outbound, &links, (from, to), seed).await;
         });
     }
 }
@@ -137,17 +127,23 @@ pub async fn serve_inbound(listener: TcpListener, target: SocketAddr, links: Arc
             if outbound.write_all(&length).await.is_err() || outbound.write_all(&hello).await.is_err() {
                 return;
             }
-            let _ = inbound.set_nodelay(true);
-            let _ = outbound.set_nodelay(true);
-            let (inbound_read, inbound_write) = inbound.into_split();
-            let (outbound_read, outbound_write) = outbound.into_split();
-            let forward = pump(inbound_read, outbound_write, links.watch(from, to), seed);
-            let backward = pump(outbound_read, inbound_write, links.watch(to, from), seed ^ 1);
-            tokio::select! {
-                () = forward => {}
-                () = backward => {}
-            }
+            relay(inbound, outbound, &links, (from, to), seed).await;
         });
+    }
+}
+
+/// Carries a connection of link `(from, to)` both ways under the links' states until either
+/// direction ends (a close, an error, a loss), which ends the connection.
+async fn relay(inbound: TcpStream, outbound: TcpStream, links: &Links, (from, to): (u8, u8), seed: u64) {
+    let _ = inbound.set_nodelay(true);
+    let _ = outbound.set_nodelay(true);
+    let (inbound_read, inbound_write) = inbound.into_split();
+    let (outbound_read, outbound_write) = outbound.into_split();
+    let forward = pump(inbound_read, outbound_write, links.watch(from, to), seed);
+    let backward = pump(outbound_read, inbound_write, links.watch(to, from), seed ^ 1);
+    tokio::select! {
+        () = forward => {}
+        () = backward => {}
     }
 }
 

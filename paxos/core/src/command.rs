@@ -48,16 +48,7 @@ pub enum Operation {
 impl Operation {
     /// Roughly the bytes it holds in memory: its keys and values, and a fixed cost for the rest.
     pub fn weight(&self) -> u64 {
-        let bytes = match self {
-            Operation::Get { key } | Operation::Delete { key } => key.len(),
-            Operation::Put { key, value } => key.len() + value.len(),
-            Operation::Cas { key, expected, new } => {
-                key.len() + expected.as_ref().map_or(0, |expected| expected.len()) + new.len()
-            }
-            Operation::Member(Change::Add { address, .. }) => address.len(),
-            Operation::Member(_) | Operation::Transfer { .. } => 0,
-        };
-        OPERATION_OVERHEAD + bytes as u64
+        OPERATION_OVERHEAD + self.payload_bytes() as u64
     }
 
     /// Whether the operation leaves the state unchanged.
