@@ -60,13 +60,19 @@ impl Cluster {
         format!("127.0.0.1:{}", self.port + u16::from(id) - 1)
     }
 
+    /// Node `id`'s log (its standard error).
+    fn log(&self, id: u8) -> PathBuf {
+        self.dir.join(format!("node-{id}.log"))
+    }
+
     fn start(&mut self, id: u8) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log(id)).expect("node log");
         let child = Command::new(PAXOS)
             .args(["node", "--request-timeout-ms", "1500"])
             .args(&self.arguments)
             .arg("--data-dir")
             .arg(self.dir.join(format!("node-{id}")))
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("spawn paxos node");
         self.nodes.insert(id, child);
@@ -380,14 +386,50 @@ async fn protocol_errors_are_clear_and_harmless() {
     let (answer, closed) = raw(&addr, b"*2\r\n:3\r\n").await;
     assert!(answer.starts_with("-ERR Protocol error: expected '$'"), "{answer}");
     assert!(closed);
-    // Garbage on the peer port: that connection is dropped, the node is unharmed.
+    // Garbage on the peer port, an oversized frame, a hello of another cluster and one meant for
+    // another node: each connection is dropped with one log line naming the address and the
+    // reason, and the node is unharmed.
     let peer = format!("127.0.0.1:{}", cluster.port + 3);
     let (_, closed) = raw(&peer, b"\x00\x00\x00\x05hello garbage \xff\xfe").await;
     assert!(closed, "the peer connection is closed");
     let (_, closed) = raw(&peer, &[0xff; 64]).await;
     assert!(closed, "an oversized peer frame closes the connection");
+    let hello = |cluster: u64, to: u8| {
+        let hello = paxos::runtime::peer::Hello {
+            cluster: paxos::core::ClusterId(cluster),
+            from: paxos::core::NodeId(2),
+            to: paxos::core::NodeId(to),
+            address: "127.0.0.1:1".to_string(),
+        };
+        let body = paxos::runtime::peer::encode_frame(&paxos::runtime::peer::Frame::Hello(hello));
+        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+        frame.extend(body);
+        frame
+    };
+    let ours = std::fs::read_to_string(cluster.dir.join("cluster.json")).expect("cluster.json");
+    let ours: serde_json::Value = serde_json::from_str(&ours).expect("json");
+    let ours = ours["cluster"].as_u64().expect("the cluster id");
+    for frame in [hello(ours ^ 1, 1), hello(ours, 9)] {
+        let (_, closed) = raw(&peer, &frame).await;
+        assert!(closed, "a hello that does not fit is refused");
+    }
     put(&addr, "after", "garbage").await;
     assert_eq!(get(&cluster.addr(2), "after").await.as_deref(), Some("garbage"));
+    // The node logs as it drops a connection, maybe just after the client saw it close.
+    let reasons = ["is not a hello", "frame size too big", "belongs to cluster", "to n9 reached node n1"];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = std::fs::read_to_string(cluster.log(1)).expect("node 1's log");
+        let lines: Vec<&str> =
+            log.lines().filter(|line| line.contains("peer connection from 127.0.0.1:")).collect();
+        let counts: Vec<usize> =
+            reasons.iter().map(|reason| lines.iter().filter(|line| line.contains(reason)).count()).collect();
+        if counts == [1; 4] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "one line for each of {reasons:?}, found {counts:?}: {log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

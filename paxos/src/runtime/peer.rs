@@ -235,7 +235,12 @@ pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + S
     let from = match first {
         None => return Err(InboundError::Refused("closed before its hello".to_string())),
         Some(Err(error)) => return Err(InboundError::Malformed(error.to_string())),
-        Some(Ok(bytes)) => match decode(&bytes)? {
+        Some(Ok(bytes)) => match decode(&bytes).map_err(|error| {
+            InboundError::Malformed(format!(
+                "the first frame ({} bytes) is not a hello: {error}",
+                bytes.len()
+            ))
+        })? {
             Frame::Hello(Hello { cluster, from, to, address }) => {
                 if cluster != me.0 {
                     return Err(InboundError::Refused(format!(
