@@ -660,7 +660,15 @@ async fn a_node_refuses_clients_past_its_limit_and_closes_silent_ones() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Silent for longer than the timeout: closed by the node.
-    let mut silent = tokio::net::TcpStream::connect(&cluster.addr(2)).await.expect("connect");
+    // (Node 2 may still be starting: connect as soon as it listens.)
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut silent = loop {
+        match tokio::net::TcpStream::connect(&cluster.addr(2)).await {
+            Ok(stream) => break stream,
+            Err(error) => assert!(Instant::now() < deadline, "cannot connect to node 2: {error}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let started = Instant::now();
     let mut rest = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), silent.read_to_end(&mut rest))
