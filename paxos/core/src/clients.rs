@@ -85,6 +85,7 @@ impl Replica {
         let read_mode = self.config.read_mode;
         let (proposals_max, reads_max) = (self.config.proposals_max, self.config.reads_max);
         let bytes_max = self.config.proposals_bytes_max;
+        let weight = request.weight();
         let index = self.log.commit();
         let Role::Leader(leader) = &mut self.role else { return };
         if origin != node {
@@ -105,7 +106,7 @@ impl Replica {
             }
         } else if leader.queue.len() >= proposals_max {
             Some(RequestError::Busy { queue: Queue::Proposals, limit: proposals_max })
-        } else if leader.queue_bytes > 0 && leader.queue_bytes + request.weight() > bytes_max {
+        } else if leader.queue_bytes > 0 && leader.queue_bytes + weight > bytes_max {
             // An empty queue takes any one request, whatever its size.
             let limit = usize::try_from(bytes_max).unwrap_or(usize::MAX);
             Some(RequestError::Busy { queue: Queue::ProposalBytes, limit })
@@ -122,7 +123,7 @@ impl Replica {
             return;
         }
         if !request.is_read_only() {
-            leader.queue_bytes += request.weight();
+            leader.queue_bytes += weight;
             leader.queue.push_back(request);
             return;
         }
