@@ -401,7 +401,7 @@ async fn boot(
     }
     if boot == 1 {
         // `paxos init` (a first member) or `paxos join` (a new one): the first durable record.
-        setup::join(fs.clone(), dir, CLUSTER)?;
+        setup::join(fs.clone(), dir, CLUSTER, NodeId(i))?;
     }
     let peers = shared.borrow().peers[usize::from(i) - 1].clone();
 

@@ -373,7 +373,7 @@ impl Actor for Node {
                 // First start: a member of a cluster created by init.
                 None => self.boot(
                     config,
-                    Saved { durable: DurableState::initial(CLUSTER), restarts: 0, wipes: 0 },
+                    Saved { durable: DurableState::initial(CLUSTER, config.node), restarts: 0, wipes: 0 },
                     o,
                 ),
                 Some(Disk::Replica(saved)) => {

@@ -39,7 +39,8 @@ impl Cluster {
                 config.window_slots = 8;
                 config.batch_requests_max = 1024;
                 config.snapshot_interval_slots = u64::MAX;
-                Replica::new(config, DurableState::initial(ClusterId(1)), 1).expect("valid configuration")
+                Replica::new(config, DurableState::initial(ClusterId(1), node), 1)
+                    .expect("valid configuration")
             })
             .collect();
         Cluster { replicas, network: VecDeque::new(), replies: Vec::new(), busy: vec![Duration::ZERO; 3] }

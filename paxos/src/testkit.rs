@@ -431,11 +431,15 @@ impl Simulation {
         };
         if simulation.options.record_persists {
             // What `init` writes for each member.
-            let init = Recorded::Step(vec![Persist::Joined { cluster: CLUSTER, incarnation: 0 }]);
-            simulation.summary.persists = vec![vec![init]; members.len()];
+            simulation.summary.persists = members
+                .iter()
+                .map(|&node| {
+                    vec![Recorded::Step(vec![Persist::Joined { cluster: CLUSTER, node, incarnation: 0 }])]
+                })
+                .collect();
         }
         for &node in &members {
-            let durable = DurableState::initial(CLUSTER);
+            let durable = DurableState::initial(CLUSTER, node);
             simulation.hosts.push(Host {
                 replica: None,
                 durable,

@@ -16,7 +16,7 @@ fn members() -> Vec<NodeId> {
 fn replica_with(node: u8, configure: impl FnOnce(&mut Config)) -> Replica {
     let mut config = Config::new(NodeId(node), members());
     configure(&mut config);
-    let mut replica = Replica::new(config, DurableState::initial(CLUSTER), 1).unwrap();
+    let mut replica = Replica::new(config, DurableState::initial(CLUSTER, NodeId(node)), 1).unwrap();
     replica.start(&mut Vec::new());
     replica
 }

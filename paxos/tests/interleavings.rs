@@ -19,7 +19,7 @@ impl Node {
     fn new(id: u8, mutant: Mutant) -> Node {
         let mut config = Config::new(NodeId(id), vec![NodeId(1), NodeId(2), NodeId(3)]);
         config.mutant = mutant;
-        let durable = DurableState::initial(CLUSTER);
+        let durable = DurableState::initial(CLUSTER, NodeId(id));
         let mut replica = Replica::new(config, durable.clone(), 1).expect("valid configuration");
         replica.start(&mut Vec::new());
         Node { replica, durable }

@@ -21,7 +21,7 @@ fn incarnations() -> Vec<u64> {
 fn replica(node: u8) -> Replica {
     let mut config = Config::new(NodeId(node), vec![NodeId(1), NodeId(2), NodeId(3)]);
     config.learners = vec![NodeId(4)];
-    let mut replica = Replica::new(config, DurableState::initial(CLUSTER), 1).unwrap();
+    let mut replica = Replica::new(config, DurableState::initial(CLUSTER, NodeId(node)), 1).unwrap();
     replica.start(&mut Vec::new());
     replica
 }
@@ -56,7 +56,7 @@ fn leader_with(configure: impl FnOnce(&mut Config)) -> Replica {
     let mut config = Config::new(NodeId(1), vec![NodeId(1), NodeId(2), NodeId(3)]);
     config.learners = vec![NodeId(4)];
     configure(&mut config);
-    let mut replica = Replica::new(config, DurableState::initial(CLUSTER), 1).unwrap();
+    let mut replica = Replica::new(config, DurableState::initial(CLUSTER, NodeId(1)), 1).unwrap();
     replica.start(&mut Vec::new());
     step(&mut replica, Input::Timeout(Timer::Election));
     let b = ballot(1, 1);

@@ -517,6 +517,17 @@ fn command_line_errors_are_one_clear_line() {
     let (code, stderr) = run(&["node", "--data-dir", cluster.join("node-2").to_str().expect("utf-8")]);
     assert_eq!(code, Some(2));
     assert!(stderr.lines().last().is_some_and(|line| line.contains("holds the data of cluster")), "{stderr}");
+    // A data directory of another node of the same cluster (node 3's data, node 1's file).
+    std::fs::copy(cluster.join("node-1/node.json"), cluster.join("node-3/node.json")).expect("copy");
+    let (code, stderr) = run(&["node", "--data-dir", cluster.join("node-3").to_str().expect("utf-8")]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .is_some_and(|line| line.contains("holds the data of node n3, but this node is n1")),
+        "{stderr}"
+    );
     // Bad flags.
     let (code, stderr) = run(&["bench", "--duration", "soon"]);
     assert_eq!(code, Some(2));

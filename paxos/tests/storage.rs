@@ -144,7 +144,7 @@ fn value(n: u64, bytes: usize) -> Value {
 
 /// A log of varied records: the initial membership, promises, accepts of several sizes.
 fn sample_records(count: u64) -> Vec<Vec<Persist>> {
-    let mut records = vec![vec![Persist::Joined { cluster: ClusterId(7), incarnation: 0 }]];
+    let mut records = vec![vec![Persist::Joined { cluster: ClusterId(7), node: NodeId(1), incarnation: 0 }]];
     for n in 1..count {
         let ballot = Ballot { round: n / 4 + 1, node: NodeId(1) };
         let mut record =
@@ -387,7 +387,7 @@ fn a_cut_first_segment_header_is_replaced() {
     let (mut storage, recovered, recovery) = open(&dir.0, &StorageOptions::default()).expect("open");
     assert_eq!(recovered, DurableState::lost());
     assert_eq!(recovery.removed, vec!["wal-00000000000000000001.log".to_string()]);
-    let joined = Persist::Joined { cluster: ClusterId(3), incarnation: 0 };
+    let joined = Persist::Joined { cluster: ClusterId(3), node: NodeId(1), incarnation: 0 };
     storage.append(std::slice::from_ref(&joined)).expect("append");
     storage.sync().expect("sync");
     drop(storage);

@@ -14,6 +14,8 @@ use std::sync::Arc;
 pub struct Joined {
     /// The cluster.
     pub cluster: ClusterId,
+    /// The node this state belongs to: a data directory moved to another node is refused.
+    pub node: NodeId,
     /// This replica's incarnation (0 for a replica created by `init`).
     pub incarnation: u64,
 }
@@ -37,8 +39,8 @@ pub struct DurableState {
 
 impl DurableState {
     /// The state `init` writes for a member of a new cluster.
-    pub fn initial(cluster: ClusterId) -> DurableState {
-        DurableState { joined: Some(Joined { cluster, incarnation: 0 }), ..DurableState::default() }
+    pub fn initial(cluster: ClusterId, node: NodeId) -> DurableState {
+        DurableState { joined: Some(Joined { cluster, node, incarnation: 0 }), ..DurableState::default() }
     }
 
     /// The state of a replica whose storage was lost: it must recover before it votes.
@@ -69,8 +71,8 @@ impl DurableState {
                 let known = self.incarnations.entry(*node).or_default();
                 *known = (*known).max(*incarnation);
             }
-            Persist::Joined { cluster, incarnation } => {
-                self.joined = Some(Joined { cluster: *cluster, incarnation: *incarnation });
+            Persist::Joined { cluster, node, incarnation } => {
+                self.joined = Some(Joined { cluster: *cluster, node: *node, incarnation: *incarnation });
             }
         }
     }

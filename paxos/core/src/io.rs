@@ -147,6 +147,8 @@ pub enum Persist {
     Joined {
         /// The cluster.
         cluster: ClusterId,
+        /// This replica's node id (checked when a data directory is opened).
+        node: NodeId,
         /// This replica's incarnation.
         incarnation: u64,
     },

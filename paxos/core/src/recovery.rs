@@ -305,7 +305,7 @@ impl Replica {
         self.incarnation = incarnation;
         let own = self.config.node.index();
         self.incarnations[own] = incarnation;
-        self.persist(Persist::Joined { cluster, incarnation }, out);
+        self.persist(Persist::Joined { cluster, node: self.config.node, incarnation }, out);
         self.role = Role::Follower;
         out.push(Output::SetTimer(Timer::Election));
         self.apply_chosen(out);

@@ -132,7 +132,7 @@ impl Replica {
             deferred: Vec::new(),
         };
         match durable.joined {
-            Some(Joined { cluster, incarnation }) => {
+            Some(Joined { cluster, incarnation, .. }) => {
                 replica.cluster = cluster;
                 replica.incarnation = incarnation;
                 replica.promised = durable.promised;

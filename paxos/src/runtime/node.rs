@@ -312,6 +312,13 @@ fn open<F: FileSystem>(
             options.cluster.cluster
         )));
     }
+    if let Some(joined) = durable.joined.filter(|joined| joined.node != me) {
+        return Err(NodeError::Config(format!(
+            "{} holds the data of node {}, but this node is {me}: a data directory belongs to one node",
+            options.data_dir.display(),
+            joined.node
+        )));
+    }
     if durable.joined.is_none() {
         log!(
             options,

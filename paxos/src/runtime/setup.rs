@@ -105,7 +105,7 @@ pub fn init(dir: &Path, cluster: &ClusterConfig) -> Result<(), String> {
                 node_dir.display()
             ));
         }
-        join(Arc::new(StdFs), &node_dir, cluster.cluster).map_err(|error| error.to_string())?;
+        join(Arc::new(StdFs), &node_dir, cluster.cluster, member.id).map_err(|error| error.to_string())?;
         let file =
             NodeFile { node: member.id, cluster: cluster.clone(), peers: Vec::new(), listen_peer: None };
         write_json(&node_dir.join(NODE_FILE), &file)?;
@@ -114,16 +114,21 @@ pub fn init(dir: &Path, cluster: &ClusterConfig) -> Result<(), String> {
 }
 
 /// Writes a new member's first durable record into its data directory `dir` on `fs`: it joined
-/// `cluster` as incarnation 0. A node whose directory lacks it (while its `node.json` says it is a
+/// `cluster` as node `node`, incarnation 0. A node whose directory lacks it (while its `node.json` says it is a
 /// member) lost its storage, and recovers before it votes. `init` calls this for every member on
 /// the operating system's disk; the simulation calls it on turmoil's.
 ///
 /// # Errors
 ///
 /// The storage cannot be opened, written or synced.
-pub fn join<F: FileSystem>(fs: Arc<F>, dir: &Path, cluster: ClusterId) -> Result<(), StorageError> {
+pub fn join<F: FileSystem>(
+    fs: Arc<F>,
+    dir: &Path,
+    cluster: ClusterId,
+    node: NodeId,
+) -> Result<(), StorageError> {
     let (mut storage, _, _) = Storage::open(fs, dir, StorageOptions::default())?;
-    storage.append(&[Persist::Joined { cluster, incarnation: 0 }])?;
+    storage.append(&[Persist::Joined { cluster, node, incarnation: 0 }])?;
     storage.sync()
 }
 
@@ -140,7 +145,7 @@ pub fn join_running(dir: &Path, file: &NodeFile) -> Result<(), String> {
         return Err(format!("{} already holds a node; remove it or choose another directory", dir.display()));
     }
     std::fs::create_dir_all(dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
-    join(Arc::new(StdFs), dir, file.cluster.cluster).map_err(|error| error.to_string())?;
+    join(Arc::new(StdFs), dir, file.cluster.cluster, file.node).map_err(|error| error.to_string())?;
     write_json(&dir.join(NODE_FILE), file)
 }
 

@@ -4,7 +4,7 @@
 //! # Segment file `wal-<seq>.log`
 //!
 //! ```text
-//! header  "PXWAL" version(1) 0 0 | seq: u64 LE | crc32c(first 16 bytes): u32 LE      (20 bytes)
+//! header  "PXWAL" version(2) 0 0 | seq: u64 LE | crc32c(first 16 bytes): u32 LE      (20 bytes)
 //! record  len: u32 LE | crc32c(len bytes): u32 LE | payload (len bytes) | crc32c(payload): u32 LE
 //! record  ...
 //! ```
@@ -28,8 +28,8 @@ use crate::core::{Ballot, DurableState, Joined, KvStore, NodeId, Persist, Slot, 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The format version written into every segment header.
-pub const VERSION: u8 = 1;
+/// The format version written into every segment header (2: `Joined` names its node).
+pub const VERSION: u8 = 2;
 /// The format version written into every snapshot header (2: the state carries the membership).
 pub const SNAPSHOT_VERSION: u8 = 2;
 const SEGMENT_MAGIC: [u8; 5] = *b"PXWAL";
