@@ -36,6 +36,11 @@ fn every_corpus_file_and_its_mutants_keep_every_decoders_properties() {
     let mutations = env_number("FUZZ_MUTATIONS", 8);
     let seed = env_number("FUZZ_SEED", 1);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    // The allocation limit is not vacuous: the counting allocator is in place, and a decoder that
+    // trusted a length prefix would break it.
+    let claimed = 64 << 20;
+    let (_, bytes) = properties::allocated_by(|| Vec::<u8>::with_capacity(claimed));
+    assert!(bytes >= claimed && bytes > properties::allocation_limit(20), "{bytes} bytes counted");
     let mut checked = 0;
     for (target, property) in properties::TARGETS {
         let dir = root.join(target);

@@ -4,7 +4,10 @@
 //! (`fuzz/fuzz_targets/`) call them under libFuzzer; `chaos/tests/fuzz_corpus.rs` includes this
 //! file and runs every kept corpus file, and seeded mutations of each, through the same functions
 //! in the ordinary test command. So this file uses only what both have: `paxos`, `checker`,
-//! `scenarios` and `serde_json`.
+//! `scenarios`, `serde_json` and `stats_alloc`.
+//!
+//! Both install [`ALLOCATOR`], a counting global allocator, from here: the decoders of the network
+//! and the disk are held to an allocation limit ([`allocation_limit`]) on every input.
 
 use paxos::client::resp::{parse_command, Limits};
 use paxos::core::io::Persist;
@@ -12,6 +15,42 @@ use paxos::core::kv::KvStore;
 use paxos::core::types::{Ballot, NodeId, Slot};
 use paxos::core::{Operation, Request};
 use paxos::storage::format::{self, EntryRef};
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+use std::alloc::System;
+
+/// Counts every allocation of the process that includes this file (the fuzz targets, and the
+/// corpus test in the test command), for [`allocated_by`].
+#[global_allocator]
+pub static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// The most a decoder of outside bytes may allocate, in all, while it decodes `input` bytes: a
+/// fixed 256 KiB plus 128 bytes per byte of input. A length prefix read from the input never
+/// buys an allocation the input does not pay for (a 20-byte frame claiming 64 MiB allocates
+/// nothing near that); what a decoder builds grows with what it was given. 128: the in-memory
+/// form of the densest encodings (a batch of requests with 1-byte keys, a few bytes each on the
+/// wire) costs up to about 100 bytes per byte (104 at most over the kept corpora).
+pub fn allocation_limit(input: usize) -> usize {
+    (256 << 10) + 128 * input
+}
+
+/// Runs `decode` and returns its result and the bytes it allocated in all (every allocation and
+/// every growth, whether freed or not: at least its peak).
+pub fn allocated_by<R>(decode: impl FnOnce() -> R) -> (R, usize) {
+    let region = Region::new(ALLOCATOR);
+    let result = decode();
+    let change = region.change();
+    let grown = usize::try_from(change.bytes_reallocated.max(0)).unwrap_or(0);
+    (result, change.bytes_allocated + grown)
+}
+
+/// Runs `decode` on `input` under [`allocation_limit`], panicking (as a fuzz property does) when
+/// it allocates more; `what` names the decoder.
+fn within_limit<R>(what: &str, input: &[u8], decode: impl FnOnce() -> R) -> R {
+    let (result, bytes) = allocated_by(decode);
+    let limit = allocation_limit(input.len());
+    assert!(bytes <= limit, "{what} allocated {bytes} bytes decoding {} bytes (limit {limit})", input.len());
+    result
+}
 
 /// The limits the RESP property parses with: the node's, and small ones that reach every refusal.
 const RESP_LIMITS: [Limits; 2] = [
@@ -37,7 +76,7 @@ pub fn resp(data: &[u8]) {
     for limits in &RESP_LIMITS {
         let mut at = 0;
         while at < data.len() {
-            match parse_command(&data[at..], limits) {
+            match within_limit("the RESP parser", &data[at..], || parse_command(&data[at..], limits)) {
                 Ok(Some((arguments, used))) => {
                     assert!(used > 0 && used <= data.len() - at, "used {used} of {}", data.len() - at);
                     if data[at] == b'*' && !arguments.is_empty() {
@@ -58,7 +97,7 @@ pub fn resp(data: &[u8]) {
 
 /// Peer frames: decoding any body never panics, and a hello decodes the same either way.
 pub fn peer_frame(data: &[u8]) {
-    let frame = paxos::runtime::peer::decode_frame(data);
+    let frame = within_limit("the peer frame decoder", data, || paxos::runtime::peer::decode_frame(data));
     if let Some(hello) = paxos::runtime::peer::decode_hello(data) {
         assert!(matches!(frame, Ok(paxos::runtime::peer::Frame::Hello(ref decoded)) if *decoded == hello));
     }
@@ -87,7 +126,7 @@ fn records(count: usize) -> Vec<Persist> {
 /// cut), yields only records that were written, in order, from the first: never a record that was
 /// not written, never one out of place.
 pub fn wal(data: &[u8]) {
-    let _ = format::scan_records(data);
+    let _ = within_limit("the WAL scan", data, || format::scan_records(data));
     let _ = format::check_segment_header(data, 1);
     let written = records(usize::from(data.first().copied().unwrap_or(0) % 8));
     let mut segment = format::segment_header(1).to_vec();
@@ -125,7 +164,7 @@ pub fn wal(data: &[u8]) {
 /// same state. The state of a real snapshot round-trips too.
 pub fn snapshot(data: &[u8]) {
     let slot = Slot(u64::from(data.first().copied().unwrap_or(0)));
-    if let Ok(state) = format::decode_snapshot(data, slot) {
+    if let Ok(state) = within_limit("the snapshot decoder", data, || format::decode_snapshot(data, slot)) {
         let again = format::encode_snapshot(slot, &state);
         assert_eq!(format::decode_snapshot(&again, slot).as_ref(), Ok(&state));
     }
