@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The tests, from a clean clone: installs the system packages the tests use, then runs every test of
 # the workspace. redis-cli (Debian's redis-tools) checks client compatibility; chromium renders the
-# HTML reports in a real headless browser.
+# HTML reports in a real headless browser; prometheus (with promtool) lints and scrapes the nodes'
+# metrics.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]} for the tests" >&2
     sudo_cmd=""

@@ -460,7 +460,7 @@ async fn boot(
         observer: Some(observer),
         clock: Some(clock),
         pause: Some(pause),
-        log: std::env::var_os("CHAOS_NODE_LOG").is_some(),
+        metrics: None,
     };
     tokio::select! {
         biased;

@@ -145,7 +145,7 @@ fn group(dir: &Path, seconds: f64, writers: u64) -> Measure {
     let (storage, _, _) = Storage::open(Arc::new(StdFs), &path, StorageOptions::default()).expect("open");
     let (report, durable) = tokio::sync::watch::channel(0u64);
     let committer = Arc::new(
-        Committer::start(storage, move |outcome| {
+        Committer::start(storage, None, move |outcome| {
             let _ = report.send(outcome.expect("durable"));
         })
         .expect("storage thread"),

@@ -16,6 +16,7 @@
 //!   a small client.
 //! - [`runtime`]: the node: drives the core over sockets, timers and storage (tokio, or turmoil's
 //!   simulation).
+//! - [`metrics`]: the node's Prometheus metrics and the HTTP endpoint that serves them.
 //! - [`storage`]: the write-ahead log, snapshots, recovery and group commit, over a small
 //!   file-system trait (the operating system's, or turmoil's simulated disk).
 //!
@@ -23,6 +24,7 @@
 //! built on this library and is not part of it.
 
 pub mod client;
+pub mod metrics;
 pub mod runtime;
 pub mod storage;
 #[cfg(feature = "testkit")]

@@ -197,7 +197,13 @@ fn accepting_a_slot_again_in_a_later_ballot_is_counted() {
 fn counters_take_no_part_in_a_replicas_identity() {
     use std::hash::{BuildHasher, Hash};
     let zero = paxos::core::Counters::default();
-    let busy = paxos::core::Counters { elections: 3, reaccepted: 2, overwritten: 1 };
+    let busy = paxos::core::Counters {
+        elections: 3,
+        reaccepted: 2,
+        overwritten: 1,
+        snapshots_sent: 0,
+        snapshots_installed: 0,
+    };
     assert_eq!(zero, busy);
     assert_eq!(zero.partial_cmp(&busy), Some(std::cmp::Ordering::Equal));
     assert_eq!(zero.cmp(&busy), std::cmp::Ordering::Equal);

@@ -60,6 +60,11 @@ impl Cluster {
         format!("127.0.0.1:{}", self.port + u16::from(id) - 1)
     }
 
+    /// Where node `id` serves its metrics (every test node does, as an operator's would).
+    fn metrics_addr(&self, id: u8) -> String {
+        format!("127.0.0.1:{}", self.port + 6 + u16::from(id) - 1)
+    }
+
     /// Node `id`'s log (its standard error).
     fn log(&self, id: u8) -> PathBuf {
         self.dir.join(format!("node-{id}.log"))
@@ -70,6 +75,7 @@ impl Cluster {
         let child = Command::new(PAXOS)
             .args(["node", "--request-timeout-ms", "1500"])
             .args(&self.arguments)
+            .args(["--metrics-addr", &self.metrics_addr(id)])
             .arg("--data-dir")
             .arg(self.dir.join(format!("node-{id}")))
             .stderr(log)
@@ -106,7 +112,7 @@ impl Drop for Cluster {
     }
 }
 
-/// Six consecutive free ports (clients 3, peers 3).
+/// Nine consecutive free ports (clients 3, peers 3, metrics 3).
 fn free_ports() -> u16 {
     let seed = u64::from(std::process::id()) * 7919
         + u64::from(
@@ -114,11 +120,11 @@ fn free_ports() -> u16 {
         );
     for attempt in 0..200u64 {
         let base = 20_000 + ((seed + attempt * 97) % 30_000) as u16;
-        if (base..base + 6).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()) {
+        if (base..base + 9).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()) {
             return base;
         }
     }
-    panic!("no six free consecutive ports");
+    panic!("no nine free consecutive ports");
 }
 
 async fn connect(addr: &str) -> Client {
@@ -691,4 +697,193 @@ async fn a_node_refuses_clients_past_its_limit_and_closes_silent_ones() {
         "{rest:?} after {:?}",
         started.elapsed()
     );
+}
+
+/// `GET path` over HTTP/1.0 from `addr`: the status code and the body.
+fn try_http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    Ok((status, body.to_string()))
+}
+
+/// [`try_http_get`] of a server that must be up.
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    try_http_get(addr, path).unwrap_or_else(|error| panic!("GET http://{addr}{path}: {error}"))
+}
+
+/// The value of the sample `series` (name and labels exactly as exposed) in `text`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Runs `promtool check metrics` on `text`: its complaints, if any.
+fn promtool_check(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| {
+            panic!("promtool: {error}: scripts/test.sh installs it (Debian's prometheus package)")
+        });
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("feed promtool");
+    let output = child.wait_with_output().expect("promtool");
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+    }
+}
+
+/// Every node serves its metrics; they count what the node did, exactly where a count is
+/// knowable (the commands one client sent through node 1, by command and result), agree with the
+/// cluster's state (one leader, a commit point every node reaches), and pass the Prometheus
+/// project's own linter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_what_each_node_did_and_pass_promtool() {
+    let cluster = Cluster::new("metrics");
+    let leading = leader(&cluster, &[1, 2, 3]).await;
+    let mut client = connect(&cluster.addr(1)).await;
+    for i in 0..5 {
+        let reply = client.command(&[b"SET", format!("k{i}").as_bytes(), b"v"]).await.expect("SET");
+        assert_eq!(reply, Reply::Simple("OK".to_string()));
+    }
+    for i in 0..3 {
+        client.command(&[b"GET", format!("k{i}").as_bytes()]).await.expect("GET");
+    }
+    client.command(&[b"CAS", b"k0", b"v", b"w"]).await.expect("CAS");
+    client.command(&[b"CAS", b"k0", b"v", b"w"]).await.expect("CAS");
+    let unknown = client.command(&[b"FROB", b"x"]).await.expect("FROB");
+    assert!(matches!(unknown, Reply::Error(_)), "{unknown:?}");
+    client.command(&[b"PING"]).await.expect("PING");
+    // Ping round trips are measured every 250 ms; the followers' commit points catch up.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let scrape = |id: u8| {
+        let (status, text) = http_get(&cluster.metrics_addr(id), "/metrics");
+        assert_eq!(status, 200, "node {id}: {text}");
+        text
+    };
+    let one = scrape(1);
+    let requests = |command: &str, result: &str| {
+        sample(&one, &format!("paxos_client_requests_total{{command=\"{command}\",result=\"{result}\"}}"))
+    };
+    assert_eq!(requests("set", "ok"), Some(5.0), "{one}");
+    assert_eq!(requests("get", "ok"), Some(3.0));
+    assert_eq!(requests("cas", "ok"), Some(2.0), "a CAS that did not swap still succeeded");
+    assert_eq!(requests("other", "error"), Some(1.0));
+    assert_eq!(requests("ping", "ok"), Some(1.0));
+    assert_eq!(requests("set", "busy"), Some(0.0), "every series exists from the start");
+    assert_eq!(sample(&one, "paxos_client_request_duration_seconds_count{kind=\"write\"}"), Some(7.0));
+    assert_eq!(sample(&one, "paxos_client_request_duration_seconds_count{kind=\"read\"}"), Some(3.0));
+    assert_eq!(sample(&one, "paxos_client_connections"), Some(1.0));
+    let mut leaders = 0.0;
+    for id in 1..=3 {
+        let text = if id == 1 { one.clone() } else { scrape(id) };
+        if let Err(complaints) = promtool_check(&text) {
+            panic!("node {id}: promtool check metrics: {complaints}\n{text}");
+        }
+        leaders += sample(&text, "paxos_is_leader").expect("is_leader");
+        assert_eq!(sample(&text, "paxos_has_leader"), Some(1.0), "node {id}");
+        assert!(sample(&text, "paxos_apply_index").expect("apply index") >= 7.0, "node {id}: {text}");
+        assert!(sample(&text, "paxos_wal_fsync_duration_seconds_count").expect("fsyncs") > 0.0, "node {id}");
+        assert!(sample(&text, "paxos_wal_written_bytes_total").expect("wal bytes") > 0.0, "node {id}");
+        assert_eq!(sample(&text, "paxos_members{role=\"voter\"}"), Some(3.0), "node {id}");
+        for peer in (1..=3).filter(|&peer| peer != id) {
+            assert_eq!(sample(&text, &format!("paxos_peer_connected{{peer=\"n{peer}\"}}")), Some(1.0), "node {id}");
+            let pings = format!("paxos_peer_round_trip_seconds_count{{peer=\"n{peer}\"}}");
+            assert!(sample(&text, &pings).expect("round trips") >= 1.0, "node {id}: {text}");
+        }
+        assert!(sample(&text, "process_resident_memory_bytes").expect("rss") > 0.0, "node {id}");
+    }
+    assert_eq!(leaders, 1.0, "exactly one node says it leads");
+    let led = scrape(leading);
+    assert!(sample(&led, "paxos_batch_requests_count").expect("batches") >= 1.0, "{led}");
+    let requests_proposed = sample(&led, "paxos_batch_requests_sum").expect("requests proposed");
+    assert!(requests_proposed >= 7.0, "the leader proposed every write at least once: {led}");
+    assert_eq!(http_get(&cluster.metrics_addr(1), "/nothing").0, 404);
+}
+
+/// A real Prometheus server (Debian's) scrapes the three nodes and answers a query on what they
+/// did, through its HTTP API: the endpoint works with the system that will read it, not only
+/// with a linter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_scrapes_the_cluster_and_answers_a_query() {
+    let cluster = Cluster::new("prometheus");
+    leader(&cluster, &[1, 2, 3]).await;
+    let dir = cluster.dir.join("prometheus");
+    std::fs::create_dir_all(&dir).expect("prometheus dir");
+    let targets: Vec<String> = (1..=3).map(|id| format!("'{}'", cluster.metrics_addr(id))).collect();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: paxos\n    static_configs:\n      - targets: [{}]\n",
+        targets.join(", ")
+    );
+    std::fs::write(dir.join("prometheus.yml"), config).expect("write the configuration");
+    let web = free_port();
+    let log = std::fs::File::create(dir.join("prometheus.log")).expect("prometheus log");
+    let prometheus = Command::new("prometheus")
+        .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{web}"))
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|error| {
+            panic!("prometheus: {error}: scripts/test.sh installs it (Debian's prometheus package)")
+        });
+    struct Stop(Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _prometheus = Stop(prometheus);
+    let api = format!("127.0.0.1:{web}");
+    let query = |expression: &str| {
+        let encoded: String = expression
+            .bytes()
+            .map(|byte| match byte {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'-' => (byte as char).to_string(),
+                _ => format!("%{byte:02X}"),
+            })
+            .collect();
+        // Prometheus may still be starting.
+        let (status, body) = try_http_get(&api, &format!("/api/v1/query?query={encoded}")).ok()?;
+        if status != 200 {
+            return None;
+        }
+        let answer: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let results = answer["data"]["result"].as_array()?.clone();
+        Some(results)
+    };
+    let writes = "sum(rate(paxos_client_requests_total{command=\"set\",result=\"ok\"}[15s])) > 0";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut round = 0;
+    loop {
+        put(&cluster.addr(1 + round % 3), &format!("key{round}"), "value").await;
+        round += 1;
+        let up = query("count(up == 1) == 3").unwrap_or_default();
+        let rate = query(writes).unwrap_or_default();
+        if up.len() == 1 && rate.len() == 1 {
+            let value = rate[0]["value"][1].as_str().and_then(|value| value.parse::<f64>().ok());
+            assert!(value.is_some_and(|value| value > 0.0), "{rate:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not see three targets up and a write rate within 60 s: up {up:?}, rate {rate:?}; its log: {}",
+            std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let leaders = query("sum(paxos_is_leader)").expect("a query answered");
+    assert_eq!(leaders[0]["value"][1].as_str(), Some("1"), "{leaders:?}");
 }

@@ -115,7 +115,7 @@ fn sigkill_writer_process() {
     let durable = Arc::new((std::sync::Mutex::new(0u64), std::sync::Condvar::new()));
     let report = durable.clone();
     let committer = Arc::new(
-        paxos::storage::group::Committer::start(storage, move |outcome| {
+        paxos::storage::group::Committer::start(storage, None, move |outcome| {
             *report.0.lock().expect("lock") = outcome.expect("durable");
             report.1.notify_all();
         })

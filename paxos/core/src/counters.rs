@@ -20,6 +20,10 @@ pub struct Counters {
     /// Of those, the ones that replaced the accepted value with a different one: a value accepted
     /// but never chosen, superseded by a competing proposer's.
     pub overwritten: u64,
+    /// Snapshots of the state machine this replica sent to a peer too far behind for the log.
+    pub snapshots_sent: u64,
+    /// Snapshots from peers this replica installed.
+    pub snapshots_installed: u64,
 }
 
 impl PartialEq for Counters {
@@ -61,7 +65,13 @@ mod tests {
     #[test]
     fn counters_never_tell_two_replicas_apart() {
         let zero = Counters::default();
-        let busy = Counters { elections: 3, reaccepted: 2, overwritten: 1 };
+        let busy = Counters {
+            elections: 3,
+            reaccepted: 2,
+            overwritten: 1,
+            snapshots_sent: 4,
+            snapshots_installed: 5,
+        };
         assert_eq!(zero, busy);
         assert_eq!(zero.cmp(&busy), std::cmp::Ordering::Equal);
         assert_eq!(zero.partial_cmp(&busy), Some(std::cmp::Ordering::Equal));

@@ -89,6 +89,7 @@ impl Replica {
         if first < self.log.start() {
             if self.log.applied() > first {
                 let state = Arc::new(self.kv.clone());
+                self.counters.snapshots_sent += 1;
                 self.send(from, Message::Snapshot { slot: self.log.applied(), state }, out);
             }
             return;
@@ -136,6 +137,7 @@ impl Replica {
         }
         self.kv = state.clone();
         self.log.install_snapshot(slot);
+        self.counters.snapshots_installed += 1;
         let teacher = self.learning.take();
         self.persist_snapshot(out);
         self.apply_chosen(out);

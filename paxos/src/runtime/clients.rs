@@ -9,6 +9,7 @@
 use super::session::{Call, Control, Info, Session};
 use crate::client::resp::{self, ProtocolError, Reply};
 use crate::core::{Bytes, Change, ClientId, NodeId, Operation, Outcome, Request, Response};
+use crate::metrics::{self, Metrics};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
@@ -179,8 +180,9 @@ pub async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
             match resp::parse_command(&buf[used..], &session.limits) {
                 Ok(Some((arguments, consumed))) => {
                     used += consumed;
-                    if !arguments.is_empty() {
-                        commands.push(parse(arguments, session.value_bytes));
+                    if let Some(name) = arguments.first() {
+                        let index = metrics::command_index(name);
+                        commands.push((index, parse(arguments, session.value_bytes)));
                     }
                 }
                 Ok(None) => break None,
@@ -189,7 +191,7 @@ pub async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         };
         buf.drain(..used);
         let mut batch: Vec<Operation> = Vec::new();
-        for command in commands {
+        for (index, command) in commands {
             match command {
                 Command::Kv(operation) => {
                     batch.push(operation);
@@ -207,12 +209,18 @@ pub async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                         Command::Config => info(&session, Status::Config).await,
                         Command::Kv(_) => unreachable!("handled above"),
                     };
+                    if let Some(metrics) = &session.metrics {
+                        metrics.request(index, result(&reply));
+                    }
                     reply.encode(&mut out);
                 }
             }
         }
         execute(&session, client, &mut sequence, batch, &mut out).await;
         if let Some(error) = &violation {
+            if let Some(metrics) = &session.metrics {
+                metrics.request(metrics::COMMANDS.len() - 1, metrics::RESULTS.len() - 1);
+            }
             Reply::error(format!("ERR {error}")).encode(&mut out);
         }
         if !out.is_empty() {
@@ -240,6 +248,8 @@ async fn execute(
         return;
     }
     let count = operations.len();
+    let started = tokio::time::Instant::now();
+    let kinds: Option<Vec<usize>> = session.metrics.as_ref().map(|_| operations.iter().map(kind).collect());
     *sequence += 1;
     let request = Request { client, sequence: *sequence, operations };
     let (reply, response) = oneshot::channel();
@@ -260,9 +270,39 @@ async fn execute(
             }
         }
     };
+    if let (Some(metrics), Some(kinds)) = (&session.metrics, kinds) {
+        count_requests(metrics, &kinds, &replies, started.elapsed());
+    }
     for reply in replies {
         reply.encode(out);
     }
+}
+
+/// The index in [`metrics::COMMANDS`] of an operation.
+fn kind(operation: &Operation) -> usize {
+    match operation {
+        Operation::Get { .. } => 0,
+        Operation::Put { .. } => 1,
+        Operation::Delete { .. } => 2,
+        Operation::Cas { .. } => 3,
+        Operation::Member(_) | Operation::Transfer { .. } => 4,
+    }
+}
+
+/// The index in [`metrics::RESULTS`] of a reply.
+fn result(reply: &Reply) -> usize {
+    match reply {
+        Reply::Error(text) => metrics::result_of_error(text),
+        _ => 0,
+    }
+}
+
+/// Counts a request's commands with their replies, and how long it took.
+fn count_requests(metrics: &Metrics, kinds: &[usize], replies: &[Reply], took: std::time::Duration) {
+    for (&kind, reply) in kinds.iter().zip(replies) {
+        metrics.request(kind, result(reply));
+    }
+    metrics.request_took(kinds.iter().all(|&kind| kind == 0), took);
 }
 
 /// Which view of the node's status a command asks for.

@@ -13,6 +13,7 @@ use crate::core::{
     Action, Ballot, ClientId, ClusterId, Config, Envelope, Input, Membership, NodeId, Output, Persist,
     Replica, Response, Schedule, Slot, Timer, TimerChange,
 };
+use crate::metrics::{self, Metrics};
 use crate::storage::fs::FileSystem;
 use crate::storage::group::{Committer, Durable};
 use crate::storage::{Storage, StorageError, StorageOptions, StorageStats};
@@ -107,9 +108,8 @@ pub struct NodeOptions {
     pub observer: Option<tokio::sync::watch::Sender<Observed>>,
     /// The node's clock (timers run in its local time); `None`: the real clock.
     pub clock: Option<Arc<Clock>>,
-    /// Print what the node notices (recovery, cut unfinished writes, refused connections) to
-    /// standard error.
-    pub log: bool,
+    /// The node's metrics, if it keeps them (served by [`metrics::serve`]).
+    pub metrics: Option<Arc<Metrics>>,
     /// While it holds `true`, the node processes nothing (a paused process: messages queue, timers
     /// expire and fire together on resume).
     pub pause: Option<tokio::sync::watch::Receiver<bool>>,
@@ -169,7 +169,12 @@ pub enum NodeError {
 
 enum Disk<F: FileSystem> {
     Thread(Committer),
-    Inline { storage: Box<Storage<F>>, ticket: u64, reports: mpsc::UnboundedSender<Durable> },
+    Inline {
+        storage: Box<Storage<F>>,
+        ticket: u64,
+        reports: mpsc::UnboundedSender<Durable>,
+        metrics: Option<Arc<Metrics>>,
+    },
 }
 
 impl<F: FileSystem> Disk<F> {
@@ -178,25 +183,26 @@ impl<F: FileSystem> Disk<F> {
         storage: Storage<F>,
         mode: DiskMode,
         reports: mpsc::UnboundedSender<Durable>,
+        metrics: Option<Arc<Metrics>>,
     ) -> Result<Disk<F>, NodeError> {
         match mode {
             DiskMode::Thread => {
-                let committer = Committer::start(storage, move |report| {
+                let committer = Committer::start(storage, metrics, move |report| {
                     let _ = reports.send(report);
                 })
                 .map_err(|error| NodeError::Config(format!("cannot start the storage thread: {error}")))?;
                 Ok(Disk::Thread(committer))
             }
-            DiskMode::Inline => Ok(Disk::Inline { storage: Box::new(storage), ticket: 0, reports }),
+            DiskMode::Inline => Ok(Disk::Inline { storage: Box::new(storage), ticket: 0, reports, metrics }),
         }
     }
 
     fn submit(&mut self, persists: Vec<Persist>) -> u64 {
         match self {
             Disk::Thread(committer) => committer.submit(persists),
-            Disk::Inline { storage, ticket, reports } => {
+            Disk::Inline { storage, ticket, reports, metrics } => {
                 *ticket += 1;
-                let outcome = storage.append(&persists).and_then(|()| storage.sync());
+                let outcome = crate::storage::group::write_and_sync(storage, &persists, metrics.as_deref());
                 let _ = reports.send(outcome.map(|()| *ticket).map_err(Arc::new));
                 *ticket
             }
@@ -232,7 +238,7 @@ pub async fn run<N: Net, F: FileSystem>(
     let peer_listener = bind(&net, "peers", options.peer_bind).await?;
     let client_listener = bind(&net, "clients", options.client_bind).await?;
     let (durable_tx, durable_rx) = mpsc::unbounded_channel::<Durable>();
-    let disk = Disk::start(storage, options.disk, durable_tx)?;
+    let disk = Disk::start(storage, options.disk, durable_tx, options.metrics.clone())?;
     let (calls_tx, calls_rx) = mpsc::channel::<Call>(65_536);
     let (control_tx, control_rx) = mpsc::channel::<Control>(256);
     let (inbox_tx, inbox_rx) = mpsc::channel::<Envelope>(65_536);
@@ -251,6 +257,7 @@ pub async fn run<N: Net, F: FileSystem>(
         deadline: options.timing.request_deadline,
         operations_max: options.operations_max,
         value_bytes: options.value_bytes,
+        metrics: options.metrics.clone(),
     };
     accept_clients::<N>(client_listener, &options, session, &mut rng, &mut tasks);
     let clock = options.clock.clone().unwrap_or_default();
@@ -268,6 +275,14 @@ pub async fn run<N: Net, F: FileSystem>(
         membership: 0,
         rng,
         timing: options.timing,
+        noticed: Noticed {
+            status: replica.status(),
+            leader: None,
+            snapshots_sent: 0,
+            snapshots_installed: 0,
+        },
+        metrics: options.metrics.clone(),
+        voted: BTreeMap::new(),
     };
     let inputs = Inputs {
         durable: durable_rx,
@@ -277,15 +292,6 @@ pub async fn run<N: Net, F: FileSystem>(
         control: control_rx,
     };
     state.run(replica, disk, inputs, &options, &mut tasks, shutdown).await
-}
-
-/// Prints to standard error when the node logs (`NodeOptions::log`).
-macro_rules! log {
-    ($options:expr, $($argument:tt)*) => {
-        if $options.log {
-            eprintln!($($argument)*);
-        }
-    };
 }
 
 /// Opens the node's storage and builds its replica from what it holds.
@@ -298,9 +304,12 @@ fn open<F: FileSystem>(
     let me = options.node;
     let (storage, durable, recovery) = Storage::open(fs, &options.data_dir, options.storage.clone())?;
     if let Some((path, offset, bytes, reason)) = &recovery.truncated {
-        log!(
-            options,
-            "node {me}: cut an unfinished write of {bytes} bytes at byte {offset} of {}: {reason}",
+        tracing::warn!(
+            node = %me,
+            file = %path.display(),
+            offset,
+            bytes,
+            "storage: cut an unfinished write of {bytes} bytes at byte {offset} of {}: {reason}",
             path.display()
         );
     }
@@ -320,9 +329,9 @@ fn open<F: FileSystem>(
         )));
     }
     if durable.joined.is_none() {
-        log!(
-            options,
-            "node {me}: no durable state in {}: recovering it from the peers",
+        tracing::warn!(
+            node = %me,
+            "storage: no durable state in {}: recovering it from the peers",
             options.data_dir.display()
         );
     }
@@ -345,6 +354,7 @@ struct Dialer<N: Net> {
     hello: (ClusterId, NodeId, String),
     options: PeerOptions,
     rng: SmallRng,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<N: Net> Dialer<N> {
@@ -358,7 +368,13 @@ impl<N: Net> Dialer<N> {
             .map(|member| member.peer.clone())
             .unwrap_or_default();
         let hello = (options.cluster.cluster, options.node, address);
-        Dialer { net, hello, options: options.peer, rng: SmallRng::seed_from_u64(seed) }
+        Dialer {
+            net,
+            hello,
+            options: options.peer,
+            rng: SmallRng::seed_from_u64(seed),
+            metrics: options.metrics.clone(),
+        }
     }
 
     /// Dials `member` from now on, as a task of the node's `tasks` (stopped with the node);
@@ -378,6 +394,7 @@ impl<N: Net> Dialer<N> {
                 self.options,
                 queue_rx,
                 jitter,
+                self.metrics.as_ref().map(|metrics| metrics.peer(member.id)),
             ),
         );
         queue_tx
@@ -393,8 +410,7 @@ fn accept_peers<N: Net>(
     introductions: mpsc::UnboundedSender<(NodeId, String)>,
     tasks: &mut tokio::task::JoinSet<()>,
 ) {
-    let (cluster, me, peer_options, logging) =
-        (options.cluster.cluster, options.node, options.peer, options.log);
+    let (cluster, me, peer_options) = (options.cluster.cluster, options.node, options.peer);
     N::spawn_in(tasks, async move {
         loop {
             let Ok((stream, addr)) = N::accept(&listener).await else { continue };
@@ -403,8 +419,8 @@ fn accept_peers<N: Net>(
                 if let Err(error) =
                     peer::inbound(stream, (cluster, me), peer_options, inbox, introductions).await
                 {
-                    if logging && !matches!(error, peer::InboundError::Io(_)) {
-                        eprintln!("node {me}: peer connection from {addr} closed: {error}");
+                    if !matches!(error, peer::InboundError::Io(_)) {
+                        tracing::warn!(node = %me, %addr, "peer connection from {addr} closed: {error}");
                     }
                 }
             });
@@ -421,7 +437,8 @@ fn accept_clients<N: Net>(
     rng: &mut SmallRng,
     tasks: &mut tokio::task::JoinSet<()>,
 ) {
-    let (me, logging) = (options.node, options.log);
+    let me = options.node;
+    let metrics = options.metrics.clone();
     let boot: u64 = rng.random::<u64>() & 0xFF_FFFF;
     let next = Arc::new(AtomicU64::new(0));
     let open = Arc::new(AtomicU64::new(0));
@@ -432,10 +449,13 @@ fn accept_clients<N: Net>(
             let Ok((mut stream, addr)) = N::accept(&listener).await else { continue };
             if open.load(Ordering::Relaxed) >= most {
                 // One log line for the first refusal and every thousandth after it.
-                if logging && refused.is_multiple_of(1000) {
-                    eprintln!("node {me}: refused client {addr}: {most} connections open, the limit ({} refused so far)", refused + 1);
+                if refused.is_multiple_of(1000) {
+                    tracing::warn!(node = %me, %addr, "refused client {addr}: {most} connections open, the limit ({} refused so far)", refused + 1);
                 }
                 refused += 1;
+                if let Some(metrics) = &metrics {
+                    metrics.connections_refused.inc();
+                }
                 N::spawn(async move {
                     use tokio::io::AsyncWriteExt;
                     let refusal = b"-ERR max number of clients reached\r\n";
@@ -444,16 +464,21 @@ fn accept_clients<N: Net>(
                 continue;
             }
             open.fetch_add(1, Ordering::Relaxed);
+            if let Some(metrics) = &metrics {
+                metrics.connections.inc();
+            }
             let counter = next.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF;
             let client = ClientId((u64::from(me.0) << 56) | (boot << 32) | counter);
-            let (session, open) = (session.clone(), open.clone());
+            let (session, open, metrics) = (session.clone(), open.clone(), metrics.clone());
             N::spawn(async move {
                 if let Err(error) = clients::serve(stream, client, session).await {
-                    if logging {
-                        eprintln!("node {me}: client {addr} closed: {error}");
-                    }
+                    // A client's own mistake: worth a line only when asked for (RUST_LOG=debug).
+                    tracing::debug!(node = %me, %addr, "client {addr} closed: {error}");
                 }
                 open.fetch_sub(1, Ordering::Relaxed);
+                if let Some(metrics) = &metrics {
+                    metrics.connections.dec();
+                }
             });
         }
     });
@@ -480,8 +505,25 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Publishes the replica's role and progress to the node's observer, if it changed.
+/// Publishes the replica's role and progress to the node's observer (if it changed) and its
+/// metrics.
 fn observe(replica: &Replica, options: &NodeOptions) {
+    if let Some(metrics) = &options.metrics {
+        let membership = replica.membership();
+        metrics.observe(&metrics::State {
+            leading: replica.status() == crate::core::Status::Leader,
+            leader: replica.leader(),
+            promised: replica.promised(),
+            committed: replica.log().chosen_point().0,
+            applied: replica.log().applied().0,
+            pending: replica.pending(),
+            membership_version: membership.version,
+            voters: membership.voters.len(),
+            learners: membership.learners.len(),
+            keys: replica.kv().len(),
+            counters: replica.counters(),
+        });
+    }
     if let Some(observer) = &options.observer {
         let now = Observed {
             leader: replica.status() == crate::core::Status::Leader,
@@ -498,6 +540,39 @@ fn observe(replica: &Replica, options: &NodeOptions) {
         };
         observer.send_if_modified(|seen| std::mem::replace(seen, now) != now);
     }
+}
+
+/// The ids of `set`, comma-separated (`-` for none).
+fn ids(set: crate::core::NodeSet) -> String {
+    let ids: Vec<String> = set.iter().map(|id| id.to_string()).collect();
+    if ids.is_empty() {
+        "-".to_string()
+    } else {
+        ids.join(",")
+    }
+}
+
+/// At the leader, each member's lag behind its commit point: a learner's as it reported its
+/// commit point, a voter's by its highest vote (`voted`); elsewhere none. The leader's heartbeat
+/// refreshes them. A member not heard from since this node leads has no figure rather than a
+/// made-up one.
+fn lags(replica: &Replica, voted: &BTreeMap<NodeId, u64>, metrics: &Metrics) {
+    if replica.status() != crate::core::Status::Leader {
+        metrics.lags(std::iter::empty());
+        return;
+    }
+    let committed = replica.log().commit().0;
+    let me = replica.node();
+    let progress = replica.progress();
+    let membership = replica.membership();
+    metrics.lags(membership.members().iter().filter(|&id| id != me).filter_map(|id| {
+        let through = if membership.is_voter(id) {
+            voted.get(&id).copied()
+        } else {
+            progress.get(&id).map(|slot| slot.0)
+        };
+        through.map(|through| (id, committed.saturating_sub(through)))
+    }));
 }
 
 /// Every member's addresses this node knows: the first members', those it started with, and
@@ -593,6 +668,21 @@ struct Loop {
     membership: u64,
     rng: SmallRng,
     timing: Timing,
+    /// What the operator's log last said about the replica.
+    noticed: Noticed,
+    /// Each peer's highest vote (phase 2b) plus one, as received here: a voter's progress for the
+    /// lag metric (the core tracks learners' only).
+    voted: BTreeMap<NodeId, u64>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+/// The replica's role, leader and counters as the log last reported them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Noticed {
+    status: crate::core::Status,
+    leader: Option<NodeId>,
+    snapshots_sent: u64,
+    snapshots_installed: u64,
 }
 
 impl Loop {
@@ -629,6 +719,7 @@ impl Loop {
                 }
             }
             observe(&replica, options);
+            self.notice(&replica);
             self.follow_membership(&replica, options, tasks);
             while let Some(envelope) = self.self_inbox.pop_front() {
                 replica.step(Input::Receive(envelope), &mut out);
@@ -644,10 +735,14 @@ impl Loop {
                     Err(error) => break Err(NodeError::StorageFailed(error)),
                 },
                 Some(envelope) = inputs.inbox.recv() => {
+                    if let crate::core::Message::Accepted { slot, .. } = &envelope.message {
+                        let through = self.voted.entry(envelope.from).or_default();
+                        *through = (*through).max(slot.0 + 1);
+                    }
                     replica.step(Input::Receive(envelope), &mut out);
                     self.handle(&mut disk, &mut out);
                 }
-                Some((id, address)) = inputs.introductions.recv() => self.introduced(&replica, options, tasks, id, address),
+                Some((id, address)) = inputs.introductions.recv() => self.introduced(&replica, tasks, id, address),
                 Some(call) = inputs.calls.recv() => self.on_calls(&mut replica, &mut disk, &mut inputs.calls, call, &mut out),
                 Some(control) = inputs.control.recv() => match control {
                     Control::Info(reply) => {
@@ -665,6 +760,9 @@ impl Loop {
                         .map(|(timer, _)| *timer)
                         .collect();
                     for timer in due {
+                        if let (Timer::Heartbeat, Some(metrics)) = (timer, &self.metrics) {
+                            lags(&replica, &self.voted, metrics);
+                        }
                         self.timers.remove(&timer);
                         replica.step(Input::Timeout(timer), &mut out);
                         self.handle(&mut disk, &mut out);
@@ -729,6 +827,15 @@ impl Loop {
             }
         }
         self.release_actions(schedule.immediately);
+        if let Some(metrics) = &self.metrics {
+            for persist in &schedule.persists {
+                if let Persist::Accept { ballot, value, .. } = persist {
+                    if ballot.node == self.me {
+                        metrics.proposed(value.requests().len());
+                    }
+                }
+            }
+        }
         if !schedule.persists.is_empty() {
             let ticket = disk.submit(schedule.persists);
             self.unreleased.push_back((ticket, schedule.after_persists));
@@ -736,6 +843,59 @@ impl Loop {
             waiting.extend(schedule.after_persists);
         } else {
             self.release_actions(schedule.after_persists);
+        }
+    }
+
+    /// Logs what an operator wants to know of the replica: elected, stepped down, a new leader,
+    /// recovery, snapshots sent and installed (one line each, at info; nothing per request).
+    fn notice(&mut self, replica: &Replica) {
+        use crate::core::Status;
+        let counters = replica.counters();
+        let now = Noticed {
+            status: replica.status(),
+            leader: replica.leader(),
+            snapshots_sent: counters.snapshots_sent,
+            snapshots_installed: counters.snapshots_installed,
+        };
+        let before = std::mem::replace(&mut self.noticed, now);
+        if now == before {
+            return;
+        }
+        let (me, ballot, slot) = (self.me, replica.promised(), replica.log().chosen_point().0);
+        if now.status != before.status {
+            match (before.status, now.status) {
+                (_, Status::Leader) => {
+                    tracing::info!(node = %me, %ballot, slot, "elected leader in ballot {ballot}")
+                }
+                (Status::Leader, _) => {
+                    tracing::info!(node = %me, %ballot, slot, "stepped down: now {}", now.status)
+                }
+                (_, Status::Candidate) => {
+                    tracing::info!(node = %me, %ballot, slot, "campaigning for leadership")
+                }
+                (Status::Recovering, _) => {
+                    tracing::info!(node = %me, %ballot, slot, "recovered its durable state from the peers: voting again")
+                }
+                (_, Status::Recovering) => {
+                    tracing::warn!(node = %me, slot, "recovering its durable state from the peers")
+                }
+                _ => {}
+            }
+        }
+        if now.leader != before.leader && now.status != Status::Leader {
+            match now.leader {
+                Some(leader) => {
+                    tracing::info!(node = %me, %leader, %ballot, slot, "following leader {leader}")
+                }
+                None => tracing::info!(node = %me, %ballot, slot, "no leader known"),
+            }
+        }
+        if now.snapshots_sent > before.snapshots_sent {
+            tracing::info!(node = %me, slot, "sent a snapshot to a peer too far behind for the log");
+        }
+        if now.snapshots_installed > before.snapshots_installed {
+            let applied = replica.log().applied().0;
+            tracing::info!(node = %me, slot = applied, "installed a snapshot from a peer, up to slot {applied}");
         }
     }
 
@@ -750,18 +910,29 @@ impl Loop {
         if membership.version == self.membership {
             return;
         }
+        if self.membership != 0 || membership.version != 0 {
+            let (voters, learners) = (ids(membership.voters), ids(membership.learners));
+            tracing::info!(
+                node = %self.me,
+                version = membership.version,
+                %voters,
+                %learners,
+                "membership version {}: voters {voters}, learners {learners}",
+                membership.version
+            );
+        }
         self.membership = membership.version;
         let known = addresses(options, membership);
         for id in membership.members().iter().filter(|&id| id != self.me) {
             if let (false, Some(member)) = (self.outbound.contains_key(&id), known.get(&id)) {
-                log!(options, "node {}: dialling member {id} at {}", self.me, member.peer);
+                tracing::info!(node = %self.me, peer = %id, address = %member.peer, "dialling member {id} at {}", member.peer);
                 let queue = (self.dialer)(member, tasks);
                 self.outbound.insert(id, queue);
             }
         }
         for id in membership.removed.iter() {
             if self.outbound.remove(&id).is_some() {
-                log!(options, "node {}: member {id} left; closing its connection", self.me);
+                tracing::info!(node = %self.me, peer = %id, "member {id} left; closing its connection");
             }
         }
     }
@@ -772,7 +943,6 @@ impl Loop {
     fn introduced(
         &mut self,
         replica: &Replica,
-        options: &NodeOptions,
         tasks: &mut tokio::task::JoinSet<()>,
         id: NodeId,
         address: String,
@@ -784,7 +954,7 @@ impl Loop {
         {
             return;
         }
-        log!(options, "node {}: dialling {id} at {address}, the address its hello gave", self.me);
+        tracing::info!(node = %self.me, peer = %id, %address, "dialling {id} at {address}, the address its hello gave");
         let member = Member { id, client: String::new(), peer: address };
         let queue = (self.dialer)(&member, tasks);
         self.outbound.insert(id, queue);
@@ -809,6 +979,9 @@ impl Loop {
                     }
                 }
                 Action::Reply(response) => {
+                    if let (Some(metrics), Err(_)) = (&self.metrics, &response.result) {
+                        metrics.proposals_failed.inc();
+                    }
                     if let Some(reply) = self.waiting.remove(&response.client) {
                         let _ = reply.send(response);
                     }

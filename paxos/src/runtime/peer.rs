@@ -15,6 +15,7 @@
 
 use super::env::Net;
 use crate::core::{ClusterId, Envelope, NodeId};
+use crate::metrics::PeerMetrics;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -120,6 +121,8 @@ pub fn decode_hello(body: &[u8]) -> Option<Hello> {
 }
 
 /// Sends the messages queued for peer `to` at `addr`, redialling as needed, until the queue closes.
+/// Logs when the peer becomes reachable and when it is lost (once each way, not every dial), and
+/// records the round trip of every ping and whether the connection is up in `metrics`.
 pub async fn outbound<N: Net>(
     net: N,
     hello: Hello,
@@ -127,12 +130,37 @@ pub async fn outbound<N: Net>(
     options: PeerOptions,
     mut queue: mpsc::Receiver<Envelope>,
     mut jitter: impl FnMut(Duration) -> Duration + Send,
+    metrics: Option<PeerMetrics>,
 ) {
     let mut backoff = options.backoff.0;
+    let (me, peer) = (hello.from, hello.to);
+    // Whether the peer answered on the last connection: None before the first.
+    let mut up: Option<bool> = None;
+    let lost = |up: &mut Option<bool>, why: &str| {
+        match up {
+            // Peers start in any order: not reaching one at first is no news.
+            None => {
+                tracing::info!(node = %me, %peer, address = %addr, "peer {peer} at {addr} not reachable yet: {why}")
+            }
+            Some(true) => {
+                tracing::warn!(node = %me, %peer, address = %addr, "peer {peer} at {addr} unreachable: {why}")
+            }
+            Some(false) => {}
+        }
+        if let Some(metrics) = &metrics {
+            metrics.connected.set(0);
+        }
+        *up = Some(false);
+    };
     loop {
         let stream = match tokio::time::timeout(options.dead_after, net.connect(&addr)).await {
             Ok(Ok(stream)) => stream,
-            _ => {
+            failure => {
+                let why = match failure {
+                    Ok(Err(error)) => format!("cannot connect: {error}"),
+                    _ => format!("no connection within {} ms", options.dead_after.as_millis()),
+                };
+                lost(&mut up, &why);
                 // Whatever was queued meanwhile is stale; the core will send again.
                 while let Ok(_dropped) = queue.try_recv() {}
                 if queue.is_closed() {
@@ -150,22 +178,42 @@ pub async fn outbound<N: Net>(
         match tokio::time::timeout(options.dead_after, sink.send(encode(&Frame::Hello(hello.clone())))).await
         {
             Ok(Ok(())) => {}
-            Ok(Err(_)) | Err(_) => continue,
+            Ok(Err(_)) | Err(_) => {
+                lost(&mut up, "the hello could not be sent");
+                continue;
+            }
         }
         let mut silence = Box::pin(tokio::time::sleep(options.dead_after));
         let mut keepalive = tokio::time::interval(options.keepalive);
-        loop {
+        // When each unanswered ping left: pongs come back in order on the one connection.
+        let mut pings: std::collections::VecDeque<tokio::time::Instant> = std::collections::VecDeque::new();
+        let why = loop {
             tokio::select! {
                 biased;
                 pong = pongs.next() => match pong {
-                    Some(Ok(_)) => silence.as_mut().reset(tokio::time::Instant::now() + options.dead_after),
-                    _ => break,
+                    Some(Ok(_)) => {
+                        let now = tokio::time::Instant::now();
+                        silence.as_mut().reset(now + options.dead_after);
+                        if up != Some(true) {
+                            tracing::info!(node = %me, %peer, address = %addr, "peer {peer} at {addr} reachable");
+                            up = Some(true);
+                            if let Some(metrics) = &metrics {
+                                metrics.connected.set(1);
+                            }
+                        }
+                        if let (Some(sent), Some(metrics)) = (pings.pop_front(), &metrics) {
+                            metrics.round_trip.observe(now.duration_since(sent).as_secs_f64());
+                        }
+                    }
+                    Some(Err(error)) => break format!("connection failed: {error}"),
+                    None => break "connection closed by the peer".to_string(),
                 },
-                () = &mut silence => break,
+                () = &mut silence => break format!("no answer for {} ms", options.dead_after.as_millis()),
                 _ = keepalive.tick() => {
                     match tokio::time::timeout(options.dead_after, sink.send(encode(&Frame::Ping))).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) | Err(_) => break,
+                        Ok(Ok(())) => pings.push_back(tokio::time::Instant::now()),
+                        Ok(Err(error)) => break format!("send failed: {error}"),
+                        Err(_) => break format!("a send blocked for {} ms", options.dead_after.as_millis()),
                     }
                 }
                 envelope = queue.recv() => {
@@ -174,11 +222,13 @@ pub async fn outbound<N: Net>(
                     // fills the window): give up on the stream rather than on the peer.
                     match tokio::time::timeout(options.dead_after, send_message(&mut sink, envelope, &options)).await {
                         Ok(Ok(())) => {}
-                        Ok(Err(_)) | Err(_) => break,
+                        Ok(Err(error)) => break format!("send failed: {error}"),
+                        Err(_) => break format!("a send blocked for {} ms", options.dead_after.as_millis()),
                     }
                 }
             }
-        }
+        };
+        lost(&mut up, &why);
     }
 }
 

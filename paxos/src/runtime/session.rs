@@ -5,7 +5,9 @@
 use super::setup::Member;
 use crate::client::resp::Limits;
 use crate::core::{Ballot, ClientId, ClusterId, NodeId, Request, Response, Slot};
+use crate::metrics::Metrics;
 use crate::storage::StorageStats;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -24,6 +26,8 @@ pub struct Session {
     pub operations_max: usize,
     /// The largest value a client may write.
     pub value_bytes: usize,
+    /// The node's metrics, if it keeps them.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// A client connection's request to the node.

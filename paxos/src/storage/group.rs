@@ -9,6 +9,7 @@
 use super::fs::FileSystem;
 use super::{Storage, StorageError, StorageStats};
 use crate::core::Persist;
+use crate::metrics::Metrics;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -32,9 +33,11 @@ impl std::fmt::Debug for Committer {
 }
 
 impl Committer {
-    /// Moves `storage` to a new thread, which calls `on_durable` after every sync.
+    /// Moves `storage` to a new thread, which calls `on_durable` after every sync (and records
+    /// each sync in `metrics`, if given).
     pub fn start<F: FileSystem>(
         mut storage: Storage<F>,
+        metrics: Option<Arc<Metrics>>,
         mut on_durable: impl FnMut(Durable) + Send + 'static,
     ) -> std::io::Result<Committer> {
         let (sender, receiver) = mpsc::channel::<Vec<Persist>>();
@@ -52,7 +55,7 @@ impl Committer {
                     tickets += 1;
                 }
                 if failed.is_none() {
-                    if let Err(error) = storage.append(&persists).and_then(|()| storage.sync()) {
+                    if let Err(error) = write_and_sync(&mut storage, &persists, metrics.as_deref()) {
                         failed = Some(Arc::new(error));
                     }
                 }
@@ -95,4 +98,35 @@ impl Drop for Committer {
             let _ = thread.join();
         }
     }
+}
+
+/// Appends `persists` to `storage` and syncs it: one group commit. Records in `metrics` how long
+/// the sync took, how many accepted slots it made durable and the bytes appended.
+///
+/// # Errors
+///
+/// The storage failed.
+pub fn write_and_sync<F: FileSystem>(
+    storage: &mut Storage<F>,
+    persists: &[Persist],
+    metrics: Option<&Metrics>,
+) -> Result<(), StorageError> {
+    let Some(metrics) = metrics.filter(|_| !persists.is_empty()) else {
+        return storage.append(persists).and_then(|()| storage.sync());
+    };
+    let bytes = storage.stats().bytes;
+    storage.append(persists)?;
+    let started = std::time::Instant::now();
+    let result = storage.sync();
+    if result.is_ok() {
+        metrics.fsync_seconds.observe(started.elapsed().as_secs_f64());
+        let slots = persists.iter().filter(|persist| matches!(persist, Persist::Accept { .. })).count();
+        if slots > 0 {
+            metrics.sync_slots.observe(slots as f64);
+        }
+        metrics.wal_bytes.inc_by(storage.stats().bytes.saturating_sub(bytes));
+        let snapshots = persists.iter().filter(|persist| matches!(persist, Persist::Snapshot { .. })).count();
+        metrics.snapshots_written.inc_by(snapshots as u64);
+    }
+    result
 }

@@ -117,6 +117,9 @@ enum Command {
         /// half-open ones (Redis's timeout); 0: never.
         #[arg(long, default_value_t = 300)]
         client_idle_timeout_s: u64,
+        /// Serve Prometheus metrics at http://ADDR/metrics (host:port; off when not given).
+        #[arg(long)]
+        metrics_addr: Option<String>,
         /// Fault injection: every 50 ms, read "RATE OFFSET_SECONDS" from this file and run the
         /// node's clock at RATE times real time, stepped by OFFSET_SECONDS in all (how `chaos
         /// real` skews clocks: libfaketime cannot fake the monotonic clock under tokio).
@@ -127,6 +130,10 @@ enum Command {
     Cluster {
         #[command(flatten)]
         shape: Shape,
+        /// Node i serves Prometheus metrics on http://127.0.0.1:METRICS_PORT+i-1/metrics (default
+        /// PORT+2000; 0: no metrics).
+        #[arg(long)]
+        metrics_port: Option<u16>,
     },
     /// Measure the floor of one write on this machine: two loopback round trips between processes
     /// (on one core, and across two) and one fdatasync of a 100-byte write into reserved space in
@@ -276,6 +283,7 @@ enum ClientCommand {
 fn main() -> ExitCode {
     disable_transparent_huge_pages();
     let cli = Cli::parse();
+    logs();
     // A node is one event loop plus its connections and a storage thread: one runtime thread keeps
     // every hand-off between them on one core (measured: 64-client writes 23-25k/s against 19k/s
     // with two workers). The load generator too: it shares the cores with the servers it measures,
@@ -300,6 +308,7 @@ fn main() -> ExitCode {
                 memory_budget_mb,
                 max_clients,
                 client_idle_timeout_s,
+                metrics_addr,
                 fault_clock,
             } => {
                 let read_mode = match read_mode {
@@ -320,11 +329,12 @@ fn main() -> ExitCode {
                     idle: (client_idle_timeout_s > 0).then(|| Duration::from_secs(client_idle_timeout_s)),
                     ..Limits::default()
                 };
-                node(&data_dir, request_timeout_ms, max_value_bytes, clients, core, fault_clock.as_deref())
-                    .await
+                let extras = NodeExtras { fault_clock, metrics_addr };
+                node(&data_dir, request_timeout_ms, max_value_bytes, clients, core, extras).await
             }
-            Command::Cluster { shape } => {
-                cluster(shape.nodes, &shape.data_dir, shape.port, shape.peer_port).await
+            Command::Cluster { shape, metrics_port } => {
+                let metrics_port = metrics_port.unwrap_or(shape.port.wrapping_add(2000));
+                cluster(shape.nodes, &shape.data_dir, shape.port, shape.peer_port, metrics_port).await
             }
             Command::Client { addr, command } => client(&addr, command).await,
             Command::Member { addr, command } => member(&addr, command).await,
@@ -364,6 +374,20 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(message) => fail(&message),
     }
+}
+
+/// The node's log: one line per event to standard error, with its level and fields, filtered
+/// by `RUST_LOG` as `tracing-subscriber` reads it (default `info`; `RUST_LOG=paxos=debug` for
+/// more, `RUST_LOG=warn` for less).
+fn logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -421,18 +445,24 @@ fn resolve(addr: &str, what: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{what} address {addr:?} resolves to nothing"))
 }
 
+/// What `paxos node` runs beside the node: fault injection, the metrics endpoint.
+struct NodeExtras {
+    fault_clock: Option<PathBuf>,
+    metrics_addr: Option<String>,
+}
+
 async fn node(
     dir: &Path,
     request_timeout_ms: u64,
     max_value_bytes: usize,
     clients: Limits,
     core: Config,
-    fault_clock: Option<&Path>,
+    extras: NodeExtras,
 ) -> Result<ExitCode, String> {
     let file = setup::read_node(dir)?;
     let member = file.me().expect("checked by read_node").clone();
     let NodeFile { node, cluster, peers, listen_peer } = file;
-    let clock = match fault_clock {
+    let clock = match extras.fault_clock.as_deref() {
         None => None,
         Some(path) => {
             let clock = Arc::new(Clock::new());
@@ -440,6 +470,14 @@ async fn node(
             let first = read_fault_clock(path)?;
             tokio::spawn(follow_fault_clock(path.to_path_buf(), clock.clone(), first));
             Some(clock)
+        }
+    };
+    let metrics = match &extras.metrics_addr {
+        None => None,
+        Some(addr) => {
+            let metrics = Arc::new(paxos::metrics::Metrics::new());
+            paxos::metrics::serve(resolve(addr, "metrics")?, metrics.clone())?;
+            Some(metrics)
         }
     };
     let timing =
@@ -463,18 +501,21 @@ async fn node(
         observer: None,
         clock,
         pause: None,
-        log: true,
+        metrics,
     };
-    eprintln!(
-        "node {node}: serving clients on {}, peers on {}, data in {}",
+    let metrics = extras.metrics_addr.as_deref().map(|addr| format!(", metrics on http://{addr}/metrics"));
+    tracing::info!(
+        node = %node,
+        "serving clients on {}, peers on {}{}, data in {}",
         member.client,
         member.peer,
+        metrics.unwrap_or_default(),
         dir.display()
     );
     paxos::runtime::run(TokioNet, Arc::new(StdFs), options, stop_signal())
         .await
         .map_err(|error| format!("node {node}: {error}"))?;
-    eprintln!("node {node}: stopped");
+    tracing::info!(node = %node, "stopped");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -539,7 +580,16 @@ async fn stop_signal() {
     }
 }
 
-async fn cluster(nodes: u8, dir: &Path, port: u16, peer_port_flag: Option<u16>) -> Result<ExitCode, String> {
+async fn cluster(
+    nodes: u8,
+    dir: &Path,
+    port: u16,
+    peer_port_flag: Option<u16>,
+    metrics_port: u16,
+) -> Result<ExitCode, String> {
+    if metrics_port != 0 && u32::from(metrics_port) + u32::from(nodes) - 1 > 65_535 {
+        return Err(format!("--metrics-port {metrics_port}: {nodes} nodes need ports up to 65535"));
+    }
     let config = match setup::read_cluster(dir) {
         Ok(config) => {
             if config.members.len() != usize::from(nodes) {
@@ -562,18 +612,23 @@ async fn cluster(nodes: u8, dir: &Path, port: u16, peer_port_flag: Option<u16>) 
         std::env::current_exe().map_err(|error| format!("cannot find the paxos executable: {error}"))?;
     let mut children = Vec::new();
     for member in &config.members {
-        let child = tokio::process::Command::new(&exe)
-            .arg("node")
-            .arg("--data-dir")
-            .arg(setup::node_dir(dir, member.id))
+        let mut command = tokio::process::Command::new(&exe);
+        command.arg("node").arg("--data-dir").arg(setup::node_dir(dir, member.id));
+        let metrics = (metrics_port != 0).then(|| {
+            let addr = format!("127.0.0.1:{}", u32::from(metrics_port) + u32::from(member.id.0) - 1);
+            command.arg("--metrics-addr").arg(&addr);
+            format!(", metrics http://{addr}/metrics")
+        });
+        let child = command
             .kill_on_drop(true)
             .spawn()
             .map_err(|error| format!("cannot start node {}: {error}", member.id))?;
         println!(
-            "node {}: redis-cli -p {} (peers on {})",
+            "node {}: redis-cli -p {} (peers on {}{})",
             member.id,
             member.client.rsplit(':').next().unwrap_or(""),
-            member.peer
+            member.peer,
+            metrics.unwrap_or_default()
         );
         children.push((member.id, child));
     }
