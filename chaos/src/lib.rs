@@ -13,12 +13,14 @@
 //! - [`checks`]: what a run is judged by: linearizability, lost acknowledged writes, convergence,
 //!   every node serving; latency percentiles.
 //! - [`workload`]: what a client does and records, in simulation or against real processes.
+//! - [`plots`]: throughput, latency and availability over time, as SVG and as text.
 //! - [`report`]: the text report, the output directory, and the HTML page.
 
 pub mod checks;
 pub mod cluster;
 pub mod error;
 pub mod net;
+pub mod plots;
 pub mod real;
 pub mod report;
 pub mod run;

@@ -4,8 +4,9 @@
 
 use crate::checks::Checks;
 use crate::error::ChaosError;
+use crate::plots::{self, Frame};
 use crate::run::{Outcome, Overrides};
-use checker::timeline::{escape, shade, Bar, Layout, Timeline, Window};
+use checker::timeline::{escape, Bar, Layout, Timeline, Window};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -127,6 +128,18 @@ fn check_rows(checks: &Checks) -> Vec<CheckRow> {
     rows
 }
 
+#[derive(Tabled)]
+struct AvailabilityRow {
+    #[tabled(rename = "window s")]
+    window: String,
+    fault: String,
+    acknowledged: String,
+    #[tabled(rename = "of completed")]
+    share: String,
+    #[tabled(rename = "longest without an ack, s (from-to)")]
+    silence: String,
+}
+
 /// The report in text: the run's shape, the faults, the operations with latency percentiles, the
 /// checks, the verdict, and the command that reproduces the run.
 pub fn text(outcome: &Outcome, reproduce: &str) -> String {
@@ -194,6 +207,24 @@ pub fn text(outcome: &Outcome, reproduce: &str) -> String {
     }
     let _ =
         writeln!(text, "operations:\n{}\n", Table::new(operation_rows(&outcome.checks)).with(Style::sharp()));
+    let end = outcome.elapsed.as_secs_f64().max(plots::BUCKET);
+    let series = plots::throughput(&outcome.checks.operations, end);
+    let _ = writeln!(text, "{}", plots::throughput_text(&series, &outcome.windows, end));
+    let availability = plots::availability(&outcome.checks.operations, &outcome.windows, end);
+    if !availability.is_empty() {
+        let rows = plots::availability_rows(&availability).into_iter().map(|row| AvailabilityRow {
+            window: row[0].clone(),
+            fault: row[1].clone(),
+            acknowledged: row[2].clone(),
+            share: row[3].clone(),
+            silence: row[4].clone(),
+        });
+        let _ = writeln!(
+            text,
+            "availability per fault (every client counted; a silence overlapping the fault counts whole):\n{}\n",
+            Table::new(rows).with(Style::sharp())
+        );
+    }
     let _ = writeln!(text, "checks:\n{}", Table::new(check_rows(&outcome.checks)).with(Style::sharp()));
     for lost in outcome.checks.lost.lost.iter().take(5) {
         let _ = writeln!(text, "  lost: {lost}");
@@ -207,7 +238,9 @@ pub fn text(outcome: &Outcome, reproduce: &str) -> String {
 }
 
 /// Writes `history.jsonl`, `check.txt` and `check.json` (the checker's output), `trace.txt`,
-/// `scenario.json`, `report.txt` and `report.html` into `dir` (created if needed).
+/// `scenario.json`, `report.txt`, `report.html`, the plots as `latency.svg` and
+/// `throughput.svg`, and in simulation the nodes' logs (`nodes.log`, `node-N.log`) into `dir`
+/// (created if needed).
 ///
 /// # Errors
 ///
@@ -232,12 +265,49 @@ pub fn write(dir: &Path, outcome: &Outcome, reproduce: &str) -> Result<(), Chaos
         ("scenario.json", serde_json::to_string_pretty(&outcome.scenario).expect("json")),
         ("report.txt", text(outcome, reproduce)),
         ("report.html", html(outcome, reproduce)),
+        ("latency.svg", latency(outcome)),
+        ("throughput.svg", throughput(outcome)),
     ];
     for (name, contents) in files {
         let path = dir.join(name);
         std::fs::write(&path, contents).map_err(ChaosError::io(&path))?;
     }
+    // A simulated run's node logs: all of them in time order, and each node's alone (a real
+    // run's are its processes' own files, under `run/`).
+    if !outcome.real {
+        let mut files: Vec<(String, String)> = vec![("nodes.log".to_string(), outcome.node_log.clone())];
+        let mut by_node: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        for line in outcome.node_log.lines() {
+            if let Some(node) = line.split_whitespace().find_map(|field| field.strip_prefix("node=n")) {
+                let log = by_node.entry(format!("node-{node}.log")).or_default();
+                log.push_str(line);
+                log.push('\n');
+            }
+        }
+        files.extend(by_node);
+        for (name, contents) in files {
+            let path = dir.join(name);
+            std::fs::write(&path, contents).map_err(ChaosError::io(&path))?;
+        }
+    }
     Ok(())
+}
+
+/// The plots' frame: the timeline's.
+fn frame(outcome: &Outcome) -> Frame {
+    Frame { left: 70.0, width: 1100.0, end: outcome.elapsed.as_secs_f64().max(1.0) }
+}
+
+/// The latency plot (SVG).
+fn latency(outcome: &Outcome) -> String {
+    plots::latency_svg(&outcome.checks.operations, &outcome.windows, frame(outcome))
+}
+
+/// The throughput plot (SVG).
+fn throughput(outcome: &Outcome) -> String {
+    let frame = frame(outcome);
+    let series = plots::throughput(&outcome.checks.operations, frame.end);
+    plots::throughput_svg(&series, &outcome.windows, frame)
 }
 
 fn colour(f: &str) -> &'static str {
@@ -257,7 +327,6 @@ pub fn html(outcome: &Outcome, reproduce: &str) -> String {
     let clients = scenario.workload.clients.max(1) as u64;
     let end_seconds = outcome.elapsed.as_secs_f64().max(1.0);
     let (left, width) = (70.0, 1100.0);
-    let x = |seconds: f64| left + seconds / end_seconds * width;
     let core: BTreeSet<usize> =
         checks
             .linearizability
@@ -343,48 +412,11 @@ pub fn html(outcome: &Outcome, reproduce: &str) -> String {
         ticks: Some((step, "s")),
         layout: Layout { left, top: 24.0, lane_height: 16.0, bar_height: 12.0, scale: width / end_seconds },
     };
-    let shading = shade(&timeline.windows, |seconds| timeline.x(seconds));
     let timeline = timeline.svg();
-    // Latency over time: log scale from 0.1 ms to 10 s.
-    let (plot_height, plot_top) = (220.0, 10.0);
-    let y_of = |milliseconds: f64| {
-        let fraction = (milliseconds.max(0.1).log10() + 1.0) / 5.0;
-        plot_top + plot_height * (1.0 - fraction.clamp(0.0, 1.0))
-    };
-    let mut dots = String::new();
-    for operation in checks.operations.iter().filter(|operation| operation.kind == "ok") {
-        let Some(end) = operation.end else { continue };
-        let milliseconds = end.saturating_sub(operation.start) as f64 / 1e6;
-        let _ = write!(
-            dots,
-            r#"<circle class="latency" cx="{:.1}" cy="{:.1}" r="1.6" style="fill:{}"/>"#,
-            x(operation.start as f64 / 1e9),
-            y_of(milliseconds),
-            colour(&operation.f)
-        );
-    }
-    let mut grid = String::new();
-    for (milliseconds, label) in [
-        (0.1, "0.1 ms"),
-        (1.0, "1 ms"),
-        (10.0, "10 ms"),
-        (100.0, "100 ms"),
-        (1000.0, "1 s"),
-        (10000.0, "10 s"),
-    ] {
-        let y = y_of(milliseconds);
-        let _ = write!(
-            grid,
-            r#"<line class="tick" x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}"/><text class="axis" x="4" y="{:.1}">{label}</text>"#,
-            left + width,
-            y + 4.0
-        );
-    }
-    let latency = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" id="latency" width="{}" height="{}">{shading}{grid}{dots}</svg>"#,
-        left + width + 20.0,
-        plot_top + plot_height + 20.0
-    );
+    let latency = latency(outcome);
+    let throughput = throughput(outcome);
+    let availability = plots::availability(&outcome.checks.operations, &outcome.windows, end_seconds);
+    let availability_table = plots::availability_html(&availability);
     let table = |rows: String| format!("<table>{rows}</table>");
     let mut check_html = String::from("<tr><th>check</th><th>result</th></tr>");
     for row in check_rows(checks) {
@@ -445,15 +477,24 @@ faded: failed (no effect); dashed outline: unknown outcome; red outline: operati
 <div class="scroll">{timeline}</div>
 <h2>Latency over time (ok operations, log scale)</h2>
 <div class="scroll">{latency}</div>
+<h2>Throughput over time (operations per 100 ms, by kind and outcome)</h2>
+<div class="scroll">{throughput}</div>
+<h2>Availability per fault</h2>
+<p>Acknowledged operations while each fault held, and the longest time no client got an acknowledgement among the silences that overlap it (one that began before the fault counts whole).</p>
+{availability_table}
 <h2>Faults</h2>{faults_table}
 <script>
 // Marks the page rendered, with what the browser laid out: the tests read it back.
 window.addEventListener('load', function () {{
   var timeline = document.getElementById('timeline').getBBox();
   var latency = document.getElementById('latency').getBBox();
+  var throughput = document.getElementById('throughput').getBBox();
   document.body.dataset.rendered = [document.querySelectorAll('#timeline g.op').length,
     document.querySelectorAll('#timeline rect.fault').length, Math.round(timeline.width),
-    Math.round(latency.width)].join(':');
+    Math.round(latency.width), Math.round(throughput.width),
+    document.querySelectorAll('#throughput polyline').length,
+    document.querySelectorAll('#throughput rect.fault').length,
+    document.querySelectorAll('#availability tr').length - 1].join(':');
 }});
 </script>
 </body></html>

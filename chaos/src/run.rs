@@ -56,6 +56,9 @@ pub struct Outcome {
     pub history: String,
     /// Every fault and restart, one per line, with its simulated time.
     pub trace: String,
+    /// What the nodes logged (their `tracing` events at `info` and above, or as `RUST_LOG` says),
+    /// every line with its time and `node=`: simulation only (a real node's log is its file).
+    pub node_log: String,
     /// The checks and the verdict.
     pub checks: Checks,
     /// Run on real processes (times are real), not in simulation.
@@ -175,7 +178,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, ChaosError> {
     let mut world = World::new(options);
     let mut faults = Faults::new(scenario, seed);
     let mut liveness = Liveness::default();
-    let result = (|| {
+    let node_log = NodeLog::default();
+    let result = tracing::subscriber::with_default(node_log.subscriber(), || {
         world.await_leader(Duration::from_secs(10))?;
         world.run_for(Duration::from_secs(1))?;
         faults.run(&mut world)?;
@@ -187,7 +191,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, ChaosError> {
         liveness.final_values =
             Some(world.final_reads(FINAL_READS_WITHIN).map_err(|error| error.to_string()));
         Ok::<(), ChaosError>(())
-    })();
+    });
     let history = world.history();
     let broke = result.err().map(|error| error.to_string());
     let checks = checks::run(&history, broke, liveness.converged, liveness.final_values);
@@ -200,10 +204,56 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, ChaosError> {
         windows: faults.windows,
         history,
         trace: world.trace(),
+        node_log: node_log.text(),
         checks,
         real: false,
         contention: Some(world.contention()),
     })
+}
+
+/// The simulated nodes' log lines of one run: a `tracing` subscriber for the run's thread (the
+/// simulation steps every node on it), writing into memory with turmoil's simulated time.
+#[derive(Clone, Default)]
+struct NodeLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for NodeLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|poison| poison.into_inner()).extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Simulated seconds since the run began, as a log line's time.
+struct SimulatedTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimulatedTime {
+    fn format_time(&self, writer: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let elapsed = turmoil::sim_elapsed().unwrap_or_default().as_secs_f64();
+        write!(writer, "{elapsed:>9.3}s")
+    }
+}
+
+impl NodeLog {
+    fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let writer = self.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(move || writer.clone())
+            .with_timer(SimulatedTime)
+            .with_ansi(false)
+            .with_target(false)
+            .finish()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|poison| poison.into_inner())).into_owned()
+    }
 }
 
 #[derive(Default)]

@@ -360,8 +360,17 @@ fn a_user_scenario_file_runs_and_writes_a_report_that_renders_in_a_browser() {
         "scenario.json",
         "report.txt",
         "report.html",
+        "latency.svg",
+        "throughput.svg",
     ] {
         assert!(out.join(name).is_file(), "{name} not written");
+    }
+    for plot in ["latency.svg", "throughput.svg"] {
+        let svg = std::fs::read_to_string(out.join(plot)).expect("read");
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"") && svg.contains("<style>"),
+            "{plot}"
+        );
     }
     // The history is the checker's: its own command agrees.
     let check: serde_json::Value =
@@ -372,11 +381,38 @@ fn a_user_scenario_file_runs_and_writes_a_report_that_renders_in_a_browser() {
         .lines()
         .filter(|line| line.contains("\"invoke\""))
         .count();
+    // The throughput plot draws one line per kind and outcome that occurred among the clients'
+    // operations (final reads apart): completions by their type, and invocations never completed
+    // as unknown.
+    let history = std::fs::read_to_string(out.join("history.jsonl")).expect("read");
+    let events: Vec<serde_json::Value> =
+        history.lines().map(|line| serde_json::from_str(line).expect("a JSON line")).collect();
+    let mut open = std::collections::BTreeMap::new();
+    let mut series = std::collections::BTreeSet::new();
+    for event in
+        events.iter().filter(|event| event["process"].as_u64().is_some_and(|process| process < 1_000_000))
+    {
+        let (process, f, kind) = (event["process"].as_u64(), event["f"].as_str(), event["type"].as_str());
+        if kind == Some("invoke") {
+            open.insert(process, f);
+        } else {
+            open.remove(&process);
+            series.insert((f, kind));
+        }
+    }
+    series.extend(open.values().map(|&f| (f, Some("info"))));
     let rendered = render(&out.join("report.html"));
     let fields: Vec<usize> = rendered.split(':').map(|field| field.parse().expect("numbers")).collect();
     assert_eq!(fields[0], operations, "one bar per operation: {rendered}");
     assert_eq!(fields[1], 2, "one shaded window per fault: {rendered}");
     assert!(fields[2] > 500 && fields[3] > 500, "the timeline and the latency plot have a size: {rendered}");
+    assert!(fields[4] > 500, "the throughput plot has a size: {rendered}");
+    assert_eq!(fields[5], series.len(), "one throughput line per kind and outcome {series:?}: {rendered}");
+    assert_eq!(fields[6], 2, "the throughput plot shades each fault: {rendered}");
+    assert_eq!(fields[7], 2, "one availability row per fault: {rendered}");
+    for expected in ["throughput over", "read ok", "availability per fault", "longest without an ack"] {
+        assert!(stdout.contains(expected), "{expected:?} missing from:\n{stdout}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -797,7 +797,11 @@ async fn metrics_count_what_each_node_did_and_pass_promtool() {
         assert!(sample(&text, "paxos_wal_written_bytes_total").expect("wal bytes") > 0.0, "node {id}");
         assert_eq!(sample(&text, "paxos_members{role=\"voter\"}"), Some(3.0), "node {id}");
         for peer in (1..=3).filter(|&peer| peer != id) {
-            assert_eq!(sample(&text, &format!("paxos_peer_connected{{peer=\"n{peer}\"}}")), Some(1.0), "node {id}");
+            assert_eq!(
+                sample(&text, &format!("paxos_peer_connected{{peer=\"n{peer}\"}}")),
+                Some(1.0),
+                "node {id}"
+            );
             let pings = format!("paxos_peer_round_trip_seconds_count{{peer=\"n{peer}\"}}");
             assert!(sample(&text, &pings).expect("round trips") >= 1.0, "node {id}: {text}");
         }

@@ -882,7 +882,7 @@ impl Loop {
                 _ => {}
             }
         }
-        if now.leader != before.leader && now.status != Status::Leader {
+        if now.leader != before.leader && !matches!(now.status, Status::Leader | Status::Candidate) {
             match now.leader {
                 Some(leader) => {
                     tracing::info!(node = %me, %leader, %ballot, slot, "following leader {leader}")
