@@ -365,6 +365,13 @@ fn a_user_scenario_file_runs_and_writes_a_report_that_renders_in_a_browser() {
     ] {
         assert!(out.join(name).is_file(), "{name} not written");
     }
+    // The simulated nodes' logs: all together, and one file per node with only its lines.
+    let nodes = std::fs::read_to_string(out.join("nodes.log")).expect("nodes.log");
+    assert!(nodes.lines().any(|line| line.contains("elected leader in ballot")), "{nodes}");
+    for node in 1..=3 {
+        let log = std::fs::read_to_string(out.join(format!("node-{node}.log"))).expect("node log");
+        assert!(!log.is_empty() && log.lines().all(|line| line.contains(&format!("node=n{node}"))), "{log}");
+    }
     for plot in ["latency.svg", "throughput.svg"] {
         let svg = std::fs::read_to_string(out.join(plot)).expect("read");
         assert!(
