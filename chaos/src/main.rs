@@ -84,6 +84,10 @@ enum Command {
         /// Record the workload against these nodes (HOST:PORT,...), inject no fault, and check.
         #[arg(long, value_delimiter = ',')]
         attach: Option<Vec<String>>,
+        /// The system under test: this store, etcd (client URLs, its v3 JSON gateway) or Redis.
+        /// etcd and Redis run with --attach (against clusters you started).
+        #[arg(long, value_enum, default_value_t = chaos::real::Target::Paxos)]
+        target: chaos::real::Target,
         /// The seed of the schedule's and the clients' choices.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -446,6 +450,7 @@ fn list() {
 
 /// The flags of `chaos real`.
 struct RealArgs<'a> {
+    target: chaos::real::Target,
     scenario: Option<&'a str>,
     attach: Option<&'a [String]>,
     seed: u64,
@@ -469,13 +474,14 @@ fn real_attach(args: &RealArgs<'_>, addresses: &[String]) -> Result<ExitCode, Ch
     if !(seconds.is_finite() && seconds > 0.0 && seconds <= scenarios::DURATION_SECONDS_MAX) {
         return Err(ChaosError::Input(format!("--duration {seconds}: expected seconds, more than 0")));
     }
-    let outcome =
-        chaos::real::attach(addresses, &workload, std::time::Duration::from_secs_f64(seconds), args.seed)?;
+    let duration = std::time::Duration::from_secs_f64(seconds);
+    let outcome = chaos::real::attach(args.target, addresses, &workload, duration, args.seed)?;
     if args.trace {
         eprint!("{}", outcome.trace);
     }
     let command = format!(
-        "cargo run -p chaos -- real --attach {} --seed {} --duration {seconds}",
+        "cargo run -p chaos -- real --target {} --attach {} --seed {} --duration {seconds}",
+        args.target.name(),
         addresses.join(","),
         args.seed
     );
@@ -498,6 +504,13 @@ fn real(args: &RealArgs<'_>) -> Result<ExitCode, ChaosError> {
     }
     if let Some(addresses) = args.attach {
         return real_attach(args, addresses);
+    }
+    if args.target != chaos::real::Target::Paxos {
+        return Err(ChaosError::Input(format!(
+            "--target {}: chaos starts and injects faults into paxos clusters only so far; point it at a {} cluster you run with --attach HOST:PORT,...",
+            args.target.name(),
+            args.target.name()
+        )));
     }
     let name = args
         .scenario
@@ -573,17 +586,20 @@ fn main() -> ExitCode {
             scenario(&name, seed, seeds, &shape, out.as_deref(), trace)
         }
         Command::Sweep { scenarios, seeds, shape } => sweep(&scenarios, &seeds, &shape),
-        Command::Real { scenario, attach, seed, seeds, shape, out, paxos, port, trace } => real(&RealArgs {
-            scenario: scenario.as_deref(),
-            attach: attach.as_deref(),
-            seed,
-            seeds,
-            shape: &shape,
-            out: out.as_deref(),
-            paxos,
-            port,
-            trace,
-        }),
+        Command::Real { scenario, attach, target, seed, seeds, shape, out, paxos, port, trace } => {
+            real(&RealArgs {
+                target,
+                scenario: scenario.as_deref(),
+                attach: attach.as_deref(),
+                seed,
+                seeds,
+                shape: &shape,
+                out: out.as_deref(),
+                paxos,
+                port,
+                trace,
+            })
+        }
     };
     match result {
         Ok(code) => code,

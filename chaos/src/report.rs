@@ -111,10 +111,11 @@ fn check_rows(checks: &Checks) -> Vec<CheckRow> {
     rows.push(CheckRow {
         check: "convergence",
         result: match &checks.converged {
-            Ok(after) => format!(
+            Ok(Some(after)) => format!(
                 "every replica applied the same log {:.2} s after the clients stopped",
                 after.as_secs_f64()
             ),
+            Ok(None) => "not observable: the system does not report its log".to_string(),
             Err(error) => error.clone(),
         },
     });

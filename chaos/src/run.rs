@@ -187,7 +187,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, ChaosError> {
         world.stop_clients();
         let stopped = world.elapsed();
         let converged = world.converge(CONVERGE_WITHIN).map(|()| world.elapsed() - stopped);
-        liveness.converged = Some(converged.map_err(|error| error.to_string()));
+        liveness.converged = Some(converged.map(Some).map_err(|error| error.to_string()));
         liveness.final_values =
             Some(world.final_reads(FINAL_READS_WITHIN).map_err(|error| error.to_string()));
         Ok::<(), ChaosError>(())
@@ -258,7 +258,7 @@ impl NodeLog {
 
 #[derive(Default)]
 struct Liveness {
-    converged: Option<Result<Duration, String>>,
+    converged: Option<Result<Option<Duration>, String>>,
     final_values: Option<Result<FinalValues, String>>,
 }
 

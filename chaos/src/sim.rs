@@ -476,10 +476,11 @@ struct SimEnvironment {
 }
 
 impl workload::Environment for SimEnvironment {
-    type Stream = turmoil::net::TcpStream;
+    type Client = paxos::client::Client<turmoil::net::TcpStream>;
 
-    async fn connect(&self, node: u8) -> std::io::Result<turmoil::net::TcpStream> {
-        turmoil::net::TcpStream::connect(format!("{}:{CLIENT_PORT}", host(node))).await
+    async fn connect(&self, node: u8) -> std::io::Result<Self::Client> {
+        let stream = turmoil::net::TcpStream::connect(format!("{}:{CLIENT_PORT}", host(node))).await?;
+        Ok(paxos::client::Client::new(stream))
     }
 
     fn members(&self) -> Vec<u8> {

@@ -3,7 +3,8 @@
 //! reply (`ok`, `fail` for a definite no-effect, `info` for an unknown outcome), and the history
 //! events it records (the checker's JSON Lines format). [`run_client`] and [`final_reads`] are
 //! the one client loop and the one final read of both, over an [`Environment`] (turmoil's
-//! sockets and clock, or the operating system's).
+//! sockets and clock, or the operating system's), through a [`Store`]: this store's RESP, or a
+//! foreign system's own client (see `real::target`).
 
 use crate::error::Liveness;
 use paxos::client::resp::Reply;
@@ -18,12 +19,88 @@ use tokio::io::{AsyncRead, AsyncWrite};
 /// What every node answered to the final reads: (node, key, value).
 pub type FinalValues = Vec<(u8, String, Option<String>)>;
 
+/// One operation of the workload, in the store's terms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Read a key.
+    Read {
+        /// The key.
+        key: String,
+    },
+    /// Write a key.
+    Write {
+        /// The key.
+        key: String,
+        /// The value (unique in the run).
+        value: String,
+    },
+    /// Write `new` if the key holds `expected` (`None`: if it is absent).
+    Cas {
+        /// The key.
+        key: String,
+        /// The value it must hold.
+        expected: Option<String>,
+        /// The value to write.
+        new: String,
+    },
+}
+
+/// What a store answered to an [`Op`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// A read's value (`None`: absent).
+    Read(Option<String>),
+    /// A write was done.
+    Written,
+    /// A compare-and-set was done (`true`) or its comparison failed (`false`: nothing written).
+    Swapped(bool),
+    /// Refused before anything was executed (BUSY, a read-only replica...): a definite no-effect.
+    Refused(String),
+    /// Anything else: the outcome is unknown.
+    Unknown(String),
+}
+
+/// A client connection to one node of the store under test.
+pub trait Store {
+    /// Performs `op`.
+    ///
+    /// # Errors
+    ///
+    /// The connection failed (an unknown outcome).
+    fn call(&mut self, op: &Op) -> impl Future<Output = io::Result<Answer>>;
+}
+
+/// This store, over RESP: `GET`, `SET`, `CAS key expected new` (`__absent__` for a missing key).
+impl<S: AsyncRead + AsyncWrite + Unpin> Store for Client<S> {
+    async fn call(&mut self, op: &Op) -> io::Result<Answer> {
+        let reply = match op {
+            Op::Read { key } => self.command(&[b"GET", key.as_bytes()]).await?,
+            Op::Write { key, value } => self.command(&[b"SET", key.as_bytes(), value.as_bytes()]).await?,
+            Op::Cas { key, expected, new } => {
+                let expected = expected.as_deref().unwrap_or("__absent__");
+                self.command(&[b"CAS", key.as_bytes(), expected.as_bytes(), new.as_bytes()]).await?
+            }
+        };
+        Ok(match (op, reply) {
+            (Op::Read { .. }, Reply::Bulk(read)) => {
+                Answer::Read(read.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+            }
+            (Op::Write { .. }, Reply::Simple(ok)) if ok == "OK" => Answer::Written,
+            (Op::Cas { .. }, Reply::Integer(swapped @ (0 | 1))) => Answer::Swapped(swapped == 1),
+            // BUSY: refused before anything was executed.
+            (_, Reply::Error(error)) if error.starts_with("BUSY") => Answer::Refused(error),
+            // UNAVAILABLE and anything unexpected: unknown.
+            (_, other) => Answer::Unknown(format!("{other:?}")),
+        })
+    }
+}
+
 /// Where the workload runs: how a client reaches a node, what time it is, where history goes.
 pub trait Environment {
-    /// A connection to a node.
-    type Stream: AsyncRead + AsyncWrite + Unpin;
+    /// A client connection to a node.
+    type Client: Store;
     /// Connects to node `node` (1-based).
-    fn connect(&self, node: u8) -> impl Future<Output = io::Result<Self::Stream>>;
+    fn connect(&self, node: u8) -> impl Future<Output = io::Result<Self::Client>>;
     /// The nodes of the cluster now, in order (membership changes add and remove some).
     fn members(&self) -> Vec<u8>;
     /// The history's clock: nanoseconds since the run began.
@@ -84,7 +161,7 @@ pub async fn run_client<E: Environment>(env: &E, plan: ClientPlan<'_>) {
             members[rng.random_range(0..members.len())]
         };
         let mut client = match tokio::time::timeout(plan.deadline, env.connect(node)).await {
-            Ok(Ok(stream)) => Client::new(stream),
+            Ok(Ok(client)) => client,
             _ => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
@@ -100,9 +177,8 @@ pub async fn run_client<E: Environment>(env: &E, plan: ClientPlan<'_>) {
                 env.record(event(process, kind, invocation.f, &invocation.name, value, env.now()));
             };
             record("invoke", &invocation.value);
-            let arguments: Vec<&[u8]> = invocation.command.iter().map(Vec::as_slice).collect();
-            let reply = tokio::time::timeout(plan.deadline, client.command(&arguments)).await;
-            let (kind, result) = state.complete(&invocation, reply.ok().and_then(Result::ok));
+            let answer = tokio::time::timeout(plan.deadline, client.call(&invocation.op)).await;
+            let (kind, result) = state.complete(&invocation, answer.ok().and_then(Result::ok));
             record(kind, &result);
             match kind {
                 "ok" => env.acknowledged(index),
@@ -143,11 +219,10 @@ pub async fn final_reads<E: Environment>(
                 };
                 record("invoke", &serde_json::Value::Null, process);
                 let read = tokio::time::timeout(deadline, async {
-                    Client::new(env.connect(node).await?).command(&[b"GET", name.as_bytes()]).await
+                    env.connect(node).await?.call(&Op::Read { key: name.clone() }).await
                 })
                 .await;
-                if let Ok(Ok(Reply::Bulk(read))) = read {
-                    let read = read.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+                if let Ok(Ok(Answer::Read(read))) = read {
                     record(
                         "ok",
                         &read.clone().map_or(serde_json::Value::Null, serde_json::Value::from),
@@ -184,8 +259,8 @@ pub struct Invocation {
     pub name: String,
     /// The invocation's value: the written value, or `[expected, new]`.
     pub value: serde_json::Value,
-    /// The RESP command.
-    pub command: Vec<Vec<u8>>,
+    /// The operation.
+    pub op: Op,
 }
 
 /// A client's state: its current process number and the values it last saw, which its
@@ -249,7 +324,7 @@ impl ClientState {
             return Invocation {
                 f: "read",
                 key,
-                command: vec![b"GET".to_vec(), name.clone().into_bytes()],
+                op: Op::Read { key: name.clone() },
                 name,
                 value: serde_json::Value::Null,
             };
@@ -260,54 +335,47 @@ impl ClientState {
             return Invocation {
                 f: "write",
                 key,
-                command: vec![b"SET".to_vec(), name.clone().into_bytes(), new.clone().into_bytes()],
+                op: Op::Write { key: name.clone(), value: new.clone() },
                 name,
                 value: new.into(),
             };
         }
         let expected = self.last_seen[key].clone();
-        let expected_bytes = expected.clone().unwrap_or_else(|| "__absent__".to_string()).into_bytes();
         Invocation {
             f: "cas",
             key,
-            command: vec![
-                b"CAS".to_vec(),
-                name.clone().into_bytes(),
-                expected_bytes,
-                new.clone().into_bytes(),
-            ],
+            op: Op::Cas { key: name.clone(), expected: expected.clone(), new: new.clone() },
             name,
             value: serde_json::json!([expected, new]),
         }
     }
 
-    /// Reads the reply (`None`: a deadline or a lost connection) into the completion's type and
+    /// Reads the answer (`None`: a deadline or a lost connection) into the completion's type and
     /// value. After an unknown outcome the client continues as a new process (as Jepsen does).
     pub fn complete(
         &mut self,
         invocation: &Invocation,
-        reply: Option<Reply>,
+        answer: Option<Answer>,
     ) -> (&'static str, serde_json::Value) {
         let value = invocation.value.clone();
-        let (kind, result) = match (invocation.f, reply) {
-            ("read", Some(Reply::Bulk(read))) => {
-                let read = read.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        let (kind, result) = match (invocation.f, answer) {
+            ("read", Some(Answer::Read(read))) => {
                 self.last_seen[invocation.key] = read.clone();
                 ("ok", read.map_or(serde_json::Value::Null, serde_json::Value::from))
             }
-            ("write", Some(Reply::Simple(ok))) if ok == "OK" => {
+            ("write", Some(Answer::Written)) => {
                 self.last_seen[invocation.key] = value.as_str().map(str::to_string);
                 ("ok", value)
             }
-            ("cas", Some(Reply::Integer(1))) => {
+            ("cas", Some(Answer::Swapped(true))) => {
                 self.last_seen[invocation.key] = value[1].as_str().map(str::to_string);
                 ("ok", value)
             }
             // The comparison failed: a definite outcome, nothing written.
-            ("cas", Some(Reply::Integer(0))) => ("fail", value),
-            // BUSY: refused before anything was executed.
-            (_, Some(Reply::Error(error))) if error.starts_with("BUSY") => ("fail", value),
-            // UNAVAILABLE, a deadline, a lost connection, anything unexpected: unknown.
+            ("cas", Some(Answer::Swapped(false))) => ("fail", value),
+            // Refused before anything was executed.
+            (_, Some(Answer::Refused(_))) => ("fail", value),
+            // A deadline, a lost connection, anything unexpected: unknown.
             _ => ("info", value),
         };
         if kind == "info" {

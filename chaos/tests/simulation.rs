@@ -32,7 +32,7 @@ fn finish(world: &mut World) -> Checks {
         .as_ref()
         .map_err(Clone::clone)
         .and_then(|_| world.final_reads(Duration::from_secs(20)).map_err(|error| error.to_string()));
-    checks::run(&world.history(), result.err(), Some(converged), Some(values))
+    checks::run(&world.history(), result.err(), Some(converged.map(Some)), Some(values))
 }
 
 /// What a test's fault sequence returns: the harness's errors, or the test's own finding.

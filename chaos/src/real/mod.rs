@@ -14,6 +14,7 @@
 
 pub mod process;
 pub mod proxy;
+pub mod target;
 
 use crate::checks;
 use crate::cluster::{Cluster, MembershipView};
@@ -32,6 +33,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+pub use target::Target;
 
 /// How long a client waits for a reply before it records an unknown outcome.
 const CLIENT_DEADLINE: Duration = Duration::from_millis(2500);
@@ -117,6 +119,7 @@ struct Shared {
 /// The workload of a run: the scenario's, with a key prefix.
 #[derive(Clone, Debug)]
 struct Workload {
+    target: Target,
     workload: scenarios::Workload,
     prefix: String,
     seed: u64,
@@ -309,7 +312,12 @@ impl RealCluster {
         }
         cluster.stop_on_interrupt();
         spawn_observers(&cluster.runtime, &cluster.addresses, &cluster.shared);
-        let workload = Workload { workload: scenario.workload.clone(), prefix: String::new(), seed };
+        let workload = Workload {
+            target: Target::Paxos,
+            workload: scenario.workload.clone(),
+            prefix: String::new(),
+            seed,
+        };
         spawn_clients(&cluster.runtime, &cluster.addresses, &cluster.shared, &workload, cluster.started);
         Ok(cluster)
     }
@@ -758,7 +766,7 @@ fn spawn_clients(
     for index in 0..workload.workload.clients {
         let (addresses, shared, workload) = (addresses.to_vec(), shared.clone(), workload.clone());
         runtime.spawn(async move {
-            let env = RealEnvironment { addresses, shared: shared.clone(), started };
+            let env = RealEnvironment { target: workload.target, addresses, shared: shared.clone(), started };
             let plan = workload::ClientPlan {
                 index,
                 workload: &workload.workload,
@@ -775,16 +783,17 @@ fn spawn_clients(
 /// Real processes as the workload sees them: their client addresses, the wall clock since the
 /// run began, the shared history.
 struct RealEnvironment {
+    target: Target,
     addresses: Vec<String>,
     shared: Arc<Mutex<Shared>>,
     started: Instant,
 }
 
 impl workload::Environment for RealEnvironment {
-    type Stream = tokio::net::TcpStream;
+    type Client = target::RealClient;
 
-    async fn connect(&self, node: u8) -> std::io::Result<tokio::net::TcpStream> {
-        tokio::net::TcpStream::connect(&self.addresses[usize::from(node) - 1]).await
+    async fn connect(&self, node: u8) -> std::io::Result<target::RealClient> {
+        self.target.connect(&self.addresses[usize::from(node) - 1]).await
     }
 
     fn members(&self) -> Vec<u8> {
@@ -808,19 +817,17 @@ impl workload::Environment for RealEnvironment {
     }
 }
 
-/// Reads every key through every address (see [`workload::final_reads`]), at most `within`.
+/// Reads every key through every member of `env` (see [`workload::final_reads`]), at most
+/// `within`.
 fn final_reads(
     runtime: &tokio::runtime::Runtime,
-    addresses: &[String],
+    env: &RealEnvironment,
     keys: usize,
     prefix: &str,
-    shared: &Arc<Mutex<Shared>>,
-    started: Instant,
     within: Duration,
 ) -> Result<FinalValues, Liveness> {
-    let env = RealEnvironment { addresses: addresses.to_vec(), shared: shared.clone(), started };
-    let members = shared.lock().expect("shared").members.clone();
-    runtime.block_on(workload::final_reads(&env, &members, keys, prefix, CLIENT_DEADLINE, Some(within)))
+    let members = env.shared.lock().expect("shared").members.clone();
+    runtime.block_on(workload::final_reads(env, &members, keys, prefix, CLIENT_DEADLINE, Some(within)))
 }
 
 /// Seconds of load after healing, before the clients stop.
@@ -857,18 +864,16 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<Outc
         let at = cluster.elapsed() + AFTER_HEALING;
         cluster.run_until(at)?;
         cluster.note("clients stop".to_string());
-        converged = Some(cluster.converge(CONVERGE_WITHIN).map_err(|error| error.to_string()));
+        converged = Some(cluster.converge(CONVERGE_WITHIN).map(Some).map_err(|error| error.to_string()));
         cluster.note("final reads of every key through every node".to_string());
         let (addresses, shared, started) =
             (cluster.addresses.clone(), cluster.shared.clone(), cluster.started);
         values = Some(
             final_reads(
                 &cluster.runtime,
-                &addresses,
+                &RealEnvironment { target: Target::Paxos, addresses, shared, started },
                 scenario.workload.keys,
                 "",
-                &shared,
-                started,
                 FINAL_READS_WITHIN,
             )
             .map_err(|error| error.to_string()),
@@ -901,14 +906,15 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<Outc
     })
 }
 
-/// Records a history against a running cluster at `addresses` (no faults): the workload for
-/// `duration`, then the final reads through every address, and the checks. Keys are prefixed so
-/// that the run starts from keys nobody wrote.
+/// Records a history against a running cluster of `target` at `addresses` (no faults): the
+/// workload for `duration`, then the final reads through every address, and the checks. Keys are
+/// prefixed so that the run starts from keys nobody wrote.
 ///
 /// # Errors
 ///
 /// No address given.
 pub fn attach(
+    target: Target,
     addresses: &[String],
     workload: &scenarios::Workload,
     duration: Duration,
@@ -927,8 +933,12 @@ pub fn attach(
         members: (1..=addresses.len().min(usize::from(u8::MAX)) as u8).collect(),
         ..Shared::default()
     }));
-    spawn_observers(&runtime, addresses, &shared);
-    let spec = Workload { workload: workload.clone(), prefix: prefix.clone(), seed };
+    // This store answers INFO, which tells convergence; a foreign system is checked for its
+    // history and final reads.
+    if target == Target::Paxos {
+        spawn_observers(&runtime, addresses, &shared);
+    }
+    let spec = Workload { target, workload: workload.clone(), prefix: prefix.clone(), seed };
     spawn_clients(&runtime, addresses, &shared, &spec, started);
     std::thread::sleep(duration);
     shared.lock().expect("shared").stop = true;
@@ -938,23 +948,27 @@ pub fn attach(
     let converged = if ours {
         let began = Instant::now();
         converge(&shared, workload.clients, CONVERGE_WITHIN)
-            .map(|()| began.elapsed())
+            .map(|()| Some(began.elapsed()))
             .map_err(|error| error.to_string())
     } else {
         let deadline = Instant::now() + CONVERGE_WITHIN;
         while shared.lock().expect("shared").finished < workload.clients && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(Duration::ZERO)
+        Ok(None)
     };
-    let values =
-        final_reads(&runtime, addresses, workload.keys, &prefix, &shared, started, FINAL_READS_WITHIN)
-            .map_err(|error| error.to_string());
+    let env = RealEnvironment { target, addresses: addresses.to_vec(), shared: shared.clone(), started };
+    let values = final_reads(&runtime, &env, workload.keys, &prefix, FINAL_READS_WITHIN)
+        .map_err(|error| error.to_string());
     let history = shared.lock().expect("shared").history.join("\n") + "\n";
     let checks = checks::run(&history, None, Some(converged), Some(values));
     let scenario = Scenario {
         name: "attach".to_string(),
-        description: format!("The workload against {} (no faults injected).", addresses.join(", ")),
+        description: format!(
+            "The workload against {} at {} (no faults injected).",
+            target.name(),
+            addresses.join(", ")
+        ),
         nodes: addresses.len().min(usize::from(scenarios::NODES_MAX)) as u8,
         spares: 0,
         workload: workload.clone(),

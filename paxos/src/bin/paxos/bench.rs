@@ -58,7 +58,7 @@ pub struct Row {
 /// One connection to the store under test.
 enum Connection {
     Paxos(Client),
-    Etcd(Http),
+    Etcd(etcd_gateway::Client),
 }
 
 enum Answer {
@@ -71,26 +71,21 @@ impl Connection {
     async fn open(target: Target, addr: &str) -> io::Result<Connection> {
         Ok(match target {
             Target::Paxos => Connection::Paxos(Client::connect(addr).await?),
-            Target::Etcd => Connection::Etcd(Http::connect(addr).await?),
+            Target::Etcd => Connection::Etcd(etcd_gateway::Client::connect(addr).await?),
         })
     }
 
     async fn put(&mut self, key: &[u8], value: &[u8]) -> io::Result<Answer> {
         match self {
             Connection::Paxos(client) => Ok(resp_answer(client.command(&[b"SET", key, value]).await?)),
-            Connection::Etcd(http) => {
-                let body = format!(r#"{{"key":"{}","value":"{}"}}"#, base64(key), base64(value));
-                http.post("/v3/kv/put", &body).await
-            }
+            Connection::Etcd(etcd) => Ok(etcd_answer(&etcd.put(key, value).await?)),
         }
     }
 
     async fn get(&mut self, key: &[u8]) -> io::Result<Answer> {
         match self {
             Connection::Paxos(client) => Ok(resp_answer(client.command(&[b"GET", key]).await?)),
-            Connection::Etcd(http) => {
-                http.post("/v3/kv/range", &format!(r#"{{"key":"{}"}}"#, base64(key))).await
-            }
+            Connection::Etcd(etcd) => Ok(etcd_answer(&etcd.get(key).await?)),
         }
     }
 }
@@ -103,74 +98,14 @@ fn resp_answer(reply: Reply) -> Answer {
     }
 }
 
-/// A minimal HTTP/1.1 keep-alive client for etcd's JSON gateway.
-struct Http {
-    stream: TcpStream,
-    host: String,
-    buf: Vec<u8>,
-}
-
-impl Http {
-    async fn connect(addr: &str) -> io::Result<Http> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        Ok(Http { stream, host: addr.to_string(), buf: Vec::new() })
+/// etcd's answer: done, or by its status, unknown (503, 504: the request may have been applied)
+/// or refused.
+fn etcd_answer<T>(answer: &etcd_gateway::Answer<T>) -> Answer {
+    match answer {
+        Ok(_) => Answer::Done,
+        Err(response) if matches!(response.status, 503 | 504) => Answer::Unknown,
+        Err(_) => Answer::Refused,
     }
-
-    async fn post(&mut self, path: &str, body: &str) -> io::Result<Answer> {
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.host,
-            body.len()
-        );
-        self.stream.write_all(request.as_bytes()).await?;
-        loop {
-            if let Some(end) = self.buf.windows(4).position(|window| window == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
-                let length = head
-                    .lines()
-                    .find_map(|line| {
-                        let (name, value) = line.split_once(':')?;
-                        name.eq_ignore_ascii_case("content-length")
-                            .then(|| value.trim().parse::<usize>().ok())?
-                    })
-                    .unwrap_or(0);
-                if self.buf.len() >= end + 4 + length {
-                    self.buf.drain(..end + 4 + length);
-                    let status = head.split(' ').nth(1).unwrap_or("");
-                    return Ok(match status {
-                        "200" => Answer::Done,
-                        "503" | "504" => Answer::Unknown,
-                        _ => Answer::Refused,
-                    });
-                }
-            }
-            let mut chunk = [0u8; 16 << 10];
-            let read = self.stream.read(&mut chunk).await?;
-            if read == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "etcd closed the connection"));
-            }
-            self.buf.extend_from_slice(&chunk[..read]);
-        }
-    }
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut text = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                text.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                text.push('=');
-            }
-        }
-    }
-    text
 }
 
 /// What one run measures.
@@ -483,15 +418,6 @@ fn median(mut values: Vec<Duration>) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn base64_matches_rfc_4648() {
-        for (input, expected) in
-            [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")]
-        {
-            assert_eq!(super::base64(input.as_bytes()), expected);
-        }
-    }
-
     /// An echo process that does not say its port gets one clear error, not a hang.
     #[tokio::test(flavor = "current_thread")]
     async fn an_echo_that_does_not_print_its_port_is_refused_with_what_it_printed() {
