@@ -87,8 +87,8 @@ pub struct Metrics {
     peer_lag: IntGaugeVec,
     /// The membership's version as applied here.
     membership_version: IntGauge,
-    /// Voters and learners in the membership, by role.
-    members: IntGaugeVec,
+    /// Voters and learners in the membership (the `role` label's two series, resolved once).
+    members: [IntGauge; 2],
     /// Keys in the state machine.
     keys: IntGauge,
     /// Round trip of a ping to each peer on its connection.
@@ -110,13 +110,12 @@ pub struct Metrics {
 /// The replica's state as the node loop last published it.
 #[derive(Clone, Copy, Debug, Default)]
 struct Seen {
-    leader: Option<NodeId>,
     committed: u64,
     counters: Counters,
     started: bool,
 }
 
-/// The replica's state the node loop publishes after each step ([`Metrics::observe`]).
+/// The replica's state the node loop publishes ([`Metrics::observe`]).
 #[derive(Clone, Copy, Debug)]
 pub struct State {
     /// Leading.
@@ -208,6 +207,7 @@ impl Metrics {
             IntGaugeVec::new(Opts::new("paxos_members", "Members of the membership, by role."), &["role"])
                 .expect("a valid metric");
         register(r, members.clone());
+        let members = ["voter", "learner"].map(|role| members.with_label_values(&[role]));
         let peer_round_trip = HistogramVec::new(
             HistogramOpts::new(
                 "paxos_peer_round_trip_seconds",
@@ -330,6 +330,13 @@ impl Metrics {
         self.requests[command][result].inc();
     }
 
+    /// Counts `count` client commands of one kind with one result (see [`Metrics::request`]).
+    pub fn requests(&self, command: usize, result: usize, count: u64) {
+        if count > 0 {
+            self.requests[command][result].inc_by(count);
+        }
+    }
+
     /// Records how long a client request took; `read` if it only read.
     pub fn request_took(&self, read: bool, took: Duration) {
         self.request_seconds[usize::from(!read)].observe(took.as_secs_f64());
@@ -349,14 +356,11 @@ impl Metrics {
         self.apply_index.set(clamp(state.applied));
         self.proposals_pending.set(clamp(state.pending as u64));
         self.membership_version.set(clamp(state.membership_version));
-        self.members.with_label_values(&["voter"]).set(clamp(state.voters as u64));
-        self.members.with_label_values(&["learner"]).set(clamp(state.learners as u64));
+        self.members[0].set(clamp(state.voters as u64));
+        self.members[1].set(clamp(state.learners as u64));
         self.keys.set(clamp(state.keys as u64));
         let mut last = self.last.lock().unwrap_or_else(|poison| poison.into_inner());
         if last.started {
-            if last.leader != state.leader {
-                self.leader_changes.inc();
-            }
             self.proposals_committed.inc_by(state.committed.saturating_sub(last.committed));
         }
         let (now, before) = (state.counters, last.counters);
@@ -365,7 +369,13 @@ impl Metrics {
         self.overwritten.inc_by(now.overwritten.saturating_sub(before.overwritten));
         self.snapshots_sent.inc_by(now.snapshots_sent.saturating_sub(before.snapshots_sent));
         self.snapshots_installed.inc_by(now.snapshots_installed.saturating_sub(before.snapshots_installed));
-        *last = Seen { leader: state.leader, committed: state.committed, counters: now, started: true };
+        *last = Seen { committed: state.committed, counters: now, started: true };
+    }
+
+    /// The leader this node believes in changed (the node loop sees every change; the published
+    /// state only every tenth of a second).
+    pub fn leader_changed(&self) {
+        self.leader_changes.inc();
     }
 
     /// At the leader: each member's lag behind the leader's commit point; elsewhere none.

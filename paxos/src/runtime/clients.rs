@@ -249,7 +249,13 @@ async fn execute(
     }
     let count = operations.len();
     let started = tokio::time::Instant::now();
-    let kinds: Option<Vec<usize>> = session.metrics.as_ref().map(|_| operations.iter().map(kind).collect());
+    // Operations per kind, for the metrics (no allocation on the request path).
+    let mut kinds = [0u64; 5];
+    if session.metrics.is_some() {
+        for operation in &operations {
+            kinds[kind(operation)] += 1;
+        }
+    }
     *sequence += 1;
     let request = Request { client, sequence: *sequence, operations };
     let (reply, response) = oneshot::channel();
@@ -257,7 +263,13 @@ async fn execute(
         vec![Reply::error("UNAVAILABLE the node is shutting down; the outcome is unknown"); count]
     } else {
         match tokio::time::timeout(session.deadline, response).await {
-            Ok(Ok(Response { result: Ok(outcomes), .. })) => outcomes.into_iter().map(reply_of).collect(),
+            Ok(Ok(Response { result: Ok(outcomes), .. })) => {
+                if let Some(metrics) = &session.metrics {
+                    count_outcomes(metrics, &outcomes, kinds, started.elapsed());
+                    kinds = [0; 5];
+                }
+                outcomes.into_iter().map(reply_of).collect()
+            }
             Ok(Ok(Response { result: Err(error), .. })) => vec![Reply::error(error.to_string()); count],
             Ok(Err(_)) => vec![Reply::error("UNAVAILABLE the node stopped; the outcome is unknown"); count],
             Err(_) => {
@@ -270,8 +282,15 @@ async fn execute(
             }
         }
     };
-    if let (Some(metrics), Some(kinds)) = (&session.metrics, kinds) {
-        count_requests(metrics, &kinds, &replies, started.elapsed());
+    // A request that failed fails as a whole: every operation with the same reply.
+    if let (Some(metrics), Some(first)) = (&session.metrics, replies.first()) {
+        if kinds.iter().any(|&count| count > 0) {
+            let failed = result(first);
+            for (kind, &count) in kinds.iter().enumerate() {
+                metrics.requests(kind, failed, count);
+            }
+            metrics.request_took(kinds[0] == count as u64, started.elapsed());
+        }
     }
     for reply in replies {
         reply.encode(out);
@@ -297,12 +316,16 @@ fn result(reply: &Reply) -> usize {
     }
 }
 
-/// Counts a request's commands with their replies, and how long it took.
-fn count_requests(metrics: &Metrics, kinds: &[usize], replies: &[Reply], took: std::time::Duration) {
-    for (&kind, reply) in kinds.iter().zip(replies) {
-        metrics.request(kind, result(reply));
+/// Counts the operations of a request the protocol executed, by kind (as `kinds` counted them)
+/// and result (every one `ok` but a refused membership change), and how long it took.
+fn count_outcomes(metrics: &Metrics, outcomes: &[Outcome], kinds: [u64; 5], took: std::time::Duration) {
+    let refused = outcomes.iter().filter(|outcome| matches!(outcome, Outcome::Member(Err(_)))).count() as u64;
+    for (kind, &count) in kinds.iter().enumerate() {
+        let refused = if kind == 4 { refused.min(count) } else { 0 };
+        metrics.requests(kind, 0, count - refused);
+        metrics.requests(kind, metrics::RESULTS.len() - 1, refused);
     }
-    metrics.request_took(kinds.iter().all(|&kind| kind == 0), took);
+    metrics.request_took(kinds[1..].iter().all(|&count| count == 0), took);
 }
 
 /// Which view of the node's status a command asks for.

@@ -505,10 +505,10 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Publishes the replica's role and progress to the node's observer (if it changed) and its
-/// metrics.
-fn observe(replica: &Replica, options: &NodeOptions) {
-    if let Some(metrics) = &options.metrics {
+/// Publishes the replica's state to the node's metrics (every [`METRICS_EVERY`]: a scrape comes
+/// every few seconds, and publishing after every step cost a percent of the write throughput).
+fn publish(replica: &Replica, voted: &BTreeMap<NodeId, u64>, metrics: &Metrics) {
+    {
         let membership = replica.membership();
         metrics.observe(&metrics::State {
             leading: replica.status() == crate::core::Status::Leader,
@@ -524,6 +524,14 @@ fn observe(replica: &Replica, options: &NodeOptions) {
             counters: replica.counters(),
         });
     }
+    lags(replica, voted, metrics);
+}
+
+/// How often the node loop publishes its state to the metrics.
+const METRICS_EVERY: Duration = Duration::from_millis(100);
+
+/// Publishes the replica's role and progress to the node's observer, if it changed.
+fn observe(replica: &Replica, options: &NodeOptions) {
     if let Some(observer) = &options.observer {
         let now = Observed {
             leader: replica.status() == crate::core::Status::Leader,
@@ -553,8 +561,7 @@ fn ids(set: crate::core::NodeSet) -> String {
 }
 
 /// At the leader, each member's lag behind its commit point: a learner's as it reported its
-/// commit point, a voter's by its highest vote (`voted`); elsewhere none. The leader's heartbeat
-/// refreshes them. A member not heard from since this node leads has no figure rather than a
+/// commit point, a voter's by its highest vote (`voted`); elsewhere none. A member not heard from since this node leads has no figure rather than a
 /// made-up one.
 fn lags(replica: &Replica, voted: &BTreeMap<NodeId, u64>, metrics: &Metrics) {
     if replica.status() != crate::core::Status::Leader {
@@ -704,6 +711,8 @@ impl Loop {
         replica.start(&mut out);
         self.handle(&mut disk, &mut out);
         tokio::pin!(shutdown);
+        let mut metrics_tick = tokio::time::interval(METRICS_EVERY);
+        metrics_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = loop {
             if let Some(paused) = pause.as_mut() {
                 loop {
@@ -751,6 +760,11 @@ impl Loop {
                 },
                 // A changed rate or a jump moves every deadline: look again.
                 _ = clock_changes.changed() => {}
+                _ = metrics_tick.tick(), if self.metrics.is_some() => {
+                    if let Some(metrics) = &self.metrics {
+                        publish(&replica, &self.voted, metrics);
+                    }
+                }
                 () = sleep_until(next_timer), if next_timer.is_some() => {
                     // Due by the same arithmetic that chose the wake-up (see `Clock::until`).
                     let due: Vec<Timer> = self
@@ -760,9 +774,6 @@ impl Loop {
                         .map(|(timer, _)| *timer)
                         .collect();
                     for timer in due {
-                        if let (Timer::Heartbeat, Some(metrics)) = (timer, &self.metrics) {
-                            lags(&replica, &self.voted, metrics);
-                        }
                         self.timers.remove(&timer);
                         replica.step(Input::Timeout(timer), &mut out);
                         self.handle(&mut disk, &mut out);
@@ -881,6 +892,9 @@ impl Loop {
                 }
                 _ => {}
             }
+        }
+        if let (true, Some(metrics)) = (now.leader != before.leader, &self.metrics) {
+            metrics.leader_changed();
         }
         if now.leader != before.leader && !matches!(now.status, Status::Leader | Status::Candidate) {
             match now.leader {
