@@ -212,7 +212,7 @@ fn scenario(
                     if runs == 1 { out.to_path_buf() } else { out.join(format!("{}-{seed}", scenario.name)) };
                 write_out(&dir, &outcome, &command)?;
                 if runs == 1 {
-                    println!("wrote {0}/history.jsonl, check.txt, check.json, trace.txt, report.txt, latency.svg, throughput.svg and {0}/report.html", dir.display());
+                    println!("wrote {0}/history.jsonl, history.edn, check.txt, check.json, trace.txt, report.txt, latency.svg, throughput.svg and {0}/report.html", dir.display());
                 }
             }
             failures.extend(failure(&outcome, &command));
@@ -489,7 +489,7 @@ fn real_attach(args: &RealArgs<'_>, addresses: &[String]) -> Result<ExitCode, Ch
     if let Some(out) = args.out {
         write_out(out, &outcome, &command)?;
         println!(
-            "wrote {0}/history.jsonl, check.txt, check.json, trace.txt, report.txt, latency.svg, throughput.svg and {0}/report.html",
+            "wrote {0}/history.jsonl, history.edn, check.txt, check.json, trace.txt, report.txt, latency.svg, throughput.svg and {0}/report.html",
             out.display()
         );
     }
@@ -542,7 +542,7 @@ fn real(args: &RealArgs<'_>) -> Result<ExitCode, ChaosError> {
                 write_out(&dir, &outcome, &command)?;
                 if single {
                     println!(
-                        "wrote {0}/history.jsonl, check.txt, check.json, trace.txt, report.txt, latency.svg, throughput.svg and {0}/report.html (node logs in {0}/run)",
+                        "wrote {0}/history.jsonl, history.edn, check.txt, check.json, trace.txt, report.txt, latency.svg, throughput.svg and {0}/report.html (node logs in {0}/run)",
                         dir.display()
                     );
                 }

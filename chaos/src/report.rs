@@ -238,7 +238,8 @@ pub fn text(outcome: &Outcome, reproduce: &str) -> String {
     text
 }
 
-/// Writes `history.jsonl`, `check.txt` and `check.json` (the checker's output), `trace.txt`,
+/// Writes `history.jsonl` and `history.edn` (Jepsen's format), `check.txt` and `check.json` (the
+/// checker's output), `trace.txt`,
 /// `scenario.json`, `report.txt`, `report.html`, the plots as `latency.svg` and
 /// `throughput.svg`, and in simulation the nodes' logs (`nodes.log`, `node-N.log`) into `dir`
 /// (created if needed).
@@ -258,8 +259,13 @@ pub fn write(dir: &Path, outcome: &Outcome, reproduce: &str) -> Result<(), Chaos
             (format!("{detail}\n"), serde_json::json!({"verdict": "unchecked", "detail": detail}).to_string())
         }
     };
+    // The same history as Jepsen writes it, for tools that read EDN (this checker reads both).
+    let edn = checker::format::jsonl::parse(&outcome.history)
+        .map(|events| checker::format::edn::write(&events))
+        .unwrap_or_else(|error| format!(";; the history did not parse: {error}\n"));
     let files = [
         ("history.jsonl", outcome.history.clone()),
+        ("history.edn", edn),
         ("check.txt", check_text),
         ("check.json", check_json),
         ("trace.txt", outcome.trace.clone()),

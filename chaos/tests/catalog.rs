@@ -354,6 +354,7 @@ fn a_user_scenario_file_runs_and_writes_a_report_that_renders_in_a_browser() {
     }
     for name in [
         "history.jsonl",
+        "history.edn",
         "check.txt",
         "check.json",
         "trace.txt",
@@ -383,6 +384,15 @@ fn a_user_scenario_file_runs_and_writes_a_report_that_renders_in_a_browser() {
     let check: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("check.json")).expect("read")).expect("json");
     assert_eq!(check["verdict"], "linearizable");
+    // The EDN copy is the same history, event for event.
+    let jsonl =
+        checker::format::jsonl::parse(&std::fs::read_to_string(out.join("history.jsonl")).expect("read"))
+            .expect("jsonl");
+    let edn = checker::format::edn::parse(&std::fs::read_to_string(out.join("history.edn")).expect("read"))
+        .expect("the EDN history reads");
+    assert_eq!(edn.len(), jsonl.len());
+    assert!(edn.iter().zip(&jsonl).all(|(a, b)| (&a.process, a.kind, &a.f, &a.key, &a.value, a.time)
+        == (&b.process, b.kind, &b.f, &b.key, &b.value, b.time)));
     let operations = std::fs::read_to_string(out.join("history.jsonl"))
         .expect("read")
         .lines()

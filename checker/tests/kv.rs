@@ -382,3 +382,27 @@ fn forms_nested_thousands_deep_are_refused_not_a_stack_overflow() {
     let error = format::parse(&log, Format::JepsenLog).expect_err("refused").to_string();
     assert!(!error.contains('\n'), "{error}");
 }
+
+/// A history written as Jepsen EDN reads back as the same events, whatever its strings hold.
+#[test]
+fn a_history_written_as_edn_reads_back_the_same() {
+    let jsonl = r#"{"process": 0, "type": "invoke", "f": "write", "key": "k \"1\"", "value": "a\\b\nc", "time": 10}
+{"process": 0, "type": "ok", "f": "write", "key": "k \"1\"", "value": "a\\b\nc", "time": 20}
+{"process": 1, "type": "invoke", "f": "cas", "key": "k2", "value": [null, "x"], "time": 30}
+{"process": 1, "type": "fail", "f": "cas", "key": "k2", "value": [null, "x"], "time": 40}
+{"process": 2, "type": "invoke", "f": "read", "key": "k2", "value": null}
+{"process": 2, "type": "info", "f": "read", "key": "k2", "value": null}
+"#;
+    let events = checker::format::jsonl::parse(jsonl).expect("jsonl");
+    let edn = checker::format::edn::write(&events);
+    assert_eq!(edn.lines().count(), 6, "{edn}");
+    assert!(
+        edn.starts_with("{:index 0, :type :invoke, :f :write, :process 0, :key \"k \\\"1\\\"\""),
+        "{edn}"
+    );
+    let again = checker::format::edn::parse(&edn).expect("the EDN reads back");
+    let without_lines = |events: &[checker::history::Event]| {
+        events.iter().map(|event| checker::history::Event { line: 0, ..event.clone() }).collect::<Vec<_>>()
+    };
+    assert_eq!(without_lines(&again), without_lines(&events));
+}

@@ -346,3 +346,71 @@ pub fn parse(text: &str) -> Result<Vec<Event>, HistoryError> {
         }
     }
 }
+
+/// Writes `events` as a Jepsen history: one operation map a line (`{:index 0, :type :invoke, :f
+/// :write, :process 3, :key "k1", :value "v", :time 1000}`), in order, which this module's
+/// [`parse`] reads back to the same events and Jepsen's tools read as EDN. A process that is a
+/// number is written as one; strings are escaped as EDN strings.
+pub fn write(events: &[Event]) -> String {
+    let mut text = String::new();
+    for (index, event) in events.iter().enumerate() {
+        let kind = match event.kind {
+            EventType::Invoke => "invoke",
+            EventType::Ok => "ok",
+            EventType::Fail => "fail",
+            EventType::Info => "info",
+        };
+        let process =
+            if event.process.parse::<i64>().is_ok() { event.process.clone() } else { string(&event.process) };
+        text.push_str(&format!(
+            "{{:index {index}, :type :{kind}, :f :{}, :process {process}",
+            keyword(&event.f)
+        ));
+        if let Some(key) = &event.key {
+            text.push_str(&format!(", :key {}", string(key)));
+        }
+        text.push_str(&format!(", :value {}", value(&event.value)));
+        if let Some(time) = event.time {
+            text.push_str(&format!(", :time {time}"));
+        }
+        text.push_str("}\n");
+    }
+    text
+}
+
+/// `name` as the body of a keyword: characters EDN does not allow there become `_`.
+fn keyword(name: &str) -> String {
+    let valid = |c: char| c.is_ascii_alphanumeric() || "*+!-_?<>=./".contains(c);
+    let body: String = name.chars().map(|c| if valid(c) { c } else { '_' }).collect();
+    if body.is_empty() {
+        "_".to_string()
+    } else {
+        body
+    }
+}
+
+fn string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn value(value: &Value) -> String {
+    match value {
+        Value::Nil => "nil".to_string(),
+        Value::Int(number) => number.to_string(),
+        Value::Str(text) => string(text),
+        Value::List(items) => format!("[{}]", items.iter().map(self::value).collect::<Vec<_>>().join(" ")),
+    }
+}
