@@ -413,6 +413,10 @@ struct ListRow {
     read_mode: String,
     build: String,
     expect: &'static str,
+    /// Where the scenario runs: in simulation always; on real processes (`chaos real`) only with
+    /// the shipped build; etcd and Redis take the workload with `--attach`, without faults yet.
+    #[tabled(rename = "runs on")]
+    targets: &'static str,
 }
 
 fn list() {
@@ -439,6 +443,11 @@ fn list() {
                 read_mode: scenario.read_mode.as_str().to_string(),
                 build: scenario.build.to_string(),
                 expect: scenario.expect.as_str(),
+                targets: if scenario.build == Build::Correct {
+                    "simulation, real paxos"
+                } else {
+                    "simulation"
+                },
             }
         })
         .collect();
@@ -446,6 +455,10 @@ fn list() {
     for scenario in scenarios::catalog::all() {
         println!("{}: {}", scenario.name, scenario.description);
     }
+    println!(
+        "\netcd and Redis: `chaos real --target etcd|redis --attach HOST:PORT,...` runs the workload and every check \
+         against a cluster you run; chaos does not inject faults into them yet."
+    );
 }
 
 /// The flags of `chaos real`.

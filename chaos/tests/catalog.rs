@@ -501,4 +501,10 @@ fn list_shows_the_catalog() {
         assert!(stdout.contains(&scenario.name), "{} missing", scenario.name);
     }
     assert!(stdout.contains("violation"), "negative controls are marked: {stdout}");
+    // Where each runs: the mutant builds only in simulation.
+    let no_fsync = stdout.lines().find(|line| line.contains("│ no-fsync ")).expect("no-fsync listed");
+    assert!(no_fsync.contains("simulation") && !no_fsync.contains("real paxos"), "{no_fsync}");
+    let partition = stdout.lines().find(|line| line.contains("│ partition ")).expect("partition listed");
+    assert!(partition.contains("simulation, real paxos"), "{partition}");
+    assert!(stdout.contains("--target etcd|redis --attach"), "{stdout}");
 }
