@@ -745,8 +745,8 @@ fn promtool_check(text: &str) -> Result<(), String> {
 
 /// Every node serves its metrics; they count what the node did, exactly where a count is
 /// knowable (the commands one client sent through node 1, by command and result), agree with the
-/// cluster's state (one leader, a commit point every node reaches), and pass the Prometheus
-/// project's own linter.
+/// cluster's state (one leader, a commit point every node reaches), pass the Prometheus
+/// project's own linter, and count a write without a quorum as unavailable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_what_each_node_did_and_pass_promtool() {
     let cluster = Cluster::new("metrics");
@@ -813,6 +813,18 @@ async fn metrics_count_what_each_node_did_and_pass_promtool() {
     let requests_proposed = sample(&led, "paxos_batch_requests_sum").expect("requests proposed");
     assert!(requests_proposed >= 7.0, "the leader proposed every write at least once: {led}");
     assert_eq!(http_get(&cluster.metrics_addr(1), "/nothing").0, 404);
+    // Without a quorum a write's outcome is unknown: counted as unavailable, not as ok or error.
+    let metrics_one = cluster.metrics_addr(1);
+    let mut cluster = cluster;
+    cluster.kill(2);
+    cluster.kill(3);
+    let reply = client.command(&[b"SET", b"lonely", b"v"]).await.expect("SET");
+    assert!(matches!(&reply, Reply::Error(text) if text.starts_with("UNAVAILABLE")), "{reply:?}");
+    let after = http_get(&metrics_one, "/metrics").1;
+    let unavailable = "paxos_client_requests_total{command=\"set\",result=\"unavailable\"}";
+    assert_eq!(sample(&after, unavailable), Some(1.0), "{after}");
+    assert_eq!(sample(&after, "paxos_client_requests_total{command=\"set\",result=\"ok\"}"), Some(5.0));
+    assert_eq!(sample(&after, "paxos_client_request_duration_seconds_count{kind=\"write\"}"), Some(8.0));
 }
 
 /// A real Prometheus server (Debian's) scrapes the three nodes and answers a query on what they

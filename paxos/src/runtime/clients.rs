@@ -259,38 +259,44 @@ async fn execute(
     *sequence += 1;
     let request = Request { client, sequence: *sequence, operations };
     let (reply, response) = oneshot::channel();
-    let replies: Vec<Reply> = if session.calls.send(Call::Request { request, reply }).await.is_err() {
-        vec![Reply::error("UNAVAILABLE the node is shutting down; the outcome is unknown"); count]
-    } else {
-        match tokio::time::timeout(session.deadline, response).await {
-            Ok(Ok(Response { result: Ok(outcomes), .. })) => {
-                if let Some(metrics) = &session.metrics {
-                    count_outcomes(metrics, &outcomes, kinds, started.elapsed());
-                    kinds = [0; 5];
+    // The replies, and whether the protocol executed the request (or it failed as a whole).
+    let (replies, executed): (Vec<Reply>, bool) =
+        if session.calls.send(Call::Request { request, reply }).await.is_err() {
+            (
+                vec![Reply::error("UNAVAILABLE the node is shutting down; the outcome is unknown"); count],
+                false,
+            )
+        } else {
+            match tokio::time::timeout(session.deadline, response).await {
+                Ok(Ok(Response { result: Ok(outcomes), .. })) => {
+                    if let Some(metrics) = &session.metrics {
+                        count_outcomes(metrics, &outcomes, kinds, started.elapsed());
+                    }
+                    (outcomes.into_iter().map(reply_of).collect(), true)
                 }
-                outcomes.into_iter().map(reply_of).collect()
+                Ok(Ok(Response { result: Err(error), .. })) => {
+                    (vec![Reply::error(error.to_string()); count], false)
+                }
+                Ok(Err(_)) => {
+                    (vec![Reply::error("UNAVAILABLE the node stopped; the outcome is unknown"); count], false)
+                }
+                Err(_) => {
+                    let _ = session.calls.send(Call::Abandon(client)).await;
+                    let text = format!(
+                        "UNAVAILABLE no quorum answered within {} ms; the outcome is unknown",
+                        session.deadline.as_millis()
+                    );
+                    (vec![Reply::error(text); count], false)
+                }
             }
-            Ok(Ok(Response { result: Err(error), .. })) => vec![Reply::error(error.to_string()); count],
-            Ok(Err(_)) => vec![Reply::error("UNAVAILABLE the node stopped; the outcome is unknown"); count],
-            Err(_) => {
-                let _ = session.calls.send(Call::Abandon(client)).await;
-                let text = format!(
-                    "UNAVAILABLE no quorum answered within {} ms; the outcome is unknown",
-                    session.deadline.as_millis()
-                );
-                vec![Reply::error(text); count]
-            }
-        }
-    };
+        };
     // A request that failed fails as a whole: every operation with the same reply.
-    if let (Some(metrics), Some(first)) = (&session.metrics, replies.first()) {
-        if kinds.iter().any(|&count| count > 0) {
-            let failed = result(first);
-            for (kind, &count) in kinds.iter().enumerate() {
-                metrics.requests(kind, failed, count);
-            }
-            metrics.request_took(kinds[0] == count as u64, started.elapsed());
+    if let (false, Some(metrics), Some(first)) = (executed, &session.metrics, replies.first()) {
+        let failed = result(first);
+        for (kind, &count) in kinds.iter().enumerate() {
+            metrics.requests(kind, failed, count);
         }
+        metrics.request_took(kinds[0] == count as u64, started.elapsed());
     }
     for reply in replies {
         reply.encode(out);
