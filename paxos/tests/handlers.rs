@@ -696,3 +696,29 @@ fn vote_from_an_earlier_incarnation_is_not_counted() {
     assert_eq!(step(&mut leader, receive(3, vote(incarnations()))), vec![]);
     assert_eq!(leader.log().commit(), Slot(0));
 }
+
+/// Replaying persists: a snapshot replaces an older one and drops the accepted entries it covers;
+/// an older or equal one changes nothing (what a restart restores from the log).
+#[test]
+fn a_newer_snapshot_replaces_an_older_one_and_an_older_one_changes_nothing() {
+    let state = |keys: usize| {
+        let mut kv = paxos::core::KvStore::new(16);
+        for index in 0..keys {
+            let _ = kv.apply(&put(1, index as u64 + 1, &format!("k{index}"), "v"));
+        }
+        std::sync::Arc::new(kv)
+    };
+    let accepted = |durable: &DurableState| durable.accepted.keys().map(|slot| slot.0).collect::<Vec<_>>();
+    let snapshot = |durable: &DurableState| durable.snapshot.as_ref().map(|(slot, kv)| (slot.0, kv.len()));
+    let mut durable = DurableState::initial(CLUSTER, NodeId(1));
+    for slot in [3, 7, 10] {
+        durable.apply(&Persist::Accept { slot: Slot(slot), ballot: ballot(1, 1), value: Value::Noop });
+    }
+    durable.apply(&Persist::Snapshot { slot: Slot(5), state: state(1) });
+    assert_eq!((snapshot(&durable), accepted(&durable)), (Some((5, 1)), vec![7, 10]));
+    durable.apply(&Persist::Snapshot { slot: Slot(9), state: state(2) });
+    assert_eq!((snapshot(&durable), accepted(&durable)), (Some((9, 2)), vec![10]));
+    durable.apply(&Persist::Snapshot { slot: Slot(6), state: state(3) });
+    durable.apply(&Persist::Snapshot { slot: Slot(9), state: state(4) });
+    assert_eq!((snapshot(&durable), accepted(&durable)), (Some((9, 2)), vec![10]));
+}
