@@ -368,6 +368,25 @@ fn a_retained_log_past_its_byte_bound_is_compacted_and_a_snapshot_taken() {
         "a snapshot of slot 1: {out:?}"
     );
     assert_eq!((leader.log().start(), leader.log().retained_bytes()), (Slot(1), 0), "slot 0 dropped");
+    // A peer asking for slot 0, compacted away, gets the snapshot instead, and the leader counts it;
+    // the peer installs it and counts that.
+    let out = step(&mut leader, receive(3, Message::LearnRequest { from: Slot(0) }));
+    let snapshot = out
+        .iter()
+        .find_map(|output| match output {
+            Output::Send { to: NodeId(3), envelope, .. } => match &envelope.message {
+                Message::Snapshot { slot, state } => Some((*slot, state.clone())),
+                _ => None,
+            },
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("a snapshot for n3: {out:?}"));
+    assert_eq!(snapshot.0, Slot(1));
+    assert_eq!((leader.counters().snapshots_sent, leader.counters().snapshots_installed), (1, 0));
+    let mut behind = replica(3);
+    step(&mut behind, receive(1, Message::Snapshot { slot: snapshot.0, state: snapshot.1 }));
+    assert_eq!(behind.log().applied(), Slot(1));
+    assert_eq!((behind.counters().snapshots_sent, behind.counters().snapshots_installed), (0, 1));
 }
 
 #[test]
