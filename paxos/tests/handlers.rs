@@ -741,3 +741,37 @@ fn a_newer_snapshot_replaces_an_older_one_and_an_older_one_changes_nothing() {
     durable.apply(&Persist::Snapshot { slot: Slot(9), state: state(4) });
     assert_eq!((snapshot(&durable), accepted(&durable)), (Some((9, 2)), vec![10]));
 }
+
+/// A replica whose recovery left it knowing slots chosen up to a floor it has no values for
+/// (`chosen_floor`) installs a snapshot from the peer it is learning from; if the snapshot ends
+/// below the floor, it asks that peer for the rest at once, and if it reaches the floor, it asks
+/// nothing more.
+#[test]
+fn a_snapshot_below_the_known_chosen_point_is_followed_by_a_request_for_the_rest() {
+    let learns_after_snapshot = |snapshot_slot: u64| {
+        let mut durable = DurableState::initial(CLUSTER, NodeId(2));
+        durable.chosen_floor = Slot(5);
+        let mut follower = Replica::new(Config::new(NodeId(2), members()), durable, 1).unwrap();
+        follower.start(&mut Vec::new());
+        // The leader's commit point makes it ask for slot 0 on: it is learning from n1.
+        let asked = step(
+            &mut follower,
+            receive(1, Message::Commit { ballot: ballot(1, 1), committed: Slot(5), round: 0 }),
+        );
+        assert!(asked.contains(&send_now(2, 1, Message::LearnRequest { from: Slot(0) })), "{asked:?}");
+        let state = std::sync::Arc::new(paxos::core::KvStore::new(16));
+        let out = step(&mut follower, receive(1, Message::Snapshot { slot: Slot(snapshot_slot), state }));
+        assert_eq!(follower.log().applied(), Slot(snapshot_slot));
+        out.iter()
+            .filter_map(|output| match output {
+                Output::Send { to: NodeId(1), envelope, .. } => match envelope.message {
+                    Message::LearnRequest { from } => Some(from),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(learns_after_snapshot(3), vec![Slot(3)], "below the floor: the rest is asked for");
+    assert_eq!(learns_after_snapshot(5), vec![], "at the floor: nothing more to ask");
+}
