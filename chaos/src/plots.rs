@@ -159,6 +159,15 @@ fn faults(windows: &[Window], frame: Frame) -> String {
     shade(&windows, |seconds| frame.x(seconds))
 }
 
+/// An outcome as a reader names it: the history's `info` is an unknown outcome.
+fn outcome_label(outcome: &str) -> &str {
+    if outcome == "info" {
+        "unknown"
+    } else {
+        outcome
+    }
+}
+
 fn colour(f: &str) -> &'static str {
     KINDS.iter().find(|(kind, _)| *kind == f).map_or("#777", |(_, colour)| colour)
 }
@@ -243,7 +252,7 @@ pub fn throughput_svg(series: &[Series], windows: &[Window], frame: Frame) -> St
         for (index, &count) in series.counts.iter().enumerate() {
             let _ = write!(points, "{:.1},{:.1} ", frame.x((index as f64 + 0.5) * BUCKET), y_of(count));
         }
-        let outcome = if series.outcome == "info" { "unknown" } else { series.outcome };
+        let outcome = outcome_label(series.outcome);
         let _ = write!(
             lines,
             r#"<polyline class="series" points="{}" style="stroke:{}" stroke-dasharray="{dash}"><title>{} {}</title></polyline>"#,
@@ -255,29 +264,21 @@ pub fn throughput_svg(series: &[Series], windows: &[Window], frame: Frame) -> St
     }
     let legend_y = top + height + 16.0;
     let mut legend = String::new();
-    let mut x = frame.left;
-    for (f, colour) in KINDS {
+    // The kinds by colour, then the outcomes by line style.
+    let entries = KINDS
+        .iter()
+        .map(|&(f, colour)| (f, colour, 2.0, ""))
+        .chain(OUTCOMES.iter().map(|&(outcome, dash)| (outcome_label(outcome), "#555", 1.4, dash)));
+    for (index, (label, colour, width, dash)) in entries.enumerate() {
+        let x = frame.left + 75.0 * index as f64;
         let _ = write!(
             legend,
-            r#"<line x1="{x:.0}" x2="{:.0}" y1="{:.1}" y2="{:.1}" style="stroke:{colour};stroke-width:2"/><text class="axis" x="{:.0}" y="{legend_y:.1}">{f}</text>"#,
+            r#"<line x1="{x:.0}" x2="{:.0}" y1="{:.1}" y2="{:.1}" style="stroke:{colour};stroke-width:{width}" stroke-dasharray="{dash}"/><text class="axis" x="{:.0}" y="{legend_y:.1}">{label}</text>"#,
             x + 16.0,
             legend_y - 4.0,
             legend_y - 4.0,
             x + 20.0
         );
-        x += 70.0;
-    }
-    for (outcome, dash) in OUTCOMES {
-        let label = if outcome == "info" { "unknown" } else { outcome };
-        let _ = write!(
-            legend,
-            r#"<line x1="{x:.0}" x2="{:.0}" y1="{:.1}" y2="{:.1}" style="stroke:#555;stroke-width:1.4" stroke-dasharray="{dash}"/><text class="axis" x="{:.0}" y="{legend_y:.1}">{label}</text>"#,
-            x + 16.0,
-            legend_y - 4.0,
-            legend_y - 4.0,
-            x + 20.0
-        );
-        x += 80.0;
     }
     format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" id="throughput" width="{}" height="{}">{STYLE}{}{grid}{lines}{legend}</svg>"#,

@@ -208,7 +208,7 @@ pub fn text(outcome: &Outcome, reproduce: &str) -> String {
     }
     let _ =
         writeln!(text, "operations:\n{}\n", Table::new(operation_rows(&outcome.checks)).with(Style::sharp()));
-    let end = outcome.elapsed.as_secs_f64().max(plots::BUCKET);
+    let end = frame(outcome).end;
     let series = plots::throughput(&outcome.checks.operations, end);
     let _ = writeln!(text, "{}", plots::throughput_text(&series, &outcome.windows, end));
     let availability = plots::availability(&outcome.checks.operations, &outcome.windows, end);
@@ -263,6 +263,8 @@ pub fn write(dir: &Path, outcome: &Outcome, reproduce: &str) -> Result<(), Chaos
     let edn = checker::format::jsonl::parse(&outcome.history)
         .map(|events| checker::format::edn::write(&events))
         .unwrap_or_else(|error| format!(";; the history did not parse: {error}\n"));
+    // Each plot drawn once: in the page and in a file of its own.
+    let (latency, throughput) = (latency(outcome), throughput(outcome));
     let files = [
         ("history.jsonl", outcome.history.clone()),
         ("history.edn", edn),
@@ -271,9 +273,9 @@ pub fn write(dir: &Path, outcome: &Outcome, reproduce: &str) -> Result<(), Chaos
         ("trace.txt", outcome.trace.clone()),
         ("scenario.json", serde_json::to_string_pretty(&outcome.scenario).expect("json")),
         ("report.txt", text(outcome, reproduce)),
-        ("report.html", html(outcome, reproduce)),
-        ("latency.svg", latency(outcome)),
-        ("throughput.svg", throughput(outcome)),
+        ("report.html", page(outcome, reproduce, &latency, &throughput)),
+        ("latency.svg", latency),
+        ("throughput.svg", throughput),
     ];
     for (name, contents) in files {
         let path = dir.join(name);
@@ -329,6 +331,11 @@ fn colour(f: &str) -> &'static str {
 /// The page: verdict, tables, a timeline with one lane per client (operations as bars, fault
 /// windows shaded, the checker's minimal violating set outlined), and latency over time.
 pub fn html(outcome: &Outcome, reproduce: &str) -> String {
+    page(outcome, reproduce, &latency(outcome), &throughput(outcome))
+}
+
+/// [`html`] with its two plots already drawn.
+fn page(outcome: &Outcome, reproduce: &str, latency: &str, throughput: &str) -> String {
     let checks = &outcome.checks;
     let scenario = &outcome.scenario;
     let clients = scenario.workload.clients.max(1) as u64;
@@ -420,8 +427,6 @@ pub fn html(outcome: &Outcome, reproduce: &str) -> String {
         layout: Layout { left, top: 24.0, lane_height: 16.0, bar_height: 12.0, scale: width / end_seconds },
     };
     let timeline = timeline.svg();
-    let latency = latency(outcome);
-    let throughput = throughput(outcome);
     let availability = plots::availability(&outcome.checks.operations, &outcome.windows, end_seconds);
     let availability_table = plots::availability_html(&availability);
     let table = |rows: String| format!("<table>{rows}</table>");

@@ -508,22 +508,20 @@ async fn sleep_until(at: Option<Instant>) {
 /// Publishes the replica's state to the node's metrics (every [`METRICS_EVERY`]: a scrape comes
 /// every few seconds, and publishing after every step cost a percent of the write throughput).
 fn publish(replica: &Replica, voted: &BTreeMap<NodeId, u64>, metrics: &Metrics) {
-    {
-        let membership = replica.membership();
-        metrics.observe(&metrics::State {
-            leading: replica.status() == crate::core::Status::Leader,
-            leader: replica.leader(),
-            promised: replica.promised(),
-            committed: replica.log().chosen_point().0,
-            applied: replica.log().applied().0,
-            pending: replica.pending(),
-            membership_version: membership.version,
-            voters: membership.voters.len(),
-            learners: membership.learners.len(),
-            keys: replica.kv().len(),
-            counters: replica.counters(),
-        });
-    }
+    let membership = replica.membership();
+    metrics.observe(&metrics::State {
+        leading: replica.status() == crate::core::Status::Leader,
+        leader: replica.leader(),
+        promised: replica.promised(),
+        committed: replica.log().chosen_point().0,
+        applied: replica.log().applied().0,
+        pending: replica.pending(),
+        membership_version: membership.version,
+        voters: membership.voters.len(),
+        learners: membership.learners.len(),
+        keys: replica.kv().len(),
+        counters: replica.counters(),
+    });
     lags(replica, voted, metrics);
 }
 
@@ -561,8 +559,8 @@ fn ids(set: crate::core::NodeSet) -> String {
 }
 
 /// At the leader, each member's lag behind its commit point: a learner's as it reported its
-/// commit point, a voter's by its highest vote (`voted`); elsewhere none. A member not heard from since this node leads has no figure rather than a
-/// made-up one.
+/// commit point, a voter's by its highest vote (`voted`, counted since this node was elected);
+/// elsewhere none. A member not heard from since has no figure rather than a made-up one.
 fn lags(replica: &Replica, voted: &BTreeMap<NodeId, u64>, metrics: &Metrics) {
     if replica.status() != crate::core::Status::Leader {
         metrics.lags(std::iter::empty());
@@ -677,8 +675,8 @@ struct Loop {
     timing: Timing,
     /// What the operator's log last said about the replica.
     noticed: Noticed,
-    /// Each peer's highest vote (phase 2b) plus one, as received here: a voter's progress for the
-    /// lag metric (the core tracks learners' only).
+    /// Each peer's highest vote (phase 2b) plus one, as received here since this node was last
+    /// elected: a voter's progress for the lag metric (the core tracks learners' only).
     voted: BTreeMap<NodeId, u64>,
     metrics: Option<Arc<Metrics>>,
 }
@@ -744,7 +742,7 @@ impl Loop {
                     Err(error) => break Err(NodeError::StorageFailed(error)),
                 },
                 Some(envelope) = inputs.inbox.recv() => {
-                    if let crate::core::Message::Accepted { slot, .. } = &envelope.message {
+                    if let (Some(_), crate::core::Message::Accepted { slot, .. }) = (&self.metrics, &envelope.message) {
                         let through = self.voted.entry(envelope.from).or_default();
                         *through = (*through).max(slot.0 + 1);
                     }
@@ -876,6 +874,8 @@ impl Loop {
         if now.status != before.status {
             match (before.status, now.status) {
                 (_, Status::Leader) => {
+                    // Votes of an earlier leadership say nothing of this one's progress.
+                    self.voted.clear();
                     tracing::info!(node = %me, %ballot, slot, "elected leader in ballot {ballot}")
                 }
                 (Status::Leader, _) => {
