@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Mutation testing of the protocol core (the paxos-core crate) with cargo-mutants: every mutant
 # it generates (a replaced function body, a flipped comparison, a deleted branch...) is built and
-# run against the fast tier (the core's exact-output handler tests, the textbook interleavings, the
-# seeded cluster runs, the model checker's smoke tier), and must make one of them fail.
+# run against the fast tier (the core's own unit tests, the exact-output handler and membership
+# tests, the textbook interleavings, the seeded cluster runs and their named mutants, the model
+# checker's smoke tier), and must make one of them fail.
 #
 # Usage: bash scripts/mutants.sh [cargo-mutants flags]    e.g. --file paxos/core/src/acceptor.rs
 #        bash scripts/mutants.sh --summary                 the table of the last run again
@@ -71,17 +72,17 @@ if ! command -v cargo-mutants >/dev/null 2>&1; then
     cargo install --locked cargo-mutants >/dev/null
 fi
 
-tier=(--test handlers --test interleavings --test cluster --test smoke)
+tier=(--lib --test handlers --test membership --test interleavings --test cluster --test mutants --test smoke)
 started=$SECONDS
 # The unmutated tree must pass the tier first. cargo-mutants' own baseline would run only the
 # mutated package's tests (27.1 ignores --test-package there), so the baseline is run here and
 # cargo-mutants is told to skip its own, with fixed timeouts (the tier takes about a minute in a
 # debug build; a mutant that makes it loop is cut off and counted as caught).
-echo "baseline: cargo test -p paxos -p model ${tier[*]}" >&2
-cargo test -q -p paxos -p model "${tier[@]}" >/dev/null
+echo "baseline: cargo test -p paxos-core -p paxos -p model ${tier[*]}" >&2
+cargo test -q -p paxos-core -p paxos -p model "${tier[@]}" >/dev/null
 # Exit 2 means some mutants were missed: the table below says which; anything else is an error.
 set +e
-cargo mutants --package paxos-core --test-package paxos,model --baseline skip \
+cargo mutants --package paxos-core --test-package paxos-core,paxos,model --baseline skip \
     --timeout 300 --build-timeout 900 --output "$out" "$@" -- "${tier[@]}"
 status=$?
 set -e

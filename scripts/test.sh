@@ -2,7 +2,8 @@
 # The tests, from a clean clone: installs the system packages the tests use, then runs every test of
 # the workspace. redis-cli (Debian's redis-tools) checks client compatibility; chromium renders the
 # HTML reports in a real headless browser; prometheus (with promtool) lints and scrapes the nodes'
-# metrics; etcd-server and redis-server are the foreign systems chaos is pointed at.
+# metrics; etcd-server, redis-server and redis-sentinel are the foreign systems chaos starts, breaks
+# and is pointed at.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]} for the tests" >&2
     sudo_cmd=""

@@ -84,8 +84,9 @@ enum Command {
         /// Record the workload against these nodes (HOST:PORT,...), inject no fault, and check.
         #[arg(long, value_delimiter = ',')]
         attach: Option<Vec<String>>,
-        /// The system under test: this store, etcd (client URLs, its v3 JSON gateway) or Redis.
-        /// etcd and Redis run with --attach (against clusters you started).
+        /// The system under test: this store, etcd (three members; with --attach, client URLs,
+        /// through its v3 JSON gateway) or Redis (a primary, two replicas and three sentinels;
+        /// with --attach, servers you run). `chaos list` says which scenarios each can run.
         #[arg(long, value_enum, default_value_t = chaos::real::Target::Paxos)]
         target: chaos::real::Target,
         /// The seed of the schedule's and the clients' choices.
@@ -103,8 +104,8 @@ enum Command {
         /// The paxos binary (default: next to this one, built by cargo if missing).
         #[arg(long)]
         paxos: Option<PathBuf>,
-        /// Node i serves clients on PORT+i-1 and peers on PORT+100+i-1; the link proxies listen
-        /// from PORT+200.
+        /// Node i serves clients on PORT+i-1 and peers on PORT+100+i-1 (Redis: its sentinel);
+        /// the link proxies listen from PORT+200.
         #[arg(long, default_value_t = 26379)]
         port: u16,
         /// Print every fault as it happened.
@@ -302,7 +303,7 @@ impl SweepRow {
         self.unknown += outcome.checks.counts.2;
         self.seconds.0 += outcome.elapsed.as_secs_f64();
         self.seconds.1 += outcome.wall.as_secs_f64();
-        if !outcome.real {
+        if outcome.real.is_none() {
             self.simulated = format!("{:.0}", self.seconds.0);
         }
         if let Some(contention) = outcome.contention {
@@ -320,7 +321,7 @@ impl SweepRow {
 
 /// The line that lists a failed run, with the command that runs it again.
 fn failure(outcome: &Outcome, command: &str) -> Option<String> {
-    let again = if outcome.real { "rerun" } else { "replay" };
+    let again = if outcome.real.is_some() { "rerun" } else { "replay" };
     (!outcome.passed()).then(|| {
         format!(
             "{} seed {}: {}\n  {again}: {command}",
@@ -414,9 +415,10 @@ struct ListRow {
     build: String,
     expect: &'static str,
     /// Where the scenario runs: in simulation always; on real processes (`chaos real`) only with
-    /// the shipped build; etcd and Redis take the workload with `--attach`, without faults yet.
+    /// the shipped build, and on etcd and Redis only with the faults they can take; with the
+    /// verdict expected there when it differs.
     #[tabled(rename = "runs on")]
-    targets: &'static str,
+    targets: String,
 }
 
 fn list() {
@@ -443,11 +445,7 @@ fn list() {
                 read_mode: scenario.read_mode.as_str().to_string(),
                 build: scenario.build.to_string(),
                 expect: scenario.expect.as_str(),
-                targets: if scenario.build == Build::Correct {
-                    "simulation, real paxos"
-                } else {
-                    "simulation"
-                },
+                targets: runs_on(&scenario),
             }
         })
         .collect();
@@ -456,9 +454,29 @@ fn list() {
         println!("{}: {}", scenario.name, scenario.description);
     }
     println!(
-        "\netcd and Redis: `chaos real --target etcd|redis --attach HOST:PORT,...` runs the workload and every check \
-         against a cluster you run; chaos does not inject faults into them yet."
+        "\nOn etcd and Redis: `chaos real --target etcd|redis --scenario NAME` starts three etcd members, or a Redis \
+         primary with two replicas and three sentinels, and injects the faults; `--attach HOST:PORT,...` runs the \
+         workload and every check against a cluster you run, without faults."
     );
+}
+
+/// Where `scenario` runs, with the verdict expected there when it is not the scenario's own.
+fn runs_on(scenario: &Scenario) -> String {
+    use chaos::real::Target;
+    let mut places = vec!["simulation".to_string()];
+    if scenario.build == Build::Correct {
+        for target in [Target::Paxos, Target::Etcd, Target::Redis] {
+            if target.runs(scenario).is_ok() {
+                let expect = scenario.expect_for(target.name());
+                places.push(if expect == scenario.expect {
+                    format!("real {}", target.name())
+                } else {
+                    format!("real {} ({})", target.name(), expect.as_str())
+                });
+            }
+        }
+    }
+    places.join(", ")
 }
 
 /// The flags of `chaos real`.
@@ -518,22 +536,19 @@ fn real(args: &RealArgs<'_>) -> Result<ExitCode, ChaosError> {
     if let Some(addresses) = args.attach {
         return real_attach(args, addresses);
     }
-    if args.target != chaos::real::Target::Paxos {
-        return Err(ChaosError::Input(format!(
-            "--target {}: chaos starts and injects faults into paxos clusters only so far; point it at a {} cluster you run with --attach HOST:PORT,...",
-            args.target.name(),
-            args.target.name()
-        )));
-    }
     let name = args
         .scenario
         .ok_or_else(|| ChaosError::Input("expected --scenario NAME or --attach HOST:PORT,...".to_string()))?;
     if args.seeds == 0 {
         return Err(ChaosError::Input("--seeds must be at least 1".to_string()));
     }
-    // `all`: the catalog's scenarios that a real cluster can run (not the simulation-only builds).
+    // `all`: the catalog's scenarios that a real cluster of the target can run (not the
+    // simulation-only builds, nor faults the target cannot take).
     let sources: Vec<(String, Scenario)> = if name == "all" {
-        load_many("all")?.into_iter().filter(|(_, scenario)| scenario.build == Build::Correct).collect()
+        load_many("all")?
+            .into_iter()
+            .filter(|(_, scenario)| scenario.build == Build::Correct && args.target.runs(scenario).is_ok())
+            .collect()
     } else {
         vec![(name.to_string(), load(name)?)]
     };
@@ -546,8 +561,12 @@ fn real(args: &RealArgs<'_>) -> Result<ExitCode, ChaosError> {
         for seed in args.seed..args.seed + args.seeds {
             let base = args.out.map_or_else(chaos::real::scratch_dir, Path::to_path_buf);
             let dir = if single { base.clone() } else { base.join(format!("{}-{seed}", scenario.name)) };
-            let options =
-                chaos::real::RealOptions { paxos: args.paxos.clone(), port: args.port, dir: dir.join("run") };
+            let options = chaos::real::RealOptions {
+                paxos: args.paxos.clone(),
+                port: args.port,
+                dir: dir.join("run"),
+                target: args.target,
+            };
             let outcome = chaos::real::run(&scenario, seed, &options)?;
             let command = report::reproduce(&outcome, source, &overrides);
             tell(&outcome, &command, single, args.trace);

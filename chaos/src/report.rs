@@ -15,8 +15,12 @@ use tabled::{Table, Tabled};
 
 /// The command that replays a run exactly.
 pub fn reproduce(outcome: &Outcome, source: &str, overrides: &Overrides) -> String {
-    let mut command = if outcome.real {
-        format!("cargo run -p chaos -- real --scenario {source} --seed {}", outcome.seed)
+    let mut command = if let Some(target) = outcome.real {
+        let target = match target {
+            crate::real::Target::Paxos => String::new(),
+            other => format!(" --target {}", other.name()),
+        };
+        format!("cargo run -p chaos -- real{target} --scenario {source} --seed {}", outcome.seed)
     } else {
         format!("cargo run -p chaos -- scenario {source} --seed {}", outcome.seed)
     };
@@ -167,7 +171,7 @@ pub fn text(outcome: &Outcome, reproduce: &str) -> String {
     );
     let simulated = outcome.elapsed.as_secs_f64();
     let wall = outcome.wall.as_secs_f64();
-    if outcome.real {
+    if outcome.real.is_some() {
         let _ = writeln!(
             text,
             "real processes; fault phase {:.2}-{:.2} s; {simulated:.1} s in all (the seed fixes the schedule \
@@ -195,7 +199,7 @@ pub fn text(outcome: &Outcome, reproduce: &str) -> String {
     if faults.is_empty() {
         let _ = writeln!(text, "no faults applied\n");
     } else {
-        let clock = if outcome.real { "real time" } else { "simulated time" };
+        let clock = if outcome.real.is_some() { "real time" } else { "simulated time" };
         let _ = writeln!(text, "faults ({clock}):\n{}\n", Table::new(faults).with(Style::sharp()));
     }
     if let Some(contention) = outcome.contention {
@@ -283,7 +287,7 @@ pub fn write(dir: &Path, outcome: &Outcome, reproduce: &str) -> Result<(), Chaos
     }
     // A simulated run's node logs: all of them in time order, and each node's alone (a real
     // run's are its processes' own files, under `run/`).
-    if !outcome.real {
+    if outcome.real.is_none() {
         let mut files: Vec<(String, String)> = vec![("nodes.log".to_string(), outcome.node_log.clone())];
         let mut by_node: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
         for line in outcome.node_log.lines() {

@@ -61,8 +61,8 @@ pub struct Outcome {
     pub node_log: String,
     /// The checks and the verdict.
     pub checks: Checks,
-    /// Run on real processes (times are real), not in simulation.
-    pub real: bool,
+    /// The system it ran on, as real processes (times are real); `None`: in simulation.
+    pub real: Option<crate::real::Target>,
     /// What the replicas counted, summed over every node and every boot (simulation only: a real
     /// process's counters end with it).
     pub contention: Option<Contention>,
@@ -206,7 +206,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, ChaosError> {
         trace: world.trace(),
         node_log: node_log.text(),
         checks,
-        real: false,
+        real: None,
         contention: Some(world.contention()),
     })
 }

@@ -108,6 +108,11 @@ fn leader_isolation() {
 }
 
 #[test]
+fn leader_isolation_sparse() {
+    check("leader-isolation-sparse");
+}
+
+#[test]
 fn majorities_ring() {
     check("majorities-ring");
 }

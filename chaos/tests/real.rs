@@ -23,7 +23,7 @@ fn paxos() -> PathBuf {
 fn options(name: &str, port: u16) -> RealOptions {
     let dir = std::env::temp_dir().join(format!("chaos-real-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    RealOptions { paxos: Some(paxos()), port, dir }
+    RealOptions { paxos: Some(paxos()), port, dir, target: chaos::real::Target::Paxos }
 }
 
 #[test]

@@ -24,6 +24,7 @@ pub mod fault;
 
 pub use fault::{Fault, Range, Step, Target};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The most nodes a scenario may run (node names are `n1`..`n9`).
 pub const NODES_MAX: u8 = 9;
@@ -62,7 +63,15 @@ pub struct Scenario {
     /// What the run must show.
     #[serde(default)]
     pub expect: Expect,
+    /// What the run must show on a given system under test (`paxos`, `etcd`, `redis`), where that
+    /// differs from `expect`: a system that promises less is a negative control there (Redis under
+    /// Sentinel loses acknowledged writes when its primary is cut off, as its documentation says).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub expect_on: BTreeMap<String, Expect>,
 }
+
+/// The systems a scenario can name in `expect-on`.
+pub const SYSTEMS: [&str; 3] = ["paxos", "etcd", "redis"];
 
 fn default_nodes() -> u8 {
     3
@@ -174,6 +183,13 @@ impl std::fmt::Display for Build {
     }
 }
 
+impl Scenario {
+    /// What the run must show on `system` (see [`Scenario::expect_on`]).
+    pub fn expect_for(&self, system: &str) -> Expect {
+        self.expect_on.get(system).copied().unwrap_or(self.expect)
+    }
+}
+
 impl Expect {
     /// As written in scenario files.
     pub fn as_str(self) -> &'static str {
@@ -191,6 +207,12 @@ impl Scenario {
     ///
     /// The first problem, as one line naming the field and what was expected.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(system) = self.expect_on.keys().find(|system| !SYSTEMS.contains(&system.as_str())) {
+            return Err(format!(
+                "expect-on: unknown system {system:?}: expected one of {}",
+                SYSTEMS.join(", ")
+            ));
+        }
         let name_ok = !self.name.is_empty()
             && self.name.split('-').all(|word| {
                 !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -276,6 +298,22 @@ mod tests {
             let back: Scenario = serde_json::from_str(&json).expect("parses");
             assert_eq!(back, scenario, "{json}");
         }
+    }
+
+    #[test]
+    fn a_scenario_expects_per_system_what_expect_on_says_and_names_only_known_systems() {
+        let text = r#"{"name": "cut", "description": "d", "duration": 5, "faults": [],
+            "expect-on": {"redis": "violation"}}"#;
+        let scenario: Scenario = serde_json::from_str(text).expect("parses");
+        scenario.validate().expect("valid");
+        assert_eq!(scenario.expect_for("redis"), Expect::Violation);
+        assert_eq!(scenario.expect_for("etcd"), Expect::Linearizable);
+        assert_eq!(scenario.expect_for("paxos"), Expect::Linearizable);
+        let unknown: Scenario = serde_json::from_str(&text.replace("redis", "mysql")).expect("parses");
+        assert_eq!(
+            unknown.validate(),
+            Err("expect-on: unknown system \"mysql\": expected one of paxos, etcd, redis".to_string())
+        );
     }
 
     #[test]

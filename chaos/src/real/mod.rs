@@ -12,6 +12,7 @@
 //! are not replayable: the seed fixes the schedule's and the clients' choices, not the operating
 //! system's.
 
+pub mod foreign;
 pub mod process;
 pub mod proxy;
 pub mod target;
@@ -27,13 +28,13 @@ use paxos::client::Client;
 use paxos::core::NodeId;
 use paxos::runtime::setup::{self, NodeFile};
 use process::NodeProcess;
-use proxy::Links;
+use proxy::{LinkFaults, Links};
 use scenarios::{Build, Scenario};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-pub use target::Target;
+pub use target::{Reach, Target};
 
 /// How long a client waits for a reply before it records an unknown outcome.
 const CLIENT_DEADLINE: Duration = Duration::from_millis(2500);
@@ -51,6 +52,8 @@ pub struct RealOptions {
     pub port: u16,
     /// The working directory: the cluster's data, each node's log, the clock files.
     pub dir: PathBuf,
+    /// The system to start and inject faults into.
+    pub target: Target,
 }
 
 /// What a node last answered to `INFO`.
@@ -119,7 +122,7 @@ struct Shared {
 /// The workload of a run: the scenario's, with a key prefix.
 #[derive(Clone, Debug)]
 struct Workload {
-    target: Target,
+    reach: Reach,
     workload: scenarios::Workload,
     prefix: String,
     seed: u64,
@@ -144,8 +147,7 @@ pub struct RealCluster {
     tickets: u64,
     processes: Vec<NodeProcess>,
     pids: Arc<Mutex<Vec<Option<u32>>>>,
-    links: Arc<Links>,
-    cuts: BTreeMap<(u8, u8), u32>,
+    faults: LinkFaults,
     down: Vec<bool>,
     paused: Vec<bool>,
     clocks: Vec<(f64, f64)>,
@@ -295,8 +297,7 @@ impl RealCluster {
             tickets: 0,
             processes,
             pids,
-            links,
-            cuts: BTreeMap::new(),
+            faults: LinkFaults::new(links),
             down: (1..=machines).map(|i| i > nodes).collect(),
             paused: vec![false; usize::from(machines)],
             clocks: vec![(1.0, 0.0); usize::from(machines)],
@@ -313,12 +314,12 @@ impl RealCluster {
         cluster.stop_on_interrupt();
         spawn_observers(&cluster.runtime, &cluster.addresses, &cluster.shared);
         let workload = Workload {
-            target: Target::Paxos,
+            reach: Reach::Direct(Target::Paxos, cluster.addresses.clone()),
             workload: scenario.workload.clone(),
             prefix: String::new(),
             seed,
         };
-        spawn_clients(&cluster.runtime, &cluster.addresses, &cluster.shared, &workload, cluster.started);
+        spawn_clients(&cluster.runtime, &cluster.shared, &workload, cluster.started);
         Ok(cluster)
     }
 
@@ -560,25 +561,11 @@ impl Cluster for RealCluster {
     }
 
     fn cut(&mut self, links: &[(u8, u8)]) {
-        for &(from, to) in links {
-            let count = self.cuts.entry((from, to)).or_default();
-            *count += 1;
-            if *count == 1 {
-                self.links.update(from, to, |link| link.cut = true);
-            }
-        }
+        self.faults.cut(links);
     }
 
     fn uncut(&mut self, links: &[(u8, u8)]) {
-        for &(from, to) in links {
-            if let Some(count) = self.cuts.get_mut(&(from, to)) {
-                *count -= 1;
-                if *count == 0 {
-                    self.cuts.remove(&(from, to));
-                    self.links.update(from, to, |link| link.cut = false);
-                }
-            }
-        }
+        self.faults.uncut(links);
     }
 
     /// The proxies already hold a cut link's bytes (the sender's writes back up) and deliver them
@@ -592,8 +579,7 @@ impl Cluster for RealCluster {
     }
 
     fn heal(&mut self) {
-        self.cuts.clear();
-        self.links.update_all(|link| link.cut = false);
+        self.faults.heal();
         self.note("heal".to_string());
     }
 
@@ -678,18 +664,12 @@ impl Cluster for RealCluster {
     }
 
     fn flaky_network(&mut self, loss: f64, latency: Duration) {
-        self.links.update_all(|link| {
-            link.loss = loss;
-            link.latency = latency;
-        });
+        self.faults.flaky(loss, latency);
         self.note(format!("proxies: loss {loss}, delay up to {latency:?}"));
     }
 
     fn steady_network(&mut self) {
-        self.links.update_all(|link| {
-            link.loss = 0.0;
-            link.latency = Duration::ZERO;
-        });
+        self.faults.flaky(0.0, Duration::ZERO);
         self.note("proxies: reliable".to_string());
     }
 
@@ -758,15 +738,14 @@ fn spawn_observers(runtime: &tokio::runtime::Runtime, addresses: &[String], shar
 
 fn spawn_clients(
     runtime: &tokio::runtime::Runtime,
-    addresses: &[String],
     shared: &Arc<Mutex<Shared>>,
     workload: &Workload,
     started: Instant,
 ) {
     for index in 0..workload.workload.clients {
-        let (addresses, shared, workload) = (addresses.to_vec(), shared.clone(), workload.clone());
+        let (shared, workload) = (shared.clone(), workload.clone());
         runtime.spawn(async move {
-            let env = RealEnvironment { target: workload.target, addresses, shared: shared.clone(), started };
+            let env = RealEnvironment { reach: workload.reach.clone(), shared: shared.clone(), started };
             let plan = workload::ClientPlan {
                 index,
                 workload: &workload.workload,
@@ -780,11 +759,10 @@ fn spawn_clients(
     }
 }
 
-/// Real processes as the workload sees them: their client addresses, the wall clock since the
-/// run began, the shared history.
+/// Real processes as the workload sees them: how their clients reach them, the wall clock since
+/// the run began, the shared history.
 struct RealEnvironment {
-    target: Target,
-    addresses: Vec<String>,
+    reach: Reach,
     shared: Arc<Mutex<Shared>>,
     started: Instant,
 }
@@ -793,7 +771,7 @@ impl workload::Environment for RealEnvironment {
     type Client = target::RealClient;
 
     async fn connect(&self, node: u8) -> std::io::Result<target::RealClient> {
-        self.target.connect(&self.addresses[usize::from(node) - 1]).await
+        self.reach.connect(node).await
     }
 
     fn members(&self) -> Vec<u8> {
@@ -813,7 +791,7 @@ impl workload::Environment for RealEnvironment {
     }
 
     fn describe(&self, node: u8) -> String {
-        self.addresses[usize::from(node) - 1].clone()
+        self.reach.describe(node)
     }
 }
 
@@ -837,12 +815,36 @@ const AFTER_HEALING: Duration = Duration::from_secs(3);
 const CONVERGE_WITHIN: Duration = Duration::from_secs(20);
 const FINAL_READS_WITHIN: Duration = Duration::from_secs(20);
 
-/// Runs `scenario` on a real cluster.
+/// What the run's flow needs of a real cluster besides what the fault schedule drives.
+trait Harnessed: Cluster {
+    /// Stops the clients, then waits (at most `within`) until they all stopped and the cluster
+    /// agrees with itself; how long that took (`None`: the target does not show it).
+    ///
+    /// # Errors
+    ///
+    /// It did not converge in time.
+    fn converge(&mut self, within: Duration) -> Result<Option<Duration>, ChaosError>;
+    /// Reads every key through every member (at most `within`).
+    ///
+    /// # Errors
+    ///
+    /// A member that served no read of a key in time.
+    fn final_reads(&self, keys: usize, within: Duration) -> Result<FinalValues, Liveness>;
+    /// The history so far, one JSON event a line.
+    fn history(&self) -> String;
+    /// The trace so far.
+    fn trace(&self) -> String;
+    /// Every process's output, for a failed run.
+    fn logs(&self) -> Vec<PathBuf>;
+}
+
+/// Runs `scenario` on a real cluster of `options.target`.
 ///
 /// # Errors
 ///
-/// A scenario that needs a build the shipped binary does not have, or a cluster that cannot be
-/// set up. Everything that goes wrong in the run itself is in the outcome.
+/// A scenario that needs a build the shipped binary does not have, or faults the target cannot
+/// take, or a cluster that cannot be set up. Everything that goes wrong in the run itself is in
+/// the outcome.
 pub fn run(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<Outcome, ChaosError> {
     if scenario.build != Build::Correct {
         return Err(ChaosError::Input(format!(
@@ -850,9 +852,37 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<Outc
             scenario.name, scenario.build
         )));
     }
+    if let Err(reason) = options.target.runs(scenario) {
+        return Err(ChaosError::Input(format!(
+            "scenario {} on {}: {reason} (`chaos list` says which scenarios run where)",
+            scenario.name,
+            options.target.name()
+        )));
+    }
     std::fs::create_dir_all(&options.dir).map_err(ChaosError::io(&options.dir))?;
     let wall = Instant::now();
-    let mut cluster = RealCluster::start(scenario, seed, options)?;
+    // What this target must show (Redis is a negative control where Sentinel fails over).
+    let scenario = &Scenario { expect: scenario.expect_for(options.target.name()), ..scenario.clone() };
+    Ok(match options.target {
+        Target::Paxos => {
+            drive(RealCluster::start(scenario, seed, options)?, Target::Paxos, scenario, seed, wall)
+        }
+        Target::Etcd | Target::Redis => {
+            let cluster = foreign::ForeignCluster::start(scenario, seed, options)?;
+            drive(cluster, options.target, scenario, seed, wall)
+        }
+    })
+}
+
+/// The run's flow on any real cluster: a leader, a second of load, the fault schedule, healing,
+/// more load, convergence, the final reads, the checks.
+fn drive(
+    mut cluster: impl Harnessed,
+    target: Target,
+    scenario: &Scenario,
+    seed: u64,
+    wall: Instant,
+) -> Outcome {
     let mut faults = Faults::new(scenario, seed);
     let mut converged = None;
     let mut values = None;
@@ -864,19 +894,12 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<Outc
         let at = cluster.elapsed() + AFTER_HEALING;
         cluster.run_until(at)?;
         cluster.note("clients stop".to_string());
-        converged = Some(cluster.converge(CONVERGE_WITHIN).map(Some).map_err(|error| error.to_string()));
+        converged = Some(cluster.converge(CONVERGE_WITHIN).map_err(|error| error.to_string()));
         cluster.note("final reads of every key through every node".to_string());
-        let (addresses, shared, started) =
-            (cluster.addresses.clone(), cluster.shared.clone(), cluster.started);
         values = Some(
-            final_reads(
-                &cluster.runtime,
-                &RealEnvironment { target: Target::Paxos, addresses, shared, started },
-                scenario.workload.keys,
-                "",
-                FINAL_READS_WITHIN,
-            )
-            .map_err(|error| error.to_string()),
+            cluster
+                .final_reads(scenario.workload.keys, FINAL_READS_WITHIN)
+                .map_err(|error| error.to_string()),
         );
         Ok::<(), ChaosError>(())
     })();
@@ -884,13 +907,13 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<Outc
         let logs: Vec<String> = cluster.logs().iter().map(|log| log.display().to_string()).collect();
         format!("{error} (node logs: {})", logs.join(", "))
     });
-    let history = cluster.shared.lock().expect("shared").history.join("\n");
-    let history = if history.is_empty() { history } else { history + "\n" };
-    let trace: String = cluster.trace.lock().expect("trace").iter().map(|line| format!("{line}\n")).collect();
+    let history = cluster.history();
+    let trace = cluster.trace();
     let elapsed = cluster.elapsed();
     drop(cluster);
     let checks = checks::run(&history, result.err(), converged, values);
-    Ok(Outcome {
+    Outcome {
+        real: Some(target),
         scenario: scenario.clone(),
         seed,
         elapsed,
@@ -901,9 +924,45 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RealOptions) -> Result<Outc
         trace,
         node_log: String::new(),
         checks,
-        real: true,
         contention: None,
-    })
+    }
+}
+
+impl Harnessed for RealCluster {
+    fn converge(&mut self, within: Duration) -> Result<Option<Duration>, ChaosError> {
+        RealCluster::converge(self, within).map(Some)
+    }
+
+    fn final_reads(&self, keys: usize, within: Duration) -> Result<FinalValues, Liveness> {
+        let env = RealEnvironment {
+            reach: Reach::Direct(Target::Paxos, self.addresses.clone()),
+            shared: self.shared.clone(),
+            started: self.started,
+        };
+        final_reads(&self.runtime, &env, keys, "", within)
+    }
+
+    fn history(&self) -> String {
+        history_text(&self.shared)
+    }
+
+    fn trace(&self) -> String {
+        self.trace.lock().expect("trace").iter().map(|line| format!("{line}\n")).collect()
+    }
+
+    fn logs(&self) -> Vec<PathBuf> {
+        RealCluster::logs(self)
+    }
+}
+
+/// The recorded history: one event a line.
+fn history_text(shared: &Mutex<Shared>) -> String {
+    let history = shared.lock().expect("shared").history.join("\n");
+    if history.is_empty() {
+        history
+    } else {
+        history + "\n"
+    }
 }
 
 /// Records a history against a running cluster of `target` at `addresses` (no faults): the
@@ -938,8 +997,9 @@ pub fn attach(
     if target == Target::Paxos {
         spawn_observers(&runtime, addresses, &shared);
     }
-    let spec = Workload { target, workload: workload.clone(), prefix: prefix.clone(), seed };
-    spawn_clients(&runtime, addresses, &shared, &spec, started);
+    let reach = Reach::Direct(target, addresses.to_vec());
+    let spec = Workload { reach: reach.clone(), workload: workload.clone(), prefix: prefix.clone(), seed };
+    spawn_clients(&runtime, &shared, &spec, started);
     std::thread::sleep(duration);
     shared.lock().expect("shared").stop = true;
     // A cluster that answers our INFO is checked for convergence too; any other only for its
@@ -957,7 +1017,7 @@ pub fn attach(
         }
         Ok(None)
     };
-    let env = RealEnvironment { target, addresses: addresses.to_vec(), shared: shared.clone(), started };
+    let env = RealEnvironment { reach, shared: shared.clone(), started };
     let values = final_reads(&runtime, &env, workload.keys, &prefix, FINAL_READS_WITHIN)
         .map_err(|error| error.to_string());
     let history = shared.lock().expect("shared").history.join("\n") + "\n";
@@ -977,6 +1037,7 @@ pub fn attach(
         read_mode: scenarios::ReadMode::ReadIndex,
         build: Build::Correct,
         expect: scenarios::Expect::Linearizable,
+        expect_on: BTreeMap::new(),
     };
     let elapsed = started.elapsed();
     Ok(Outcome {
@@ -990,7 +1051,7 @@ pub fn attach(
         trace: String::new(),
         node_log: String::new(),
         checks,
-        real: true,
+        real: Some(target),
         contention: None,
     })
 }

@@ -1,14 +1,16 @@
 //! The systems a real run drives, and their clients: this store (RESP), etcd (its v3 API through
 //! the JSON gateway, with the project's one etcd client, `etcd-gateway`) and Redis (RESP, a
-//! compare-and-set as a Lua script, which Redis runs atomically). Each maps the workload's
-//! operations to the system's own calls and its answers to ok, a definite no-effect, or an
-//! unknown outcome, so that one history format and one checker serve all three.
+//! compare-and-set as a Lua script, which Redis runs atomically; with Sentinel, a client that asks
+//! its machine's sentinel for the primary, as Sentinel-aware client libraries do). Each maps the
+//! workload's operations to the system's own calls and its answers to ok, a definite no-effect,
+//! or an unknown outcome, so that one history format and one checker serve all three.
 
 use crate::workload::{Answer, Op, Store};
 use paxos::client::resp::Reply;
 use paxos::client::Client;
 use std::io;
-use tokio::net::TcpStream;
+use std::net::{IpAddr, SocketAddr};
+use tokio::net::{TcpSocket, TcpStream};
 
 /// The system under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -31,6 +33,49 @@ impl Target {
         }
     }
 
+    /// Whether chaos can run `scenario` on a cluster of this target it starts (`Err`: why not).
+    /// Every target takes partitions, one-way cuts, stalls, loss and delay, kills, machine
+    /// crashes, pauses and storage loss; only this store takes the rest.
+    ///
+    /// # Errors
+    ///
+    /// The first fault or setting of the scenario the target cannot take, and why.
+    pub fn runs(self, scenario: &scenarios::Scenario) -> Result<(), String> {
+        if self == Target::Paxos {
+            return Ok(());
+        }
+        if scenario.read_mode != scenarios::ReadMode::ReadIndex {
+            return Err(format!("read mode {} is this store's setting", scenario.read_mode.as_str()));
+        }
+        if scenario.spares > 0 {
+            return Err("spare machines join through this store's MEMBER commands".to_string());
+        }
+        for step in &scenario.faults {
+            let faults = match step {
+                scenarios::Step::Once { fault, .. } => std::slice::from_ref(fault),
+                scenarios::Step::Repeat { choose, .. } => choose.as_slice(),
+            };
+            for fault in faults {
+                match fault.kind() {
+                    "transfer-leader" | "add-node" | "remove-node" | "replace-node" => {
+                        return Err(format!(
+                            "fault {} is a membership change through this store's MEMBER commands",
+                            fault.kind()
+                        ))
+                    }
+                    "clock" if self == Target::Etcd => {
+                        return Err("fault clock: etcd is a Go program, which reads time through the vDSO, not libc, so libfaketime cannot shift its clocks".to_string())
+                    }
+                    "clock" => {
+                        return Err("fault clock: not built for Redis yet (libfaketime at each process's start)".to_string())
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A client connection to the node at `addr`.
     ///
     /// # Errors
@@ -45,6 +90,96 @@ impl Target {
     }
 }
 
+/// How the clients of machine i reach the system under test.
+#[derive(Clone, Debug)]
+pub enum Reach {
+    /// At machine i's address (index i - 1), directly.
+    Direct(Target, Vec<String>),
+    /// Redis under Sentinel: machine i's sentinel (index i - 1) names the primary, which the
+    /// client dials from machine i's own source address (so that the link proxies see which
+    /// machine it is on). `master` is the name the sentinels monitor it by.
+    Sentinel {
+        /// Each machine's sentinel.
+        sentinels: Vec<String>,
+        /// Each machine's source address.
+        sources: Vec<IpAddr>,
+        /// The monitored primary's name.
+        master: String,
+    },
+}
+
+impl Reach {
+    /// A client of machine `node`.
+    ///
+    /// # Errors
+    ///
+    /// The connection failed (or, under Sentinel, the sentinel named no primary).
+    pub async fn connect(&self, node: u8) -> io::Result<RealClient> {
+        let index = usize::from(node) - 1;
+        match self {
+            Reach::Direct(target, addresses) => target.connect(&addresses[index]).await,
+            Reach::Sentinel { sentinels, sources, master } => {
+                let mut client = SentinelClient {
+                    sentinel: sentinels[index].clone(),
+                    source: sources[index],
+                    master: master.clone(),
+                    primary: None,
+                };
+                client.primary().await?;
+                Ok(RealClient::Sentinel(client))
+            }
+        }
+    }
+
+    /// Machine `node`'s entry point, as an error message names it.
+    pub fn describe(&self, node: u8) -> String {
+        let index = usize::from(node) - 1;
+        match self {
+            Reach::Direct(_, addresses) => addresses[index].clone(),
+            Reach::Sentinel { sentinels, .. } => format!("n{node} (its sentinel at {})", sentinels[index]),
+        }
+    }
+}
+
+/// A Redis client that follows Sentinel: it asks its sentinel where the primary is when it has no
+/// connection, and forgets the connection after an error or a refusal (a demoted primary answers
+/// READONLY), so that its next operation asks again.
+pub struct SentinelClient {
+    sentinel: String,
+    source: IpAddr,
+    master: String,
+    primary: Option<Client<TcpStream>>,
+}
+
+impl SentinelClient {
+    /// The connection to the primary the sentinel names now.
+    async fn primary(&mut self) -> io::Result<&mut Client<TcpStream>> {
+        if self.primary.is_none() {
+            let mut sentinel = Client::connect(&self.sentinel).await?;
+            let reply =
+                sentinel.command(&[b"SENTINEL", b"get-master-addr-by-name", self.master.as_bytes()]).await?;
+            let address = match &reply {
+                Reply::Array(parts) => match parts.as_slice() {
+                    [Reply::Bulk(Some(host)), Reply::Bulk(Some(port))] => {
+                        format!("{}:{}", String::from_utf8_lossy(host), String::from_utf8_lossy(port))
+                    }
+                    _ => String::new(),
+                },
+                _ => String::new(),
+            };
+            let address: SocketAddr = address.parse().map_err(|_| {
+                io::Error::other(format!("sentinel {} names no primary: {reply:?}", self.sentinel))
+            })?;
+            let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+            socket.bind(SocketAddr::new(self.source, 0))?;
+            let stream = socket.connect(address).await?;
+            stream.set_nodelay(true)?;
+            self.primary = Some(Client::new(stream));
+        }
+        Ok(self.primary.as_mut().expect("connected above"))
+    }
+}
+
 /// A client connection to one node of any target.
 pub enum RealClient {
     /// See [`Target::Paxos`].
@@ -53,6 +188,8 @@ pub enum RealClient {
     Etcd(etcd_gateway::Client),
     /// See [`Target::Redis`].
     Redis(Client<TcpStream>),
+    /// See [`Reach::Sentinel`].
+    Sentinel(SentinelClient),
 }
 
 /// Redis's compare-and-set: `KEYS[1]` is the key, `ARGV[1]` the expected value, `ARGV[2]` the new
@@ -71,6 +208,13 @@ impl Store for RealClient {
             RealClient::Paxos(client) => client.call(op).await,
             RealClient::Etcd(client) => etcd(client, op).await,
             RealClient::Redis(client) => redis(client, op).await,
+            RealClient::Sentinel(client) => {
+                let answer = redis(client.primary().await?, op).await;
+                if !matches!(answer, Ok(Answer::Read(_) | Answer::Written | Answer::Swapped(_))) {
+                    client.primary = None;
+                }
+                answer
+            }
         }
     }
 }
