@@ -73,9 +73,9 @@ enum Command {
         #[command(flatten)]
         shape: Shape,
     },
-    /// Run a scenario on a real cluster of `paxos node` processes on loopback (real signals, a
-    /// proxy on every peer link, real fsync), or record a history against a running cluster with
-    /// --attach; check it and report as in simulation.
+    /// Run a scenario on a real cluster on loopback (`paxos node` processes, or etcd, or Redis
+    /// with Sentinel: real signals, a proxy on every peer link, real fsync), or record a history
+    /// against a running cluster with --attach; check it and report as in simulation.
     Real {
         /// A name from `chaos list`, a scenario file (JSON), or all (every scenario a real
         /// cluster can run).

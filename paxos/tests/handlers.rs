@@ -306,6 +306,25 @@ fn proposal(value: Value) -> Vec<Output> {
 }
 
 #[test]
+fn a_request_weighs_its_keys_and_values_and_a_fixed_cost_per_request_and_operation() {
+    // 48 bytes a request, 64 an operation, and the bytes of its keys and values: the byte bounds
+    // of batches, queues and the retained log count what requests cost in memory.
+    assert_eq!(put(7, 1, "a", "1").weight(), 48 + 64 + 2);
+    assert_eq!(put(7, 1, "key", &"v".repeat(1000)).weight(), 48 + 64 + 1003);
+    let two = Request {
+        client: ClientId(7),
+        sequence: 1,
+        operations: vec![
+            Operation::Get { key: "ab".into() },
+            Operation::Cas { key: "k".into(), expected: Some("old".into()), new: "new!".into() },
+        ],
+    };
+    assert_eq!(two.weight(), 48 + (64 + 2) + (64 + 1 + 3 + 4));
+    assert_eq!(Value::Batch(std::sync::Arc::new(vec![put(7, 1, "a", "1"), two])).weight(), 114 + 186);
+    assert_eq!(Value::Noop.weight(), 0);
+}
+
+#[test]
 fn a_batch_ends_at_its_byte_bound() {
     let (a, b, c) = (put(7, 1, "a", "1"), put(8, 1, "b", "2"), put(9, 1, "c", "3"));
     let two = a.weight() + b.weight();

@@ -2,7 +2,8 @@
 //! in simulation through real RESP connections, real faults (SIGKILL, SIGSTOP/SIGCONT, a removed
 //! data directory, a userspace proxy on every peer link, each node's clock through its
 //! `--fault-clock` file), histories with real monotonic timestamps, and the same checks and report.
-//! `--attach` records a history against any running cluster, without faults.
+//! The same for etcd and Redis with Sentinel ([`foreign`]). `--attach` records a history against
+//! any running cluster, without faults.
 //!
 //! Fidelity, compared with the simulation: a machine crash is a SIGKILL with the node kept down
 //! (the page cache survives: unsynced writes are not lost); a partition holds traffic in the
