@@ -32,8 +32,9 @@
 //! # What is observed
 //!
 //! The leader (etcd: the member whose status names itself leader; Redis: the machine most
-//! sentinels name as primary), for faults aimed at it. Convergence is not observable from outside
-//! these systems: the report says so.
+//! sentinels name as primary), for faults aimed at it; and, after healing, convergence: etcd's
+//! members at one raft index under a leader; Redis's servers all replicating one primary that
+//! every sentinel names, at its replication offset.
 
 use super::process::NodeProcess;
 use super::proxy::{self, LinkFaults, Links};
@@ -133,6 +134,13 @@ struct Seen {
     replicas: usize,
     /// etcd: its raft log's index.
     index: u64,
+    /// It answered.
+    answered: bool,
+    /// Redis: its replication offset (`master_repl_offset`), and, on a replica, whether its link
+    /// to its primary is up and which port it replicates from.
+    offset: u64,
+    link_up: bool,
+    replicates: Option<u16>,
 }
 
 /// A foreign cluster under fault injection: see the module's documentation.
@@ -375,6 +383,55 @@ impl ForeignCluster {
         }
     }
 
+    /// Whether the cluster agrees with itself (see [`Harnessed::converge`]).
+    fn agreed(&self) -> bool {
+        let seen = self.seen.lock().expect("seen");
+        if !seen.iter().all(|each| each.answered) {
+            return false;
+        }
+        match self.target {
+            Target::Etcd => {
+                seen.iter().any(|each| each.leads) && seen.iter().all(|each| each.index == seen[0].index)
+            }
+            Target::Redis | Target::Paxos => {
+                let primaries: Vec<usize> = (0..seen.len()).filter(|&at| seen[at].leads).collect();
+                let [primary] = primaries.as_slice() else { return false };
+                let port = self.ports.proxy(*primary as u8 + 1);
+                seen.iter().all(|each| {
+                    each.named == Some(*primary as u8 + 1)
+                        && each.offset == seen[*primary].offset
+                        && (each.leads || (each.link_up && each.replicates == Some(port)))
+                })
+            }
+        }
+    }
+
+    /// Each machine as the observers last saw it, for a run that did not converge.
+    fn progress(&self) -> String {
+        let seen = self.seen.lock().expect("seen");
+        let line = |at: usize, each: &Seen| {
+            let machine = at + 1;
+            if !each.answered {
+                return format!("n{machine} not answering");
+            }
+            match self.target {
+                Target::Etcd => format!(
+                    "n{machine} at raft index {}{}",
+                    each.index,
+                    if each.leads { " leading" } else { "" }
+                ),
+                Target::Redis | Target::Paxos => format!(
+                    "n{machine} {} at offset {}{}, its sentinel names {}",
+                    if each.leads { "primary" } else { "replica" },
+                    each.offset,
+                    if each.leads || each.link_up { "" } else { " (link down)" },
+                    each.named.map_or("no primary".to_string(), |named| format!("n{named}")),
+                ),
+            }
+        };
+        seen.iter().enumerate().map(|(at, each)| line(at, each)).collect::<Vec<_>>().join(", ")
+    }
+
     /// Whether etcd member `machine` answers with a log within 1,000 entries of the furthest.
     fn caught_up(&self, machine: u8) -> bool {
         let seen = self.seen.lock().expect("seen");
@@ -558,6 +615,7 @@ async fn look(target: Target, ports: Ports, machines: u8, machine: u8) -> Seen {
             let me = status["header"]["member_id"].as_str().map(str::to_string);
             let index = &status["raftIndex"];
             Seen {
+                answered: me.is_some(),
                 leads: me.is_some() && status["leader"].as_str() == me.as_deref(),
                 index: index.as_str().and_then(|index| index.parse().ok()).or(index.as_u64()).unwrap_or(0),
                 ..Seen::default()
@@ -568,7 +626,15 @@ async fn look(target: Target, ports: Ports, machines: u8, machine: u8) -> Seen {
             if let Ok(mut redis) = Client::connect(&local(ports.service(machine))).await {
                 if let Ok(Reply::Bulk(Some(info))) = redis.command(&[b"INFO", b"replication"]).await {
                     let info = String::from_utf8_lossy(&info);
-                    seen.leads = info.lines().any(|line| line.trim() == "role:master");
+                    let field = |name: &str| {
+                        info.lines().find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
+                    };
+                    seen.answered = true;
+                    seen.leads = field("role") == Some("master");
+                    seen.offset =
+                        field("master_repl_offset").and_then(|offset| offset.parse().ok()).unwrap_or(0);
+                    seen.link_up = field("master_link_status") == Some("up");
+                    seen.replicates = field("master_port").and_then(|port| port.parse().ok());
                     seen.replicas = info
                         .lines()
                         .find_map(|line| line.trim().strip_prefix("connected_slaves:")?.parse().ok())
@@ -660,28 +726,26 @@ impl Drop for ForeignCluster {
 }
 
 impl Harnessed for ForeignCluster {
-    /// Stops the clients and waits for them, and for every member the schedule started to be
-    /// up (an etcd member that lost its disk may still be waiting to rejoin). The cluster's own
-    /// agreement is not observable.
+    /// Stops the clients, then waits until they all stopped, every member the schedule started
+    /// is up (an etcd member that lost its disk may still be waiting to rejoin), and the cluster
+    /// agrees with itself: etcd, every member at the same raft index with a leader; Redis, one
+    /// primary that every sentinel names, every other server its replica with the link up, all at
+    /// the primary's replication offset.
     fn converge(&mut self, within: Duration) -> Result<Option<Duration>, ChaosError> {
         self.shared.lock().expect("shared").stop = true;
         let started = self.started.elapsed();
         loop {
-            let stopped = self.shared.lock().expect("shared").finished >= self.clients;
+            let stopped = self.shared.lock().expect("shared").finished;
             let waiting = self.pending.iter().any(|&pending| pending);
-            if stopped && !waiting {
-                return Ok(None);
+            if stopped >= self.clients && !waiting && self.agreed() {
+                return Ok(Some(self.started.elapsed() - started));
             }
             if self.started.elapsed() >= started + within {
-                let why = if waiting {
-                    self.rejoin_error.clone().unwrap_or_default()
-                } else {
-                    "the clients did not stop".to_string()
-                };
-                return Err(ChaosError::Process {
-                    command: format!("waiting {within:?} after healing"),
-                    reason: why,
-                });
+                let mut nodes = self.progress();
+                if let Some(error) = self.rejoin_error.as_ref().filter(|_| waiting) {
+                    nodes.push_str(&format!("; {error}"));
+                }
+                return Err(Liveness::NotConverged { within, stopped, clients: self.clients, nodes }.into());
             }
             let at = self.started.elapsed() + Duration::from_millis(50);
             self.run_until(at)?;
