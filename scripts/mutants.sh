@@ -7,6 +7,8 @@
 #
 # Usage: bash scripts/mutants.sh [cargo-mutants flags]    e.g. --file paxos/core/src/acceptor.rs
 #        bash scripts/mutants.sh --summary                 the table of the last run again
+#        MUTANTS_OUT=target/mutants-b bash scripts/mutants.sh --file ...   a second run beside the
+#                                                          first (its own output folder)
 #
 # Installs cargo-mutants from crates.io if missing. Writes target/mutants/mutants.out/ (caught.txt,
 # missed.txt, unviable.txt, timeout.txt, one mutant a line) and prints the table: generated,
@@ -17,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-out=target/mutants
+out=${MUTANTS_OUT:-target/mutants}
 
 summary() {
     dir="$out/mutants.out"

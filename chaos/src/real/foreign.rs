@@ -328,7 +328,7 @@ impl ForeignCluster {
             }
             cluster.await_redis(
                 |primary| primary.replicas == usize::from(machines) - 1,
-                "the replicas in sync",
+                "every replica in sync",
             )?;
             for i in 1..=machines {
                 cluster.processes[usize::from(i) - 1][1].start()?;
@@ -442,7 +442,7 @@ impl ForeignCluster {
 
     /// Waits (at most 30 s) until machine 1's server is the primary and `primary` holds of what
     /// it shows, and (once the sentinels run) every sentinel sees the whole cluster.
-    fn await_redis(&self, primary: impl Fn(&Seen) -> bool, what: &str) -> Result<(), ChaosError> {
+    fn await_redis(&mut self, primary: impl Fn(&Seen) -> bool, what: &str) -> Result<(), ChaosError> {
         let deadline = Instant::now() + Duration::from_secs(30);
         let sentinels = self.processes.iter().all(|machine| machine[1].pid().is_some());
         loop {
@@ -453,10 +453,20 @@ impl ForeignCluster {
                     return Ok(());
                 }
             }
+            // A process that exits at once (a configuration it refuses, a port taken): its log.
+            for (index, machine) in self.processes.iter_mut().enumerate() {
+                for process in machine.iter_mut().filter(|process| process.pid().is_some()) {
+                    if let Some(status) = process.exited() {
+                        let log = process.log().to_path_buf();
+                        return Err(ChaosError::Exited { node: index as u8 + 1, status, log });
+                    }
+                }
+            }
             if Instant::now() >= deadline {
+                let logs: Vec<String> = self.logs().iter().map(|log| log.display().to_string()).collect();
                 return Err(ChaosError::Process {
                     command: "starting Redis and Sentinel".to_string(),
-                    reason: format!("no {what} after 30 s (logs in the run directory)"),
+                    reason: format!("{what} not seen within 30 s (logs: {})", logs.join(", ")),
                 });
             }
             std::thread::sleep(Duration::from_millis(50));
