@@ -240,6 +240,21 @@ mod tests {
     }
 
     #[test]
+    fn the_key_hash_is_pinned_because_snapshots_store_it() {
+        // Snapshots hold the map with each key's hash: a snapshot written by one version is read
+        // by the next, so the hash of a key must never change (or old keys would not be found).
+        for (key, hash) in [
+            (&b""[..], 0),
+            (b"a", 10_257_619_447_530_855_975),
+            (b"12345678", 8_575_438_251_622_851_519),
+            (b"123456789", 15_707_450_863_705_177_476),
+            (b"a\0", 4_354_803_469_640_022_489),
+        ] {
+            assert_eq!(key_hash(key), hash, "{:?}", String::from_utf8_lossy(key));
+        }
+    }
+
+    #[test]
     fn retried_request_is_answered_from_the_session_not_applied_twice() {
         let mut kv = KvStore::new(16);
         assert_eq!(kv.apply(&cas(1, 1, "x", None, "a")), Ok(&[Outcome::Swapped(true)][..]));
