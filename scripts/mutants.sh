@@ -85,7 +85,7 @@ echo "baseline: cargo test -p paxos-core -p paxos -p model ${tier[*]}" >&2
 cargo test -q -p paxos-core -p paxos -p model "${tier[@]}" >/dev/null
 # Exit 2 means some mutants were missed: the table below says which; anything else is an error.
 set +e
-cargo mutants --package paxos-core --test-package paxos-core,paxos,model --baseline skip \
+cargo mutants --package paxos-core --test-package paxos-core,paxos,model --baseline skip --gitignore true \
     --timeout 180 --build-timeout 900 --output "$out" "$@" -- "${tier[@]}"
 status=$?
 set -e

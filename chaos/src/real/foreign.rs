@@ -360,10 +360,6 @@ impl ForeignCluster {
         self.seen.lock().expect("seen")[index] = Seen::default();
     }
 
-    fn signal(&mut self, machine: u8, signal: &str) -> Result<(), ChaosError> {
-        self.processes[usize::from(machine) - 1].iter().try_for_each(|process| process.signal(signal))
-    }
-
     /// Polls every machine every 100 ms: who leads, who the sentinels name.
     fn observe(&self) {
         for machine in 1..=self.machines {
@@ -955,22 +951,15 @@ impl Cluster for ForeignCluster {
     }
 
     fn pause(&mut self, node: u8) {
-        match self.signal(node, "STOP") {
-            Ok(()) => {
-                self.paused[usize::from(node) - 1] = true;
-                self.note(format!("SIGSTOP n{node}"));
-            }
-            Err(error) => self.note(format!("could not pause n{node}: {error}")),
-        }
+        let index = usize::from(node) - 1;
+        let line = super::pause_machine(node, &self.processes[index], &mut self.paused[index]);
+        self.note(line);
     }
 
     fn resume(&mut self, node: u8) {
-        if self.paused[usize::from(node) - 1] {
-            self.paused[usize::from(node) - 1] = false;
-            match self.signal(node, "CONT") {
-                Ok(()) => self.note(format!("SIGCONT n{node}")),
-                Err(error) => self.note(format!("could not resume n{node}: {error}")),
-            }
+        let index = usize::from(node) - 1;
+        if let Some(line) = super::resume_machine(node, &self.processes[index], &mut self.paused[index]) {
+            self.note(line);
         }
     }
 

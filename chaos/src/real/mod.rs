@@ -629,22 +629,17 @@ impl Cluster for RealCluster {
     }
 
     fn pause(&mut self, node: u8) {
-        match self.processes[usize::from(node) - 1].signal("STOP") {
-            Ok(()) => {
-                self.paused[usize::from(node) - 1] = true;
-                self.note(format!("SIGSTOP n{node}"));
-            }
-            Err(error) => self.note(format!("could not pause n{node}: {error}")),
-        }
+        let index = usize::from(node) - 1;
+        let line = pause_machine(node, std::slice::from_ref(&self.processes[index]), &mut self.paused[index]);
+        self.note(line);
     }
 
     fn resume(&mut self, node: u8) {
-        if self.paused[usize::from(node) - 1] {
-            self.paused[usize::from(node) - 1] = false;
-            match self.processes[usize::from(node) - 1].signal("CONT") {
-                Ok(()) => self.note(format!("SIGCONT n{node}")),
-                Err(error) => self.note(format!("could not resume n{node}: {error}")),
-            }
+        let index = usize::from(node) - 1;
+        if let Some(line) =
+            resume_machine(node, std::slice::from_ref(&self.processes[index]), &mut self.paused[index])
+        {
+            self.note(line);
         }
     }
 
@@ -707,6 +702,28 @@ impl Cluster for RealCluster {
     fn admin_reply(&self, ticket: u64) -> Option<String> {
         self.replies.lock().expect("replies").get(&ticket).cloned()
     }
+}
+
+/// Stops every process of machine `node` (SIGSTOP); the trace's line.
+fn pause_machine(node: u8, processes: &[NodeProcess], paused: &mut bool) -> String {
+    match processes.iter().try_for_each(|process| process.signal("STOP")) {
+        Ok(()) => {
+            *paused = true;
+            format!("SIGSTOP n{node}")
+        }
+        Err(error) => format!("could not pause n{node}: {error}"),
+    }
+}
+
+/// Continues every process of machine `node` (SIGCONT) if it was paused; the trace's line.
+fn resume_machine(node: u8, processes: &[NodeProcess], paused: &mut bool) -> Option<String> {
+    if !std::mem::take(paused) {
+        return None;
+    }
+    Some(match processes.iter().try_for_each(|process| process.signal("CONT")) {
+        Ok(()) => format!("SIGCONT n{node}"),
+        Err(error) => format!("could not resume n{node}: {error}"),
+    })
 }
 
 fn spawn_observers(runtime: &tokio::runtime::Runtime, addresses: &[String], shared: &Arc<Mutex<Shared>>) {
@@ -1062,11 +1079,43 @@ pub fn scratch_dir() -> PathBuf {
     std::env::temp_dir().join(format!("chaos-real-{}", std::process::id()))
 }
 
-/// Removes `dir` if it is a scratch directory.
+/// Removes `dir` if it is a scratch directory or one run's directory inside one (several runs
+/// share a scratch directory, one folder each); then the scratch directory itself once it is
+/// empty. A folder that is not chaos's scratch is never touched.
 pub fn remove_scratch(dir: &Path) {
-    if dir.starts_with(std::env::temp_dir())
-        && dir.file_name().is_some_and(|name| name.to_string_lossy().starts_with("chaos-real-"))
-    {
+    let temp = std::env::temp_dir();
+    let scratch = |path: &Path| {
+        path.parent() == Some(temp.as_path())
+            && path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("chaos-real-"))
+    };
+    let base = dir.ancestors().find(|ancestor| scratch(ancestor));
+    if let Some(base) = base {
         let _ = std::fs::remove_dir_all(dir);
+        if std::fs::read_dir(base).is_ok_and(|mut entries| entries.next().is_none()) {
+            let _ = std::fs::remove_dir(base);
+        }
+    }
+}
+
+#[cfg(test)]
+mod scratch_tests {
+    use super::{remove_scratch, scratch_dir};
+
+    #[test]
+    fn passing_runs_leave_no_scratch_behind_and_nothing_else_is_removed() {
+        let base = scratch_dir();
+        let (first, second) = (base.join("partition-1"), base.join("partition-2"));
+        for run in [&first, &second] {
+            std::fs::create_dir_all(run.join("run")).expect("scratch");
+        }
+        remove_scratch(&first);
+        assert!(!first.exists() && second.exists(), "one run's folder goes, the other stays");
+        remove_scratch(&second);
+        assert!(!base.exists(), "the scratch directory goes with its last run");
+        let elsewhere = std::env::temp_dir().join(format!("not-chaos-{}", std::process::id()));
+        std::fs::create_dir_all(&elsewhere).expect("folder");
+        remove_scratch(&elsewhere);
+        assert!(elsewhere.exists(), "a folder that is not chaos's scratch stays");
+        let _ = std::fs::remove_dir_all(&elsewhere);
     }
 }
