@@ -329,5 +329,18 @@ mod tests {
         // Client 2 was forgotten: its retry applies again.
         kv.apply(&put(2, 1, "a", "1")).unwrap();
         assert_eq!(kv.applied_requests(), 7);
+        // Of eight sessions, a quarter is two: clients 2 and 3 go, 4 stays.
+        let mut kv = KvStore::new(8);
+        for client in 1..=8 {
+            kv.apply(&put(client, 1, "a", "1")).unwrap();
+        }
+        kv.apply(&put(1, 2, "a", "2")).unwrap();
+        kv.apply(&put(9, 1, "b", "1")).unwrap();
+        assert_eq!(kv.sessions(), 7);
+        for (client, applied_again) in [(4, false), (3, true), (2, true)] {
+            let before = kv.applied_requests();
+            kv.apply(&put(client, 1, "a", "1")).unwrap();
+            assert_eq!(kv.applied_requests() > before, applied_again, "client {client}");
+        }
     }
 }
