@@ -632,6 +632,19 @@ fn follower_guarding_a_lease_supports_no_other_candidate() {
 }
 
 #[test]
+fn a_follower_guarding_a_lease_campaigns_when_that_leader_hands_over_and_only_then() {
+    let mut follower = replica_with(2, |config| config.read_mode = ReadMode::Lease);
+    let round = Message::Commit { ballot: ballot(1, 1), committed: Slot(0), round: 1 };
+    step(&mut follower, receive(1, round));
+    // Another node asking cannot lift the guard of leader n1's lease: nothing happens.
+    assert_eq!(step(&mut follower, receive(3, Message::Campaign)), vec![]);
+    // n1 itself hands over (it gave its lease up): the guard ends and the follower campaigns.
+    let out = step(&mut follower, receive(1, Message::Campaign));
+    assert_eq!(out[0], Output::SetTimer(Timer::Election), "{out:?}");
+    assert_eq!(out[1], Output::Persist(Persist::Promise(ballot(2, 2))), "{out:?}");
+}
+
+#[test]
 fn message_from_another_cluster_is_dropped() {
     let mut acceptor = replica(2);
     let foreign = Envelope {
