@@ -240,6 +240,17 @@ mod tests {
     }
 
     #[test]
+    fn a_store_counts_its_keys_and_says_when_it_has_none() {
+        let mut kv = KvStore::new(4);
+        assert!(kv.is_empty());
+        assert_eq!(kv.len(), 0);
+        kv.apply(&put(1, 1, "a", "1")).unwrap();
+        kv.apply(&put(1, 2, "b", "1")).unwrap();
+        assert!(!kv.is_empty());
+        assert_eq!(kv.len(), 2);
+    }
+
+    #[test]
     fn the_key_hash_is_pinned_because_snapshots_store_it() {
         // Snapshots hold the map with each key's hash: a snapshot written by one version is read
         // by the next, so the hash of a key must never change (or old keys would not be found).
