@@ -208,11 +208,6 @@ impl KvStore {
     pub fn applied_requests(&self) -> u64 {
         self.applied_requests
     }
-
-    /// Every key and value, in the store's fixed (hash) order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Bytes)> {
-        self.data.iter().map(|(key, value)| (&key.bytes, value))
-    }
 }
 
 #[cfg(test)]
