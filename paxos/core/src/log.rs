@@ -55,11 +55,6 @@ impl Log {
         self.commit.max(self.chosen_floor)
     }
 
-    /// The floor set by [`Log::raise_chosen_floor`].
-    pub fn chosen_floor(&self) -> Slot {
-        self.chosen_floor
-    }
-
     /// Records that every slot below `slot` is chosen.
     pub fn raise_chosen_floor(&mut self, slot: Slot) {
         self.chosen_floor = self.chosen_floor.max(slot);
