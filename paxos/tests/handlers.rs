@@ -645,6 +645,16 @@ fn a_follower_guarding_a_lease_campaigns_when_that_leader_hands_over_and_only_th
 }
 
 #[test]
+fn a_replicas_status_is_named_as_info_reports_it() {
+    // `INFO` prints `role:NAME`; operators' scripts and chaos's observers read these names.
+    let names: Vec<String> = [Status::Recovering, Status::Follower, Status::Candidate, Status::Leader]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(names, ["recovering", "follower", "candidate", "leader"]);
+}
+
+#[test]
 fn message_from_another_cluster_is_dropped() {
     let mut acceptor = replica(2);
     let foreign = Envelope {
