@@ -426,15 +426,9 @@ fn list() {
         .into_iter()
         .map(|scenario| {
             let mut kinds: Vec<&str> = Vec::new();
-            for step in &scenario.faults {
-                let faults = match step {
-                    scenarios::Step::Once { fault, .. } => std::slice::from_ref(fault),
-                    scenarios::Step::Repeat { choose, .. } => choose.as_slice(),
-                };
-                for fault in faults {
-                    if !kinds.contains(&fault.kind()) {
-                        kinds.push(fault.kind());
-                    }
+            for fault in scenario.faults.iter().flat_map(scenarios::Step::faults) {
+                if !kinds.contains(&fault.kind()) {
+                    kinds.push(fault.kind());
                 }
             }
             ListRow {

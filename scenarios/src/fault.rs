@@ -389,6 +389,14 @@ pub enum Step {
 }
 
 impl Step {
+    /// The faults it may inject: its one fault, or those it chooses from.
+    pub fn faults(&self) -> &[Fault] {
+        match self {
+            Step::Once { fault, .. } => std::slice::from_ref(fault),
+            Step::Repeat { choose, .. } => choose,
+        }
+    }
+
     /// Checks it for a cluster of `nodes` first members and `spares` spare machines, and a fault
     /// phase of `duration` seconds.
     ///

@@ -50,27 +50,19 @@ impl Target {
         if scenario.spares > 0 {
             return Err("spare machines join through this store's MEMBER commands".to_string());
         }
-        for step in &scenario.faults {
-            let faults = match step {
-                scenarios::Step::Once { fault, .. } => std::slice::from_ref(fault),
-                scenarios::Step::Repeat { choose, .. } => choose.as_slice(),
-            };
-            for fault in faults {
-                match fault.kind() {
-                    "transfer-leader" | "add-node" | "remove-node" | "replace-node" => {
-                        return Err(format!(
-                            "fault {} is a membership change through this store's MEMBER commands",
-                            fault.kind()
-                        ))
-                    }
-                    "clock" if self == Target::Etcd => {
-                        return Err("fault clock: etcd is a Go program, which reads time through the vDSO, not libc, so libfaketime cannot shift its clocks".to_string())
-                    }
-                    "clock" => {
-                        return Err("fault clock: Debian's libfaketime (0.9.10) hangs Redis 7.0.15 as it starts (its jemalloc reads the clock while libfaketime initialises)".to_string())
-                    }
-                    _ => {}
-                }
+        for fault in scenario.faults.iter().flat_map(scenarios::Step::faults) {
+            if fault.changes_membership() || matches!(fault, scenarios::Fault::TransferLeader { .. }) {
+                return Err(format!(
+                    "fault {} is a membership change through this store's MEMBER commands",
+                    fault.kind()
+                ));
+            }
+            if matches!(fault, scenarios::Fault::Clock { .. }) {
+                return Err(if self == Target::Etcd {
+                    "fault clock: etcd is a Go program, which reads time through the vDSO, not libc, so libfaketime cannot shift its clocks".to_string()
+                } else {
+                    "fault clock: Debian's libfaketime (0.9.10) hangs Redis 7.0.15 as it starts (its jemalloc reads the clock while libfaketime initialises)".to_string()
+                });
             }
         }
         Ok(())
