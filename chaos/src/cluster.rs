@@ -60,8 +60,17 @@ pub trait Cluster {
     ///
     /// The run broke (a node failed, the simulation stopped).
     fn run_until(&mut self, at: Duration) -> Result<(), ChaosError>;
-    /// The node leading with the highest ballot, as last observed.
+    /// The node leading (group 0) with the highest ballot, as last observed.
     fn leader(&self) -> Option<u8>;
+    /// The node leading `group` with the highest ballot, as last observed (a cluster of one
+    /// group, or one whose other groups the harness does not observe, knows group 0's only).
+    fn leader_of(&self, group: u16) -> Option<u8> {
+        if group == 0 {
+            self.leader()
+        } else {
+            None
+        }
+    }
     /// Whether `node` is down (crashed and not started again).
     fn is_down(&self, node: u8) -> bool;
     /// Whether `node` is recovering from storage loss.

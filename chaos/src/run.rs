@@ -152,6 +152,7 @@ pub fn options(scenario: &Scenario, seed: u64) -> Result<Options, ChaosError> {
     let mut options = Options::new(seed);
     options.nodes = scenario.nodes;
     options.spares = scenario.spares;
+    options.groups = scenario.groups;
     options.clients = scenario.workload.clients;
     options.readers = scenario.workload.readers;
     options.keys = scenario.workload.keys;
@@ -610,6 +611,12 @@ impl Faults {
             }
             Target::All => all,
             Target::Node(node) => vec![node],
+            Target::GroupLeader(group) => world
+                .leader_of(group)
+                .filter(|&node| !world.is_down(node))
+                .or_else(|| pick(&mut self.rng, &up))
+                .into_iter()
+                .collect(),
         };
         chosen
     }

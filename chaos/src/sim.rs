@@ -61,6 +61,8 @@ pub struct Options {
     pub skip_fsync: bool,
     /// turmoil's step: the granularity of simulated time (coarser is faster).
     pub tick: Duration,
+    /// Paxos groups every node runs.
+    pub groups: u16,
 }
 
 impl Options {
@@ -81,6 +83,7 @@ impl Options {
             mutant: Mutant::None,
             skip_fsync: false,
             tick: Duration::from_millis(1),
+            groups: 1,
         }
     }
 }
@@ -105,8 +108,8 @@ struct Shared {
     /// Per node: boots so far, and whether the next boot starts with an empty data directory.
     boots: Vec<u32>,
     wipe: Vec<bool>,
-    /// Per node: what it last published.
-    observed: Vec<Observed>,
+    /// Per node: what it last published, per group (empty while it is down).
+    observed: Vec<Vec<Observed>>,
     /// The replicas' counters, summed over every node and every boot.
     contention: Contention,
     /// Per node: its clock (on simulated time, kept across restarts: a machine's clock survives
@@ -196,7 +199,7 @@ impl World {
             clocks,
             boots: vec![0; usize::from(machines)],
             wipe: vec![false; usize::from(machines)],
-            observed: vec![Observed::default(); usize::from(machines)],
+            observed: vec![Vec::new(); usize::from(machines)],
             stop_at: Duration::MAX,
             completed: vec![0; options.clients],
             pauses: (0..machines).map(|_| tokio::sync::watch::channel(false).0).collect(),
@@ -214,6 +217,7 @@ impl World {
                     peer: format!("{}:{PEER_PORT}", host(i)),
                 })
                 .collect(),
+            groups: options.groups,
         };
         let locks = Arc::new(SimLocks::default());
         for i in 1..=machines {
@@ -256,9 +260,14 @@ impl World {
         self.shared.borrow().contention
     }
 
-    /// What `node` last published.
+    /// What `node` last published of group 0 (of every group: [`World::observed_groups`]).
     pub fn observed(&self, node: u8) -> Observed {
-        self.shared.borrow().observed[usize::from(node) - 1]
+        self.observed_groups(node).first().copied().unwrap_or_default()
+    }
+
+    /// What `node` last published, per group (empty while it is down).
+    pub fn observed_groups(&self, node: u8) -> Vec<Observed> {
+        self.shared.borrow().observed[usize::from(node) - 1].clone()
     }
 
     /// Cuts every link between the two groups, both ways.
@@ -303,11 +312,17 @@ impl World {
         loop {
             let converged = {
                 let shared = self.shared.borrow();
-                let seen: Vec<Observed> =
-                    shared.members.iter().map(|&node| shared.observed[usize::from(node) - 1]).collect();
+                let groups = usize::from(self.options.groups);
+                let seen: Vec<&Vec<Observed>> =
+                    shared.members.iter().map(|&node| &shared.observed[usize::from(node) - 1]).collect();
+                // Every group: applied alike on every member, none recovering, one leading.
                 shared.finished == self.options.clients
-                    && seen.iter().all(|one| one.applied == seen[0].applied && !one.recovering)
-                    && seen.iter().any(|one| one.leader)
+                    && seen.iter().all(|groups_seen| groups_seen.len() == groups)
+                    && (0..groups).all(|group| {
+                        seen.iter()
+                            .all(|one| one[group].applied == seen[0][group].applied && !one[group].recovering)
+                            && seen.iter().any(|one| one[group].leader)
+                    })
             };
             if converged {
                 return Ok(());
@@ -317,15 +332,21 @@ impl World {
                 let nodes: Vec<String> = shared
                     .members
                     .iter()
-                    .map(|&node| (usize::from(node) - 1, shared.observed[usize::from(node) - 1]))
-                    .map(|(index, seen)| {
-                        format!(
-                            "n{} applied {}{}{}",
-                            index + 1,
-                            seen.applied.0,
-                            if seen.leader { " leading" } else { "" },
-                            if seen.recovering { " recovering" } else { "" }
-                        )
+                    .map(|&node| (usize::from(node) - 1, &shared.observed[usize::from(node) - 1]))
+                    .map(|(index, groups)| {
+                        let each: Vec<String> = groups
+                            .iter()
+                            .map(|seen| {
+                                format!(
+                                    "applied {}{}{}",
+                                    seen.applied.0,
+                                    if seen.leader { " leading" } else { "" },
+                                    if seen.recovering { " recovering" } else { "" }
+                                )
+                            })
+                            .collect();
+                        let each = if each.is_empty() { "down".to_string() } else { each.join(" | ") };
+                        format!("n{} {each}", index + 1)
                     })
                     .collect();
                 return Err(Liveness::NotConverged {
@@ -401,7 +422,7 @@ async fn boot(
     }
     if boot == 1 {
         // `paxos init` (a first member) or `paxos join` (a new one): the first durable record.
-        setup::join(fs.clone(), dir, CLUSTER, NodeId(i))?;
+        setup::join(fs.clone(), dir, &cluster, NodeId(i))?;
     }
     let peers = shared.borrow().peers[usize::from(i) - 1].clone();
 
@@ -410,21 +431,24 @@ async fn boot(
         let index = usize::from(i) - 1;
         (shared.clocks[index].clone(), shared.pauses[index].subscribe())
     };
-    let (observer, mut observed) = tokio::sync::watch::channel(Observed::default());
+    let (observer, mut observed) = tokio::sync::watch::channel(Vec::<Observed>::new());
     let publish = {
         let shared = shared.clone();
         async move {
             // This boot's counters start at zero; what they add since the last publication is
             // added to the run's totals.
-            let mut last = Observed::default();
+            let mut last: Vec<Observed> = Vec::new();
             while observed.changed().await.is_ok() {
-                let now = *observed.borrow();
+                let now = observed.borrow().clone();
                 let mut shared = shared.borrow_mut();
-                shared.observed[usize::from(i) - 1] = now;
                 let totals = &mut shared.contention;
-                totals.elections += now.elections.saturating_sub(last.elections);
-                totals.reaccepted += now.reaccepted.saturating_sub(last.reaccepted);
-                totals.overwritten += now.overwritten.saturating_sub(last.overwritten);
+                for (index, group) in now.iter().enumerate() {
+                    let before = last.get(index).copied().unwrap_or_default();
+                    totals.elections += group.elections.saturating_sub(before.elections);
+                    totals.reaccepted += group.reaccepted.saturating_sub(before.reaccepted);
+                    totals.overwritten += group.overwritten.saturating_sub(before.overwritten);
+                }
+                shared.observed[usize::from(i) - 1] = now.clone();
                 last = now;
             }
         }
@@ -546,10 +570,14 @@ impl Cluster for World {
     }
 
     fn membership_of(&self, node: u8) -> Option<MembershipView> {
-        let seen = self.shared.borrow().observed[usize::from(node) - 1];
+        let groups = self.observed_groups(node);
+        let seen = groups.first().copied().unwrap_or_default();
         let nodes = |set: paxos::core::NodeSet| set.iter().map(|node| node.0).collect();
+        // Every group applies an operator's change: the view's version is the least any group has
+        // applied, so that a change counts as applied here once every group applied it.
+        let version = groups.iter().map(|group| group.membership_version).min().unwrap_or_default();
         (!seen.voters.is_empty()).then(|| MembershipView {
-            version: seen.membership_version,
+            version,
             voters: nodes(seen.voters),
             learners: nodes(seen.learners),
         })
@@ -629,13 +657,18 @@ impl Cluster for World {
     }
 
     fn leader(&self) -> Option<u8> {
+        self.leader_of(0)
+    }
+
+    fn leader_of(&self, group: u16) -> Option<u8> {
         let shared = self.shared.borrow();
+        let seen = |i: u8| shared.observed[usize::from(i) - 1].get(usize::from(group)).copied();
         shared
             .members
             .iter()
             .copied()
-            .filter(|&i| shared.observed[usize::from(i) - 1].leader)
-            .max_by_key(|&i| shared.observed[usize::from(i) - 1].ballot)
+            .filter(|&i| seen(i).is_some_and(|one| one.leader))
+            .max_by_key(|&i| seen(i).map(|one| one.ballot))
     }
 
     fn is_down(&self, node: u8) -> bool {
@@ -643,7 +676,7 @@ impl Cluster for World {
     }
 
     fn recovering(&self, node: u8) -> bool {
-        self.observed(node).recovering
+        self.observed_groups(node).iter().any(|group| group.recovering)
     }
 
     fn cut(&mut self, pairs: &[(u8, u8)]) {
@@ -710,7 +743,7 @@ impl Cluster for World {
         self.sim.crash(host(node));
         self.uncut(&links);
         self.down[usize::from(node) - 1] = true;
-        self.shared.borrow_mut().observed[usize::from(node) - 1] = Observed::default();
+        self.shared.borrow_mut().observed[usize::from(node) - 1] = Vec::new();
         self.note(format!("crash n{node} (machine: unsynced writes lost)"));
     }
 

@@ -254,3 +254,61 @@ fn a_deposed_leader_answering_reads_is_caught() {
     println!("unconfirmed-reads caught at seed {caught:?}");
     assert!(caught.is_some(), "no seed of 8 caught stale reads from a deposed leader");
 }
+
+/// With four Paxos groups on three nodes, the leaders spread (group g led by the g mod 3-th
+/// node: n1, n2, n3, n1), and while the node leading group 1 is cut off, the groups led elsewhere
+/// go on serving: their keys' operations keep completing. Then the run must pass every check.
+#[test]
+fn groups_spread_their_leaders_and_one_isolated_leader_stops_only_its_groups() {
+    for seed in seeds(2) {
+        let reproduce = format!(
+            "REPRODUCE WITH: CHAOS_SEED={seed} cargo test -p chaos --test simulation groups_spread_their_leaders"
+        );
+        // Sixteen keys: k0..k15 fall in every one of the four groups (k12 in group 0).
+        let options = Options { groups: 4, clients: 8, keys: 16, ..Options::new(seed) };
+        let mut world = World::new(options);
+        let leaders =
+            |world: &World| -> Vec<Option<u8>> { (0..4).map(|group| world.leader_of(group)).collect() };
+        let spread = vec![Some(1), Some(2), Some(3), Some(1)];
+        let deadline = Duration::from_secs(20);
+        while leaders(&world) != spread {
+            assert!(
+                world.elapsed() < deadline,
+                "seed {seed}: leaders {:?} after {deadline:?}, expected {spread:?}\n{reproduce}",
+                leaders(&world)
+            );
+            world.run_for(Duration::from_millis(100)).expect("runs");
+        }
+        let isolated = 2;
+        world.isolate(isolated);
+        let from = world.elapsed() + Duration::from_millis(500);
+        world.run_for(Duration::from_secs(3)).expect("runs");
+        let to = world.elapsed();
+        // Completed operations per group while n2 was cut off (after half a second).
+        let mut served = [0u64; 4];
+        for line in world.history().lines() {
+            let event: serde_json::Value = serde_json::from_str(line).expect("history line");
+            let time = Duration::from_nanos(event["time"].as_u64().expect("time"));
+            if event["type"] == "ok" && time >= from && time <= to {
+                let key = event["key"].as_str().expect("key");
+                served[usize::from(paxos::runtime::groups::group_of(key.as_bytes(), 4).0)] += 1;
+            }
+        }
+        for (group, leader) in spread.iter().enumerate() {
+            if *leader != Some(isolated) {
+                assert!(
+                    served[group] > 0,
+                    "seed {seed}: group {group} (led by n{}) served nothing while n{isolated} was cut off: {served:?}\n{reproduce}",
+                    leader.expect("led")
+                );
+            }
+        }
+        let checks = finish(&mut world);
+        assert!(
+            checks.passed(scenarios::Expect::Linearizable),
+            "seed {seed}: {}\n{reproduce}",
+            checks.verdict(scenarios::Expect::Linearizable)
+        );
+        println!("seed {seed}: served per group while n{isolated} was cut off: {served:?}");
+    }
+}

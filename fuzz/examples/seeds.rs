@@ -5,7 +5,7 @@
 use paxos::core::io::Persist;
 use paxos::core::kv::KvStore;
 use paxos::core::message::{Envelope, Message};
-use paxos::core::types::{Ballot, ClientId, ClusterId, NodeId, Slot};
+use paxos::core::types::{Ballot, ClientId, ClusterId, GroupId, NodeId, Slot};
 use paxos::core::{Operation, Request, Value};
 use paxos::runtime::peer::{encode_frame, Frame, Hello};
 use paxos::storage::format;
@@ -48,24 +48,22 @@ fn main() {
     let value = Value::Batch(Arc::new(vec![request.clone()]));
     let ballot = Ballot { round: 2, node: NodeId(1) };
     let envelope = |message| Envelope { cluster: ClusterId(7), from: NodeId(1), incarnation: 0, message };
-    let hello = Hello { cluster: ClusterId(7), from: NodeId(1), to: NodeId(2), address: "n1:7379".into() };
+    let hello = Hello { cluster: ClusterId(7), from: NodeId(1), to: NodeId(2), address: "n1:7379".into(), groups: 4 };
     for (name, frame) in [
         ("hello", Frame::Hello(hello)),
         ("ping", Frame::Ping),
         ("pong", Frame::Pong),
         ("chunk", Frame::Chunk { bytes: vec![1, 2, 3], last: true }),
-        ("prepare", Frame::Message(envelope(Message::Prepare { ballot, from: Slot(0) }))),
+        ("prepare", Frame::Message { group: GroupId(0), envelope: envelope(Message::Prepare { ballot, from: Slot(0) }) }),
         (
             "accept",
-            Frame::Message(envelope(Message::Accept {
-                ballot,
-                slot: Slot(0),
-                value: value.clone(),
-                committed: Slot(0),
-            })),
+            Frame::Message {
+                group: GroupId(1),
+                envelope: envelope(Message::Accept { ballot, slot: Slot(0), value: value.clone(), committed: Slot(0) }),
+            },
         ),
-        ("commit", Frame::Message(envelope(Message::Commit { ballot, committed: Slot(1), round: 1 }))),
-        ("forward", Frame::Message(envelope(Message::Forward { requests: vec![request.clone()] }))),
+        ("commit", Frame::Message { group: GroupId(2), envelope: envelope(Message::Commit { ballot, committed: Slot(1), round: 1 }) }),
+        ("forward", Frame::Message { group: GroupId(3), envelope: envelope(Message::Forward { requests: vec![request.clone()] }) }),
     ] {
         write("peer_frame", name, &encode_frame(&frame));
     }
@@ -76,13 +74,13 @@ fn main() {
         write("wal", name, bytes);
     }
     let mut segment = format::segment_header(1).to_vec();
-    format::encode_record(&[format::EntryRef::Persist(&Persist::Promise(ballot))], &mut segment);
+    format::encode_record(&[format::EntryRef::Persist(GroupId(0), &Persist::Promise(ballot))], &mut segment);
     write("wal", "segment", &segment);
 
     let mut state = KvStore::new(16);
     let _ = state.apply(&request);
-    write("snapshot", "one-key", &format::encode_snapshot(Slot(1), &state));
-    write("snapshot", "empty", &format::encode_snapshot(Slot(0), &KvStore::new(16)));
+    write("snapshot", "one-key", &format::encode_snapshot(GroupId(1), Slot(1), &state));
+    write("snapshot", "empty", &format::encode_snapshot(GroupId(0), Slot(0), &KvStore::new(16)));
 
     write(
         "history",

@@ -12,7 +12,7 @@
 use paxos::client::resp::{parse_command, Limits};
 use paxos::core::io::Persist;
 use paxos::core::kv::KvStore;
-use paxos::core::types::{Ballot, NodeId, Slot};
+use paxos::core::types::{Ballot, GroupId, NodeId, Slot};
 use paxos::core::{Operation, Request};
 use paxos::storage::format::{self, EntryRef};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -130,8 +130,10 @@ pub fn wal(data: &[u8]) {
     let _ = format::check_segment_header(data, 1);
     let written = records(usize::from(data.first().copied().unwrap_or(0) % 8));
     let mut segment = format::segment_header(1).to_vec();
-    for persist in &written {
-        format::encode_record(&[EntryRef::Persist(persist)], &mut segment);
+    // Records of groups 0 to 2 in turn: the log of a node with several groups.
+    let group = |index: usize| GroupId((index % 3) as u16);
+    for (index, persist) in written.iter().enumerate() {
+        format::encode_record(&[EntryRef::Persist(group(index), persist)], &mut segment);
     }
     let mut damage = data.get(1..).unwrap_or_default().chunks_exact(3);
     for change in &mut damage {
@@ -154,7 +156,7 @@ pub fn wal(data: &[u8]) {
     for (index, record) in scan.records.iter().enumerate() {
         assert_eq!(
             record.as_slice(),
-            [format::Entry::Persist(written[index].clone())],
+            [format::Entry::Persist(group(index), written[index].clone())],
             "record {index} is not the one written there"
         );
     }
@@ -164,9 +166,12 @@ pub fn wal(data: &[u8]) {
 /// same state. The state of a real snapshot round-trips too.
 pub fn snapshot(data: &[u8]) {
     let slot = Slot(u64::from(data.first().copied().unwrap_or(0)));
-    if let Ok(state) = within_limit("the snapshot decoder", data, || format::decode_snapshot(data, slot)) {
-        let again = format::encode_snapshot(slot, &state);
-        assert_eq!(format::decode_snapshot(&again, slot).as_ref(), Ok(&state));
+    let group = GroupId(u16::from(data.get(1).copied().unwrap_or(0) % 4));
+    if let Ok(state) =
+        within_limit("the snapshot decoder", data, || format::decode_snapshot(data, group, slot))
+    {
+        let again = format::encode_snapshot(group, slot, &state);
+        assert_eq!(format::decode_snapshot(&again, group, slot).as_ref(), Ok(&state));
     }
     let mut state = KvStore::new(16);
     for (index, pair) in data.chunks(2).take(32).enumerate() {
@@ -177,8 +182,8 @@ pub fn snapshot(data: &[u8]) {
         };
         let _ = state.apply(&request);
     }
-    let bytes = format::encode_snapshot(Slot(3), &state);
-    assert_eq!(format::decode_snapshot(&bytes, Slot(3)).as_ref(), Ok(&state));
+    let bytes = format::encode_snapshot(group, Slot(3), &state);
+    assert_eq!(format::decode_snapshot(&bytes, group, Slot(3)).as_ref(), Ok(&state));
 }
 
 /// The checker's readers: any text in any format gives events or a one-line error, never a

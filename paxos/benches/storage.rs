@@ -65,7 +65,7 @@ fn record(n: u64) -> Persist {
     static VALUE_BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let value_bytes = *VALUE_BYTES.get_or_init(|| {
         let mut buf = Vec::new();
-        format::encode_record(&[EntryRef::Persist(&make(0))], &mut buf);
+        format::encode_record(&[EntryRef::Persist(paxos::core::GroupId(0), &make(0))], &mut buf);
         RECORD_BYTES.saturating_sub(buf.len())
     });
     make(value_bytes)
@@ -162,7 +162,7 @@ fn group(dir: &Path, seconds: f64, writers: u64) -> Measure {
                     let mut n = writer;
                     let mut done = 0u64;
                     while Instant::now() < deadline {
-                        let ticket = committer.submit(vec![record(n)]);
+                        let ticket = committer.submit(paxos::core::GroupId(0), vec![record(n)]);
                         durable.wait_for(|&through| through >= ticket).await.expect("storage thread");
                         n += writers;
                         done += 1;

@@ -13,7 +13,7 @@
 //! linter, as Debian ships it) reads the 0.0.4 format and flags every OpenMetrics counter (its
 //! `# TYPE` line names the family without `_total`).
 
-use crate::core::{Ballot, Counters, NodeId};
+use crate::core::{Ballot, Counters, GroupId, NodeId};
 use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -56,7 +56,7 @@ pub struct Metrics {
     /// Slots this node learned were chosen, since it started.
     proposals_committed: IntCounter,
     /// Requests of this node's clients awaiting a response from the core.
-    proposals_pending: IntGauge,
+    proposals_pending: IntGaugeVec,
     /// Requests the core answered with a failure (busy, not reachable, no leader).
     pub proposals_failed: IntCounter,
     /// Requests in each slot this node proposed as leader.
@@ -72,25 +72,25 @@ pub struct Metrics {
     /// Times this node saw the leader change (including to no leader).
     leader_changes: IntCounter,
     /// 1 while this node leads.
-    is_leader: IntGauge,
+    is_leader: IntGaugeVec,
     /// 1 while this node knows a leader.
-    has_leader: IntGauge,
+    has_leader: IntGaugeVec,
     /// The round of the highest ballot this node promised.
-    ballot_round: IntGauge,
+    ballot_round: IntGaugeVec,
     /// Elections this node started.
     elections: IntCounter,
     /// Every slot below it is known chosen here.
-    commit_index: IntGauge,
+    commit_index: IntGaugeVec,
     /// Every slot below it is applied here.
-    apply_index: IntGauge,
+    apply_index: IntGaugeVec,
     /// At the leader: how many slots behind the leader's commit point each member is.
     peer_lag: IntGaugeVec,
     /// The membership's version as applied here.
-    membership_version: IntGauge,
-    /// Voters and learners in the membership (the `role` label's two series, resolved once).
-    members: [IntGauge; 2],
+    membership_version: IntGaugeVec,
+    /// Voters and learners in each group's membership (`group` and `role` labels).
+    members: IntGaugeVec,
     /// Keys in the state machine.
-    keys: IntGauge,
+    keys: IntGaugeVec,
     /// Round trip of a ping to each peer on its connection.
     peer_round_trip: HistogramVec,
     /// 1 while this node's connection to the peer is up.
@@ -103,8 +103,10 @@ pub struct Metrics {
     reaccepted: IntCounter,
     /// Of those, the ones whose accepted value was replaced by another.
     overwritten: IntCounter,
-    /// What the node loop last published, to count the differences.
-    last: std::sync::Mutex<Seen>,
+    /// What the node loop last published of each group, to count the differences.
+    last: std::sync::Mutex<Vec<Seen>>,
+    /// The (group, peer) series of `peer_lag` set last.
+    lagging: std::sync::Mutex<std::collections::BTreeSet<(GroupId, NodeId)>>,
 }
 
 /// The replica's state as the node loop last published it.
@@ -199,15 +201,22 @@ impl Metrics {
                 "paxos_peer_lag_slots",
                 "At the leader: slots each member's commit point is behind the leader's.",
             ),
-            &["peer"],
+            &["group", "peer"],
         )
         .expect("a valid metric");
         register(r, peer_lag.clone());
-        let members =
-            IntGaugeVec::new(Opts::new("paxos_members", "Members of the membership, by role."), &["role"])
-                .expect("a valid metric");
+        let members = IntGaugeVec::new(
+            Opts::new("paxos_members", "Members of each group's membership, by role."),
+            &["group", "role"],
+        )
+        .expect("a valid metric");
         register(r, members.clone());
-        let members = ["voter", "learner"].map(|role| members.with_label_values(&[role]));
+        // The gauges of each Paxos group (`group` label: 0, 1, ...).
+        let per_group = |name: &str, help: &str| {
+            let metric = IntGaugeVec::new(Opts::new(name, help), &["group"]).expect("a valid metric");
+            register(r, metric.clone());
+            metric
+        };
         let peer_round_trip = HistogramVec::new(
             HistogramOpts::new(
                 "paxos_peer_round_trip_seconds",
@@ -240,8 +249,7 @@ impl Metrics {
                 "paxos_proposals_committed_total",
                 "Slots this node learned were chosen, since it started.",
             ),
-            proposals_pending: gauge(
-                r,
+            proposals_pending: per_group(
                 "paxos_proposals_pending",
                 "Requests of this node's clients awaiting a response from the protocol.",
             ),
@@ -279,24 +287,28 @@ impl Metrics {
                 "paxos_leader_changes_total",
                 "Times this node saw the leader change, including to no leader.",
             ),
-            is_leader: gauge(r, "paxos_is_leader", "1 while this node leads."),
-            has_leader: gauge(r, "paxos_has_leader", "1 while this node knows a leader."),
-            ballot_round: gauge(
-                r,
+            is_leader: per_group("paxos_is_leader", "1 while this node leads the group."),
+            has_leader: per_group("paxos_has_leader", "1 while this node knows a leader of the group."),
+            ballot_round: per_group(
                 "paxos_ballot_round",
                 "The round of the highest ballot this node promised.",
             ),
             elections: counter(r, "paxos_elections_total", "Elections this node started."),
-            commit_index: gauge(r, "paxos_commit_index", "Every slot below it is known chosen here."),
-            apply_index: gauge(r, "paxos_apply_index", "Every slot below it is applied here."),
+            commit_index: per_group(
+                "paxos_commit_index",
+                "Every slot of the group's log below it is known chosen here.",
+            ),
+            apply_index: per_group(
+                "paxos_apply_index",
+                "Every slot of the group's log below it is applied here.",
+            ),
             peer_lag,
-            membership_version: gauge(
-                r,
+            membership_version: per_group(
                 "paxos_membership_version",
                 "The version of the membership as applied here.",
             ),
             members,
-            keys: gauge(r, "paxos_keys", "Keys in the state machine."),
+            keys: per_group("paxos_keys", "Keys in the group's state machine."),
             peer_round_trip,
             peer_connected,
             snapshots_sent: counter(
@@ -319,7 +331,8 @@ impl Metrics {
                 "paxos_slots_overwritten_total",
                 "Slots whose accepted value this node replaced with another ballot's.",
             ),
-            last: std::sync::Mutex::new(Seen::default()),
+            last: std::sync::Mutex::new(Vec::new()),
+            lagging: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             registry,
         }
     }
@@ -347,19 +360,26 @@ impl Metrics {
         self.batch_requests.observe(requests as f64);
     }
 
-    /// Publishes the replica's state after a step: gauges set, counters advanced by what changed.
-    pub fn observe(&self, state: &State) {
-        self.is_leader.set(i64::from(state.leading));
-        self.has_leader.set(i64::from(state.leader.is_some()));
-        self.ballot_round.set(clamp(state.promised.round));
-        self.commit_index.set(clamp(state.committed));
-        self.apply_index.set(clamp(state.applied));
-        self.proposals_pending.set(clamp(state.pending as u64));
-        self.membership_version.set(clamp(state.membership_version));
-        self.members[0].set(clamp(state.voters as u64));
-        self.members[1].set(clamp(state.learners as u64));
-        self.keys.set(clamp(state.keys as u64));
-        let mut last = self.last.lock().unwrap_or_else(|poison| poison.into_inner());
+    /// Publishes the state of `group`'s replica: its gauges set, the node's counters advanced by
+    /// what changed in it.
+    pub fn observe(&self, group: GroupId, state: &State) {
+        let label = group.0.to_string();
+        let labels = [label.as_str()];
+        self.is_leader.with_label_values(&labels).set(i64::from(state.leading));
+        self.has_leader.with_label_values(&labels).set(i64::from(state.leader.is_some()));
+        self.ballot_round.with_label_values(&labels).set(clamp(state.promised.round));
+        self.commit_index.with_label_values(&labels).set(clamp(state.committed));
+        self.apply_index.with_label_values(&labels).set(clamp(state.applied));
+        self.proposals_pending.with_label_values(&labels).set(clamp(state.pending as u64));
+        self.membership_version.with_label_values(&labels).set(clamp(state.membership_version));
+        self.members.with_label_values(&[label.as_str(), "voter"]).set(clamp(state.voters as u64));
+        self.members.with_label_values(&[label.as_str(), "learner"]).set(clamp(state.learners as u64));
+        self.keys.with_label_values(&labels).set(clamp(state.keys as u64));
+        let mut seen = self.last.lock().unwrap_or_else(|poison| poison.into_inner());
+        if seen.len() <= group.index() {
+            seen.resize(group.index() + 1, Seen::default());
+        }
+        let last = &mut seen[group.index()];
         if last.started {
             self.proposals_committed.inc_by(state.committed.saturating_sub(last.committed));
         }
@@ -378,12 +398,22 @@ impl Metrics {
         self.leader_changes.inc();
     }
 
-    /// At the leader: each member's lag behind the leader's commit point; elsewhere none.
-    pub fn lags(&self, lags: impl IntoIterator<Item = (NodeId, u64)>) {
-        self.peer_lag.reset();
+    /// At `group`'s leader: each member's lag behind the leader's commit point; elsewhere none.
+    pub fn lags(&self, group: GroupId, lags: impl IntoIterator<Item = (NodeId, u64)>) {
+        let mut lagging = self.lagging.lock().unwrap_or_else(|poison| poison.into_inner());
+        let label = group.0.to_string();
+        let mut now = std::collections::BTreeSet::new();
         for (peer, lag) in lags {
-            self.peer_lag.with_label_values(&[&peer.to_string()]).set(clamp(lag));
+            self.peer_lag.with_label_values(&[label.as_str(), &peer.to_string()]).set(clamp(lag));
+            now.insert((group, peer));
         }
+        let gone: Vec<(GroupId, NodeId)> =
+            lagging.iter().filter(|(of, _)| *of == group).filter(|key| !now.contains(key)).copied().collect();
+        for (_, peer) in gone {
+            let _ = self.peer_lag.remove_label_values(&[label.as_str(), &peer.to_string()]);
+            lagging.remove(&(group, peer));
+        }
+        lagging.extend(now);
     }
 
     /// The handles of one peer connection's metrics.

@@ -406,6 +406,7 @@ async fn protocol_errors_are_clear_and_harmless() {
             from: paxos::core::NodeId(2),
             to: paxos::core::NodeId(to),
             address: "127.0.0.1:1".to_string(),
+            groups: 1,
         };
         let body = paxos::runtime::peer::encode_frame(&paxos::runtime::peer::Frame::Hello(hello));
         let mut frame = (body.len() as u32).to_be_bytes().to_vec();
@@ -790,12 +791,15 @@ async fn metrics_count_what_each_node_did_and_pass_promtool() {
         if let Err(complaints) = promtool_check(&text) {
             panic!("node {id}: promtool check metrics: {complaints}\n{text}");
         }
-        leaders += sample(&text, "paxos_is_leader").expect("is_leader");
-        assert_eq!(sample(&text, "paxos_has_leader"), Some(1.0), "node {id}");
-        assert!(sample(&text, "paxos_apply_index").expect("apply index") >= 7.0, "node {id}: {text}");
+        leaders += sample(&text, "paxos_is_leader{group=\"0\"}").expect("is_leader");
+        assert_eq!(sample(&text, "paxos_has_leader{group=\"0\"}"), Some(1.0), "node {id}");
+        assert!(
+            sample(&text, "paxos_apply_index{group=\"0\"}").expect("apply index") >= 7.0,
+            "node {id}: {text}"
+        );
         assert!(sample(&text, "paxos_wal_fsync_duration_seconds_count").expect("fsyncs") > 0.0, "node {id}");
         assert!(sample(&text, "paxos_wal_written_bytes_total").expect("wal bytes") > 0.0, "node {id}");
-        assert_eq!(sample(&text, "paxos_members{role=\"voter\"}"), Some(3.0), "node {id}");
+        assert_eq!(sample(&text, "paxos_members{group=\"0\",role=\"voter\"}"), Some(3.0), "node {id}");
         for peer in (1..=3).filter(|&peer| peer != id) {
             assert_eq!(
                 sample(&text, &format!("paxos_peer_connected{{peer=\"n{peer}\"}}")),

@@ -3,8 +3,8 @@
 //! simulated disk a crash keeps exactly what was synced.
 
 use paxos::core::{
-    Ballot, Bytes, ClientId, ClusterId, DurableState, KvStore, NodeId, Operation, Persist, Request, Slot,
-    Value,
+    Ballot, Bytes, ClientId, ClusterId, DurableState, GroupId, KvStore, NodeId, Operation, Persist, Request,
+    Slot, Value,
 };
 use paxos::storage::fs::{AppendFile, FileSystem, StdFs};
 use paxos::storage::{Storage, StorageError, StorageOptions};
@@ -97,7 +97,11 @@ fn replay_yields_the_durable_state_of_the_core() {
                             storage.append(&batch).expect("append");
                             storage.sync().expect("sync");
                             batch.clear();
-                            assert_eq!(storage.state(), &expected, "{reproduce}: the storage's own view");
+                            assert_eq!(
+                                storage.state(GroupId(0)),
+                                &expected,
+                                "{reproduce}: the storage's own view"
+                            );
                         }
                     }
                     Recorded::Wipe => {
@@ -360,8 +364,65 @@ fn snapshots_compact_the_log() {
     );
     let (_, recovered, recovery) = open(&dir.0, &options).expect("reopen");
     assert_eq!(recovered, expected);
-    assert_eq!(recovery.snapshot, Some(Slot(390)));
+    assert_eq!(recovery.snapshots, [Some(Slot(390))]);
     assert_eq!(recovered.accepted.len(), 11, "only slots 390 to 400, after the snapshot, are kept");
+}
+
+/// Three Paxos groups share one log: their records interleave in the same records (one sync for
+/// all), a snapshot of one group compacts the log behind a checkpoint of every group, and recovery
+/// gives each group back exactly its own state. A node that runs fewer groups than the log holds
+/// refuses the directory, naming the group.
+#[test]
+fn groups_share_one_log_and_each_recovers_its_own_state() {
+    let dir = TempDir::new("groups");
+    let options = StorageOptions { groups: 3, ..small_segments() };
+    let (mut storage, _, _) = Storage::open_groups(Arc::new(StdFs), &dir.0, options.clone()).expect("open");
+    let mut expected = vec![DurableState::lost(); 3];
+    let mut kv = KvStore::new(100);
+    for n in 1..=300u64 {
+        // Every record holds a persist of every group, as one group commit of a node writes them.
+        let mut batches: Vec<(GroupId, Vec<Persist>)> = (0..3u16)
+            .map(|group| {
+                let ballot = Ballot { round: u64::from(group) + 1, node: NodeId(1) };
+                (
+                    GroupId(group),
+                    vec![Persist::Accept {
+                        slot: Slot(n),
+                        ballot,
+                        value: value(n * 3 + u64::from(group), 30),
+                    }],
+                )
+            })
+            .collect();
+        if n % 100 == 0 {
+            kv.apply(&value(n, 30).requests()[0]).expect("apply");
+            batches[1].1.push(Persist::Snapshot { slot: Slot(n - 5), state: Arc::new(kv.clone()) });
+        }
+        for (group, persists) in &batches {
+            for persist in persists {
+                expected[group.index()].apply(persist);
+            }
+        }
+        storage.append_groups(&batches).expect("append");
+        storage.sync().expect("sync");
+    }
+    let stats = storage.stats();
+    drop(storage);
+    let names: Vec<String> = read_dir(&dir.0).into_keys().collect();
+    let snapshots: Vec<&String> = names.iter().filter(|name| name.starts_with("snapshot-")).collect();
+    assert_eq!(snapshots, ["snapshot-00001-00000000000000000295.snap"], "{names:?}");
+    assert!(
+        names.iter().filter(|name| name.ends_with(".log")).count() < stats.segments as usize,
+        "older segments went: {names:?}"
+    );
+    let (_, recovered, recovery) = Storage::open_groups(Arc::new(StdFs), &dir.0, options).expect("reopen");
+    assert_eq!(recovered, expected);
+    assert_eq!(recovery.snapshots, [None, Some(Slot(295)), None]);
+    assert_eq!(recovered[1].accepted.len(), 6, "group 1 keeps slots 295 to 300, after its snapshot");
+    assert_eq!(recovered[0].accepted.len(), 300, "group 0 keeps every slot: it took no snapshot");
+    let fewer = StorageOptions { groups: 2, ..small_segments() };
+    let error = Storage::open_groups(Arc::new(StdFs), &dir.0, fewer).expect_err("refused");
+    assert!(error.to_string().contains("a record of group 2 (the node runs groups 0 to 1"), "{error}");
 }
 
 /// A missing segment in the middle of the log is damage, not a shorter log.

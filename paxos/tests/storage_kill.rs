@@ -2,7 +2,7 @@
 //! process inherits open files between fork and exec, and would briefly hold the data-directory
 //! locks of tests running beside it.
 
-use paxos::core::{Ballot, Bytes, ClientId, NodeId, Operation, Persist, Request, Slot, Value};
+use paxos::core::{Ballot, Bytes, ClientId, GroupId, NodeId, Operation, Persist, Request, Slot, Value};
 use paxos::storage::fs::StdFs;
 use paxos::storage::{Storage, StorageOptions};
 use rand::rngs::SmallRng;
@@ -22,18 +22,22 @@ fn value(n: u64, bytes: usize) -> Value {
     Value::Batch(Arc::new(vec![request]))
 }
 
-fn open(dir: &std::path::Path) -> (Storage<StdFs>, paxos::core::DurableState) {
-    let (storage, state, _) = Storage::open(
+/// The writer's Paxos groups: slot `n` is written by group `n mod GROUPS`, all into one log.
+const GROUPS: u16 = 4;
+
+fn open(dir: &std::path::Path) -> (Storage<StdFs>, Vec<paxos::core::DurableState>) {
+    let (storage, states, _) = Storage::open_groups(
         Arc::new(StdFs),
         dir,
-        StorageOptions { segment_bytes: 1 << 20, ..StorageOptions::default() },
+        StorageOptions { segment_bytes: 1 << 20, groups: GROUPS, ..StorageOptions::default() },
     )
     .expect("open the storage");
-    (storage, state)
+    (storage, states)
 }
 
-/// SIGKILL at random moments of a group-committing writer process; every restart recovers every
-/// write whose completion the process reported (an acknowledged write), and nothing out of order.
+/// SIGKILL at random moments of a group-committing writer process whose writes belong to four
+/// Paxos groups sharing the log; every restart recovers every write whose completion the process
+/// reported (an acknowledged write), in its group, and nothing out of order.
 #[test]
 fn sigkill_never_loses_an_acknowledged_write() {
     use std::io::BufRead;
@@ -109,9 +113,16 @@ fn sigkill_never_loses_an_acknowledged_write() {
 fn sigkill_writer_process() {
     use std::io::Write;
     let dir = PathBuf::from(std::env::var("PAXOS_SIGKILL_DIR").expect("run by the sigkill test"));
-    let (storage, state) = open(&dir);
-    let max = state.accepted.keys().last().map_or(0, |slot| slot.0);
-    println!("recovered {} {max}", state.accepted.len());
+    let (storage, states) = open(&dir);
+    for (group, state) in states.iter().enumerate() {
+        if let Some(slot) = state.accepted.keys().find(|slot| slot.0 % u64::from(GROUPS) != group as u64) {
+            panic!("slot {} was written by group {}, recovered in group {group}", slot.0, slot.0 % 4);
+        }
+    }
+    let max =
+        states.iter().filter_map(|state| state.accepted.keys().last()).map(|slot| slot.0).max().unwrap_or(0);
+    let count: usize = states.iter().map(|state| state.accepted.len()).sum();
+    println!("recovered {count} {max}");
     let durable = Arc::new((std::sync::Mutex::new(0u64), std::sync::Condvar::new()));
     let report = durable.clone();
     let committer = Arc::new(
@@ -134,11 +145,10 @@ fn sigkill_writer_process() {
                     let ballot = Ballot { round: 1, node: NodeId(1) };
                     (
                         slot,
-                        committer.submit(vec![Persist::Accept {
-                            slot: Slot(slot),
-                            ballot,
-                            value: value(slot, 100),
-                        }]),
+                        committer.submit(
+                            GroupId((slot % u64::from(GROUPS)) as u16),
+                            vec![Persist::Accept { slot: Slot(slot), ballot, value: value(slot, 100) }],
+                        ),
                     )
                 };
                 let mut through = durable.0.lock().expect("lock");

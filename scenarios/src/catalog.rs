@@ -10,6 +10,7 @@ fn scenario(name: &str, description: &str, duration: f64, faults: Vec<Step>) -> 
         description: description.to_string(),
         nodes: 3,
         spares: 0,
+        groups: 1,
         workload: Workload::default(),
         duration,
         faults,
@@ -65,6 +66,38 @@ pub fn all() -> Vec<Scenario> {
                  replica, and must be found lost.",
                 15.0,
                 vec![repeat((2.0, 3.0), (3.0, 5.0), vec![Fault::Isolate { target: leader }])],
+            )
+        },
+        Scenario {
+            groups: 4,
+            workload: Workload { clients: 8, keys: 16, ..Workload::default() },
+            ..scenario(
+                "groups-partition",
+                "Four Paxos groups per node (keys spread over them, leaders spread over the nodes) \
+                 while the network splits and nodes crash and restart: every group must stay \
+                 linearizable on its own keys, and the shared log must recover every group.",
+                15.0,
+                vec![repeat(
+                    (1.0, 2.0),
+                    (1.0, 3.0),
+                    vec![
+                        Fault::PartitionHalves,
+                        Fault::Isolate { target: leader },
+                        Fault::Kill { target: Target::Random },
+                    ],
+                )],
+            )
+        },
+        Scenario {
+            groups: 4,
+            workload: Workload { clients: 8, keys: 16, ..Workload::default() },
+            ..scenario(
+                "group-leader-isolation",
+                "Four Paxos groups per node; the node leading group 1 is cut off for 2-4 s, again \
+                 and again: group 1 (and any other group it led) elects a new leader while the \
+                 groups led elsewhere keep serving.",
+                15.0,
+                vec![repeat((1.0, 2.0), (2.0, 4.0), vec![Fault::Isolate { target: Target::GroupLeader(1) }])],
             )
         },
         Scenario {

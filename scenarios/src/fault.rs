@@ -42,6 +42,9 @@ pub enum Target {
     All,
     /// One node, by number (`n1`..).
     Node(u8),
+    /// The node leading Paxos group `N` when the fault starts (`leader-of-group-N`; a random node
+    /// if none leads it). With one group, `leader-of-group-0` is `leader`.
+    GroupLeader(u16),
 }
 
 impl TryFrom<String> for Target {
@@ -55,12 +58,18 @@ impl TryFrom<String> for Target {
             "followers" => Target::Followers,
             "minority" => Target::Minority,
             "all" => Target::All,
-            _ => match text.strip_prefix('n').and_then(|number| number.parse::<u8>().ok()) {
-                Some(node) if (1..=crate::NODES_MAX).contains(&node) => Target::Node(node),
+            _ => match (
+                text.strip_prefix('n').and_then(|number| number.parse::<u8>().ok()),
+                text.strip_prefix("leader-of-group-").and_then(|number| number.parse::<u16>().ok()),
+            ) {
+                (Some(node), _) if (1..=crate::NODES_MAX).contains(&node) => Target::Node(node),
+                (_, Some(group)) if group < crate::GROUPS_MAX => Target::GroupLeader(group),
                 _ => {
                     return Err(format!(
-                        "target {text:?}: expected leader, follower, followers, random, minority, all, or a node n1..n{}",
-                        crate::NODES_MAX
+                        "target {text:?}: expected leader, follower, followers, random, minority, all, a node n1..n{}, \
+                         or leader-of-group-N (N below {})",
+                        crate::NODES_MAX,
+                        crate::GROUPS_MAX
                     ))
                 }
             },
@@ -84,6 +93,7 @@ impl fmt::Display for Target {
             Target::Minority => f.write_str("minority"),
             Target::All => f.write_str("all"),
             Target::Node(node) => write!(f, "n{node}"),
+            Target::GroupLeader(group) => write!(f, "leader-of-group-{group}"),
         }
     }
 }

@@ -29,6 +29,9 @@ use std::collections::BTreeMap;
 /// The most nodes a scenario may run (node names are `n1`..`n9`).
 pub const NODES_MAX: u8 = 9;
 
+/// The most Paxos groups a scenario's nodes may run.
+pub const GROUPS_MAX: u16 = 64;
+
 /// The longest fault phase, in seconds.
 pub const DURATION_SECONDS_MAX: f64 = 3600.0;
 
@@ -47,6 +50,10 @@ pub struct Scenario {
     /// bring them in, one per action, in order.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub spares: u8,
+    /// Paxos groups every node runs (`paxos init --groups`): keys spread over them, each group
+    /// with its own leader. One by default.
+    #[serde(default = "one_group", skip_serializing_if = "is_one_group")]
+    pub groups: u16,
     /// The clients and what they do.
     #[serde(default)]
     pub workload: Workload,
@@ -79,6 +86,14 @@ fn default_nodes() -> u8 {
 
 fn is_zero(spares: &u8) -> bool {
     *spares == 0
+}
+
+fn one_group() -> u16 {
+    1
+}
+
+fn is_one_group(groups: &u16) -> bool {
+    *groups == 1
 }
 
 /// The clients: each invokes one operation at a time on a random key, with unique written values.
@@ -233,6 +248,9 @@ impl Scenario {
                 NODES_MAX - self.nodes
             ));
         }
+        if !(1..=GROUPS_MAX).contains(&self.groups) {
+            return Err(format!("groups {}: expected 1 to {GROUPS_MAX}", self.groups));
+        }
         let workload = &self.workload;
         if !(1..=1000).contains(&workload.clients) {
             return Err(format!("workload.clients {}: expected 1 to 1000", workload.clients));
@@ -270,6 +288,16 @@ impl Scenario {
         for (index, step) in self.faults.iter().enumerate() {
             step.validate(self.nodes, self.spares, self.duration)
                 .map_err(|error| format!("faults[{index}]: {error}"))?;
+            for fault in step.faults() {
+                if let Some(Target::GroupLeader(group)) = fault.target() {
+                    if group >= self.groups {
+                        return Err(format!(
+                            "faults[{index}]: target leader-of-group-{group}: the scenario runs groups 0 to {}",
+                            self.groups - 1
+                        ));
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -208,13 +208,16 @@ impl RealCluster {
             std::fs::remove_dir_all(&cluster_dir).map_err(ChaosError::io(&cluster_dir))?;
         }
         std::fs::create_dir_all(&cluster_dir).map_err(ChaosError::io(&cluster_dir))?;
-        let config = setup::local_cluster(
-            paxos::core::ClusterId(seed.wrapping_mul(0x9E37_79B9) | 1),
-            nodes,
-            "127.0.0.1",
-            options.port,
-            options.port + 100,
-        );
+        let config = setup::ClusterConfig {
+            groups: scenario.groups,
+            ..setup::local_cluster(
+                paxos::core::ClusterId(seed.wrapping_mul(0x9E37_79B9) | 1),
+                nodes,
+                "127.0.0.1",
+                options.port,
+                options.port + 100,
+            )
+        };
         setup::init(&cluster_dir, &config).map_err(ChaosError::Setup)?;
         let runtime = runtime()?;
         let links = Arc::new(Links::new(machines));
@@ -1048,6 +1051,7 @@ pub fn attach(
             addresses.join(", ")
         ),
         nodes: addresses.len().min(usize::from(scenarios::NODES_MAX)) as u8,
+        groups: 1,
         spares: 0,
         workload: workload.clone(),
         duration: duration.as_secs_f64(),

@@ -50,6 +50,9 @@ impl Target {
         if scenario.spares > 0 {
             return Err("spare machines join through this store's MEMBER commands".to_string());
         }
+        if scenario.groups > 1 {
+            return Err(format!("groups {}: Paxos groups per node are this store's", scenario.groups));
+        }
         for fault in scenario.faults.iter().flat_map(scenarios::Step::faults) {
             if fault.changes_membership() || matches!(fault, scenarios::Fault::TransferLeader { .. }) {
                 return Err(format!(

@@ -74,4 +74,4 @@ pub use membership::{Change, MemberError, Membership};
 pub use message::{Envelope, Incarnations, Message, Report};
 pub use replica::{Replica, Status};
 pub use schedule::{Action, Schedule, TimerChange};
-pub use types::{Ballot, ClientId, ClusterId, NodeId, NodeSet, Slot};
+pub use types::{Ballot, ClientId, ClusterId, GroupId, NodeId, NodeSet, Slot};

@@ -1,4 +1,4 @@
-//! The protocol's identifiers: nodes, ballots, slots, clients, clusters, and small node sets.
+//! The protocol's identifiers: nodes, ballots, slots, clients, clusters, groups, and small node sets.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -17,6 +17,25 @@ impl NodeId {
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "n{}", self.0)
+    }
+}
+
+/// One Paxos group of a node: an independent replica of the same core, with its own log, leader
+/// and keys (a node runs groups `0..G`; see the runtime's `groups` module for which keys a group
+/// holds). The core never reads it: a group is a whole core, and the runtime keeps them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+pub struct GroupId(pub u16);
+
+impl GroupId {
+    /// The id as an index into per-group vectors.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for GroupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "g{}", self.0)
     }
 }
 

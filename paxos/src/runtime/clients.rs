@@ -1,21 +1,27 @@
 //! One client connection: RESP commands in, replies out, in order.
 //!
-//! Consecutive key-value commands of a pipeline become one request (applied atomically, in order,
-//! with one log slot); `PING`, `INFO` and `CLUSTER` are answered locally, in their place in the
-//! pipeline. Each connection is a client session with its own id; a request that gets no response
-//! before the deadline is answered `UNAVAILABLE` (its outcome is unknown) and abandoned, so that
-//! the session can go on.
+//! Consecutive key-value commands of a pipeline become one request per Paxos group (applied
+//! atomically and in order within the group, with one log slot of it; the groups' requests run
+//! side by side, as a pipeline's commands on different keys are concurrent anyway); `PING`,
+//! `INFO` and `CLUSTER` are answered locally, in their place in the pipeline. A command's group is
+//! its key's ([`super::groups::group_of`]); a membership change goes to every group, and is
+//! answered once every group answered. Each connection is a client session with its own id; a
+//! request that gets no response before the deadline is answered `UNAVAILABLE` (its outcome is
+//! unknown) and abandoned, so that the session can go on.
 
 use super::session::{Call, Control, Info, Session};
 use crate::client::resp::{self, ProtocolError, Reply};
-use crate::core::{Bytes, Change, ClientId, NodeId, Operation, Outcome, Request, Response};
-use crate::metrics::{self, Metrics};
+use crate::core::{Bytes, Change, ClientId, GroupId, NodeId, Operation, Outcome, Request, Response};
+use crate::metrics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 /// One parsed command.
 enum Command {
+    /// Goes through the log: a key's group, or every group for a key-less operation.
     Kv(Operation),
+    /// Goes through one group's log (`MEMBER TRANSFER-LEADER id group`).
+    Routed(Operation, GroupId),
     Local(Reply),
     Info,
     Cluster,
@@ -27,7 +33,7 @@ enum Command {
 
 /// The `MEMBER` subcommands, for errors.
 const MEMBER_USAGE: &str = "MEMBER LIST | ADD id client-addr peer-addr | PROMOTE id | REMOVE id | \
-                            REPLACE old-id new-id | TRANSFER-LEADER id | CONFIG";
+                            REPLACE old-id new-id | TRANSFER-LEADER id [group] | CONFIG";
 
 /// A node id argument: 1 to 63.
 fn node_id(argument: &[u8]) -> Result<NodeId, Reply> {
@@ -52,7 +58,7 @@ fn address(argument: &[u8], what: &str) -> Result<String, Reply> {
 }
 
 /// `MEMBER ...`: a change goes through the log like a write; `LIST` and `CONFIG` are answered here.
-fn member(arguments: &[Bytes]) -> Command {
+fn member(arguments: &[Bytes], groups: u16) -> Command {
     let sub = arguments.first().map(|word| String::from_utf8_lossy(word).to_ascii_uppercase());
     let rest = arguments.get(1..).unwrap_or(&[]);
     let parsed = match (sub.as_deref(), rest) {
@@ -73,6 +79,19 @@ fn member(arguments: &[Bytes]) -> Command {
             Ok(Operation::Member(Change::Replace { old, new }))
         })(),
         (Some("TRANSFER-LEADER"), [id]) => node_id(id).map(|to| Operation::Transfer { to }),
+        (Some("TRANSFER-LEADER"), [id, group]) => {
+            let text = String::from_utf8_lossy(group);
+            match (node_id(id), text.parse::<u16>()) {
+                (Err(reply), _) => Err(reply),
+                (Ok(to), Ok(group)) if group < groups => {
+                    return Command::Routed(Operation::Transfer { to }, GroupId(group));
+                }
+                (Ok(_), _) => Err(Reply::error(format!(
+                    "ERR group {text:?}: expected a number from 0 to {}",
+                    groups - 1
+                ))),
+            }
+        }
         _ => Err(arity("member", MEMBER_USAGE)),
     };
     match parsed {
@@ -88,7 +107,7 @@ fn arity(name: &str, expected: &str) -> Reply {
     Reply::error(format!("ERR wrong number of arguments for '{name}' command (expected {expected})"))
 }
 
-fn parse(arguments: Vec<Vec<u8>>, value_bytes: usize) -> Command {
+fn parse(arguments: Vec<Vec<u8>>, value_bytes: usize, groups: u16) -> Command {
     if let Some(long) = arguments.iter().skip(1).find(|argument| argument.len() > value_bytes) {
         return Command::Local(Reply::error(format!(
             "ERR an argument of {} bytes is over the limit of {value_bytes} bytes",
@@ -123,7 +142,7 @@ fn parse(arguments: Vec<Vec<u8>>, value_bytes: usize) -> Command {
         ("PING", _) => Command::Local(arity("ping", "PING [message]")),
         ("INFO", _) => Command::Info,
         ("CLUSTER", _) => Command::Cluster,
-        ("MEMBER", _) => member(&rest.collect::<Vec<_>>()),
+        ("MEMBER", _) => member(&rest.collect::<Vec<_>>(), groups),
         // redis-benchmark and redis-cli ask for these: answer harmlessly.
         ("CONFIG", _) => Command::Local(Reply::Array(Vec::new())),
         ("CLIENT", _) => Command::Local(Reply::Simple("OK".to_string())),
@@ -182,7 +201,7 @@ pub async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                     used += consumed;
                     if let Some(name) = arguments.first() {
                         let index = metrics::command_index(name);
-                        commands.push((index, parse(arguments, session.value_bytes)));
+                        commands.push((index, parse(arguments, session.value_bytes, session.groups)));
                     }
                 }
                 Ok(None) => break None,
@@ -190,11 +209,17 @@ pub async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
             }
         };
         buf.drain(..used);
-        let mut batch: Vec<Operation> = Vec::new();
+        let mut batch: Vec<(Operation, Option<GroupId>)> = Vec::new();
         for (index, command) in commands {
             match command {
                 Command::Kv(operation) => {
-                    batch.push(operation);
+                    batch.push((operation, None));
+                    if batch.len() >= session.operations_max {
+                        execute(&session, client, &mut sequence, std::mem::take(&mut batch), &mut out).await;
+                    }
+                }
+                Command::Routed(operation, group) => {
+                    batch.push((operation, Some(group)));
                     if batch.len() >= session.operations_max {
                         execute(&session, client, &mut sequence, std::mem::take(&mut batch), &mut out).await;
                     }
@@ -207,7 +232,7 @@ pub async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                         Command::Cluster => info(&session, Status::ClusterNodes).await,
                         Command::Members => info(&session, Status::Members).await,
                         Command::Config => info(&session, Status::Config).await,
-                        Command::Kv(_) => unreachable!("handled above"),
+                        Command::Kv(_) | Command::Routed(..) => unreachable!("handled above"),
                     };
                     if let Some(metrics) = &session.metrics {
                         metrics.request(index, result(&reply));
@@ -236,71 +261,141 @@ pub async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     }
 }
 
-/// Runs `operations` as one request and appends one reply per operation.
+/// The key an operation reads or writes, if any.
+fn key_of(operation: &Operation) -> Option<&Bytes> {
+    match operation {
+        Operation::Get { key }
+        | Operation::Put { key, .. }
+        | Operation::Delete { key }
+        | Operation::Cas { key, .. } => Some(key),
+        Operation::Member(_) | Operation::Transfer { .. } => None,
+    }
+}
+
+/// What one group's request came to: the outcome of each of its operations, or one reply for all
+/// of them (the request failed as a whole, or its outcome is unknown).
+type GroupResult = Result<Vec<Outcome>, Reply>;
+
+/// Runs `operations` as one request per group they touch (a key's group, the given group, or
+/// every group for a key-less operation) and appends one reply per operation, in order.
 async fn execute(
     session: &Session,
     client: ClientId,
     sequence: &mut u64,
-    operations: Vec<Operation>,
+    operations: Vec<(Operation, Option<GroupId>)>,
     out: &mut Vec<u8>,
 ) {
     if operations.is_empty() {
         return;
     }
-    let count = operations.len();
     let started = tokio::time::Instant::now();
-    // Operations per kind, for the metrics (no allocation on the request path).
-    let mut kinds = [0u64; 5];
-    if session.metrics.is_some() {
-        for operation in &operations {
-            kinds[kind(operation)] += 1;
-        }
-    }
-    *sequence += 1;
-    let request = Request { client, sequence: *sequence, operations };
-    let (reply, response) = oneshot::channel();
-    // The replies, and whether the protocol executed the request (or it failed as a whole).
-    let (replies, executed): (Vec<Reply>, bool) =
-        if session.calls.send(Call::Request { request, reply }).await.is_err() {
-            (
-                vec![Reply::error("UNAVAILABLE the node is shutting down; the outcome is unknown"); count],
-                false,
-            )
-        } else {
-            match tokio::time::timeout(session.deadline, response).await {
-                Ok(Ok(Response { result: Ok(outcomes), .. })) => {
-                    if let Some(metrics) = &session.metrics {
-                        count_outcomes(metrics, &outcomes, kinds, started.elapsed());
-                    }
-                    (outcomes.into_iter().map(reply_of).collect(), true)
-                }
-                Ok(Ok(Response { result: Err(error), .. })) => {
-                    (vec![Reply::error(error.to_string()); count], false)
-                }
-                Ok(Err(_)) => {
-                    (vec![Reply::error("UNAVAILABLE the node stopped; the outcome is unknown"); count], false)
-                }
-                Err(_) => {
-                    let _ = session.calls.send(Call::Abandon(client)).await;
-                    let text = format!(
-                        "UNAVAILABLE no quorum answered within {} ms; the outcome is unknown",
-                        session.deadline.as_millis()
-                    );
-                    (vec![Reply::error(text); count], false)
+    let groups = session.groups;
+    // Per group: its operations, each with its place in the pipeline.
+    let mut routed: Vec<Vec<(usize, Operation)>> = vec![Vec::new(); usize::from(groups)];
+    let mut kinds = Vec::with_capacity(operations.len());
+    for (place, (operation, group)) in operations.into_iter().enumerate() {
+        kinds.push(kind(&operation));
+        let group = group.or_else(|| key_of(&operation).map(|key| super::groups::group_of(key, groups)));
+        match group {
+            Some(group) => routed[group.index()].push((place, operation)),
+            None => {
+                for requests in &mut routed {
+                    requests.push((place, operation.clone()));
                 }
             }
-        };
-    // A request that failed fails as a whole: every operation with the same reply.
-    if let (false, Some(metrics), Some(first)) = (executed, &session.metrics, replies.first()) {
-        let failed = result(first);
-        for (kind, &count) in kinds.iter().enumerate() {
-            metrics.requests(kind, failed, count);
         }
-        metrics.request_took(kinds[0] == count as u64, started.elapsed());
     }
-    for reply in replies {
+    // Every group's request leaves before any answer is awaited: they run side by side.
+    let mut pending = Vec::new();
+    for (index, requests) in routed.iter().enumerate().filter(|(_, requests)| !requests.is_empty()) {
+        let group = GroupId(index as u16);
+        *sequence += 1;
+        let operations = requests.iter().map(|(_, operation)| operation.clone()).collect();
+        let request = Request { client, sequence: *sequence, operations };
+        let (reply, response) = oneshot::channel();
+        let answer = if session.calls.send(Call::Request { group, request, reply }).await.is_err() {
+            None
+        } else {
+            Some(response)
+        };
+        pending.push((group, answer));
+    }
+    let deadline = started + session.deadline;
+    let mut results: Vec<Option<GroupResult>> = vec![None; usize::from(groups)];
+    for (group, answer) in pending {
+        let result = match answer {
+            None => Err(Reply::error("UNAVAILABLE the node is shutting down; the outcome is unknown")),
+            Some(response) => match tokio::time::timeout_at(deadline, response).await {
+                Ok(Ok(Response { result: Ok(outcomes), .. })) => Ok(outcomes),
+                Ok(Ok(Response { result: Err(error), .. })) => Err(Reply::error(error.to_string())),
+                Ok(Err(_)) => Err(Reply::error("UNAVAILABLE the node stopped; the outcome is unknown")),
+                Err(_) => {
+                    let _ = session.calls.send(Call::Abandon { group, client }).await;
+                    Err(Reply::error(format!(
+                        "UNAVAILABLE no quorum answered within {} ms; the outcome is unknown",
+                        session.deadline.as_millis()
+                    )))
+                }
+            },
+        };
+        results[group.index()] = Some(result);
+    }
+    // Each operation's reply from every group it went to, in group order.
+    let mut replies: Vec<Vec<(GroupId, Reply)>> = vec![Vec::new(); kinds.len()];
+    for (index, (requests, result)) in routed.into_iter().zip(results).enumerate() {
+        let Some(result) = result else { continue };
+        let group = GroupId(index as u16);
+        match result {
+            Ok(outcomes) => {
+                for ((place, _), outcome) in requests.into_iter().zip(outcomes) {
+                    replies[place].push((group, reply_of(outcome)));
+                }
+            }
+            Err(reply) => {
+                for (place, _) in requests {
+                    replies[place].push((group, reply.clone()));
+                }
+            }
+        }
+    }
+    let mut read_only = true;
+    for (place, answers) in replies.into_iter().enumerate() {
+        let reply = combine(answers);
+        if let Some(metrics) = &session.metrics {
+            metrics.requests(kinds[place], result(&reply), 1);
+        }
+        read_only &= kinds[place] == 0;
         reply.encode(out);
     }
+    if let Some(metrics) = &session.metrics {
+        metrics.request_took(read_only, started.elapsed());
+    }
+}
+
+/// One operation's reply from the replies of the groups it went to: a key's operation went to one
+/// group; a membership change to every group, and succeeded if it succeeded in every one (the
+/// reply names the membership version of group 0). Otherwise the reply is the first group's
+/// error, and says in which groups the change did take effect, so that the operator knows what
+/// to run again.
+fn combine(mut answers: Vec<(GroupId, Reply)>) -> Reply {
+    if answers.len() <= 1 {
+        return answers.pop().map_or_else(|| Reply::error("ERR no group answered"), |(_, reply)| reply);
+    }
+    let failed = answers.iter().find(|(_, reply)| matches!(reply, Reply::Error(_)));
+    let Some((group, Reply::Error(error))) = failed else {
+        return answers.swap_remove(0).1;
+    };
+    if answers.iter().all(|(_, reply)| matches!(reply, Reply::Error(text) if text == error)) {
+        return Reply::Error(error.clone());
+    }
+    let applied: Vec<String> = answers
+        .iter()
+        .filter(|(_, reply)| !matches!(reply, Reply::Error(_)))
+        .map(|(group, _)| group.0.to_string())
+        .collect();
+    let applied =
+        if applied.is_empty() { "no group".to_string() } else { format!("groups {}", applied.join(",")) };
+    Reply::Error(format!("{error} (in group {}; it took effect in {applied})", group.0))
 }
 
 /// The index in [`metrics::COMMANDS`] of an operation.
@@ -320,18 +415,6 @@ fn result(reply: &Reply) -> usize {
         Reply::Error(text) => metrics::result_of_error(text),
         _ => 0,
     }
-}
-
-/// Counts the operations of a request the protocol executed, by kind (as `kinds` counted them)
-/// and result (every one `ok` but a refused membership change), and how long it took.
-fn count_outcomes(metrics: &Metrics, outcomes: &[Outcome], kinds: [u64; 5], took: std::time::Duration) {
-    let refused = outcomes.iter().filter(|outcome| matches!(outcome, Outcome::Member(Err(_)))).count() as u64;
-    for (kind, &count) in kinds.iter().enumerate() {
-        let refused = if kind == 4 { refused.min(count) } else { 0 };
-        metrics.requests(kind, 0, count - refused);
-        metrics.requests(kind, metrics::RESULTS.len() - 1, refused);
-    }
-    metrics.request_took(kinds[1..].iter().all(|&count| count == 0), took);
 }
 
 /// Which view of the node's status a command asks for.

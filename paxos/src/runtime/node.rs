@@ -1,17 +1,26 @@
-//! The node: one task owns the [`Replica`] and steps it with peer messages, client requests and
-//! timers; the storage makes persists durable (group commit); sends and replies of a step leave
-//! only once the step's persists (and every earlier step's) are durable.
+//! The node: one task owns the node's [`Replica`]s, one per Paxos group, and steps each with its
+//! peer messages, client requests and timers; the storage makes persists durable (group commit,
+//! one log and one sync for every group); sends and replies of a step leave only once the step's
+//! persists (and every earlier step's, of any group) are durable.
+//!
+//! # Groups
+//!
+//! A node runs the groups `0..G` its cluster was created with ([`ClusterConfig::groups`]): each
+//! an independent replica of the same core, with its own log, leader, keys and membership. They
+//! share the node's connections (every message names its group), its storage thread and its
+//! write-ahead log. With more than one group, leaders are spread: the leader of a group that is
+//! not the group's preferred leader hands the group over to it (see [`Balance`]).
 
 use super::clients;
 use super::clock::Clock;
 use super::env::Net;
-use super::peer::{self, PeerOptions};
-use super::session::{Call, Control, Info, MemberView, Session};
+use super::peer::{self, PeerOptions, Routed};
+use super::session::{Call, Control, GroupInfo, Info, MemberView, Session};
 use super::setup::{ClusterConfig, Member};
 use crate::client::resp::Limits;
 use crate::core::{
-    Action, Ballot, ClientId, ClusterId, Config, Envelope, Input, Membership, NodeId, Output, Persist,
-    Replica, Response, Schedule, Slot, Timer, TimerChange,
+    Action, Ballot, ClientId, ClusterId, Config, GroupId, Input, Membership, NodeId, Operation, Output,
+    Persist, Replica, Request, Response, Schedule, Slot, Status, Timer, TimerChange,
 };
 use crate::metrics::{self, Metrics};
 use crate::storage::fs::FileSystem;
@@ -45,6 +54,9 @@ pub struct Timing {
     pub lease_guard: Duration,
     /// How long a client request may wait before it is answered `UNAVAILABLE`.
     pub request_deadline: Duration,
+    /// With several groups: how often a leader checks whether its group's preferred leader could
+    /// take the group over (and how long a group rests after a handover).
+    pub balance: Duration,
 }
 
 impl Default for Timing {
@@ -56,6 +68,7 @@ impl Default for Timing {
             lease: Duration::from_millis(400),
             lease_guard: Duration::from_millis(500),
             request_deadline: Duration::from_secs(5),
+            balance: Duration::from_secs(1),
         }
     }
 }
@@ -103,9 +116,9 @@ pub struct NodeOptions {
     pub disk: DiskMode,
     /// Seeds the node's randomness (timer jitter, session ids, recovery nonces).
     pub seed: u64,
-    /// Where the node publishes its role and progress after each step that changes them (for the
-    /// simulation's harness and tests).
-    pub observer: Option<tokio::sync::watch::Sender<Observed>>,
+    /// Where the node publishes each group's role and progress after each step that changes them
+    /// (for the simulation's harness and tests): one [`Observed`] per group, in group order.
+    pub observer: Option<tokio::sync::watch::Sender<Vec<Observed>>>,
     /// The node's clock (timers run in its local time); `None`: the real clock.
     pub clock: Option<Arc<Clock>>,
     /// The node's metrics, if it keeps them (served by [`metrics::serve`]).
@@ -115,7 +128,7 @@ pub struct NodeOptions {
     pub pause: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
-/// What a node publishes to its observer.
+/// What a node publishes to its observer about one of its groups.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Observed {
     /// Leading.
@@ -197,12 +210,13 @@ impl<F: FileSystem> Disk<F> {
         }
     }
 
-    fn submit(&mut self, persists: Vec<Persist>) -> u64 {
+    fn submit(&mut self, group: GroupId, persists: Vec<Persist>) -> u64 {
         match self {
-            Disk::Thread(committer) => committer.submit(persists),
+            Disk::Thread(committer) => committer.submit(group, persists),
             Disk::Inline { storage, ticket, reports, metrics } => {
                 *ticket += 1;
-                let outcome = crate::storage::group::write_and_sync(storage, &persists, metrics.as_deref());
+                let batch = [(group, persists)];
+                let outcome = crate::storage::group::write_and_sync(storage, &batch, metrics.as_deref());
                 let _ = reports.send(outcome.map(|()| *ticket).map_err(Arc::new));
                 *ticket
             }
@@ -232,16 +246,19 @@ pub async fn run<N: Net, F: FileSystem>(
             options.cluster.cluster
         )));
     }
+    if options.cluster.groups == 0 {
+        return Err(NodeError::Config("the cluster runs 0 Paxos groups: expected 1 or more".to_string()));
+    }
     // Every random draw below comes in a fixed order, so that a simulated run replays by seed.
     let mut rng = SmallRng::seed_from_u64(options.seed);
-    let (storage, replica) = open(fs, &options, members, &mut rng)?;
+    let (storage, replicas) = open(fs, &options, members, &mut rng)?;
     let peer_listener = bind(&net, "peers", options.peer_bind).await?;
     let client_listener = bind(&net, "clients", options.client_bind).await?;
     let (durable_tx, durable_rx) = mpsc::unbounded_channel::<Durable>();
     let disk = Disk::start(storage, options.disk, durable_tx, options.metrics.clone())?;
     let (calls_tx, calls_rx) = mpsc::channel::<Call>(65_536);
     let (control_tx, control_rx) = mpsc::channel::<Control>(256);
-    let (inbox_tx, inbox_rx) = mpsc::channel::<Envelope>(65_536);
+    let (inbox_tx, inbox_rx) = mpsc::channel::<Routed>(65_536);
     let mut tasks = tokio::task::JoinSet::new();
     let mut dialer = Dialer::new(net.clone(), &options, rng.random());
     let mut outbound = BTreeMap::new();
@@ -258,12 +275,31 @@ pub async fn run<N: Net, F: FileSystem>(
         operations_max: options.operations_max,
         value_bytes: options.value_bytes,
         metrics: options.metrics.clone(),
+        groups: options.cluster.groups,
     };
-    accept_clients::<N>(client_listener, &options, session, &mut rng, &mut tasks);
+    let boot = accept_clients::<N>(client_listener, &options, session, &mut rng, &mut tasks);
     let clock = options.clock.clone().unwrap_or_default();
+    let groups = replicas
+        .into_iter()
+        .zip(0u16..)
+        .map(|(replica, id)| Group {
+            id: GroupId(id),
+            noticed: Noticed {
+                status: replica.status(),
+                leader: None,
+                snapshots_sent: 0,
+                snapshots_installed: 0,
+            },
+            replica,
+            voted: BTreeMap::new(),
+            membership: 0,
+            handed_over: None,
+        })
+        .collect();
     let state = Loop {
         clock,
         me,
+        groups,
         timers: BTreeMap::new(),
         unreleased: VecDeque::new(),
         self_inbox: VecDeque::new(),
@@ -272,17 +308,10 @@ pub async fn run<N: Net, F: FileSystem>(
         dialer: Box::new(move |member: &Member, tasks: &mut tokio::task::JoinSet<()>| {
             dialer.dial(member, tasks)
         }),
-        membership: 0,
         rng,
         timing: options.timing,
-        noticed: Noticed {
-            status: replica.status(),
-            leader: None,
-            snapshots_sent: 0,
-            snapshots_installed: 0,
-        },
         metrics: options.metrics.clone(),
-        voted: BTreeMap::new(),
+        balance: Balance::new(me, boot),
     };
     let inputs = Inputs {
         durable: durable_rx,
@@ -291,18 +320,20 @@ pub async fn run<N: Net, F: FileSystem>(
         calls: calls_rx,
         control: control_rx,
     };
-    state.run(replica, disk, inputs, &options, &mut tasks, shutdown).await
+    state.run(disk, inputs, &options, &mut tasks, shutdown).await
 }
 
-/// Opens the node's storage and builds its replica from what it holds.
+/// Opens the node's storage and builds one replica per group from what it holds.
 fn open<F: FileSystem>(
     fs: Arc<F>,
     options: &NodeOptions,
     members: Vec<NodeId>,
     rng: &mut SmallRng,
-) -> Result<(Storage<F>, Replica), NodeError> {
+) -> Result<(Storage<F>, Vec<Replica>), NodeError> {
     let me = options.node;
-    let (storage, durable, recovery) = Storage::open(fs, &options.data_dir, options.storage.clone())?;
+    let groups = options.cluster.groups;
+    let storage_options = crate::storage::StorageOptions { groups, ..options.storage.clone() };
+    let (storage, durables, recovery) = Storage::open_groups(fs, &options.data_dir, storage_options)?;
     if let Some((path, offset, bytes, reason)) = &recovery.truncated {
         tracing::warn!(
             node = %me,
@@ -313,34 +344,53 @@ fn open<F: FileSystem>(
             path.display()
         );
     }
-    if let Some(joined) = durable.joined.filter(|joined| joined.cluster != options.cluster.cluster) {
-        return Err(NodeError::Config(format!(
-            "{} holds the data of cluster {}, but this node's configuration is for cluster {}",
-            options.data_dir.display(),
-            joined.cluster,
-            options.cluster.cluster
-        )));
+    let mut replicas = Vec::with_capacity(usize::from(groups));
+    for (durable, group) in durables.into_iter().zip(0u16..) {
+        let group = GroupId(group);
+        if let Some(joined) = durable.joined.filter(|joined| joined.cluster != options.cluster.cluster) {
+            return Err(NodeError::Config(format!(
+                "{} holds the data of cluster {}, but this node's configuration is for cluster {}",
+                options.data_dir.display(),
+                joined.cluster,
+                options.cluster.cluster
+            )));
+        }
+        if let Some(joined) = durable.joined.filter(|joined| joined.node != me) {
+            return Err(NodeError::Config(format!(
+                "{} holds the data of node {}, but this node is {me}: a data directory belongs to one node",
+                options.data_dir.display(),
+                joined.node
+            )));
+        }
+        if durable.joined.is_none() {
+            let whose = if groups > 1 { format!(" of group {}", group.0) } else { String::new() };
+            tracing::warn!(
+                node = %me,
+                %group,
+                "storage: no durable state{whose} in {}: recovering it from the peers",
+                options.data_dir.display()
+            );
+        }
+        let config = group_config(&options.core, me, members.clone(), groups);
+        let replica = Replica::new(config, durable, rng.random())
+            .map_err(|error| NodeError::Config(error.to_string()))?;
+        replicas.push(replica);
     }
-    if let Some(joined) = durable.joined.filter(|joined| joined.node != me) {
-        return Err(NodeError::Config(format!(
-            "{} holds the data of node {}, but this node is {me}: a data directory belongs to one node",
-            options.data_dir.display(),
-            joined.node
-        )));
-    }
-    if durable.joined.is_none() {
-        tracing::warn!(
-            node = %me,
-            "storage: no durable state in {}: recovering it from the peers",
-            options.data_dir.display()
-        );
-    }
-    let mut config = options.core.clone();
+    Ok((storage, replicas))
+}
+
+/// The core's configuration of each of `groups` groups: the node's, with its memory budgets
+/// (the applied log kept for peers, the writes waiting for a slot, a slot's size) shared
+/// among the groups, so that the node as a whole keeps to what the operator gave.
+fn group_config(core: &Config, me: NodeId, members: Vec<NodeId>, groups: u16) -> Config {
+    let share = u64::from(groups);
+    let mut config = core.clone();
     config.node = me;
     config.members = members;
-    let replica =
-        Replica::new(config, durable, rng.random()).map_err(|error| NodeError::Config(error.to_string()))?;
-    Ok((storage, replica))
+    config.log_retain_bytes = (core.log_retain_bytes / share).max(1);
+    config.proposals_bytes_max = (core.proposals_bytes_max / share).max(1);
+    config.batch_bytes_max = core.batch_bytes_max.min(config.proposals_bytes_max);
+    config
 }
 
 async fn bind<N: Net>(net: &N, what: &'static str, addr: SocketAddr) -> Result<N::Listener, NodeError> {
@@ -350,8 +400,8 @@ async fn bind<N: Net>(net: &N, what: &'static str, addr: SocketAddr) -> Result<N
 /// Starts the connection task of a peer (at start, and when the membership names a new one).
 struct Dialer<N: Net> {
     net: N,
-    /// This node's cluster, id and advertised peer address.
-    hello: (ClusterId, NodeId, String),
+    /// This node's cluster, id, advertised peer address and groups.
+    hello: (ClusterId, NodeId, String, u16),
     options: PeerOptions,
     rng: SmallRng,
     metrics: Option<Arc<Metrics>>,
@@ -367,7 +417,7 @@ impl<N: Net> Dialer<N> {
             .find(|member| member.id == options.node)
             .map(|member| member.peer.clone())
             .unwrap_or_default();
-        let hello = (options.cluster.cluster, options.node, address);
+        let hello = (options.cluster.cluster, options.node, address, options.cluster.groups);
         Dialer {
             net,
             hello,
@@ -378,26 +428,27 @@ impl<N: Net> Dialer<N> {
     }
 
     /// Dials `member` from now on, as a task of the node's `tasks` (stopped with the node);
-    /// returns the queue of its messages. The task ends when the queue's sender is dropped (the
-    /// member left).
-    fn dial(&mut self, member: &Member, tasks: &mut tokio::task::JoinSet<()>) -> mpsc::Sender<Envelope> {
+    /// returns the queue of its messages and whether it answers. The task ends when the queue's
+    /// sender is dropped (the member left).
+    fn dial(&mut self, member: &Member, tasks: &mut tokio::task::JoinSet<()>) -> Peer {
         let (queue_tx, queue_rx) = mpsc::channel(self.options.queue);
+        let reachable = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut jitter_rng = SmallRng::seed_from_u64(self.rng.random());
         let jitter = move |base: Duration| base + base.mul_f64(jitter_rng.random_range(0.0..0.5));
-        let (cluster, from, address) = self.hello.clone();
+        let (cluster, from, address, groups) = self.hello.clone();
         N::spawn_in(
             tasks,
             peer::outbound(
                 self.net.clone(),
-                peer::Hello { cluster, from, to: member.id, address },
+                peer::Hello { cluster, from, to: member.id, address, groups },
                 member.peer.clone(),
                 self.options,
                 queue_rx,
                 jitter,
-                self.metrics.as_ref().map(|metrics| metrics.peer(member.id)),
+                (reachable.clone(), self.metrics.as_ref().map(|metrics| metrics.peer(member.id))),
             ),
         );
-        queue_tx
+        Peer { queue: queue_tx, reachable }
     }
 }
 
@@ -406,18 +457,19 @@ impl<N: Net> Dialer<N> {
 fn accept_peers<N: Net>(
     listener: N::Listener,
     options: &NodeOptions,
-    inbox: mpsc::Sender<Envelope>,
+    inbox: mpsc::Sender<Routed>,
     introductions: mpsc::UnboundedSender<(NodeId, String)>,
     tasks: &mut tokio::task::JoinSet<()>,
 ) {
     let (cluster, me, peer_options) = (options.cluster.cluster, options.node, options.peer);
+    let groups = options.cluster.groups;
     N::spawn_in(tasks, async move {
         loop {
             let Ok((stream, addr)) = N::accept(&listener).await else { continue };
             let (inbox, introductions) = (inbox.clone(), introductions.clone());
             N::spawn(async move {
                 if let Err(error) =
-                    peer::inbound(stream, (cluster, me), peer_options, inbox, introductions).await
+                    peer::inbound(stream, (cluster, me, groups), peer_options, inbox, introductions).await
                 {
                     if !matches!(error, peer::InboundError::Io(_)) {
                         tracing::warn!(node = %me, %addr, "peer connection from {addr} closed: {error}");
@@ -429,18 +481,20 @@ fn accept_peers<N: Net>(
 }
 
 /// Accepts clients; each connection is a session with an id no other node or boot uses. Past
-/// [`Limits::connections`] open at once, a new one is told so and closed.
+/// [`Limits::connections`] open at once, a new one is told so and closed. Returns this boot's
+/// number (the client ids' middle bits).
 fn accept_clients<N: Net>(
     listener: N::Listener,
     options: &NodeOptions,
     session: Session,
     rng: &mut SmallRng,
     tasks: &mut tokio::task::JoinSet<()>,
-) {
+) -> u64 {
     let me = options.node;
     let metrics = options.metrics.clone();
     let boot: u64 = rng.random::<u64>() & 0xFF_FFFF;
     let next = Arc::new(AtomicU64::new(0));
+    let counters_max = CLIENT_COUNTER_MAX;
     let open = Arc::new(AtomicU64::new(0));
     let most = session.limits.connections as u64;
     N::spawn_in(tasks, async move {
@@ -467,7 +521,8 @@ fn accept_clients<N: Net>(
             if let Some(metrics) = &metrics {
                 metrics.connections.inc();
             }
-            let counter = next.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF;
+            // The last counter is the balancer's ([`Balance`]).
+            let counter = next.fetch_add(1, Ordering::Relaxed) % counters_max;
             let client = ClientId((u64::from(me.0) << 56) | (boot << 32) | counter);
             let (session, open, metrics) = (session.clone(), open.clone(), metrics.clone());
             N::spawn(async move {
@@ -482,14 +537,18 @@ fn accept_clients<N: Net>(
             });
         }
     });
+    boot
 }
+
+/// Client sessions of one boot are numbered below this; the number itself is the balancer's.
+const CLIENT_COUNTER_MAX: u64 = 0xFFFF_FFFF;
 
 /// What the node loop listens to.
 struct Inputs {
     /// The storage's reports: everything up to a ticket is durable, or the storage failed.
     durable: mpsc::UnboundedReceiver<Durable>,
-    /// Messages from peers.
-    inbox: mpsc::Receiver<Envelope>,
+    /// Messages from peers, with their group.
+    inbox: mpsc::Receiver<Routed>,
     /// Peers that dialled this node: their id and advertised address.
     introductions: mpsc::UnboundedReceiver<(NodeId, String)>,
     /// Client connections' requests.
@@ -505,46 +564,63 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Publishes the replica's state to the node's metrics (every [`METRICS_EVERY`]: a scrape comes
+/// Publishes each group's state to the node's metrics (every [`METRICS_EVERY`]: a scrape comes
 /// every few seconds, and publishing after every step cost a percent of the write throughput).
-fn publish(replica: &Replica, voted: &BTreeMap<NodeId, u64>, metrics: &Metrics) {
-    let membership = replica.membership();
-    metrics.observe(&metrics::State {
-        leading: replica.status() == crate::core::Status::Leader,
-        leader: replica.leader(),
-        promised: replica.promised(),
-        committed: replica.log().chosen_point().0,
-        applied: replica.log().applied().0,
-        pending: replica.pending(),
-        membership_version: membership.version,
-        voters: membership.voters.len(),
-        learners: membership.learners.len(),
-        keys: replica.kv().len(),
-        counters: replica.counters(),
-    });
-    lags(replica, voted, metrics);
+fn publish(groups: &[Group], metrics: &Metrics) {
+    for group in groups {
+        let replica = &group.replica;
+        let membership = replica.membership();
+        metrics.observe(
+            group.id,
+            &metrics::State {
+                leading: replica.status() == Status::Leader,
+                leader: replica.leader(),
+                promised: replica.promised(),
+                committed: replica.log().chosen_point().0,
+                applied: replica.log().applied().0,
+                pending: replica.pending(),
+                membership_version: membership.version,
+                voters: membership.voters.len(),
+                learners: membership.learners.len(),
+                keys: replica.kv().len(),
+                counters: replica.counters(),
+            },
+        );
+        lags(group, metrics);
+    }
 }
 
 /// How often the node loop publishes its state to the metrics.
 const METRICS_EVERY: Duration = Duration::from_millis(100);
 
-/// Publishes the replica's role and progress to the node's observer, if it changed.
-fn observe(replica: &Replica, options: &NodeOptions) {
+/// What the node publishes to its observer about `replica`.
+fn observed(replica: &Replica) -> Observed {
+    Observed {
+        leader: replica.status() == Status::Leader,
+        ballot: replica.ballot(),
+        committed: replica.log().chosen_point(),
+        applied: replica.log().applied(),
+        recovering: replica.status() == Status::Recovering,
+        elections: replica.counters().elections,
+        reaccepted: replica.counters().reaccepted,
+        overwritten: replica.counters().overwritten,
+        membership_version: replica.membership().version,
+        voters: replica.membership().voters,
+        learners: replica.membership().learners,
+    }
+}
+
+/// Publishes every group's role and progress to the node's observer, if any changed.
+fn observe(groups: &[Group], options: &NodeOptions) {
     if let Some(observer) = &options.observer {
-        let now = Observed {
-            leader: replica.status() == crate::core::Status::Leader,
-            ballot: replica.ballot(),
-            committed: replica.log().chosen_point(),
-            applied: replica.log().applied(),
-            recovering: replica.status() == crate::core::Status::Recovering,
-            elections: replica.counters().elections,
-            reaccepted: replica.counters().reaccepted,
-            overwritten: replica.counters().overwritten,
-            membership_version: replica.membership().version,
-            voters: replica.membership().voters,
-            learners: replica.membership().learners,
-        };
-        observer.send_if_modified(|seen| std::mem::replace(seen, now) != now);
+        observer.send_if_modified(|seen| {
+            let changed = seen.len() != groups.len()
+                || groups.iter().zip(seen.iter()).any(|(group, seen)| observed(&group.replica) != *seen);
+            if changed {
+                *seen = groups.iter().map(|group| observed(&group.replica)).collect();
+            }
+            changed
+        });
     }
 }
 
@@ -558,38 +634,47 @@ fn ids(set: crate::core::NodeSet) -> String {
     }
 }
 
-/// At the leader, each member's lag behind its commit point: a learner's as it reported its
-/// commit point, a voter's by its highest vote (`voted`, counted since this node was elected);
+/// At the group's leader, each member's lag behind its commit point: a learner's as it reported
+/// its commit point, a voter's by its highest vote (`voted`, counted since this node was elected);
 /// elsewhere none. A member not heard from since has no figure rather than a made-up one.
-fn lags(replica: &Replica, voted: &BTreeMap<NodeId, u64>, metrics: &Metrics) {
-    if replica.status() != crate::core::Status::Leader {
-        metrics.lags(std::iter::empty());
+fn lags(group: &Group, metrics: &Metrics) {
+    let replica = &group.replica;
+    if replica.status() != Status::Leader {
+        metrics.lags(group.id, std::iter::empty());
         return;
     }
     let committed = replica.log().commit().0;
     let me = replica.node();
     let progress = replica.progress();
     let membership = replica.membership();
-    metrics.lags(membership.members().iter().filter(|&id| id != me).filter_map(|id| {
-        let through = if membership.is_voter(id) {
-            voted.get(&id).copied()
-        } else {
-            progress.get(&id).map(|slot| slot.0)
-        };
-        through.map(|through| (id, committed.saturating_sub(through)))
-    }));
+    metrics.lags(
+        group.id,
+        membership.members().iter().filter(|&id| id != me).filter_map(|id| {
+            let through = if membership.is_voter(id) {
+                group.voted.get(&id).copied()
+            } else {
+                progress.get(&id).map(|slot| slot.0)
+            };
+            through.map(|through| (id, committed.saturating_sub(through)))
+        }),
+    );
 }
 
 /// Every member's addresses this node knows: the first members', those it started with, and
-/// those the membership names.
-fn addresses(options: &NodeOptions, membership: &Membership) -> BTreeMap<NodeId, Member> {
+/// those the memberships name.
+fn addresses<'a>(
+    options: &NodeOptions,
+    memberships: impl IntoIterator<Item = &'a Membership>,
+) -> BTreeMap<NodeId, Member> {
     let mut known: BTreeMap<NodeId, Member> = BTreeMap::new();
     for member in options.cluster.members.iter().chain(&options.peers) {
         known.insert(member.id, member.clone());
     }
-    for (&id, address) in &membership.addresses {
-        if let Some((client, peer)) = parse_address(address) {
-            known.insert(id, Member { id, client, peer });
+    for membership in memberships {
+        for (&id, address) in &membership.addresses {
+            if let Some((client, peer)) = parse_address(address) {
+                known.insert(id, Member { id, client, peer });
+            }
         }
     }
     known
@@ -603,10 +688,11 @@ pub fn parse_address(address: &[u8]) -> Option<(String, String)> {
     words.next().is_none().then(|| (client.to_string(), peer.to_string()))
 }
 
-/// The members as `CLUSTER NODES` and `MEMBER LIST` show them.
+/// The members as `CLUSTER NODES` and `MEMBER LIST` show them: group 0's membership (every group
+/// applies the operator's changes; see `clients`).
 fn member_views(replica: &Replica, options: &NodeOptions) -> Vec<MemberView> {
     let membership = replica.membership();
-    let known = addresses(options, membership);
+    let known = addresses(options, [membership]);
     let progress = replica.progress();
     let committed = replica.log().commit().0;
     membership
@@ -619,7 +705,7 @@ fn member_views(replica: &Replica, options: &NodeOptions) -> Vec<MemberView> {
                 peer: "?".to_string(),
             });
             let role = if membership.is_voter(id) { "voter" } else { "learner" };
-            let lag = if id == replica.node() && replica.status() == crate::core::Status::Leader {
+            let lag = if id == replica.node() && replica.status() == Status::Leader {
                 Some(0)
             } else {
                 progress.get(&id).map(|slot| committed.saturating_sub(slot.0))
@@ -629,73 +715,145 @@ fn member_views(replica: &Replica, options: &NodeOptions) -> Vec<MemberView> {
         .collect()
 }
 
-fn info(replica: &Replica, options: &NodeOptions, storage: StorageStats) -> Info {
-    let cluster = &options.cluster;
-    Info {
-        node: replica.node(),
-        cluster: cluster.cluster,
+/// One group as `INFO` shows it.
+fn group_info(group: &Group) -> GroupInfo {
+    let replica = &group.replica;
+    GroupInfo {
+        group: group.id,
         role: replica.status().to_string(),
         leader: replica.leader(),
         ballot: replica.ballot(),
         promised: replica.promised(),
         committed: replica.log().chosen_point(),
         applied: replica.log().applied(),
-        incarnation: replica.incarnation(),
         keys: replica.kv().len(),
-        pending: replica.pending(),
-        members: member_views(replica, options),
         membership_version: replica.membership().version,
-        first: cluster.members.clone(),
-        storage,
-        counters: replica.counters(),
     }
 }
 
-/// Starts the connection to a member; returns the queue of its messages.
-type Dial = Box<dyn FnMut(&Member, &mut tokio::task::JoinSet<()>) -> mpsc::Sender<Envelope> + Send>;
+fn info(groups: &[Group], options: &NodeOptions, storage: StorageStats) -> Info {
+    let cluster = &options.cluster;
+    let first = &groups[0].replica;
+    let mut counters = crate::core::Counters::default();
+    for group in groups {
+        let more = group.replica.counters();
+        counters.elections += more.elections;
+        counters.reaccepted += more.reaccepted;
+        counters.overwritten += more.overwritten;
+        counters.snapshots_sent += more.snapshots_sent;
+        counters.snapshots_installed += more.snapshots_installed;
+    }
+    Info {
+        node: first.node(),
+        cluster: cluster.cluster,
+        role: first.status().to_string(),
+        leader: first.leader(),
+        ballot: first.ballot(),
+        promised: first.promised(),
+        committed: first.log().chosen_point(),
+        applied: first.log().applied(),
+        incarnation: first.incarnation(),
+        keys: groups.iter().map(|group| group.replica.kv().len()).sum(),
+        pending: groups.iter().map(|group| group.replica.pending()).sum(),
+        members: member_views(first, options),
+        membership_version: first.membership().version,
+        first: cluster.members.clone(),
+        storage,
+        counters,
+        groups: groups.iter().map(group_info).collect(),
+    }
+}
 
-/// The node loop's state besides the replica.
-struct Loop {
-    me: NodeId,
-    clock: Arc<Clock>,
-    /// Armed timers and their deadlines in the node's local time.
-    timers: BTreeMap<Timer, f64>,
-    /// Sends and replies waiting for their step's persists: (ticket, actions).
-    unreleased: VecDeque<(u64, Vec<Action>)>,
-    /// Messages to this node itself, released.
-    self_inbox: VecDeque<Envelope>,
-    /// Clients waiting for a response.
-    waiting: BTreeMap<ClientId, oneshot::Sender<Response>>,
-    outbound: BTreeMap<NodeId, mpsc::Sender<Envelope>>,
-    /// Starts the connection to a member the membership names.
-    dialer: Dial,
-    /// The membership version the connections follow.
-    membership: u64,
-    rng: SmallRng,
-    timing: Timing,
+/// Starts the connection to a member; returns the queue of its messages and whether it answers.
+type Dial = Box<dyn FnMut(&Member, &mut tokio::task::JoinSet<()>) -> Peer + Send>;
+
+/// The connection to one peer: the queue of its messages, and whether it answers (its pongs came
+/// within the keepalive's deadline).
+struct Peer {
+    queue: mpsc::Sender<Routed>,
+    reachable: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// One Paxos group of the node.
+struct Group {
+    id: GroupId,
+    replica: Replica,
     /// What the operator's log last said about the replica.
     noticed: Noticed,
     /// Each peer's highest vote (phase 2b) plus one, as received here since this node was last
-    /// elected: a voter's progress for the lag metric (the core tracks learners' only).
+    /// elected in this group: a voter's progress for the lag metric and the balancer (the core
+    /// tracks learners' only).
     voted: BTreeMap<NodeId, u64>,
+    /// The membership version the connections follow.
+    membership: u64,
+    /// When this node last handed the group to its preferred leader.
+    handed_over: Option<Instant>,
+}
+
+/// Spreads the leaders of a node's groups when it runs more than one: the preferred leader of
+/// group `g` is the `g mod n`-th of the group's `n` voters that answer (in id order), so that
+/// each node leads about `G / n` groups. The leader of a group that is not its preferred leader
+/// hands it over through the log ([`Operation::Transfer`], as `MEMBER TRANSFER-LEADER` does) once
+/// the preferred one answers and has voted within [`BALANCE_LAG_MAX`] slots of the commit point;
+/// after a handover the group rests for three checks. A node that fails is not among the voters
+/// that answer, so its groups spread over the others, and come back to it once it answers and
+/// has caught up.
+struct Balance {
+    /// The balancer's client id: its own on each node and boot, outside the connections' ids.
+    client: ClientId,
+    sequence: u64,
+}
+
+/// Slots a preferred leader may be behind the commit point and still take its group over.
+const BALANCE_LAG_MAX: u64 = 64;
+
+impl Balance {
+    fn new(me: NodeId, boot: u64) -> Balance {
+        Balance { client: ClientId((u64::from(me.0) << 56) | (boot << 32) | CLIENT_COUNTER_MAX), sequence: 0 }
+    }
+
+    /// The preferred leader of group `group` among `voters` that answer (`me` always does).
+    fn preferred(group: GroupId, voters: &[NodeId]) -> Option<NodeId> {
+        (!voters.is_empty()).then(|| voters[group.index() % voters.len()])
+    }
+}
+
+/// The node loop's state besides the replicas.
+struct Loop {
+    me: NodeId,
+    clock: Arc<Clock>,
+    groups: Vec<Group>,
+    /// Armed timers of every group and their deadlines in the node's local time.
+    timers: BTreeMap<(GroupId, Timer), f64>,
+    /// Sends and replies waiting for their step's persists: (ticket, actions).
+    unreleased: VecDeque<(u64, Vec<(GroupId, Action)>)>,
+    /// Messages to this node itself, released.
+    self_inbox: VecDeque<Routed>,
+    /// Clients waiting for a response, per group (a client's pipeline may wait in several).
+    waiting: BTreeMap<(GroupId, ClientId), oneshot::Sender<Response>>,
+    outbound: BTreeMap<NodeId, Peer>,
+    /// Starts the connection to a member the membership names.
+    dialer: Dial,
+    rng: SmallRng,
+    timing: Timing,
     metrics: Option<Arc<Metrics>>,
+    balance: Balance,
 }
 
 /// The replica's role, leader and counters as the log last reported them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Noticed {
-    status: crate::core::Status,
+    status: Status,
     leader: Option<NodeId>,
     snapshots_sent: u64,
     snapshots_installed: u64,
 }
 
 impl Loop {
-    /// Steps `replica` with every input until `shutdown` completes or the storage fails; then
+    /// Steps the replicas with every input until `shutdown` completes or the storage fails; then
     /// stops the node's `tasks` and its storage.
     async fn run<F: FileSystem>(
         mut self,
-        mut replica: Replica,
         mut disk: Disk<F>,
         mut inputs: Inputs,
         options: &NodeOptions,
@@ -706,11 +864,16 @@ impl Loop {
         let mut clock_changes = clock.changes();
         let mut pause = options.pause.clone();
         let mut out = Vec::new();
-        replica.start(&mut out);
-        self.handle(&mut disk, &mut out);
+        for index in 0..self.groups.len() {
+            self.groups[index].replica.start(&mut out);
+            self.handle(&mut disk, index, &mut out);
+        }
         tokio::pin!(shutdown);
         let mut metrics_tick = tokio::time::interval(METRICS_EVERY);
         metrics_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut balance_tick = tokio::time::interval(self.timing.balance);
+        balance_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let balancing = self.groups.len() > 1;
         let result = loop {
             if let Some(paused) = pause.as_mut() {
                 loop {
@@ -725,12 +888,14 @@ impl Loop {
                     }
                 }
             }
-            observe(&replica, options);
-            self.notice(&replica);
-            self.follow_membership(&replica, options, tasks);
-            while let Some(envelope) = self.self_inbox.pop_front() {
-                replica.step(Input::Receive(envelope), &mut out);
-                self.handle(&mut disk, &mut out);
+            observe(&self.groups, options);
+            for index in 0..self.groups.len() {
+                self.notice(index);
+            }
+            self.follow_membership(options, tasks);
+            while let Some((group, envelope)) = self.self_inbox.pop_front() {
+                self.groups[group.index()].replica.step(Input::Receive(envelope), &mut out);
+                self.handle(&mut disk, group.index(), &mut out);
             }
             let next_timer =
                 self.timers.values().copied().min_by(f64::total_cmp).map(|local| clock.instant_of(local));
@@ -741,40 +906,42 @@ impl Loop {
                     Ok(ticket) => self.release(ticket),
                     Err(error) => break Err(NodeError::StorageFailed(error)),
                 },
-                Some(envelope) = inputs.inbox.recv() => {
-                    if let (Some(_), crate::core::Message::Accepted { slot, .. }) = (&self.metrics, &envelope.message) {
-                        let through = self.voted.entry(envelope.from).or_default();
+                Some((group, envelope)) = inputs.inbox.recv() => {
+                    let index = group.index();
+                    if let crate::core::Message::Accepted { slot, .. } = &envelope.message {
+                        let through = self.groups[index].voted.entry(envelope.from).or_default();
                         *through = (*through).max(slot.0 + 1);
                     }
-                    replica.step(Input::Receive(envelope), &mut out);
-                    self.handle(&mut disk, &mut out);
+                    self.groups[index].replica.step(Input::Receive(envelope), &mut out);
+                    self.handle(&mut disk, index, &mut out);
                 }
-                Some((id, address)) = inputs.introductions.recv() => self.introduced(&replica, tasks, id, address),
-                Some(call) = inputs.calls.recv() => self.on_calls(&mut replica, &mut disk, &mut inputs.calls, call, &mut out),
+                Some((id, address)) = inputs.introductions.recv() => self.introduced(tasks, id, address),
+                Some(call) = inputs.calls.recv() => self.on_calls(&mut disk, &mut inputs.calls, call, &mut out),
                 Some(control) = inputs.control.recv() => match control {
                     Control::Info(reply) => {
-                        let _ = reply.send(info(&replica, options, disk.stats()));
+                        let _ = reply.send(info(&self.groups, options, disk.stats()));
                     }
                 },
                 // A changed rate or a jump moves every deadline: look again.
                 _ = clock_changes.changed() => {}
                 _ = metrics_tick.tick(), if self.metrics.is_some() => {
                     if let Some(metrics) = &self.metrics {
-                        publish(&replica, &self.voted, metrics);
+                        publish(&self.groups, metrics);
                     }
                 }
+                _ = balance_tick.tick(), if balancing => self.rebalance(&mut disk, &mut out),
                 () = sleep_until(next_timer), if next_timer.is_some() => {
                     // Due by the same arithmetic that chose the wake-up (see `Clock::until`).
-                    let due: Vec<Timer> = self
+                    let due: Vec<(GroupId, Timer)> = self
                         .timers
                         .iter()
                         .filter(|(_, at)| clock.until(**at).is_zero())
                         .map(|(timer, _)| *timer)
                         .collect();
-                    for timer in due {
-                        self.timers.remove(&timer);
-                        replica.step(Input::Timeout(timer), &mut out);
-                        self.handle(&mut disk, &mut out);
+                    for (group, timer) in due {
+                        self.timers.remove(&(group, timer));
+                        self.groups[group.index()].replica.step(Input::Timeout(timer), &mut out);
+                        self.handle(&mut disk, group.index(), &mut out);
                     }
                 }
             }
@@ -784,58 +951,109 @@ impl Loop {
         result
     }
 
-    /// Steps the replica with `call` and every call queued behind it: the requests among them
-    /// join one step.
+    /// Steps the replicas with `call` and every call queued behind it: the requests among them
+    /// join one step per group.
     fn on_calls<F: FileSystem>(
         &mut self,
-        replica: &mut Replica,
         disk: &mut Disk<F>,
         calls: &mut mpsc::Receiver<Call>,
         call: Call,
         out: &mut Vec<Output>,
     ) {
-        let mut requests = Vec::new();
+        let mut requests: Vec<Vec<Request>> = vec![Vec::new(); self.groups.len()];
+        let mut count = 0;
         let mut next = Some(call);
         while let Some(call) = next.take().or_else(|| calls.try_recv().ok()) {
             match call {
-                Call::Request { request, reply } => {
-                    self.waiting.insert(request.client, reply);
-                    requests.push(request);
+                Call::Request { group, request, reply } => {
+                    self.waiting.insert((group, request.client), reply);
+                    requests[group.index()].push(request);
+                    count += 1;
                 }
-                Call::Abandon(client) => {
-                    self.waiting.remove(&client);
-                    replica.step(Input::Abandon(client), out);
-                    self.handle(disk, out);
+                Call::Abandon { group, client } => {
+                    self.waiting.remove(&(group, client));
+                    self.groups[group.index()].replica.step(Input::Abandon(client), out);
+                    self.handle(disk, group.index(), out);
                 }
             }
-            if requests.len() >= 4096 {
+            if count >= 4096 {
                 break;
             }
         }
-        if !requests.is_empty() {
-            replica.step(Input::Requests(requests), out);
-            self.handle(disk, out);
+        for (index, requests) in requests.into_iter().enumerate() {
+            if !requests.is_empty() {
+                self.groups[index].replica.step(Input::Requests(requests), out);
+                self.handle(disk, index, out);
+            }
         }
     }
 
-    /// Carries out a step's outputs as [`Schedule`] sorts them: timers and sends that vouch for
-    /// nothing durable at once (a leader's Accepts travel while its own vote syncs); persists to
-    /// the disk; the other sends and replies after the persists of this step and of every earlier
-    /// step are durable.
-    fn handle<F: FileSystem>(&mut self, disk: &mut Disk<F>, out: &mut Vec<Output>) {
+    /// With several groups: hands each group this node leads but is not the preferred leader of
+    /// to its preferred leader (see [`Balance`]).
+    fn rebalance<F: FileSystem>(&mut self, disk: &mut Disk<F>, out: &mut Vec<Output>) {
+        let now = Instant::now();
+        let rest = self.timing.balance * 3;
+        for index in 0..self.groups.len() {
+            let group = &self.groups[index];
+            let replica = &group.replica;
+            if replica.status() != Status::Leader
+                || group.handed_over.is_some_and(|at| now.duration_since(at) < rest)
+            {
+                continue;
+            }
+            let answering: Vec<NodeId> = replica
+                .membership()
+                .voters
+                .iter()
+                .filter(|&id| {
+                    id == self.me
+                        || self.outbound.get(&id).is_some_and(|peer| peer.reachable.load(Ordering::Relaxed))
+                })
+                .collect();
+            let Some(preferred) = Balance::preferred(group.id, &answering) else { continue };
+            let committed = replica.log().commit().0;
+            let voted = group.voted.get(&preferred).copied().unwrap_or(0);
+            if preferred == self.me || voted + BALANCE_LAG_MAX < committed {
+                continue;
+            }
+            tracing::info!(
+                node = %self.me,
+                group = %group.id,
+                to = %preferred,
+                "group {}: handing leadership to its preferred leader {preferred}",
+                group.id.0
+            );
+            self.balance.sequence += 1;
+            let request = Request {
+                client: self.balance.client,
+                sequence: self.balance.sequence,
+                operations: vec![Operation::Transfer { to: preferred }],
+            };
+            self.groups[index].handed_over = Some(now);
+            self.groups[index].replica.step(Input::Requests(vec![request]), out);
+            self.handle(disk, index, out);
+        }
+    }
+
+    /// Carries out a step's outputs of group `index` as [`Schedule`] sorts them: timers and sends
+    /// that vouch for nothing durable at once (a leader's Accepts travel while its own vote
+    /// syncs); persists to the disk; the other sends and replies after the persists of this step
+    /// and of every earlier step (of any group) are durable.
+    fn handle<F: FileSystem>(&mut self, disk: &mut Disk<F>, index: usize, out: &mut Vec<Output>) {
+        let group = self.groups[index].id;
         let schedule = Schedule::new(out.drain(..));
         for change in schedule.timers {
             match change {
                 TimerChange::Set(timer) => {
                     let after = self.duration(timer);
-                    self.timers.insert(timer, self.clock.deadline(after));
+                    self.timers.insert((group, timer), self.clock.deadline(after));
                 }
                 TimerChange::Cancel(timer) => {
-                    self.timers.remove(&timer);
+                    self.timers.remove(&(group, timer));
                 }
             }
         }
-        self.release_actions(schedule.immediately);
+        self.release_actions(schedule.immediately.into_iter().map(|action| (group, action)));
         if let Some(metrics) = &self.metrics {
             for persist in &schedule.persists {
                 if let Persist::Accept { ballot, value, .. } = persist {
@@ -845,20 +1063,25 @@ impl Loop {
                 }
             }
         }
+        let after = schedule.after_persists.into_iter().map(|action| (group, action));
         if !schedule.persists.is_empty() {
-            let ticket = disk.submit(schedule.persists);
-            self.unreleased.push_back((ticket, schedule.after_persists));
+            let ticket = disk.submit(group, schedule.persists);
+            self.unreleased.push_back((ticket, after.collect()));
         } else if let Some((_, waiting)) = self.unreleased.back_mut() {
-            waiting.extend(schedule.after_persists);
+            waiting.extend(after);
         } else {
-            self.release_actions(schedule.after_persists);
+            self.release_actions(after);
         }
     }
 
-    /// Logs what an operator wants to know of the replica: elected, stepped down, a new leader,
-    /// recovery, snapshots sent and installed (one line each, at info; nothing per request).
-    fn notice(&mut self, replica: &Replica) {
-        use crate::core::Status;
+    /// Logs what an operator wants to know of group `index`'s replica: elected, stepped down, a
+    /// new leader, recovery, snapshots sent and installed (one line each, at info; nothing per
+    /// request). With several groups, each line names its group.
+    fn notice(&mut self, index: usize) {
+        let me = self.me;
+        let several = self.groups.len() > 1;
+        let group = &mut self.groups[index];
+        let replica = &group.replica;
         let counters = replica.counters();
         let now = Noticed {
             status: replica.status(),
@@ -866,29 +1089,31 @@ impl Loop {
             snapshots_sent: counters.snapshots_sent,
             snapshots_installed: counters.snapshots_installed,
         };
-        let before = std::mem::replace(&mut self.noticed, now);
+        let before = std::mem::replace(&mut group.noticed, now);
         if now == before {
             return;
         }
-        let (me, ballot, slot) = (self.me, replica.promised(), replica.log().chosen_point().0);
+        let (ballot, slot) = (replica.promised(), replica.log().chosen_point().0);
+        let id = group.id;
+        let prefix = if several { format!("group {}: ", id.0) } else { String::new() };
         if now.status != before.status {
             match (before.status, now.status) {
                 (_, Status::Leader) => {
                     // Votes of an earlier leadership say nothing of this one's progress.
-                    self.voted.clear();
-                    tracing::info!(node = %me, %ballot, slot, "elected leader in ballot {ballot}")
+                    group.voted.clear();
+                    tracing::info!(node = %me, group = %id, %ballot, slot, "{prefix}elected leader in ballot {ballot}")
                 }
                 (Status::Leader, _) => {
-                    tracing::info!(node = %me, %ballot, slot, "stepped down: now {}", now.status)
+                    tracing::info!(node = %me, group = %id, %ballot, slot, "{prefix}stepped down: now {}", now.status)
                 }
                 (_, Status::Candidate) => {
-                    tracing::info!(node = %me, %ballot, slot, "campaigning for leadership")
+                    tracing::info!(node = %me, group = %id, %ballot, slot, "{prefix}campaigning for leadership")
                 }
                 (Status::Recovering, _) => {
-                    tracing::info!(node = %me, %ballot, slot, "recovered its durable state from the peers: voting again")
+                    tracing::info!(node = %me, group = %id, %ballot, slot, "{prefix}recovered its durable state from the peers: voting again")
                 }
                 (_, Status::Recovering) => {
-                    tracing::warn!(node = %me, slot, "recovering its durable state from the peers")
+                    tracing::warn!(node = %me, group = %id, slot, "{prefix}recovering its durable state from the peers")
                 }
                 _ => {}
             }
@@ -899,52 +1124,68 @@ impl Loop {
         if now.leader != before.leader && !matches!(now.status, Status::Leader | Status::Candidate) {
             match now.leader {
                 Some(leader) => {
-                    tracing::info!(node = %me, %leader, %ballot, slot, "following leader {leader}")
+                    tracing::info!(node = %me, group = %id, %leader, %ballot, slot, "{prefix}following leader {leader}")
                 }
-                None => tracing::info!(node = %me, %ballot, slot, "no leader known"),
+                None => tracing::info!(node = %me, group = %id, %ballot, slot, "{prefix}no leader known"),
             }
         }
         if now.snapshots_sent > before.snapshots_sent {
-            tracing::info!(node = %me, slot, "sent a snapshot to a peer too far behind for the log");
+            tracing::info!(node = %me, group = %id, slot, "{prefix}sent a snapshot to a peer too far behind for the log");
         }
         if now.snapshots_installed > before.snapshots_installed {
             let applied = replica.log().applied().0;
-            tracing::info!(node = %me, slot = applied, "installed a snapshot from a peer, up to slot {applied}");
+            tracing::info!(node = %me, group = %id, slot = applied, "{prefix}installed a snapshot from a peer, up to slot {applied}");
         }
     }
 
-    /// Dials the members the membership added and hangs up on those it removed.
-    fn follow_membership(
-        &mut self,
-        replica: &Replica,
-        options: &NodeOptions,
-        tasks: &mut tokio::task::JoinSet<()>,
-    ) {
-        let membership = replica.membership();
-        if membership.version == self.membership {
+    /// Dials the members any group's membership added and hangs up on those that no group has
+    /// any more.
+    fn follow_membership(&mut self, options: &NodeOptions, tasks: &mut tokio::task::JoinSet<()>) {
+        let several = self.groups.len() > 1;
+        let mut changed = false;
+        for group in &mut self.groups {
+            let membership = group.replica.membership();
+            if membership.version == group.membership {
+                continue;
+            }
+            if group.membership != 0 || membership.version != 0 {
+                let (voters, learners) = (ids(membership.voters), ids(membership.learners));
+                let prefix = if several { format!("group {}: ", group.id.0) } else { String::new() };
+                tracing::info!(
+                    node = %self.me,
+                    group = %group.id,
+                    version = membership.version,
+                    %voters,
+                    %learners,
+                    "{prefix}membership version {}: voters {voters}, learners {learners}",
+                    membership.version
+                );
+            }
+            group.membership = membership.version;
+            changed = true;
+        }
+        if !changed {
             return;
         }
-        if self.membership != 0 || membership.version != 0 {
-            let (voters, learners) = (ids(membership.voters), ids(membership.learners));
-            tracing::info!(
-                node = %self.me,
-                version = membership.version,
-                %voters,
-                %learners,
-                "membership version {}: voters {voters}, learners {learners}",
-                membership.version
-            );
-        }
-        self.membership = membership.version;
-        let known = addresses(options, membership);
-        for id in membership.members().iter().filter(|&id| id != self.me) {
-            if let (false, Some(member)) = (self.outbound.contains_key(&id), known.get(&id)) {
-                tracing::info!(node = %self.me, peer = %id, address = %member.peer, "dialling member {id} at {}", member.peer);
-                let queue = (self.dialer)(member, tasks);
-                self.outbound.insert(id, queue);
+        let known = addresses(options, self.groups.iter().map(|group| group.replica.membership()));
+        let mut members = crate::core::NodeSet::default();
+        let mut removed = crate::core::NodeSet::default();
+        for group in &self.groups {
+            for id in group.replica.membership().members().iter() {
+                members.insert(id);
+            }
+            for id in group.replica.membership().removed.iter() {
+                removed.insert(id);
             }
         }
-        for id in membership.removed.iter() {
+        for id in members.iter().filter(|&id| id != self.me) {
+            if let (false, Some(member)) = (self.outbound.contains_key(&id), known.get(&id)) {
+                tracing::info!(node = %self.me, peer = %id, address = %member.peer, "dialling member {id} at {}", member.peer);
+                let peer = (self.dialer)(member, tasks);
+                self.outbound.insert(id, peer);
+            }
+        }
+        for id in removed.iter().filter(|&id| !members.contains(id)) {
             if self.outbound.remove(&id).is_some() {
                 tracing::info!(node = %self.me, peer = %id, "member {id} left; closing its connection");
             }
@@ -954,24 +1195,18 @@ impl Loop {
     /// A peer dialled this node saying where it is reached: if this node has no way to reach it
     /// (it restarted knowing an older membership than the one that added the peer), it dials that
     /// address. Once its membership catches up, the membership's own view rules as before.
-    fn introduced(
-        &mut self,
-        replica: &Replica,
-        tasks: &mut tokio::task::JoinSet<()>,
-        id: NodeId,
-        address: String,
-    ) {
+    fn introduced(&mut self, tasks: &mut tokio::task::JoinSet<()>, id: NodeId, address: String) {
         if id == self.me
             || address.is_empty()
             || self.outbound.contains_key(&id)
-            || replica.membership().removed.contains(id)
+            || self.groups.iter().all(|group| group.replica.membership().removed.contains(id))
         {
             return;
         }
         tracing::info!(node = %self.me, peer = %id, %address, "dialling {id} at {address}, the address its hello gave");
         let member = Member { id, client: String::new(), peer: address };
-        let queue = (self.dialer)(&member, tasks);
-        self.outbound.insert(id, queue);
+        let peer = (self.dialer)(&member, tasks);
+        self.outbound.insert(id, peer);
     }
 
     /// Everything up to `ticket` is durable.
@@ -982,21 +1217,23 @@ impl Loop {
         }
     }
 
-    fn release_actions(&mut self, actions: Vec<Action>) {
-        for action in actions {
+    fn release_actions(&mut self, actions: impl IntoIterator<Item = (GroupId, Action)>) {
+        for (group, action) in actions {
             match action {
-                Action::Send { to, envelope } if to == self.me => self.self_inbox.push_back(envelope),
+                Action::Send { to, envelope } if to == self.me => {
+                    self.self_inbox.push_back((group, envelope))
+                }
                 Action::Send { to, envelope } => {
-                    if let Some(queue) = self.outbound.get(&to) {
+                    if let Some(peer) = self.outbound.get(&to) {
                         // A full queue means the peer is unreachable or slow: drop, the core resends.
-                        let _ = queue.try_send(envelope);
+                        let _ = peer.queue.try_send((group, envelope));
                     }
                 }
                 Action::Reply(response) => {
                     if let (Some(metrics), Err(_)) = (&self.metrics, &response.result) {
                         metrics.proposals_failed.inc();
                     }
-                    if let Some(reply) = self.waiting.remove(&response.client) {
+                    if let Some(reply) = self.waiting.remove(&(group, response.client)) {
                         let _ = reply.send(response);
                     }
                 }

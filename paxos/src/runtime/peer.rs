@@ -1,9 +1,11 @@
 //! Connections between nodes: length-delimited frames (tokio-util) of postcard-encoded [`Frame`]s.
 //!
 //! Each node dials every other node and sends on that connection only; it receives on the
-//! connections the others dialled. A connection begins with a [`Frame::Hello`] naming the cluster
-//! and both nodes: a peer of another cluster, or a hello meant for another node, is refused (any
-//! node of the cluster may connect: members come and go with the membership). The dialling side
+//! connections the others dialled. A connection begins with a [`Frame::Hello`] naming the cluster,
+//! both nodes and the number of Paxos groups: a peer of another cluster, a hello meant for another
+//! node, or a peer that runs another number of groups, is refused (any node of the cluster may
+//! connect: members come and go with the membership). Every message names its group: the groups
+//! of two nodes share one connection. The dialling side
 //! sends a [`Frame::Ping`] every keepalive interval and the receiver answers each with a [`Frame::Pong`];
 //! a sender that hears no pong for a few intervals treats the connection as dead and dials again,
 //! with exponential backoff. The round trip matters: a partition can leave a TCP stream that
@@ -14,7 +16,7 @@
 //! [`Frame::Chunk`]s and reassembled by the receiver, up to a configured total.
 
 use super::env::Net;
-use crate::core::{ClusterId, Envelope, NodeId};
+use crate::core::{ClusterId, Envelope, GroupId, NodeId};
 use crate::metrics::PeerMetrics;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -37,15 +39,25 @@ pub struct Hello {
     /// since, before it has caught up with the changes that name them (as a PhxPaxos node learns
     /// a sender's address from its node id).
     pub address: String,
+    /// The Paxos groups the sender runs (groups `0..groups`): the same on every node of a cluster.
+    pub groups: u16,
 }
+
+/// A message of one group, as the peer connections carry it.
+pub type Routed = (GroupId, Envelope);
 
 /// What travels on a peer connection.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Frame {
     /// The first frame of a connection.
     Hello(Hello),
-    /// One message.
-    Message(Envelope),
+    /// One message of one group.
+    Message {
+        /// The group whose replicas exchange it.
+        group: GroupId,
+        /// The message.
+        envelope: Envelope,
+    },
     /// A piece of a message too large for one frame; `last` completes it.
     Chunk {
         /// The bytes.
@@ -121,16 +133,17 @@ pub fn decode_hello(body: &[u8]) -> Option<Hello> {
 }
 
 /// Sends the messages queued for peer `to` at `addr`, redialling as needed, until the queue closes.
-/// Logs when the peer becomes reachable and when it is lost (once each way, not every dial), and
-/// records the round trip of every ping and whether the connection is up in `metrics`.
+/// Logs when the peer becomes reachable and when it is lost (once each way, not every dial), keeps
+/// `reachable` (the last argument's first half) to whether it answers, and records the round trip
+/// of every ping and whether the connection is up in `metrics` (its second half).
 pub async fn outbound<N: Net>(
     net: N,
     hello: Hello,
     addr: String,
     options: PeerOptions,
-    mut queue: mpsc::Receiver<Envelope>,
+    mut queue: mpsc::Receiver<Routed>,
     mut jitter: impl FnMut(Duration) -> Duration + Send,
-    metrics: Option<PeerMetrics>,
+    (reachable, metrics): (std::sync::Arc<std::sync::atomic::AtomicBool>, Option<PeerMetrics>),
 ) {
     let mut backoff = options.backoff.0;
     let (me, peer) = (hello.from, hello.to);
@@ -150,6 +163,7 @@ pub async fn outbound<N: Net>(
         if let Some(metrics) = &metrics {
             metrics.connected.set(0);
         }
+        reachable.store(false, std::sync::atomic::Ordering::Relaxed);
         *up = Some(false);
     };
     loop {
@@ -197,6 +211,7 @@ pub async fn outbound<N: Net>(
                         if up != Some(true) {
                             tracing::info!(node = %me, %peer, address = %addr, "peer {peer} at {addr} reachable");
                             up = Some(true);
+                            reachable.store(true, std::sync::atomic::Ordering::Relaxed);
                             if let Some(metrics) = &metrics {
                                 metrics.connected.set(1);
                             }
@@ -216,11 +231,11 @@ pub async fn outbound<N: Net>(
                         Err(_) => break format!("a send blocked for {} ms", options.dead_after.as_millis()),
                     }
                 }
-                envelope = queue.recv() => {
-                    let Some(envelope) = envelope else { return };
+                routed = queue.recv() => {
+                    let Some(routed) = routed else { return };
                     // A write can block for good on a stream that delivers nothing (a partition
                     // fills the window): give up on the stream rather than on the peer.
-                    match tokio::time::timeout(options.dead_after, send_message(&mut sink, envelope, &options)).await {
+                    match tokio::time::timeout(options.dead_after, send_message(&mut sink, routed, &options)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(error)) => break format!("send failed: {error}"),
                         Err(_) => break format!("a send blocked for {} ms", options.dead_after.as_millis()),
@@ -234,10 +249,10 @@ pub async fn outbound<N: Net>(
 
 async fn send_message<W: tokio::io::AsyncWrite + Unpin>(
     sink: &mut FramedWrite<W, LengthDelimitedCodec>,
-    envelope: Envelope,
+    (group, envelope): Routed,
     options: &PeerOptions,
 ) -> Result<(), std::io::Error> {
-    let frame = encode(&Frame::Message(envelope));
+    let frame = encode(&Frame::Message { group, envelope });
     // The frame header and enum tag take a few bytes of the limit.
     let room = options.frame_bytes - 64;
     if frame.len() <= room {
@@ -267,12 +282,13 @@ pub enum InboundError {
 }
 
 /// Serves one connection dialled by a peer: checks its hello, passes the sender's id and address
-/// to `introduce`, then hands every message to `deliver` until the connection ends.
+/// to `introduce`, then hands every message to `deliver` until the connection ends. `me` is this
+/// node's cluster, id and number of groups.
 pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(
     stream: S,
-    me: (ClusterId, NodeId),
+    me: (ClusterId, NodeId, u16),
     options: PeerOptions,
-    deliver: mpsc::Sender<Envelope>,
+    deliver: mpsc::Sender<Routed>,
     introduce: mpsc::UnboundedSender<(NodeId, String)>,
 ) -> Result<NodeId, InboundError> {
     let (read, write) = tokio::io::split(stream);
@@ -291,7 +307,7 @@ pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + S
                 bytes.len()
             ))
         })? {
-            Frame::Hello(Hello { cluster, from, to, address }) => {
+            Frame::Hello(Hello { cluster, from, to, address, groups }) => {
                 if cluster != me.0 {
                     return Err(InboundError::Refused(format!(
                         "node {from} belongs to cluster {cluster}, this is cluster {}",
@@ -303,6 +319,13 @@ pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + S
                     return Err(InboundError::Refused(format!(
                         "hello from {from} to {to} reached node {}",
                         me.1
+                    )));
+                }
+                if groups != me.2 {
+                    return Err(InboundError::Refused(format!(
+                        "node {from} runs {groups} Paxos groups, this node {}: every node of a cluster \
+                         runs the groups its init set",
+                        me.2
                     )));
                 }
                 let _ = introduce.send((from, address));
@@ -326,8 +349,8 @@ pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + S
                     Some(Err(error)) => return Err(InboundError::Io(error)),
                     Some(Ok(bytes)) => bytes,
                 };
-                let envelope = match decode(&bytes)? {
-                    Frame::Message(envelope) => envelope,
+                let (group, envelope) = match decode(&bytes)? {
+                    Frame::Message { group, envelope } => (group, envelope),
                     Frame::Ping => {
                         match tokio::time::timeout(options.dead_after, sink.send(encode(&Frame::Pong))).await {
                             Ok(Ok(())) => continue,
@@ -343,7 +366,7 @@ pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + S
                             continue;
                         }
                         match decode(&std::mem::take(&mut assembling))? {
-                            Frame::Message(envelope) => envelope,
+                            Frame::Message { group, envelope } => (group, envelope),
                             other => return Err(InboundError::Malformed(format!("chunks of {other:?}"))),
                         }
                     }
@@ -352,7 +375,10 @@ pub async fn inbound<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + S
                 if envelope.from != from {
                     return Err(InboundError::Refused(format!("a message from {} on {from}'s connection", envelope.from)));
                 }
-                if deliver.send(envelope).await.is_err() {
+                if group.0 >= me.2 {
+                    return Err(InboundError::Malformed(format!("a message of group {}, but the groups are 0 to {}", group.0, me.2 - 1)));
+                }
+                if deliver.send((group, envelope)).await.is_err() {
                     return Ok(from);
                 }
             }
@@ -366,26 +392,27 @@ mod tests {
     use crate::core::{Bytes, ClientId, KvStore, Message, Operation, Request, Slot};
     use std::sync::Arc;
 
-    /// A receiver for node 1 of cluster 9, and a sink on which node 2 has said
-    /// hello as a member of `cluster`.
+    /// A receiver for node 1 of cluster 9 with 4 groups, and a sink on which node 2 has said
+    /// hello as a member of `cluster` with `groups` groups.
     async fn dial_as(
         cluster: ClusterId,
+        groups: u16,
         options: PeerOptions,
         buffer: usize,
     ) -> (
         tokio::task::JoinHandle<Result<NodeId, InboundError>>,
         FramedWrite<tokio::io::WriteHalf<tokio::io::DuplexStream>, LengthDelimitedCodec>,
         tokio::io::ReadHalf<tokio::io::DuplexStream>,
-        mpsc::Receiver<Envelope>,
+        mpsc::Receiver<Routed>,
     ) {
         let (near, far) = tokio::io::duplex(buffer);
         let (delivered_tx, delivered) = mpsc::channel(4);
         let (introduce, _) = mpsc::unbounded_channel();
         let receiver =
-            tokio::spawn(inbound(far, (ClusterId(9), NodeId(1)), options, delivered_tx, introduce));
+            tokio::spawn(inbound(far, (ClusterId(9), NodeId(1), 4), options, delivered_tx, introduce));
         let (read, write) = tokio::io::split(near);
         let mut sink = FramedWrite::new(write, codec(&options));
-        let hello = Hello { cluster, from: NodeId(2), to: NodeId(1), address: "n2:7379".to_string() };
+        let hello = Hello { cluster, from: NodeId(2), to: NodeId(1), address: "n2:7379".to_string(), groups };
         sink.send(encode(&Frame::Hello(hello))).await.expect("hello");
         (receiver, sink, read, delivered)
     }
@@ -408,10 +435,11 @@ mod tests {
             incarnation: 0,
             message: Message::Snapshot { slot: Slot(500), state: Arc::new(kv) },
         };
-        let (receiver, mut sink, read, mut delivered) = dial_as(ClusterId(9), options, 1 << 16).await;
-        assert!(encode(&Frame::Message(envelope.clone())).len() > 20 * options.frame_bytes);
-        send_message(&mut sink, envelope.clone(), &options).await.expect("send");
-        assert_eq!(delivered.recv().await, Some(envelope));
+        let (receiver, mut sink, read, mut delivered) = dial_as(ClusterId(9), 4, options, 1 << 16).await;
+        let frame = Frame::Message { group: GroupId(3), envelope: envelope.clone() };
+        assert!(encode(&frame).len() > 20 * options.frame_bytes);
+        send_message(&mut sink, (GroupId(3), envelope.clone()), &options).await.expect("send");
+        assert_eq!(delivered.recv().await, Some((GroupId(3), envelope)));
         drop((sink, read));
         receiver.abort();
     }
@@ -419,11 +447,47 @@ mod tests {
     /// A node of another cluster is refused at its hello.
     #[tokio::test]
     async fn a_stranger_is_refused() {
-        let (receiver, _sink, _read, _delivered) = dial_as(ClusterId(8), PeerOptions::default(), 4096).await;
+        let (receiver, _sink, _read, _delivered) =
+            dial_as(ClusterId(8), 4, PeerOptions::default(), 4096).await;
         let error = receiver.await.expect("task").expect_err("refused");
         assert_eq!(
             error.to_string(),
             "refused: node n2 belongs to cluster 0000000000000008, this is cluster 0000000000000009"
         );
+    }
+
+    /// A node that runs another number of groups is refused at its hello: the groups of two
+    /// nodes would hold different keys.
+    #[tokio::test]
+    async fn a_peer_with_other_groups_is_refused() {
+        let (receiver, _sink, _read, _delivered) =
+            dial_as(ClusterId(9), 2, PeerOptions::default(), 4096).await;
+        let error = receiver.await.expect("task").expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "refused: node n2 runs 2 Paxos groups, this node 4: every node of a cluster runs the groups its init set"
+        );
+    }
+
+    /// A message of a group the node does not run closes the connection; the groups it runs are
+    /// delivered with their group.
+    #[tokio::test]
+    async fn a_message_is_delivered_to_its_group_and_one_of_no_group_is_refused() {
+        let options = PeerOptions::default();
+        let (receiver, mut sink, _read, mut delivered) = dial_as(ClusterId(9), 4, options, 4096).await;
+        let envelope = Envelope {
+            cluster: ClusterId(9),
+            from: NodeId(2),
+            incarnation: 0,
+            message: Message::Prepare {
+                ballot: crate::core::Ballot { round: 1, node: NodeId(2) },
+                from: Slot(0),
+            },
+        };
+        send_message(&mut sink, (GroupId(2), envelope.clone()), &options).await.expect("send");
+        assert_eq!(delivered.recv().await, Some((GroupId(2), envelope.clone())));
+        send_message(&mut sink, (GroupId(4), envelope), &options).await.expect("send");
+        let error = receiver.await.expect("task").expect_err("refused");
+        assert_eq!(error.to_string(), "malformed frame: a message of group 4, but the groups are 0 to 3");
     }
 }

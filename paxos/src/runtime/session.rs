@@ -4,7 +4,7 @@
 
 use super::setup::Member;
 use crate::client::resp::Limits;
-use crate::core::{Ballot, ClientId, ClusterId, NodeId, Request, Response, Slot};
+use crate::core::{Ballot, ClientId, ClusterId, GroupId, NodeId, Request, Response, Slot};
 use crate::metrics::Metrics;
 use crate::storage::StorageStats;
 use std::sync::Arc;
@@ -28,20 +28,30 @@ pub struct Session {
     pub value_bytes: usize,
     /// The node's metrics, if it keeps them.
     pub metrics: Option<Arc<Metrics>>,
+    /// The node's Paxos groups (keys map to them: [`super::groups::group_of`]).
+    pub groups: u16,
 }
 
 /// A client connection's request to the node.
 #[derive(Debug)]
 pub enum Call {
-    /// Execute this request and answer on `reply`.
+    /// Execute this request in `group` and answer on `reply`.
     Request {
+        /// The group whose replica executes it.
+        group: GroupId,
         /// The request.
         request: Request,
         /// Where the response goes.
         reply: oneshot::Sender<Response>,
     },
-    /// The session gave up waiting (its outcome is unknown to the client).
-    Abandon(ClientId),
+    /// The session gave up waiting for its request in `group` (its outcome is unknown to the
+    /// client).
+    Abandon {
+        /// The group.
+        group: GroupId,
+        /// The session.
+        client: ClientId,
+    },
 }
 
 /// Questions about the node.
@@ -62,7 +72,31 @@ pub struct MemberView {
     pub lag: Option<u64>,
 }
 
-/// The node's status, for `INFO` and `CLUSTER NODES`.
+/// One group of the node, as `INFO` shows it.
+#[derive(Clone, Debug)]
+pub struct GroupInfo {
+    /// The group.
+    pub group: GroupId,
+    /// This node's role in it: leader, follower, candidate or recovering.
+    pub role: String,
+    /// Its leader as this node knows it.
+    pub leader: Option<NodeId>,
+    /// The ballot this node leads or campaigns with in it.
+    pub ballot: Option<Ballot>,
+    /// The highest ballot this node promised in it.
+    pub promised: Ballot,
+    /// Every slot of its log below it is known chosen here.
+    pub committed: Slot,
+    /// Every slot of its log below it is applied here.
+    pub applied: Slot,
+    /// Keys it holds.
+    pub keys: usize,
+    /// Its membership's version.
+    pub membership_version: u64,
+}
+
+/// The node's status, for `INFO` and `CLUSTER NODES`. The replication fields are group 0's (the
+/// only group of a node that runs one); [`Info::groups`] has every group's.
 #[derive(Clone, Debug)]
 pub struct Info {
     /// This node.
@@ -96,14 +130,16 @@ pub struct Info {
     pub first: Vec<Member>,
     /// Storage counters.
     pub storage: StorageStats,
-    /// The replica's counters since this process started.
+    /// The replicas' counters since this process started, summed over the groups.
     pub counters: crate::core::Counters,
+    /// Every group, in order.
+    pub groups: Vec<GroupInfo>,
 }
 
 impl Info {
     /// `MEMBER CONFIG`: what `paxos join` needs to create a new node's data directory, as JSON:
-    /// the cluster id, the first members (every replica's version 0 of the membership) and the
-    /// members of the day with their addresses.
+    /// the cluster id, the first members (every replica's version 0 of the membership), the
+    /// members of the day with their addresses, and the number of Paxos groups.
     pub fn config_json(&self) -> String {
         let members: Vec<serde_json::Value> = self
             .members
@@ -122,6 +158,7 @@ impl Info {
             "first": self.first,
             "version": self.membership_version,
             "members": members,
+            "groups": self.groups.len(),
         })
         .to_string()
     }
@@ -137,11 +174,12 @@ impl Info {
         ids.join(",")
     }
 
-    /// The text of `INFO`.
+    /// The text of `INFO`: the replication fields (group 0's), then one line per group in the
+    /// style of Redis's keyspace lines (`group0:role=leader,leader=n1,...`).
     pub fn render(&self) -> String {
         let leader = self.leader.map_or_else(|| "none".to_string(), |leader| leader.to_string());
         let ballot = self.ballot.map_or_else(|| "none".to_string(), |ballot| ballot.to_string());
-        format!(
+        let mut text = format!(
             "# Replication\r\nrole:{}\r\nnode:{}\r\nleader:{leader}\r\nballot:{ballot}\r\npromised:{}\r\n\
              committed_slot:{}\r\napplied_slot:{}\r\nincarnation:{}\r\ncluster_id:{}\r\nmembers:{}\r\n\
              membership_version:{}\r\nvoters:{}\r\nlearners:{}\r\nvoter_ids:{}\r\nlearner_ids:{}\r\n\
@@ -170,6 +208,23 @@ impl Info {
             self.counters.elections,
             self.counters.reaccepted,
             self.counters.overwritten,
-        )
+        );
+        text.push_str(&format!("# Groups\r\ngroups:{}\r\n", self.groups.len()));
+        for group in &self.groups {
+            let leader = group.leader.map_or_else(|| "none".to_string(), |leader| leader.to_string());
+            let ballot = group.ballot.map_or_else(|| "none".to_string(), |ballot| ballot.to_string());
+            text.push_str(&format!(
+                "group{}:role={},leader={leader},ballot={ballot},promised={},committed_slot={},\
+                 applied_slot={},keys={},membership_version={}\r\n",
+                group.group.0,
+                group.role,
+                group.promised,
+                group.committed.0,
+                group.applied.0,
+                group.keys,
+                group.membership_version,
+            ));
+        }
+        text
     }
 }

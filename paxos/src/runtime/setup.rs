@@ -10,7 +10,7 @@
 //! a node that later starts with `node.json` but no durable state knows it lost its storage and
 //! recovers from its peers instead of voting with an empty memory.
 
-use crate::core::{ClusterId, NodeId, Persist};
+use crate::core::{ClusterId, GroupId, NodeId, Persist};
 use crate::storage::fs::{FileSystem, StdFs};
 use crate::storage::{Storage, StorageError, StorageOptions};
 use serde::{Deserialize, Serialize};
@@ -28,13 +28,23 @@ pub struct Member {
     pub peer: String,
 }
 
-/// A cluster: its id and members. Written by `paxos init` into every node's data directory.
+/// A cluster: its id, members and Paxos groups. Written by `paxos init` into every node's data
+/// directory.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterConfig {
     /// The cluster id.
     pub cluster: ClusterId,
     /// The members.
     pub members: Vec<Member>,
+    /// The Paxos groups every node runs (groups `0..groups`; keys map to them by
+    /// [`super::groups::group_of`]). Set by `init` and never changed: a key's group depends on it.
+    /// Absent from files written before groups existed: one.
+    #[serde(default = "one_group")]
+    pub groups: u16,
+}
+
+fn one_group() -> u16 {
+    1
 }
 
 /// The file in a node's data directory that names the node and its cluster.
@@ -67,8 +77,8 @@ impl NodeFile {
     }
 }
 
-/// A cluster of `nodes` members on `host`: node i serves clients on `port + i - 1` and peers on
-/// `peer_port + i - 1`.
+/// A cluster of `nodes` members on `host`, with one Paxos group: node i serves clients on
+/// `port + i - 1` and peers on `peer_port + i - 1`.
 pub fn local_cluster(cluster: ClusterId, nodes: u8, host: &str, port: u16, peer_port: u16) -> ClusterConfig {
     let members = (1..=nodes)
         .map(|i| Member {
@@ -77,7 +87,7 @@ pub fn local_cluster(cluster: ClusterId, nodes: u8, host: &str, port: u16, peer_
             peer: format!("{host}:{}", peer_port + u16::from(i) - 1),
         })
         .collect();
-    ClusterConfig { cluster, members }
+    ClusterConfig { cluster, members, groups: 1 }
 }
 
 /// The data directory of node `id` in cluster directory `dir`.
@@ -105,7 +115,7 @@ pub fn init(dir: &Path, cluster: &ClusterConfig) -> Result<(), String> {
                 node_dir.display()
             ));
         }
-        join(Arc::new(StdFs), &node_dir, cluster.cluster, member.id).map_err(|error| error.to_string())?;
+        join(Arc::new(StdFs), &node_dir, cluster, member.id).map_err(|error| error.to_string())?;
         let file =
             NodeFile { node: member.id, cluster: cluster.clone(), peers: Vec::new(), listen_peer: None };
         write_json(&node_dir.join(NODE_FILE), &file)?;
@@ -113,10 +123,11 @@ pub fn init(dir: &Path, cluster: &ClusterConfig) -> Result<(), String> {
     write_json(&file, cluster)
 }
 
-/// Writes a new member's first durable record into its data directory `dir` on `fs`: it joined
-/// `cluster` as node `node`, incarnation 0. A node whose directory lacks it (while its `node.json` says it is a
-/// member) lost its storage, and recovers before it votes. `init` calls this for every member on
-/// the operating system's disk; the simulation calls it on turmoil's.
+/// Writes a new member's first durable record of each of the cluster's groups into its data
+/// directory `dir` on `fs`: it joined `cluster` as node `node`, incarnation 0. A node whose
+/// directory lacks it (while its `node.json` says it is a member) lost its storage, and recovers
+/// before it votes. `init` calls this for every member on the operating system's disk; the
+/// simulation calls it on turmoil's.
 ///
 /// # Errors
 ///
@@ -124,11 +135,15 @@ pub fn init(dir: &Path, cluster: &ClusterConfig) -> Result<(), String> {
 pub fn join<F: FileSystem>(
     fs: Arc<F>,
     dir: &Path,
-    cluster: ClusterId,
+    cluster: &ClusterConfig,
     node: NodeId,
 ) -> Result<(), StorageError> {
-    let (mut storage, _, _) = Storage::open(fs, dir, StorageOptions::default())?;
-    storage.append(&[Persist::Joined { cluster, node, incarnation: 0 }])?;
+    let options = StorageOptions { groups: cluster.groups, ..StorageOptions::default() };
+    let (mut storage, _, _) = Storage::open_groups(fs, dir, options)?;
+    let joined = Persist::Joined { cluster: cluster.cluster, node, incarnation: 0 };
+    let batches: Vec<(GroupId, Vec<Persist>)> =
+        (0..cluster.groups).map(|group| (GroupId(group), vec![joined.clone()])).collect();
+    storage.append_groups(&batches)?;
     storage.sync()
 }
 
@@ -145,7 +160,7 @@ pub fn join_running(dir: &Path, file: &NodeFile) -> Result<(), String> {
         return Err(format!("{} already holds a node; remove it or choose another directory", dir.display()));
     }
     std::fs::create_dir_all(dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
-    join(Arc::new(StdFs), dir, file.cluster.cluster, file.node).map_err(|error| error.to_string())?;
+    join(Arc::new(StdFs), dir, &file.cluster, file.node).map_err(|error| error.to_string())?;
     write_json(&dir.join(NODE_FILE), file)
 }
 

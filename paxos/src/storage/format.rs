@@ -4,7 +4,7 @@
 //! # Segment file `wal-<seq>.log`
 //!
 //! ```text
-//! header  "PXWAL" version(2) 0 0 | seq: u64 LE | crc32c(first 16 bytes): u32 LE      (20 bytes)
+//! header  "PXWAL" version(3) 0 0 | seq: u64 LE | crc32c(first 16 bytes): u32 LE      (20 bytes)
 //! record  len: u32 LE | crc32c(len bytes): u32 LE | payload (len bytes) | crc32c(payload): u32 LE
 //! record  ...
 //! ```
@@ -13,25 +13,30 @@
 //! skip or swallow good records). The file may go on past its records with zeros: space reserved
 //! ahead of the writes (a record's length is never 0, and the checksum of a zero length is not 0,
 //! so zeros never read as a record). A payload is a postcard-encoded `Vec<Entry>`: everything one
-//! group commit wrote, so one record is one unit of durability.
+//! group commit wrote, for every Paxos group of the node, so one record is one unit of durability.
+//! Each entry names its group: the groups of a node share one log (and one sync per commit).
 //!
-//! # Snapshot file `snapshot-<slot>.snap`
+//! # Snapshot file `snapshot-<group>-<slot>.snap`
 //!
 //! ```text
-//! "PXSNAP" version(2) 0 | slot: u64 LE | len: u64 LE | crc32c(first 24 bytes, payload): u32 LE | payload
+//! "PXSNAP" version(3) 0 | group: u16 LE | slot: u64 LE | len: u64 LE | crc32c(first 26 bytes, payload): u32 LE | payload
 //! ```
 //!
-//! The payload is the postcard-encoded [`KvStore`] (data, session table and membership). Version 1
-//! snapshots (before the membership was part of the state) are refused by name, not misread.
+//! The payload is the postcard-encoded [`KvStore`] of one group (data, session table and
+//! membership). Files of an older version are refused by name, not misread: version 1 snapshots
+//! lacked the membership, version 2 files (segments and snapshots) had one group and no group in
+//! their entries.
 
-use crate::core::{Ballot, DurableState, Joined, KvStore, NodeId, Persist, Slot, Value};
+use crate::core::{Ballot, DurableState, GroupId, Joined, KvStore, NodeId, Persist, Slot, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The format version written into every segment header (2: `Joined` names its node).
-pub const VERSION: u8 = 2;
-/// The format version written into every snapshot header (2: the state carries the membership).
-pub const SNAPSHOT_VERSION: u8 = 2;
+/// The format version written into every segment header (2: `Joined` names its node; 3: every
+/// entry names its group).
+pub const VERSION: u8 = 3;
+/// The format version written into every snapshot header (2: the state carries the membership;
+/// 3: the header names the group).
+pub const SNAPSHOT_VERSION: u8 = 3;
 const SEGMENT_MAGIC: [u8; 5] = *b"PXWAL";
 const SNAPSHOT_MAGIC: [u8; 6] = *b"PXSNAP";
 /// Bytes of a segment header.
@@ -40,17 +45,18 @@ pub const SEGMENT_HEADER: usize = 20;
 pub const RECORD_HEADER: usize = 8;
 /// Bytes of a record's framing after its payload.
 pub const RECORD_TRAILER: usize = 4;
-const SNAPSHOT_HEADER: usize = 28;
+const SNAPSHOT_HEADER: usize = 30;
 
 /// One entry of a record, as read back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Entry {
-    /// A persist of the core, except [`Persist::Snapshot`] (which is written as a snapshot file
-    /// and a checkpoint).
-    Persist(Persist),
-    /// Everything durable when the log was compacted, with the snapshot's content in
-    /// `snapshot-<slot>.snap`: the first record of a compacted log.
-    Checkpoint(Checkpoint),
+    /// A persist of a group's core, except [`Persist::Snapshot`] (which is written as a snapshot
+    /// file and a checkpoint).
+    Persist(GroupId, Persist),
+    /// Everything durable of a group when the log was compacted, with its snapshot's content in
+    /// `snapshot-<group>-<slot>.snap`. The first record of a compacted log holds one for every
+    /// group.
+    Checkpoint(GroupId, Checkpoint),
 }
 
 /// The same entries, borrowed, for writing without a copy: postcard encodes both enums the same way
@@ -58,9 +64,9 @@ pub enum Entry {
 #[derive(Serialize)]
 pub enum EntryRef<'a> {
     /// See [`Entry::Persist`].
-    Persist(&'a Persist),
+    Persist(GroupId, &'a Persist),
     /// See [`Entry::Checkpoint`].
-    Checkpoint(&'a Checkpoint),
+    Checkpoint(GroupId, &'a Checkpoint),
 }
 
 /// A [`DurableState`] without its snapshot's content (which is in the snapshot file).
@@ -104,14 +110,15 @@ pub fn parse_segment_name(name: &str) -> Option<u64> {
     name.strip_prefix("wal-")?.strip_suffix(".log")?.parse().ok()
 }
 
-/// The file name of the snapshot of `slot`.
-pub fn snapshot_name(slot: Slot) -> String {
-    format!("snapshot-{:020}.snap", slot.0)
+/// The file name of group `group`'s snapshot of `slot`.
+pub fn snapshot_name(group: GroupId, slot: Slot) -> String {
+    format!("snapshot-{:05}-{:020}.snap", group.0, slot.0)
 }
 
-/// The slot of a snapshot file name.
-pub fn parse_snapshot_name(name: &str) -> Option<Slot> {
-    name.strip_prefix("snapshot-")?.strip_suffix(".snap")?.parse().ok().map(Slot)
+/// The group and slot of a snapshot file name.
+pub fn parse_snapshot_name(name: &str) -> Option<(GroupId, Slot)> {
+    let (group, slot) = name.strip_prefix("snapshot-")?.strip_suffix(".snap")?.split_once('-')?;
+    Some((GroupId(group.parse().ok()?), Slot(slot.parse().ok()?)))
 }
 
 /// The header of segment `seq`.
@@ -144,6 +151,8 @@ pub fn encode_record(entries: &[EntryRef<'_>], buf: &mut Vec<u8>) {
 pub struct Scan {
     /// The entries of every intact record, in order.
     pub records: Vec<Vec<Entry>>,
+    /// Where each of those records ends (the offset of the next).
+    pub ends: Vec<u64>,
     /// Where the intact records end.
     pub end: u64,
     /// How the scan ended, if not at the end of the file.
@@ -209,9 +218,15 @@ pub fn check_segment_header(bytes: &[u8], seq: u64) -> Result<(), String> {
 /// write with no record, not a panic (found by the `wal` fuzz target).
 pub fn scan_records(bytes: &[u8]) -> Scan {
     let mut records = Vec::new();
+    let mut ends = Vec::new();
     if bytes.len() < SEGMENT_HEADER {
         let reason = format!("the header is cut short ({} of {SEGMENT_HEADER} bytes)", bytes.len());
-        return Scan { records, end: bytes.len() as u64, stop: Some(Stop::Torn { reason }) };
+        return Scan {
+            records,
+            ends: Vec::new(),
+            end: bytes.len() as u64,
+            stop: Some(Stop::Torn { reason }),
+        };
     }
     let mut at = SEGMENT_HEADER;
     let stop = loop {
@@ -224,6 +239,7 @@ pub fn scan_records(bytes: &[u8]) -> Scan {
                 match postcard::from_bytes::<Vec<Entry>>(payload) {
                     Ok(entries) => {
                         records.push(entries);
+                        ends.push(end as u64);
                         at = end;
                         continue;
                     }
@@ -248,7 +264,7 @@ pub fn scan_records(bytes: &[u8]) -> Scan {
             },
         });
     };
-    Scan { records, end: at as u64, stop }
+    Scan { records, ends, end: at as u64, stop }
 }
 
 /// Checks the framing and checksums of the record at `at`; returns where it ends, or what is
@@ -274,22 +290,23 @@ fn check_record(bytes: &[u8], at: usize) -> Result<usize, String> {
     Ok(end)
 }
 
-/// The bytes of a snapshot file for `state` at `slot`.
-pub fn encode_snapshot(slot: Slot, state: &KvStore) -> Vec<u8> {
+/// The bytes of a snapshot file for group `group`'s `state` at `slot`.
+pub fn encode_snapshot(group: GroupId, slot: Slot, state: &KvStore) -> Vec<u8> {
     let mut buf = vec![0u8; SNAPSHOT_HEADER];
     buf = postcard::to_extend(state, buf).expect("encoding to a Vec cannot fail");
     let len = (buf.len() - SNAPSHOT_HEADER) as u64;
     buf[..6].copy_from_slice(&SNAPSHOT_MAGIC);
     buf[6] = SNAPSHOT_VERSION;
-    buf[8..16].copy_from_slice(&slot.0.to_le_bytes());
-    buf[16..24].copy_from_slice(&len.to_le_bytes());
+    buf[8..10].copy_from_slice(&group.0.to_le_bytes());
+    buf[10..18].copy_from_slice(&slot.0.to_le_bytes());
+    buf[18..26].copy_from_slice(&len.to_le_bytes());
     let crc = snapshot_crc(&buf);
-    buf[24..28].copy_from_slice(&crc.to_le_bytes());
+    buf[26..30].copy_from_slice(&crc.to_le_bytes());
     buf
 }
 
-/// Reads a snapshot file; `Err` says what is wrong.
-pub fn decode_snapshot(bytes: &[u8], slot: Slot) -> Result<KvStore, String> {
+/// Reads group `group`'s snapshot file of `slot`; `Err` says what is wrong.
+pub fn decode_snapshot(bytes: &[u8], group: GroupId, slot: Slot) -> Result<KvStore, String> {
     if bytes.len() < SNAPSHOT_HEADER {
         return Err(format!("the header is cut short ({} of {SNAPSHOT_HEADER} bytes)", bytes.len()));
     }
@@ -299,18 +316,22 @@ pub fn decode_snapshot(bytes: &[u8], slot: Slot) -> Result<KvStore, String> {
     if bytes[6] != SNAPSHOT_VERSION {
         return Err(format!("format version {} (this build reads version {SNAPSHOT_VERSION})", bytes[6]));
     }
-    let found = u64::from_le_bytes(bytes[8..16].try_into().expect("eight bytes"));
+    let found = u16::from_le_bytes(bytes[8..10].try_into().expect("two bytes"));
+    if found != group.0 {
+        return Err(format!("the header says group {found}, the file name says {}", group.0));
+    }
+    let found = u64::from_le_bytes(bytes[10..18].try_into().expect("eight bytes"));
     if found != slot.0 {
         return Err(format!("the header says slot {found}, the file name says {}", slot.0));
     }
-    let len = u64::from_le_bytes(bytes[16..24].try_into().expect("eight bytes"));
+    let len = u64::from_le_bytes(bytes[18..26].try_into().expect("eight bytes"));
     if len != (bytes.len() - SNAPSHOT_HEADER) as u64 {
         return Err(format!(
             "the header says {len} bytes of state, the file has {}",
             bytes.len() - SNAPSHOT_HEADER
         ));
     }
-    if snapshot_crc(bytes) != read_u32(bytes, 24) {
+    if snapshot_crc(bytes) != read_u32(bytes, 26) {
         return Err("the checksum does not match".to_string());
     }
     postcard::from_bytes(&bytes[SNAPSHOT_HEADER..])
@@ -319,5 +340,5 @@ pub fn decode_snapshot(bytes: &[u8], slot: Slot) -> Result<KvStore, String> {
 
 /// The checksum of a snapshot file: its header before the checksum, then its payload.
 fn snapshot_crc(bytes: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc32c::crc32c(&bytes[..24]), &bytes[SNAPSHOT_HEADER..])
+    crc32c::crc32c_append(crc32c::crc32c(&bytes[..26]), &bytes[SNAPSHOT_HEADER..])
 }

@@ -1,11 +1,11 @@
 //! Durable storage for the core's [`Persist`] records: a write-ahead log of checksummed records in
 //! segment files, snapshot files of the state machine, and recovery that replays them into the
-//! [`DurableState`] the core restarts from.
+//! [`DurableState`] the core restarts from, one per Paxos group of the node.
 //!
 //! # Guarantees
 //!
-//! - [`Storage::append`] writes; [`Storage::sync`] makes everything appended so far durable with
-//!   one `fdatasync`. The runtime acknowledges a persist (sends the messages of its step) only
+//! - [`Storage::append_groups`] writes the persists of any of the node's groups; [`Storage::sync`]
+//!   makes everything appended so far durable with one `fdatasync`, whatever the groups. The runtime acknowledges a persist (sends the messages of its step) only
 //!   after the sync returned. [`group::Committer`] shares one sync among all the steps that arrive
 //!   while a sync is in flight (group commit).
 //! - Space is reserved ahead of the writes ([`StorageOptions::reserve_bytes`]), so that a sync
@@ -16,9 +16,10 @@
 //!   of the last segment (a crash in the middle of a write: it was never acknowledged) is cut away
 //!   and reported. Any other damage stops the node with [`StorageError::Damaged`], which names the
 //!   file and the offset and says how to recover. Damage is never skipped silently.
-//! - A [`Persist::Snapshot`] is written to its own file (tmp, fsync, rename, fsync of the
-//!   directory); the log is then compacted: a new segment begins with a checkpoint of the durable
-//!   state, and older segments and snapshots are removed.
+//! - A [`Persist::Snapshot`] is written to its group's own file (tmp, fsync, rename, fsync of the
+//!   directory); the log is then compacted: a new segment begins with a checkpoint of every group's
+//!   durable state, and older segments and snapshots are removed. A group's snapshot thus
+//!   compacts the log for all: the other groups' checkpoints carry what they still need.
 //! - The data directory is locked: a second process on it gets [`StorageError::Locked`].
 //! - After a failed write or sync the storage refuses all further work ([`StorageError::Failed`]):
 //!   after a failed `fsync` the kernel may have dropped the dirty pages, so retrying could report
@@ -35,7 +36,7 @@ pub mod format;
 pub mod fs;
 pub mod group;
 
-use crate::core::{DurableState, Persist, Slot};
+use crate::core::{DurableState, GroupId, Persist, Slot};
 use format::{Checkpoint, Entry, EntryRef, Scan, Stop};
 use fs::{AppendFile, FileSystem, LockGuard};
 use std::io;
@@ -57,6 +58,9 @@ pub struct StorageOptions {
     /// with one sync: 128 KiB keeps that sync short (about 0.25 ms here; 1 MiB took 0.6 ms and
     /// showed in p99). 0: plain appends.
     pub reserve_bytes: u64,
+    /// The Paxos groups whose persists the log holds (groups `0..groups`); set at `init` and never
+    /// changed (an entry of a group outside them is damage).
+    pub groups: u16,
     /// A deliberately broken storage for negative controls: [`Storage::sync`] returns without
     /// syncing, so records it reports durable sit in the page cache and a machine crash loses them.
     #[cfg(feature = "mutants")]
@@ -68,6 +72,7 @@ impl Default for StorageOptions {
         StorageOptions {
             segment_bytes: 64 << 20,
             reserve_bytes: 128 << 10,
+            groups: 1,
             #[cfg(feature = "mutants")]
             skip_fsync: false,
         }
@@ -130,8 +135,8 @@ pub struct Recovery {
     pub records: usize,
     /// Bytes of intact records replayed.
     pub bytes: u64,
-    /// The slot of the snapshot loaded, if any.
-    pub snapshot: Option<Slot>,
+    /// The slot of each group's snapshot loaded, if any (index: the group).
+    pub snapshots: Vec<Option<Slot>>,
     /// An unfinished write cut away from the end of the log: (file, offset, bytes cut, reason).
     pub truncated: Option<(PathBuf, u64, u64, String)>,
     /// Files left over from an interrupted compaction or snapshot and removed.
@@ -158,8 +163,8 @@ pub struct Storage<F: FileSystem> {
     fs: Arc<F>,
     dir: PathBuf,
     options: StorageOptions,
-    /// What a replay of everything written so far yields (kept to write checkpoints).
-    state: DurableState,
+    /// What a replay of everything written so far yields, per group (kept to write checkpoints).
+    states: Vec<DurableState>,
     /// The segment being appended to.
     seq: u64,
     file: F::File,
@@ -189,14 +194,27 @@ impl<F: FileSystem> std::fmt::Debug for Storage<F> {
 }
 
 impl<F: FileSystem> Storage<F> {
-    /// Opens (creating if needed) the data directory `dir`, locks it, and recovers the durable
-    /// state. An empty directory yields [`DurableState::lost`]: the caller decides whether that is
-    /// a brand-new member (and appends [`Persist::Joined`]) or a node that lost its storage.
+    /// Opens the data directory of a node with one group: [`Storage::open_groups`], group 0.
     pub fn open(
         fs: Arc<F>,
         dir: &Path,
         options: StorageOptions,
     ) -> Result<(Storage<F>, DurableState, Recovery), StorageError> {
+        let (storage, mut states, recovery) =
+            Storage::open_groups(fs, dir, StorageOptions { groups: 1, ..options })?;
+        Ok((storage, states.swap_remove(0), recovery))
+    }
+
+    /// Opens (creating if needed) the data directory `dir`, locks it, and recovers the durable
+    /// state of each of [`StorageOptions::groups`] groups. An empty directory yields
+    /// [`DurableState::lost`]: the caller decides whether that is a brand-new member (and appends
+    /// [`Persist::Joined`]) or a node that lost its storage.
+    pub fn open_groups(
+        fs: Arc<F>,
+        dir: &Path,
+        options: StorageOptions,
+    ) -> Result<(Storage<F>, Vec<DurableState>, Recovery), StorageError> {
+        assert!(options.groups >= 1, "a node runs at least one group");
         let io_error = |operation: &'static str, path: &Path| {
             let path = path.to_path_buf();
             move |source| StorageError::Io { operation, path, source }
@@ -216,7 +234,7 @@ impl<F: FileSystem> Storage<F> {
             _ => StorageError::Io { operation: "lock", path: lock_path.clone(), source: error },
         })?;
         let names = fs.list(dir).map_err(io_error("list", dir))?;
-        let (state, mut recovery, last) = recover(&*fs, dir, &names)?;
+        let (states, mut recovery, last) = recover(&*fs, dir, &names, options.groups)?;
 
         // Continue the last segment, or begin the first.
         let (seq, file, len) = match last {
@@ -232,8 +250,9 @@ impl<F: FileSystem> Storage<F> {
         };
         // Leftovers of an interrupted snapshot or compaction.
         for name in &names {
-            let stale_snapshot =
-                format::parse_snapshot_name(name).is_some_and(|slot| Some(slot) != recovery.snapshot);
+            let stale_snapshot = format::parse_snapshot_name(name).is_some_and(|(group, slot)| {
+                recovery.snapshots.get(group.index()).copied().flatten() != Some(slot)
+            });
             // Segments before the first one replayed (with none replayed, before the one just
             // created: a segment removed by recovery must not take the new one with it).
             let first = seq + 1 - (recovery.segments as u64).max(1);
@@ -252,7 +271,7 @@ impl<F: FileSystem> Storage<F> {
             fs,
             dir: dir.to_path_buf(),
             options,
-            state: state.clone(),
+            states: states.clone(),
             seq,
             file,
             len,
@@ -264,12 +283,16 @@ impl<F: FileSystem> Storage<F> {
             buf: Vec::new(),
             _lock: lock,
         };
-        Ok((storage, state, recovery))
+        Ok((storage, states, recovery))
     }
 
-    /// What a replay of everything appended so far yields.
-    pub fn state(&self) -> &DurableState {
-        &self.state
+    /// What a replay of everything appended so far yields for `group`.
+    ///
+    /// # Panics
+    ///
+    /// The group is not one of the storage's.
+    pub fn state(&self, group: GroupId) -> &DurableState {
+        &self.states[group.index()]
     }
 
     /// Counters of the work done.
@@ -277,11 +300,29 @@ impl<F: FileSystem> Storage<F> {
         self.stats
     }
 
-    /// Appends the persists of one or more steps as one record (not yet durable: see
-    /// [`Storage::sync`]). A snapshot among them is written to its file and compacts the log.
+    /// Appends persists of group 0 (a node with one group): [`Storage::append_groups`].
     pub fn append(&mut self, persists: &[Persist]) -> Result<(), StorageError> {
+        let tagged: Vec<(GroupId, &Persist)> = persists.iter().map(|persist| (GroupId(0), persist)).collect();
         self.check()?;
-        let result = self.append_inner(persists);
+        let result = self.append_inner(&tagged);
+        self.fail_on_error(result)
+    }
+
+    /// Appends the persists of one or more steps, of any groups, as one record (not yet durable:
+    /// see [`Storage::sync`]). A snapshot among them is written to its group's file and compacts
+    /// the log.
+    ///
+    /// # Panics
+    ///
+    /// A group is not one of the storage's (a bug of the caller: the node runs as many groups as
+    /// its storage holds).
+    pub fn append_groups(&mut self, batches: &[(GroupId, Vec<Persist>)]) -> Result<(), StorageError> {
+        let tagged: Vec<(GroupId, &Persist)> = batches
+            .iter()
+            .flat_map(|(group, persists)| persists.iter().map(move |persist| (*group, persist)))
+            .collect();
+        self.check()?;
+        let result = self.append_inner(&tagged);
         self.fail_on_error(result)
     }
 
@@ -322,23 +363,28 @@ impl<F: FileSystem> Storage<F> {
         self.dir.join(format::segment_name(seq))
     }
 
-    fn append_inner(&mut self, persists: &[Persist]) -> Result<(), StorageError> {
+    fn append_inner(&mut self, persists: &[(GroupId, &Persist)]) -> Result<(), StorageError> {
+        let groups = self.states.len();
+        if let Some((group, _)) = persists.iter().find(|(group, _)| group.index() >= groups) {
+            panic!("a persist of group {group}, but the storage holds {groups} groups");
+        }
         let mut rest = persists;
         while !rest.is_empty() {
-            let split = rest.iter().position(|persist| matches!(persist, Persist::Snapshot { .. }));
+            let split = rest.iter().position(|(_, persist)| matches!(persist, Persist::Snapshot { .. }));
             let (plain, after) = rest.split_at(split.unwrap_or(rest.len()));
             if !plain.is_empty() {
-                let entries: Vec<EntryRef<'_>> = plain.iter().map(EntryRef::Persist).collect();
+                let entries: Vec<EntryRef<'_>> =
+                    plain.iter().map(|(group, persist)| EntryRef::Persist(*group, persist)).collect();
                 self.buf.clear();
                 format::encode_record(&entries, &mut self.buf);
                 self.write_buf()?;
                 self.stats.records += 1;
-                for persist in plain {
-                    self.state.apply(persist);
+                for (group, persist) in plain {
+                    self.states[group.index()].apply(persist);
                 }
             }
-            if let Some((snapshot, after)) = after.split_first() {
-                self.snapshot(snapshot)?;
+            if let Some(((group, snapshot), after)) = after.split_first() {
+                self.snapshot(*group, snapshot)?;
                 rest = after;
             } else {
                 rest = &[];
@@ -383,17 +429,18 @@ impl<F: FileSystem> Storage<F> {
         Ok(())
     }
 
-    /// Writes a snapshot file, then compacts the log behind a checkpoint.
-    fn snapshot(&mut self, persist: &Persist) -> Result<(), StorageError> {
+    /// Writes a snapshot file of `group`, then compacts the log behind a checkpoint of every group.
+    fn snapshot(&mut self, group: GroupId, persist: &Persist) -> Result<(), StorageError> {
         let Persist::Snapshot { slot, state } = persist else {
             unreachable!("only snapshots are passed here")
         };
-        let before = self.state.snapshot.as_ref().map(|(held, _)| *held);
-        self.state.apply(persist);
-        if self.state.snapshot.as_ref().map(|(held, _)| *held) == before {
+        let held = &mut self.states[group.index()];
+        let before = held.snapshot.as_ref().map(|(held, _)| *held);
+        held.apply(persist);
+        if held.snapshot.as_ref().map(|(held, _)| *held) == before {
             return Ok(()); // Not newer than the snapshot held: nothing changes.
         }
-        let name = format::snapshot_name(*slot);
+        let name = format::snapshot_name(group, *slot);
         let path = self.dir.join(&name);
         let tmp = self.dir.join(format!("{name}.tmp"));
         let io_error = |operation: &'static str, path: &Path| {
@@ -401,20 +448,21 @@ impl<F: FileSystem> Storage<F> {
             move |source| StorageError::Io { operation, path, source }
         };
         let mut file = self.fs.create(&tmp).map_err(io_error("create", &tmp))?;
-        file.append(&format::encode_snapshot(*slot, state)).map_err(io_error("write", &tmp))?;
+        file.append(&format::encode_snapshot(group, *slot, state)).map_err(io_error("write", &tmp))?;
         file.sync_all().map_err(io_error("sync", &tmp))?;
         drop(file);
         self.fs.rename(&tmp, &path).map_err(io_error("rename", &tmp))?;
         self.fs.sync_dir(&self.dir).map_err(io_error("sync directory", &self.dir))?;
         self.stats.snapshots += 1;
         if let Some(old) = before {
-            self.obsolete.push(self.dir.join(format::snapshot_name(old)));
+            self.obsolete.push(self.dir.join(format::snapshot_name(group, old)));
         }
         self.roll(true)
     }
 
     /// Closes the current segment and begins the next; with `checkpoint`, the new segment begins
-    /// with a checkpoint of the durable state and the older segments become obsolete.
+    /// with a checkpoint of every group's durable state (one record) and the older segments become
+    /// obsolete.
     fn roll(&mut self, checkpoint: bool) -> Result<(), StorageError> {
         // The closed segment must be complete on disk: only the last segment may end torn.
         let old = self.segment_path(self.seq);
@@ -440,9 +488,13 @@ impl<F: FileSystem> Storage<F> {
         self.dirty = false;
         self.stats.segments += 1;
         if checkpoint {
-            let mark = Checkpoint::of(&self.state);
+            let marks: Vec<Checkpoint> = self.states.iter().map(Checkpoint::of).collect();
+            let entries: Vec<EntryRef<'_>> = (0u16..)
+                .zip(&marks)
+                .map(|(group, mark)| EntryRef::Checkpoint(GroupId(group), mark))
+                .collect();
             self.buf.clear();
-            format::encode_record(&[EntryRef::Checkpoint(&mark)], &mut self.buf);
+            format::encode_record(&entries, &mut self.buf);
             self.write_buf()?;
             let path = self.segment_path(self.seq);
             self.file.sync_data().map_err(|source| StorageError::Io { operation: "sync", path, source })?;
@@ -490,13 +542,19 @@ fn create_segment<F: FileSystem>(fs: &F, dir: &Path, seq: u64) -> Result<(F::Fil
     Ok((file, format::SEGMENT_HEADER as u64))
 }
 
-/// What a replay yields: the state, the report, and the last segment with the length of its intact
-/// records.
-type Replayed = (DurableState, Recovery, Option<(u64, u64)>);
+/// What a replay yields: each group's state, the report, and the last segment with the length of
+/// its intact records.
+type Replayed = (Vec<DurableState>, Recovery, Option<(u64, u64)>);
 
-/// Replays the segments of `dir`. Returns the state, the report, and the last segment with the
-/// length of its intact records (None if there is no segment).
-fn recover<F: FileSystem>(fs: &F, dir: &Path, names: &[String]) -> Result<Replayed, StorageError> {
+/// Replays the segments of `dir` into the states of `groups` groups. Returns the states, the
+/// report, and the last segment with the length of its intact records (None if there is no
+/// segment).
+fn recover<F: FileSystem>(
+    fs: &F,
+    dir: &Path,
+    names: &[String],
+    groups: u16,
+) -> Result<Replayed, StorageError> {
     let mut segments: Vec<u64> = names.iter().filter_map(|name| format::parse_segment_name(name)).collect();
     segments.sort_unstable();
     let mut recovery = Recovery::default();
@@ -540,7 +598,7 @@ fn recover<F: FileSystem>(fs: &F, dir: &Path, names: &[String]) -> Result<Replay
     let start = scans
         .iter()
         .rposition(|(_, _, _, scan)| {
-            matches!(scan.records.first().and_then(|record| record.first()), Some(Entry::Checkpoint(_)))
+            matches!(scan.records.first().and_then(|record| record.first()), Some(Entry::Checkpoint(..)))
         })
         .unwrap_or(0);
     let scans = &scans[start..];
@@ -548,7 +606,7 @@ fn recover<F: FileSystem>(fs: &F, dir: &Path, names: &[String]) -> Result<Replay
         let begins_with_checkpoint = start > 0
             || matches!(
                 scans[0].3.records.first().and_then(|record| record.first()),
-                Some(Entry::Checkpoint(_))
+                Some(Entry::Checkpoint(..))
             );
         if *first != 1 && !begins_with_checkpoint {
             return Err(damaged(
@@ -559,7 +617,7 @@ fn recover<F: FileSystem>(fs: &F, dir: &Path, names: &[String]) -> Result<Replay
         }
     }
 
-    let mut state = DurableState::default();
+    let mut states = vec![DurableState::default(); usize::from(groups)];
     let mut last = None;
     for (index, (seq, path, bytes, scan)) in scans.iter().enumerate() {
         if index > 0 && *seq != scans[index - 1].0 + 1 {
@@ -587,14 +645,25 @@ fn recover<F: FileSystem>(fs: &F, dir: &Path, names: &[String]) -> Result<Replay
                 recovery.truncated = Some((path.clone(), scan.end, cut, reason.clone()));
             }
         }
-        for record in &scan.records {
+        let mut offset = format::SEGMENT_HEADER as u64;
+        for (record, &end) in scan.records.iter().zip(&scan.ends) {
             for entry in record {
+                let (Entry::Persist(group, _) | Entry::Checkpoint(group, _)) = entry;
+                let Some(state) = states.get_mut(group.index()) else {
+                    let reason = format!(
+                        "a record of group {} (the node runs groups 0 to {}: the data directory \
+                         belongs to a cluster with more groups)",
+                        group.0,
+                        groups - 1
+                    );
+                    return Err(damaged(path, offset, reason));
+                };
                 match entry {
-                    Entry::Persist(persist) => state.apply(persist),
-                    Entry::Checkpoint(mark) => {
-                        state = restore(mark);
+                    Entry::Persist(_, persist) => state.apply(persist),
+                    Entry::Checkpoint(group, mark) => {
+                        *state = restore(mark);
                         if let Some(slot) = mark.snapshot {
-                            let snapshot_path = dir.join(format::snapshot_name(slot));
+                            let snapshot_path = dir.join(format::snapshot_name(*group, slot));
                             if !fs.exists(&snapshot_path) {
                                 let reason = format!(
                                     "the checkpoint refers to {}, which is missing",
@@ -602,7 +671,7 @@ fn recover<F: FileSystem>(fs: &F, dir: &Path, names: &[String]) -> Result<Replay
                                 );
                                 return Err(damaged(path, format::SEGMENT_HEADER as u64, reason));
                             }
-                            let kv = format::decode_snapshot(&read(&snapshot_path)?, slot)
+                            let kv = format::decode_snapshot(&read(&snapshot_path)?, *group, slot)
                                 .map_err(|reason| damaged(&snapshot_path, 0, reason))?;
                             state.apply(&Persist::Snapshot { slot, state: Arc::new(kv) });
                         }
@@ -610,13 +679,14 @@ fn recover<F: FileSystem>(fs: &F, dir: &Path, names: &[String]) -> Result<Replay
                 }
             }
             recovery.records += 1;
+            offset = end;
         }
         recovery.segments += 1;
         recovery.bytes += scan.end - format::SEGMENT_HEADER as u64;
         last = Some((*seq, scan.end));
     }
-    recovery.snapshot = state.snapshot.as_ref().map(|(slot, _)| *slot);
-    Ok((state, recovery, last))
+    recovery.snapshots = states.iter().map(|state| state.snapshot.as_ref().map(|(slot, _)| *slot)).collect();
+    Ok((states, recovery, last))
 }
 
 /// The durable state of a checkpoint, without its snapshot's content.

@@ -59,6 +59,11 @@ struct Shape {
     /// Node i listens to its peers on PEER_PORT+i-1 (default PORT+1000).
     #[arg(long)]
     peer_port: Option<u16>,
+    /// Paxos groups every node runs (default 1): keys are spread over them by crc32c(key) mod
+    /// GROUPS, each group with its own log and leader, the leaders spread over the nodes, one
+    /// write-ahead log and one fsync per node for all. Fixed when the cluster is created.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    groups: Option<u16>,
 }
 
 /// `--read-mode` of `paxos node`.
@@ -296,9 +301,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Init { shape, host } => {
-                init(shape.nodes, &shape.data_dir, shape.port, shape.peer_port, &host)
-            }
+            Command::Init { shape, host } => init(&shape, &host),
             Command::Node {
                 data_dir,
                 request_timeout_ms,
@@ -334,7 +337,7 @@ fn main() -> ExitCode {
             }
             Command::Cluster { shape, metrics_port } => {
                 let metrics_port = metrics_port.unwrap_or(shape.port.wrapping_add(2000));
-                cluster(shape.nodes, &shape.data_dir, shape.port, shape.peer_port, metrics_port).await
+                cluster(&shape, metrics_port).await
             }
             Command::Client { addr, command } => client(&addr, command).await,
             Command::Member { addr, command } => member(&addr, command).await,
@@ -415,17 +418,17 @@ fn peer_port(port: u16, peer_port: Option<u16>, nodes: u8) -> Result<u16, String
     Ok(peer_port)
 }
 
-fn init(
-    nodes: u8,
-    dir: &Path,
-    port: u16,
-    peer_port_flag: Option<u16>,
-    host: &str,
-) -> Result<ExitCode, String> {
-    let peer_port = peer_port(port, peer_port_flag, nodes)?;
-    let cluster = setup::local_cluster(ClusterId(seed() | 1), nodes, host, port, peer_port);
+fn init(shape: &Shape, host: &str) -> Result<ExitCode, String> {
+    let (nodes, dir, port) = (shape.nodes, &shape.data_dir, shape.port);
+    let peer_port = peer_port(port, shape.peer_port, nodes)?;
+    let cluster = ClusterConfig {
+        groups: shape.groups.unwrap_or(1),
+        ..setup::local_cluster(ClusterId(seed() | 1), nodes, host, port, peer_port)
+    };
     setup::init(dir, &cluster)?;
-    println!("created cluster {} in {}", cluster.cluster, dir.display());
+    let groups =
+        if cluster.groups > 1 { format!(" with {} Paxos groups", cluster.groups) } else { String::new() };
+    println!("created cluster {}{groups} in {}", cluster.cluster, dir.display());
     for member in &cluster.members {
         println!(
             "  node {}: clients {}, peers {}, data {}",
@@ -580,13 +583,8 @@ async fn stop_signal() {
     }
 }
 
-async fn cluster(
-    nodes: u8,
-    dir: &Path,
-    port: u16,
-    peer_port_flag: Option<u16>,
-    metrics_port: u16,
-) -> Result<ExitCode, String> {
+async fn cluster(shape: &Shape, metrics_port: u16) -> Result<ExitCode, String> {
+    let (nodes, dir) = (shape.nodes, &shape.data_dir);
     if metrics_port != 0 && u32::from(metrics_port) + u32::from(nodes) - 1 > 65_535 {
         return Err(format!("--metrics-port {metrics_port}: {nodes} nodes need ports up to 65535"));
     }
@@ -599,11 +597,18 @@ async fn cluster(
                     config.members.len()
                 ));
             }
+            if let Some(groups) = shape.groups.filter(|&groups| groups != config.groups) {
+                return Err(format!(
+                    "--groups {groups}: {} holds a cluster of {} groups, fixed when it was created",
+                    dir.display(),
+                    config.groups
+                ));
+            }
             println!("restarting cluster {} from {}", config.cluster, dir.display());
             config
         }
         Err(_) if !dir.join(setup::CLUSTER_FILE).exists() => {
-            init(nodes, dir, port, peer_port_flag, "127.0.0.1")?;
+            init(shape, "127.0.0.1")?;
             setup::read_cluster(dir)?
         }
         Err(error) => return Err(error),
@@ -741,6 +746,14 @@ async fn join(addr: &str, id: u8, me: Member, dir: &Path) -> Result<ExitCode, St
         .ok_or_else(|| format!("{addr}: MEMBER CONFIG names no cluster id"))?;
     let first: Vec<Member> = serde_json::from_value(config["first"].clone())
         .map_err(|error| format!("{addr}: MEMBER CONFIG's first members: {error}"))?;
+    let groups = match config.get("groups") {
+        None => 1,
+        Some(groups) => groups
+            .as_u64()
+            .and_then(|groups| u16::try_from(groups).ok())
+            .filter(|&groups| groups > 0)
+            .ok_or_else(|| format!("{addr}: MEMBER CONFIG's groups {groups}: expected a number from 1"))?,
+    };
     let mut peers = Vec::new();
     for member in config["members"].as_array().into_iter().flatten() {
         let (Some(other), Some(client), Some(peer)) =
@@ -764,7 +777,7 @@ async fn join(addr: &str, id: u8, me: Member, dir: &Path) -> Result<ExitCode, St
     peers.push(me.clone());
     let file = NodeFile {
         node: me.id,
-        cluster: ClusterConfig { cluster, members: first },
+        cluster: ClusterConfig { cluster, members: first, groups },
         peers,
         listen_peer: None,
     };
