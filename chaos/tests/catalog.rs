@@ -113,6 +113,16 @@ fn leader_isolation_sparse() {
 }
 
 #[test]
+fn groups_partition() {
+    check("groups-partition");
+}
+
+#[test]
+fn group_leader_isolation() {
+    check("group-leader-isolation");
+}
+
+#[test]
 fn majorities_ring() {
     check("majorities-ring");
 }
