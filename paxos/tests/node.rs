@@ -29,6 +29,12 @@ impl Cluster {
 
     /// [`Cluster::new`], every node started with `arguments` too.
     fn with_arguments(name: &str, arguments: &[&str]) -> Cluster {
+        Cluster::create(name, &[], arguments)
+    }
+
+    /// [`Cluster::new`], created with `init` given `init_arguments` too, and every node started
+    /// with `arguments` too.
+    fn create(name: &str, init_arguments: &[&str], arguments: &[&str]) -> Cluster {
         let dir = std::env::temp_dir().join(format!("paxos-node-test-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let port = free_ports();
@@ -42,6 +48,7 @@ impl Cluster {
                 "--peer-port",
                 &(port + 3).to_string(),
             ])
+            .args(init_arguments)
             .arg("--data-dir")
             .arg(&dir)
             .stdout(Stdio::null())
@@ -465,6 +472,68 @@ async fn redis_cli_works_against_any_node() {
     assert_eq!(run(1, &["DEL", "greeting"]), "1");
     assert_eq!(run(2, &["GET", "greeting"]), "");
     assert!(run(2, &["INFO"]).contains("role:"));
+}
+
+/// A cluster of four Paxos groups, as `paxos init --groups 4` makes it: leaders spread over the
+/// three nodes (group g led by the g mod 3-th node), a pipeline over keys of every group answered
+/// in order, a membership change applied in every group (and refused alike by every group when
+/// repeated), and a leader transfer of one group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_groups_spread_their_leaders_and_serve_pipelines_across_groups() {
+    let cluster = Cluster::create("groups", &["--groups", "4"], &[]);
+    let addr = cluster.addr(1);
+    let group_leader = |line: &str| -> Option<String> {
+        line.split(',').find_map(|field| field.strip_prefix("leader=")).map(str::to_string)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut leaders = Vec::new();
+        for group in 0..4 {
+            leaders.push(info(&addr, &format!("group{group}")).await.as_deref().and_then(group_leader));
+        }
+        if leaders == ["n1", "n2", "n3", "n1"].map(|leader| Some(leader.to_string())) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "leaders {leaders:?} after 30 s; expected n1, n2, n3, n1");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(info(&addr, "groups").await.as_deref(), Some("4"));
+    // k0, k2, k3 and k12 are in groups 3, 2, 1 and 0 (pinned in paxos::runtime::groups).
+    let mut pipeline = Vec::new();
+    for (key, value) in [("k0", "a"), ("k2", "b"), ("k3", "c"), ("k12", "d")] {
+        pipeline.extend(format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\n{value}\r\n", key.len()).bytes());
+    }
+    pipeline.extend(b"*2\r\n$3\r\nGET\r\n$3\r\nk12\r\n*2\r\n$3\r\nGET\r\n$2\r\nk0\r\n");
+    let (answer, _) = raw(&cluster.addr(2), &pipeline).await;
+    assert_eq!(answer, "+OK\r\n+OK\r\n+OK\r\n+OK\r\n$1\r\nd\r\n$1\r\na\r\n");
+    let member = |arguments: &[&str]| {
+        let mut command = format!("*{}\r\n$6\r\nMEMBER\r\n", arguments.len() + 1);
+        for argument in arguments {
+            command.push_str(&format!("${}\r\n{argument}\r\n", argument.len()));
+        }
+        command.into_bytes()
+    };
+    let (answer, _) = raw(&addr, &member(&["ADD", "9", "127.0.0.1:1", "127.0.0.1:2"])).await;
+    assert_eq!(answer, "+OK membership version 1\r\n");
+    for group in 0..4 {
+        let line = info(&addr, &format!("group{group}")).await.expect("group line");
+        assert!(line.ends_with("membership_version=1"), "group {group}: {line}");
+    }
+    let (answer, _) = raw(&addr, &member(&["ADD", "9", "127.0.0.1:1", "127.0.0.1:2"])).await;
+    assert_eq!(answer, "-ERR node n9 is already a member\r\n");
+    let (answer, _) = raw(&addr, &member(&["TRANSFER-LEADER", "2", "9"])).await;
+    assert_eq!(answer, "-ERR group \"9\": expected a number from 0 to 3\r\n");
+    // Group 0 moves to n3: n3 campaigns (the balancer hands the group back to n1, its preferred
+    // leader, within a second or two, so the campaign is what stays observable).
+    let elections = |text: Option<String>| text.and_then(|count| count.parse::<u64>().ok()).expect("a count");
+    let before = elections(info(&cluster.addr(3), "elections_started").await);
+    let (answer, _) = raw(&addr, &member(&["TRANSFER-LEADER", "3", "0"])).await;
+    assert!(answer.starts_with("+OK membership version"), "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while elections(info(&cluster.addr(3), "elections_started").await) == before {
+        assert!(Instant::now() < deadline, "n3 did not campaign for group 0 after the transfer");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Bad input to the `paxos` command: one line naming the problem, exit code 2.

@@ -272,9 +272,28 @@ fn key_of(operation: &Operation) -> Option<&Bytes> {
     }
 }
 
-/// What one group's request came to: the outcome of each of its operations, or one reply for all
-/// of them (the request failed as a whole, or its outcome is unknown).
-type GroupResult = Result<Vec<Outcome>, Reply>;
+/// The replies of the groups an operation went to.
+type Answers = Vec<(GroupId, Reply)>;
+
+/// The operations of a pipeline that go to one group: they become one request.
+struct Routed {
+    group: GroupId,
+    operations: Vec<Operation>,
+    /// Each operation's place in the pipeline and its kind ([`kind`]).
+    places: Vec<(usize, usize)>,
+}
+
+/// The operations bound for `group`, added to `routed` if none were yet.
+fn routed_to(routed: &mut Vec<Routed>, group: GroupId) -> &mut Routed {
+    let index = match routed.iter().position(|one| one.group == group) {
+        Some(index) => index,
+        None => {
+            routed.push(Routed { group, operations: Vec::new(), places: Vec::new() });
+            routed.len() - 1
+        }
+    };
+    &mut routed[index]
+}
 
 /// Runs `operations` as one request per group they touch (a key's group, the given group, or
 /// every group for a key-less operation) and appends one reply per operation, in order.
@@ -290,39 +309,43 @@ async fn execute(
     }
     let started = tokio::time::Instant::now();
     let groups = session.groups;
-    // Per group: its operations, each with its place in the pipeline.
-    let mut routed: Vec<Vec<(usize, Operation)>> = vec![Vec::new(); usize::from(groups)];
-    let mut kinds = Vec::with_capacity(operations.len());
+    let count = operations.len();
+    let mut routed: Vec<Routed> = Vec::new();
+    // Key-less operations (membership changes) go to every group: their places in the pipeline,
+    // in order, their kind, and each group's reply.
+    let mut spread: Vec<(usize, usize, Answers)> = Vec::new();
+    let mut read_only = true;
     for (place, (operation, group)) in operations.into_iter().enumerate() {
-        kinds.push(kind(&operation));
-        let group = group.or_else(|| key_of(&operation).map(|key| super::groups::group_of(key, groups)));
-        match group {
-            Some(group) => routed[group.index()].push((place, operation)),
+        let kind = kind(&operation);
+        read_only &= kind == 0;
+        match group.or_else(|| key_of(&operation).map(|key| super::groups::group_of(key, groups))) {
+            Some(group) => {
+                let to = routed_to(&mut routed, group);
+                to.operations.push(operation);
+                to.places.push((place, kind));
+            }
             None => {
-                for requests in &mut routed {
-                    requests.push((place, operation.clone()));
+                for group in 0..groups {
+                    let to = routed_to(&mut routed, GroupId(group));
+                    to.operations.push(operation.clone());
+                    to.places.push((place, kind));
                 }
+                spread.push((place, kind, Vec::new()));
             }
         }
     }
     // Every group's request leaves before any answer is awaited: they run side by side.
-    let mut pending = Vec::new();
-    for (index, requests) in routed.iter().enumerate().filter(|(_, requests)| !requests.is_empty()) {
-        let group = GroupId(index as u16);
+    let mut pending = Vec::with_capacity(routed.len());
+    for to in &mut routed {
         *sequence += 1;
-        let operations = requests.iter().map(|(_, operation)| operation.clone()).collect();
-        let request = Request { client, sequence: *sequence, operations };
+        let request = Request { client, sequence: *sequence, operations: std::mem::take(&mut to.operations) };
         let (reply, response) = oneshot::channel();
-        let answer = if session.calls.send(Call::Request { group, request, reply }).await.is_err() {
-            None
-        } else {
-            Some(response)
-        };
-        pending.push((group, answer));
+        let call = Call::Request { group: to.group, request, reply };
+        pending.push(session.calls.send(call).await.ok().map(|()| response));
     }
     let deadline = started + session.deadline;
-    let mut results: Vec<Option<GroupResult>> = vec![None; usize::from(groups)];
-    for (group, answer) in pending {
+    let mut replies: Vec<Option<(usize, Reply)>> = vec![None; count];
+    for (to, answer) in routed.into_iter().zip(pending) {
         let result = match answer {
             None => Err(Reply::error("UNAVAILABLE the node is shutting down; the outcome is unknown")),
             Some(response) => match tokio::time::timeout_at(deadline, response).await {
@@ -330,7 +353,7 @@ async fn execute(
                 Ok(Ok(Response { result: Err(error), .. })) => Err(Reply::error(error.to_string())),
                 Ok(Err(_)) => Err(Reply::error("UNAVAILABLE the node stopped; the outcome is unknown")),
                 Err(_) => {
-                    let _ = session.calls.send(Call::Abandon { group, client }).await;
+                    let _ = session.calls.send(Call::Abandon { group: to.group, client }).await;
                     Err(Reply::error(format!(
                         "UNAVAILABLE no quorum answered within {} ms; the outcome is unknown",
                         session.deadline.as_millis()
@@ -338,33 +361,26 @@ async fn execute(
                 }
             },
         };
-        results[group.index()] = Some(result);
-    }
-    // Each operation's reply from every group it went to, in group order.
-    let mut replies: Vec<Vec<(GroupId, Reply)>> = vec![Vec::new(); kinds.len()];
-    for (index, (requests, result)) in routed.into_iter().zip(results).enumerate() {
-        let Some(result) = result else { continue };
-        let group = GroupId(index as u16);
-        match result {
-            Ok(outcomes) => {
-                for ((place, _), outcome) in requests.into_iter().zip(outcomes) {
-                    replies[place].push((group, reply_of(outcome)));
-                }
-            }
-            Err(reply) => {
-                for (place, _) in requests {
-                    replies[place].push((group, reply.clone()));
-                }
+        // A request that failed fails as a whole: every operation of it with the same reply.
+        let each: Vec<Reply> = match result {
+            Ok(outcomes) => outcomes.into_iter().map(reply_of).collect(),
+            Err(reply) => vec![reply; to.places.len()],
+        };
+        for (&(place, kind), reply) in to.places.iter().zip(each) {
+            match spread.binary_search_by_key(&place, |(at, _, _)| *at) {
+                Ok(index) => spread[index].2.push((to.group, reply)),
+                Err(_) => replies[place] = Some((kind, reply)),
             }
         }
     }
-    let mut read_only = true;
-    for (place, answers) in replies.into_iter().enumerate() {
-        let reply = combine(answers);
+    for (place, kind, answers) in spread {
+        replies[place] = Some((kind, combine(answers)));
+    }
+    for answered in replies {
+        let (kind, reply) = answered.expect("the core answers every operation of a request");
         if let Some(metrics) = &session.metrics {
-            metrics.requests(kinds[place], result(&reply), 1);
+            metrics.requests(kind, result(&reply), 1);
         }
-        read_only &= kinds[place] == 0;
         reply.encode(out);
     }
     if let Some(metrics) = &session.metrics {
@@ -377,7 +393,7 @@ async fn execute(
 /// reply names the membership version of group 0). Otherwise the reply is the first group's
 /// error, and says in which groups the change did take effect, so that the operator knows what
 /// to run again.
-fn combine(mut answers: Vec<(GroupId, Reply)>) -> Reply {
+fn combine(mut answers: Answers) -> Reply {
     if answers.len() <= 1 {
         return answers.pop().map_or_else(|| Reply::error("ERR no group answered"), |(_, reply)| reply);
     }
@@ -448,10 +464,10 @@ fn cluster_nodes(info: &Info) -> String {
     let mut text = String::new();
     for view in &info.members {
         let member = &view.member;
-        let state = if Some(member.id) == info.leader {
+        let state = if Some(member.id) == info.first_group().leader {
             "leader"
         } else if member.id == info.node {
-            info.role.as_str()
+            info.first_group().role.as_str()
         } else {
             "follower"
         };
@@ -466,11 +482,11 @@ fn cluster_nodes(info: &Info) -> String {
 /// `MEMBER LIST`: the membership version, then one line per member: id, role, addresses, and
 /// (at the leader) how many slots behind it is.
 fn members(info: &Info) -> String {
-    let mut text = format!("membership version {}\n", info.membership_version);
+    let mut text = format!("membership version {}\n", info.first_group().membership_version);
     for view in &info.members {
         let member = &view.member;
         let lag = view.lag.map_or_else(|| "lag unknown".to_string(), |lag| format!("lag {lag}"));
-        let leader = if Some(member.id) == info.leader { " leader" } else { "" };
+        let leader = if Some(member.id) == info.first_group().leader { " leader" } else { "" };
         text.push_str(&format!(
             "{} {}{leader} client {} peer {} {lag}\n",
             member.id, view.role, member.client, member.peer

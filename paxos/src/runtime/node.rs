@@ -312,6 +312,8 @@ pub async fn run<N: Net, F: FileSystem>(
         timing: options.timing,
         metrics: options.metrics.clone(),
         balance: Balance::new(me, boot),
+        stepped: Vec::new(),
+        marked: vec![false; usize::from(options.cluster.groups)],
     };
     let inputs = Inputs {
         durable: durable_rx,
@@ -610,14 +612,19 @@ fn observed(replica: &Replica) -> Observed {
     }
 }
 
-/// Publishes every group's role and progress to the node's observer, if any changed.
-fn observe(groups: &[Group], options: &NodeOptions) {
+/// Publishes the role and progress of the groups stepped since the last time (`stepped`) to the
+/// node's observer, if any changed (every group the first time).
+fn observe(groups: &[Group], stepped: &[usize], options: &NodeOptions) {
     if let Some(observer) = &options.observer {
         observer.send_if_modified(|seen| {
-            let changed = seen.len() != groups.len()
-                || groups.iter().zip(seen.iter()).any(|(group, seen)| observed(&group.replica) != *seen);
-            if changed {
+            if seen.len() != groups.len() {
                 *seen = groups.iter().map(|group| observed(&group.replica)).collect();
+                return true;
+            }
+            let mut changed = false;
+            for &index in stepped {
+                let now = observed(&groups[index].replica);
+                changed |= std::mem::replace(&mut seen[index], now) != now;
             }
             changed
         });
@@ -746,17 +753,10 @@ fn info(groups: &[Group], options: &NodeOptions, storage: StorageStats) -> Info 
     Info {
         node: first.node(),
         cluster: cluster.cluster,
-        role: first.status().to_string(),
-        leader: first.leader(),
-        ballot: first.ballot(),
-        promised: first.promised(),
-        committed: first.log().chosen_point(),
-        applied: first.log().applied(),
         incarnation: first.incarnation(),
         keys: groups.iter().map(|group| group.replica.kv().len()).sum(),
         pending: groups.iter().map(|group| group.replica.pending()).sum(),
         members: member_views(first, options),
-        membership_version: first.membership().version,
         first: cluster.members.clone(),
         storage,
         counters,
@@ -838,6 +838,10 @@ struct Loop {
     timing: Timing,
     metrics: Option<Arc<Metrics>>,
     balance: Balance,
+    /// The groups stepped since the loop last looked at what changed (each once, in the order
+    /// first stepped), and a mark per group: only those can have changed.
+    stepped: Vec<usize>,
+    marked: Vec<bool>,
 }
 
 /// The replica's role, leader and counters as the log last reported them.
@@ -888,11 +892,15 @@ impl Loop {
                     }
                 }
             }
-            observe(&self.groups, options);
-            for index in 0..self.groups.len() {
+            let mut stepped = std::mem::take(&mut self.stepped);
+            observe(&self.groups, &stepped, options);
+            for &index in &stepped {
+                self.marked[index] = false;
                 self.notice(index);
             }
-            self.follow_membership(options, tasks);
+            self.follow_membership(&stepped, options, tasks);
+            stepped.clear();
+            self.stepped = stepped;
             while let Some((group, envelope)) = self.self_inbox.pop_front() {
                 self.groups[group.index()].replica.step(Input::Receive(envelope), &mut out);
                 self.handle(&mut disk, group.index(), &mut out);
@@ -908,7 +916,10 @@ impl Loop {
                 },
                 Some((group, envelope)) = inputs.inbox.recv() => {
                     let index = group.index();
-                    if let crate::core::Message::Accepted { slot, .. } = &envelope.message {
+                    // Votes are counted only where something reads them: the lag metric, the
+                    // balancer of several groups.
+                    let counted = self.metrics.is_some() || self.groups.len() > 1;
+                    if let (true, crate::core::Message::Accepted { slot, .. }) = (counted, &envelope.message) {
                         let through = self.groups[index].voted.entry(envelope.from).or_default();
                         *through = (*through).max(slot.0 + 1);
                     }
@@ -960,14 +971,18 @@ impl Loop {
         call: Call,
         out: &mut Vec<Output>,
     ) {
-        let mut requests: Vec<Vec<Request>> = vec![Vec::new(); self.groups.len()];
+        // Per group called, in the order first called: its requests.
+        let mut requests: Vec<(usize, Vec<Request>)> = Vec::new();
         let mut count = 0;
         let mut next = Some(call);
         while let Some(call) = next.take().or_else(|| calls.try_recv().ok()) {
             match call {
                 Call::Request { group, request, reply } => {
                     self.waiting.insert((group, request.client), reply);
-                    requests[group.index()].push(request);
+                    match requests.iter_mut().find(|(index, _)| *index == group.index()) {
+                        Some((_, of_group)) => of_group.push(request),
+                        None => requests.push((group.index(), vec![request])),
+                    }
                     count += 1;
                 }
                 Call::Abandon { group, client } => {
@@ -980,11 +995,9 @@ impl Loop {
                 break;
             }
         }
-        for (index, requests) in requests.into_iter().enumerate() {
-            if !requests.is_empty() {
-                self.groups[index].replica.step(Input::Requests(requests), out);
-                self.handle(disk, index, out);
-            }
+        for (index, requests) in requests {
+            self.groups[index].replica.step(Input::Requests(requests), out);
+            self.handle(disk, index, out);
         }
     }
 
@@ -1041,6 +1054,9 @@ impl Loop {
     /// and of every earlier step (of any group) are durable.
     fn handle<F: FileSystem>(&mut self, disk: &mut Disk<F>, index: usize, out: &mut Vec<Output>) {
         let group = self.groups[index].id;
+        if !std::mem::replace(&mut self.marked[index], true) {
+            self.stepped.push(index);
+        }
         let schedule = Schedule::new(out.drain(..));
         for change in schedule.timers {
             match change {
@@ -1139,11 +1155,17 @@ impl Loop {
     }
 
     /// Dials the members any group's membership added and hangs up on those that no group has
-    /// any more.
-    fn follow_membership(&mut self, options: &NodeOptions, tasks: &mut tokio::task::JoinSet<()>) {
+    /// any more; only the `stepped` groups' memberships can have changed.
+    fn follow_membership(
+        &mut self,
+        stepped: &[usize],
+        options: &NodeOptions,
+        tasks: &mut tokio::task::JoinSet<()>,
+    ) {
         let several = self.groups.len() > 1;
         let mut changed = false;
-        for group in &mut self.groups {
+        for &index in stepped {
+            let group = &mut self.groups[index];
             let membership = group.replica.membership();
             if membership.version == group.membership {
                 continue;

@@ -95,48 +95,39 @@ pub struct GroupInfo {
     pub membership_version: u64,
 }
 
-/// The node's status, for `INFO` and `CLUSTER NODES`. The replication fields are group 0's (the
-/// only group of a node that runs one); [`Info::groups`] has every group's.
+/// The node's status, for `INFO` and `CLUSTER NODES`. Its replication section and the members
+/// are group 0's (the only group of a node that runs one: [`Info::first_group`]); [`Info::groups`]
+/// has every group's.
 #[derive(Clone, Debug)]
 pub struct Info {
     /// This node.
     pub node: NodeId,
     /// The cluster.
     pub cluster: ClusterId,
-    /// leader, follower, candidate or recovering.
-    pub role: String,
-    /// The leader this node knows of.
-    pub leader: Option<NodeId>,
-    /// The ballot it leads or campaigns with (none on a follower: its `promised` ballot is the one it
-    /// follows, or a newer candidate's).
-    pub ballot: Option<Ballot>,
-    /// The highest ballot it promised.
-    pub promised: Ballot,
-    /// Every slot below it is known chosen here.
-    pub committed: Slot,
-    /// Every slot below it is applied here.
-    pub applied: Slot,
     /// This node's incarnation.
     pub incarnation: u64,
-    /// Keys held.
+    /// Keys held, in all groups.
     pub keys: usize,
-    /// Requests of this node's clients waiting for a response.
+    /// Requests of this node's clients waiting for a response, in all groups.
     pub pending: usize,
     /// Every member as this node knows it: addresses, role and lag.
     pub members: Vec<MemberView>,
-    /// The membership's version (0: as `init` wrote it).
-    pub membership_version: u64,
     /// The first members, as `init` wrote them.
     pub first: Vec<Member>,
     /// Storage counters.
     pub storage: StorageStats,
     /// The replicas' counters since this process started, summed over the groups.
     pub counters: crate::core::Counters,
-    /// Every group, in order.
+    /// Every group, in order (at least group 0).
     pub groups: Vec<GroupInfo>,
 }
 
 impl Info {
+    /// Group 0: what the replication section, `CLUSTER NODES` and `MEMBER LIST` show.
+    pub fn first_group(&self) -> &GroupInfo {
+        &self.groups[0]
+    }
+
     /// `MEMBER CONFIG`: what `paxos join` needs to create a new node's data directory, as JSON:
     /// the cluster id, the first members (every replica's version 0 of the membership), the
     /// members of the day with their addresses, and the number of Paxos groups.
@@ -156,7 +147,7 @@ impl Info {
         serde_json::json!({
             "cluster": self.cluster.0,
             "first": self.first,
-            "version": self.membership_version,
+            "version": self.first_group().membership_version,
             "members": members,
             "groups": self.groups.len(),
         })
@@ -177,8 +168,9 @@ impl Info {
     /// The text of `INFO`: the replication fields (group 0's), then one line per group in the
     /// style of Redis's keyspace lines (`group0:role=leader,leader=n1,...`).
     pub fn render(&self) -> String {
-        let leader = self.leader.map_or_else(|| "none".to_string(), |leader| leader.to_string());
-        let ballot = self.ballot.map_or_else(|| "none".to_string(), |ballot| ballot.to_string());
+        let first = self.first_group();
+        let leader = first.leader.map_or_else(|| "none".to_string(), |leader| leader.to_string());
+        let ballot = first.ballot.map_or_else(|| "none".to_string(), |ballot| ballot.to_string());
         let mut text = format!(
             "# Replication\r\nrole:{}\r\nnode:{}\r\nleader:{leader}\r\nballot:{ballot}\r\npromised:{}\r\n\
              committed_slot:{}\r\napplied_slot:{}\r\nincarnation:{}\r\ncluster_id:{}\r\nmembers:{}\r\n\
@@ -186,15 +178,15 @@ impl Info {
              # Keyspace\r\nkeys:{}\r\npending_requests:{}\r\n\
              # Storage\r\nwal_records:{}\r\nwal_bytes:{}\r\nwal_syncs:{}\r\nsnapshots:{}\r\n\
              # Stats\r\nelections_started:{}\r\nslots_reaccepted:{}\r\nslots_overwritten:{}\r\n",
-            self.role,
+            first.role,
             self.node,
-            self.promised,
-            self.committed.0,
-            self.applied.0,
+            first.promised,
+            first.committed.0,
+            first.applied.0,
             self.incarnation,
             self.cluster,
             self.members.len(),
-            self.membership_version,
+            first.membership_version,
             self.members.iter().filter(|member| member.role == "voter").count(),
             self.members.iter().filter(|member| member.role == "learner").count(),
             self.ids("voter"),

@@ -61,8 +61,9 @@ struct Shape {
     peer_port: Option<u16>,
     /// Paxos groups every node runs (default 1): keys are spread over them by crc32c(key) mod
     /// GROUPS, each group with its own log and leader, the leaders spread over the nodes, one
-    /// write-ahead log and one fsync per node for all. Fixed when the cluster is created.
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    /// write-ahead log and one fsync per node for all. Fixed when the cluster is created. At most
+    /// 64: the node loop looks through every group's armed timers for the next one on each step.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     groups: Option<u16>,
 }
 
