@@ -427,6 +427,11 @@ mod tests {
                 r#"{"name": "x", "description": "", "duration": 5, "faults": [{"once": {"at": 1, "hold": 1, "fault": {"storage-loss": {"target": "all"}}}}]}"#,
                 "faults[0]: storage-loss of all",
             ),
+            (r#"{"name": "x", "description": "", "groups": 0, "duration": 5, "faults": []}"#, "groups 0"),
+            (
+                r#"{"name": "x", "description": "", "groups": 2, "duration": 5, "faults": [{"once": {"at": 1, "hold": 1, "fault": {"isolate": {"target": "leader-of-group-2"}}}}]}"#,
+                "faults[0]: target leader-of-group-2: the scenario runs groups 0 to 1",
+            ),
         ];
         for (json, expected) in cases {
             let scenario: Scenario = serde_json::from_str(json).expect("parses");
@@ -440,7 +445,9 @@ mod tests {
     fn a_target_that_is_no_target_is_refused_by_the_parser() {
         let error = serde_json::from_str::<Target>(r#""somebody""#).expect_err("refused").to_string();
         assert!(
-            error.contains("expected leader, follower, followers, random, minority, all, or a node n1..n9"),
+            error.contains(
+                "expected leader, follower, followers, random, minority, all, a node n1..n9, or leader-of-group-N"
+            ),
             "{error}"
         );
     }
