@@ -517,7 +517,10 @@ async fn four_groups_spread_their_leaders_and_serve_pipelines_across_groups() {
     assert_eq!(answer, "+OK membership version 1\r\n");
     for group in 0..4 {
         let line = info(&addr, &format!("group{group}")).await.expect("group line");
-        assert!(line.ends_with("membership_version=1"), "group {group}: {line}");
+        assert!(
+            line.ends_with("membership_version=1,voter_ids=1/2/3,learner_ids=9"),
+            "group {group}: {line}"
+        );
     }
     let (answer, _) = raw(&addr, &member(&["ADD", "9", "127.0.0.1:1", "127.0.0.1:2"])).await;
     assert_eq!(answer, "-ERR node n9 is already a member\r\n");

@@ -9,18 +9,21 @@
 //! an independent replica of the same core, with its own log, leader, keys and membership. They
 //! share the node's connections (every message names its group), its storage thread and its
 //! write-ahead log. With more than one group, leaders are spread: the leader of a group that is
-//! not the group's preferred leader hands the group over to it (see [`Balance`]).
+//! not the group's preferred leader hands the group over to it (see [`Balance`]). A membership
+//! change that some groups applied and others missed (an operator's `MEMBER` that half
+//! succeeded) is carried to the others by their leaders ([`groups::catch_up`]).
 
 use super::clients;
 use super::clock::Clock;
 use super::env::Net;
+use super::groups;
 use super::peer::{self, PeerOptions, Routed};
 use super::session::{Call, Control, GroupInfo, Info, MemberView, Session};
 use super::setup::{ClusterConfig, Member};
 use crate::client::resp::Limits;
 use crate::core::{
-    Action, Ballot, ClientId, ClusterId, Config, GroupId, Input, Membership, NodeId, Operation, Output,
-    Persist, Replica, Request, Response, Schedule, Slot, Status, Timer, TimerChange,
+    Action, Ballot, Change, ClientId, ClusterId, Config, GroupId, Input, Membership, NodeId, Operation,
+    Output, Persist, Replica, Request, Response, Schedule, Slot, Status, Timer, TimerChange,
 };
 use crate::metrics::{self, Metrics};
 use crate::storage::fs::FileSystem;
@@ -294,6 +297,7 @@ pub async fn run<N: Net, F: FileSystem>(
             voted: BTreeMap::new(),
             membership: 0,
             handed_over: None,
+            behind: None,
         })
         .collect();
     let state = Loop {
@@ -735,6 +739,8 @@ fn group_info(group: &Group) -> GroupInfo {
         applied: replica.log().applied(),
         keys: replica.kv().len(),
         membership_version: replica.membership().version,
+        voters: replica.membership().voters,
+        learners: replica.membership().learners,
     }
 }
 
@@ -788,6 +794,9 @@ struct Group {
     membership: u64,
     /// When this node last handed the group to its preferred leader.
     handed_over: Option<Instant>,
+    /// The change that would catch this group up with the others' membership, as the last check
+    /// found it (see [`Loop::reconcile`]).
+    behind: Option<Change>,
 }
 
 /// Spreads the leaders of a node's groups when it runs more than one: the preferred leader of
@@ -799,7 +808,8 @@ struct Group {
 /// that answer, so its groups spread over the others, and come back to it once it answers and
 /// has caught up.
 struct Balance {
-    /// The balancer's client id: its own on each node and boot, outside the connections' ids.
+    /// The balancer's client id: its own on each node and boot, outside the connections' ids
+    /// (the membership reconciler proposes under it too; nobody waits for either's replies).
     client: ClientId,
     sequence: u64,
 }
@@ -940,7 +950,10 @@ impl Loop {
                         publish(&self.groups, metrics);
                     }
                 }
-                _ = balance_tick.tick(), if balancing => self.rebalance(&mut disk, &mut out),
+                _ = balance_tick.tick(), if balancing => {
+                    self.reconcile(&mut disk, &mut out);
+                    self.rebalance(&mut disk, &mut out);
+                }
                 () = sleep_until(next_timer), if next_timer.is_some() => {
                     // Due by the same arithmetic that chose the wake-up (see `Clock::until`).
                     let due: Vec<(GroupId, Timer)> = self
@@ -997,6 +1010,42 @@ impl Loop {
         }
         for (index, requests) in requests {
             self.groups[index].replica.step(Input::Requests(requests), out);
+            self.handle(disk, index, out);
+        }
+    }
+
+    /// With several groups: proposes, in each group this node leads, the membership change that
+    /// catches it up with what the other groups applied ([`groups::catch_up`]). A change is
+    /// proposed when two checks in a row found it missing, so that an operator's change that is
+    /// still on its way to this group is not proposed twice (the second would be refused); a
+    /// change the core refuses (a learner not caught up yet) is proposed again two checks later.
+    fn reconcile<F: FileSystem>(&mut self, disk: &mut Disk<F>, out: &mut Vec<Output>) {
+        let memberships: Vec<Membership> =
+            self.groups.iter().map(|group| group.replica.membership().clone()).collect();
+        let all: Vec<&Membership> = memberships.iter().collect();
+        for (index, membership) in memberships.iter().enumerate() {
+            let change = (self.groups[index].replica.status() == Status::Leader)
+                .then(|| groups::catch_up(membership, &all))
+                .flatten();
+            let group = &mut self.groups[index];
+            if change.is_none() || change != group.behind {
+                group.behind = change;
+                continue;
+            }
+            let change = group.behind.take().expect("found twice");
+            tracing::info!(
+                node = %self.me,
+                group = %group.id,
+                "group {}: proposing {change:?}, which other groups have applied and this one has not",
+                group.id.0
+            );
+            self.balance.sequence += 1;
+            let request = Request {
+                client: self.balance.client,
+                sequence: self.balance.sequence,
+                operations: vec![Operation::Member(change)],
+            };
+            self.groups[index].replica.step(Input::Requests(vec![request]), out);
             self.handle(disk, index, out);
         }
     }

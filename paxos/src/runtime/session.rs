@@ -93,6 +93,10 @@ pub struct GroupInfo {
     pub keys: usize,
     /// Its membership's version.
     pub membership_version: u64,
+    /// Its voters.
+    pub voters: crate::core::NodeSet,
+    /// Its learners.
+    pub learners: crate::core::NodeSet,
 }
 
 /// The node's status, for `INFO` and `CLUSTER NODES`. Its replication section and the members
@@ -207,7 +211,7 @@ impl Info {
             let ballot = group.ballot.map_or_else(|| "none".to_string(), |ballot| ballot.to_string());
             text.push_str(&format!(
                 "group{}:role={},leader={leader},ballot={ballot},promised={},committed_slot={},\
-                 applied_slot={},keys={},membership_version={}\r\n",
+                 applied_slot={},keys={},membership_version={},voter_ids={},learner_ids={}\r\n",
                 group.group.0,
                 group.role,
                 group.promised,
@@ -215,8 +219,15 @@ impl Info {
                 group.applied.0,
                 group.keys,
                 group.membership_version,
+                slashed(group.voters),
+                slashed(group.learners),
             ));
         }
         text
     }
+}
+
+/// `set`'s ids separated by slashes (`1/2/3`): a group line's values are separated by commas.
+fn slashed(set: crate::core::NodeSet) -> String {
+    set.iter().map(|node| node.0.to_string()).collect::<Vec<_>>().join("/")
 }
