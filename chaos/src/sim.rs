@@ -165,6 +165,11 @@ pub fn one_way(from: &[u8], to: &[u8]) -> Vec<(u8, u8)> {
     from.iter().flat_map(|&x| to.iter().filter(move |&&y| y != x).map(move |&y| (x, y))).collect()
 }
 
+/// `set` as `1,2,3`.
+fn ids(set: paxos::core::NodeSet) -> String {
+    set.iter().map(|node| node.0.to_string()).collect::<Vec<_>>().join(",")
+}
+
 fn now() -> u64 {
     turmoil::sim_elapsed().unwrap_or_default().as_nanos() as u64
 }
@@ -315,9 +320,16 @@ impl World {
                 let groups = usize::from(self.options.groups);
                 let seen: Vec<&Vec<Observed>> =
                     shared.members.iter().map(|&node| &shared.observed[usize::from(node) - 1]).collect();
-                // Every group: applied alike on every member, none recovering, one leading.
+                // Every group: applied alike on every member, none recovering, one leading; and
+                // every group with the same members (a change some groups missed is carried to
+                // the others by their leaders).
                 shared.finished == self.options.clients
                     && seen.iter().all(|groups_seen| groups_seen.len() == groups)
+                    && seen.iter().all(|groups_seen| {
+                        groups_seen.iter().all(|group| {
+                            group.voters == groups_seen[0].voters && group.learners == groups_seen[0].learners
+                        })
+                    })
                     && (0..groups).all(|group| {
                         seen.iter()
                             .all(|one| one[group].applied == seen[0][group].applied && !one[group].recovering)
@@ -338,10 +350,12 @@ impl World {
                             .iter()
                             .map(|seen| {
                                 format!(
-                                    "applied {}{}{}",
+                                    "applied {}{}{} voters {} learners {}",
                                     seen.applied.0,
                                     if seen.leader { " leading" } else { "" },
-                                    if seen.recovering { " recovering" } else { "" }
+                                    if seen.recovering { " recovering" } else { "" },
+                                    ids(seen.voters),
+                                    ids(seen.learners)
                                 )
                             })
                             .collect();
@@ -573,10 +587,14 @@ impl Cluster for World {
         let groups = self.observed_groups(node);
         let seen = groups.first().copied().unwrap_or_default();
         let nodes = |set: paxos::core::NodeSet| set.iter().map(|node| node.0).collect();
-        // Every group applies an operator's change: the view's version is the least any group has
-        // applied, so that a change counts as applied here once every group applied it.
+        // Every group applies an operator's change: while this node's groups disagree on the
+        // members (one has applied a change another has not yet), it has no view to act on, as an
+        // operator reading its INFO would wait; the view's version is the least any group has
+        // applied.
+        let agreed =
+            groups.iter().all(|group| group.voters == seen.voters && group.learners == seen.learners);
         let version = groups.iter().map(|group| group.membership_version).min().unwrap_or_default();
-        (!seen.voters.is_empty()).then(|| MembershipView {
+        (!seen.voters.is_empty() && agreed).then(|| MembershipView {
             version,
             voters: nodes(seen.voters),
             learners: nodes(seen.learners),

@@ -101,6 +101,34 @@ pub fn all() -> Vec<Scenario> {
             )
         },
         Scenario {
+            groups: 4,
+            spares: 2,
+            workload: Workload { clients: 8, keys: 16, ..Workload::default() },
+            ..scenario(
+                "groups-membership",
+                "Four Paxos groups per node while an operator replaces a lost node, adds one and \
+                 removes the leader, under partitions, isolations and crashes. Every change goes \
+                 to every group; one that some groups miss (their leader cut off, their learner not \
+                 caught up yet) is carried to them by their leaders, so that every group ends with \
+                 the same members, and the operator waits for that before the next change.",
+                20.0,
+                vec![
+                    once(1.0, 0.0, Fault::ReplaceNode { target: Target::Follower }),
+                    once(7.0, 0.0, Fault::AddNode),
+                    once(12.0, 0.0, Fault::RemoveNode { target: leader }),
+                    repeat(
+                        (1.0, 3.0),
+                        (0.5, 2.0),
+                        vec![
+                            Fault::PartitionHalves,
+                            Fault::Isolate { target: Target::GroupLeader(2) },
+                            Fault::Kill { target: Target::Random },
+                        ],
+                    ),
+                ],
+            )
+        },
+        Scenario {
             nodes: 5,
             ..scenario(
                 "majorities-ring",

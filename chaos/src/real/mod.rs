@@ -57,7 +57,7 @@ pub struct RealOptions {
     pub target: Target,
 }
 
-/// What a node last answered to `INFO`.
+/// What a node last answered to `INFO` about one of its groups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeInfo {
     /// Leading.
@@ -77,7 +77,7 @@ pub struct NodeInfo {
 }
 
 fn id_bits(ids: &str) -> Option<u64> {
-    ids.split(',').filter(|id| !id.is_empty()).try_fold(0u64, |bits, id| {
+    ids.split([',', '/']).filter(|id| !id.is_empty()).try_fold(0u64, |bits, id| {
         let id: u32 = id.parse().ok()?;
         Some(bits | 1u64.checked_shl(id)?)
     })
@@ -87,20 +87,57 @@ fn bit_ids(bits: u64) -> Vec<u8> {
     (0..64u8).filter(|&id| bits & (1 << id) != 0).collect()
 }
 
-/// Parses the text of `INFO` (our node's fields).
-pub fn parse_info(text: &str) -> Option<NodeInfo> {
+/// Parses the text of `INFO` (our node's fields): one [`NodeInfo`] per group, from the `# Groups`
+/// lines (`group1:role=leader,...,voter_ids=1/2/3,learner_ids=`) of a node that runs several, or
+/// from the replication section.
+pub fn parse_info(text: &str) -> Option<Vec<NodeInfo>> {
+    let lines: Vec<&str> =
+        text.lines().filter(|line| line.starts_with("group") && line.contains(":role=")).collect();
+    if lines.is_empty() {
+        return parse_replication(text).map(|info| vec![info]);
+    }
+    lines
+        .iter()
+        .enumerate()
+        .map(|(index, line)| {
+            let (name, fields) = line.trim_end().split_once(':')?;
+            if name != format!("group{index}") {
+                return None;
+            }
+            let field = |wanted: &str| {
+                fields.split(',').find_map(|pair| {
+                    pair.split_once('=').filter(|(key, _)| *key == wanted).map(|(_, value)| value)
+                })
+            };
+            Some(NodeInfo {
+                leader: field("role")? == "leader",
+                ballot: ballot(field("ballot")?),
+                applied: field("applied_slot")?.parse().ok()?,
+                recovering: field("role")? == "recovering",
+                membership_version: field("membership_version")?.parse().ok()?,
+                voters: id_bits(field("voter_ids")?)?,
+                learners: id_bits(field("learner_ids")?)?,
+            })
+        })
+        .collect()
+}
+
+/// `3.2`: round 3 of node 2; `none`.
+fn ballot(text: &str) -> Option<(u64, u8)> {
+    let (round, node) = text.split_once('.')?;
+    Some((round.parse().ok()?, node.parse().ok()?))
+}
+
+/// The replication section of `INFO`: group 0.
+fn parse_replication(text: &str) -> Option<NodeInfo> {
     let field = |name: &str| {
         text.lines()
             .find_map(|line| line.trim_end().strip_prefix(name).and_then(|rest| rest.strip_prefix(':')))
     };
     let role = field("role")?;
-    let ballot = field("ballot").and_then(|ballot| {
-        let (round, node) = ballot.split_once('.')?;
-        Some((round.parse().ok()?, node.parse().ok()?))
-    });
     Some(NodeInfo {
         leader: role == "leader",
-        ballot,
+        ballot: field("ballot").and_then(ballot),
         applied: field("applied_slot")?.parse().ok()?,
         recovering: role == "recovering",
         membership_version: field("membership_version").and_then(|version| version.parse().ok()).unwrap_or(0),
@@ -113,7 +150,8 @@ pub fn parse_info(text: &str) -> Option<NodeInfo> {
 #[derive(Default)]
 struct Shared {
     history: Vec<String>,
-    observed: Vec<Option<NodeInfo>>,
+    /// Per machine, per group.
+    observed: Vec<Option<Vec<NodeInfo>>>,
     stop: bool,
     finished: usize,
     /// The machines in the cluster now (clients connect to them).
@@ -385,12 +423,23 @@ fn converge(shared: &Mutex<Shared>, clients: usize, within: Duration) -> Result<
     loop {
         {
             let shared = shared.lock().expect("shared");
-            let all: Option<Vec<NodeInfo>> =
-                shared.members.iter().map(|&node| shared.observed[usize::from(node) - 1]).collect();
+            let all: Option<Vec<&Vec<NodeInfo>>> =
+                shared.members.iter().map(|&node| shared.observed[usize::from(node) - 1].as_ref()).collect();
+            // Every group: applied alike on every member, none recovering, one leading; and on
+            // every member every group with the same members.
             if let Some(all) = &all {
+                let groups = all.first().map_or(0, |first| first.len());
                 if shared.finished == clients
-                    && all.iter().all(|info| info.applied == all[0].applied && !info.recovering)
-                    && all.iter().any(|info| info.leader)
+                    && all.iter().all(|node| node.len() == groups)
+                    && (0..groups).all(|group| {
+                        all.iter().all(|node| {
+                            node[group].applied == all[0][group].applied && !node[group].recovering
+                        }) && all.iter().any(|node| node[group].leader)
+                    })
+                    && all.iter().all(|node| {
+                        node.iter()
+                            .all(|group| group.voters == node[0].voters && group.learners == node[0].learners)
+                    })
                 {
                     return Ok(());
                 }
@@ -399,13 +448,23 @@ fn converge(shared: &Mutex<Shared>, clients: usize, within: Duration) -> Result<
                 let nodes: Vec<String> = shared
                     .members
                     .iter()
-                    .map(|&node| match shared.observed[usize::from(node) - 1] {
-                        Some(info) => format!(
-                            "n{node} applied {}{}{}",
-                            info.applied,
-                            if info.leader { " leading" } else { "" },
-                            if info.recovering { " recovering" } else { "" }
-                        ),
+                    .map(|&node| match &shared.observed[usize::from(node) - 1] {
+                        Some(groups) => {
+                            let each: Vec<String> = groups
+                                .iter()
+                                .map(|info| {
+                                    format!(
+                                        "applied {}{}{} voters {:?} learners {:?}",
+                                        info.applied,
+                                        if info.leader { " leading" } else { "" },
+                                        if info.recovering { " recovering" } else { "" },
+                                        bit_ids(info.voters),
+                                        bit_ids(info.learners)
+                                    )
+                                })
+                                .collect();
+                            format!("n{node} {}", each.join(" | "))
+                        }
                         None => format!("n{node} not answering"),
                     })
                     .collect();
@@ -436,11 +495,17 @@ impl Cluster for RealCluster {
     }
 
     fn membership_of(&self, node: u8) -> Option<MembershipView> {
-        let info = self.shared.lock().expect("shared").observed[usize::from(node) - 1]?;
-        (info.voters != 0).then(|| MembershipView {
-            version: info.membership_version,
-            voters: bit_ids(info.voters),
-            learners: bit_ids(info.learners),
+        let groups = self.shared.lock().expect("shared").observed[usize::from(node) - 1].clone()?;
+        let first = *groups.first()?;
+        // As in simulation: no view while this node's groups disagree on the members; the
+        // version is the least any group has applied.
+        let agreed =
+            groups.iter().all(|group| group.voters == first.voters && group.learners == first.learners);
+        let version = groups.iter().map(|group| group.membership_version).min().unwrap_or_default();
+        (first.voters != 0 && agreed).then(|| MembershipView {
+            version,
+            voters: bit_ids(first.voters),
+            learners: bit_ids(first.learners),
         })
     }
 
@@ -546,13 +611,22 @@ impl Cluster for RealCluster {
     }
 
     fn leader(&self) -> Option<u8> {
+        self.leader_of(0)
+    }
+
+    fn leader_of(&self, group: u16) -> Option<u8> {
         let shared = self.shared.lock().expect("shared");
+        let seen = |node: u8| {
+            shared.observed[usize::from(node) - 1]
+                .as_ref()
+                .and_then(|groups| groups.get(usize::from(group)).copied())
+        };
         shared
             .members
             .iter()
             .copied()
-            .filter(|&node| shared.observed[usize::from(node) - 1].is_some_and(|info| info.leader))
-            .max_by_key(|&node| shared.observed[usize::from(node) - 1].and_then(|info| info.ballot))
+            .filter(|&node| seen(node).is_some_and(|info| info.leader))
+            .max_by_key(|&node| seen(node).and_then(|info| info.ballot))
     }
 
     fn is_down(&self, node: u8) -> bool {
@@ -561,7 +635,8 @@ impl Cluster for RealCluster {
 
     fn recovering(&self, node: u8) -> bool {
         self.shared.lock().expect("shared").observed[usize::from(node) - 1]
-            .is_some_and(|info| info.recovering)
+            .as_ref()
+            .is_some_and(|groups| groups.iter().any(|info| info.recovering))
     }
 
     fn cut(&mut self, links: &[(u8, u8)]) {
@@ -1121,5 +1196,58 @@ mod scratch_tests {
         remove_scratch(&elsewhere);
         assert!(elsewhere.exists(), "a folder that is not chaos's scratch stays");
         let _ = std::fs::remove_dir_all(&elsewhere);
+    }
+}
+
+#[cfg(test)]
+mod info_tests {
+    use super::{parse_info, NodeInfo};
+
+    /// A node with two groups: one entry per `# Groups` line, in group order, with its members.
+    #[test]
+    fn info_of_a_node_with_groups_gives_each_group_its_leader_and_members() {
+        let text = "# Replication\r\nrole:leader\r\nnode:n1\r\nballot:3.1\r\napplied_slot:40\r\n\
+                    membership_version:2\r\nvoter_ids:1,2,3\r\nlearner_ids:\r\n# Groups\r\ngroups:2\r\n\
+                    group0:role=leader,leader=n1,ballot=3.1,promised=3.1,committed_slot=40,applied_slot=40,keys=5,membership_version=2,voter_ids=1/2/3,learner_ids=\r\n\
+                    group1:role=follower,leader=n2,ballot=none,promised=2.2,committed_slot=17,applied_slot=16,keys=4,membership_version=1,voter_ids=1/2,learner_ids=4\r\n";
+        let groups = parse_info(text).expect("parses");
+        assert_eq!(
+            groups,
+            [
+                NodeInfo {
+                    leader: true,
+                    ballot: Some((3, 1)),
+                    applied: 40,
+                    recovering: false,
+                    membership_version: 2,
+                    voters: 0b1110,
+                    learners: 0,
+                },
+                NodeInfo {
+                    leader: false,
+                    ballot: None,
+                    applied: 16,
+                    recovering: false,
+                    membership_version: 1,
+                    voters: 0b110,
+                    learners: 0b1_0000,
+                },
+            ]
+        );
+    }
+
+    /// Without group lines (a node of an earlier version) the replication section is group 0; a
+    /// group line without its fields, or out of order, is no reading at all.
+    #[test]
+    fn info_without_group_lines_is_group_zero_and_a_broken_group_line_is_none() {
+        let text = "role:recovering\r\nballot:none\r\napplied_slot:7\r\nvoter_ids:1,2\r\n";
+        let groups = parse_info(text).expect("parses");
+        assert_eq!(groups.len(), 1);
+        assert!(groups[0].recovering && groups[0].voters == 0b110 && groups[0].applied == 7);
+        assert_eq!(parse_info("group0:role=leader,ballot=1.1\r\n"), None);
+        assert_eq!(
+            parse_info("group1:role=leader,ballot=none,applied_slot=1,membership_version=0,voter_ids=1,learner_ids=\r\n"),
+            None
+        );
     }
 }
