@@ -122,3 +122,77 @@ impl<'de> Deserialize<'de> for Bytes {
         deserializer.deserialize_bytes(BytesVisitor)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::de::value::{BytesDeserializer, Error, SeqDeserializer, StrDeserializer};
+    use serde::de::IntoDeserializer;
+    use std::collections::BTreeMap;
+
+    /// Every view of a `Bytes` is the bytes it was made from, whichever way it was made: the
+    /// runtime reads keys and values through each of them.
+    #[test]
+    fn every_conversion_keeps_the_bytes_and_every_view_shows_them() {
+        let made = [
+            Bytes::from(&b"k\x001"[..]),
+            Bytes::from(b"k\x001"),
+            Bytes::from(b"k\x001".to_vec()),
+            Bytes::from("k\u{0}1"),
+            Bytes::from(String::from("k\u{0}1")),
+        ];
+        for bytes in &made {
+            assert_eq!(bytes.as_slice(), b"k\x001");
+            assert_eq!(<Bytes as AsRef<[u8]>>::as_ref(bytes), b"k\x001");
+            assert_eq!(<Bytes as Borrow<[u8]>>::borrow(bytes), b"k\x001");
+            assert_eq!(&**bytes, b"k\x001");
+            assert_eq!(bytes, &made[0]);
+        }
+        // A map keyed by `Bytes` is searched with a plain slice through `Borrow`.
+        let map: BTreeMap<Bytes, u8> = [(Bytes::from("a"), 1), (Bytes::from("b"), 2)].into();
+        assert_eq!((map.get(&b"b"[..]), map.get(&b"c"[..])), (Some(&2), None));
+        assert!(Bytes::default().is_empty());
+    }
+
+    #[test]
+    fn debug_shows_text_as_a_string_and_anything_else_in_hex() {
+        assert_eq!(format!("{:?}", Bytes::from("a\"b")), "\"a\\\"b\"");
+        assert_eq!(format!("{:?}", Bytes::from(&[0xff, 0x00, 0x7f][..])), "0xff007f");
+    }
+
+    /// Serialised as a byte string; read back from a byte string, a byte buffer, a string or a
+    /// sequence of numbers, as the formats that store and send it produce.
+    #[test]
+    fn it_serialises_as_bytes_and_reads_back_from_every_form_a_format_gives() {
+        assert_eq!(serde_json::to_string(&Bytes::from("ab")).expect("serialises"), "[97,98]");
+        let from_bytes = Bytes::deserialize(BytesDeserializer::<Error>::new(b"ab")).expect("bytes");
+        let from_str = Bytes::deserialize(StrDeserializer::<Error>::new("ab")).expect("str");
+        let from_seq =
+            Bytes::deserialize(SeqDeserializer::<_, Error>::new([97u8, 98].into_iter())).expect("seq");
+        let from_buf = Bytes::deserialize(ByteBuf(b"ab".to_vec())).expect("byte buf");
+        for read in [from_bytes, from_str, from_seq, from_buf] {
+            assert_eq!(read.as_slice(), b"ab");
+        }
+        let refused: Result<Bytes, Error> = Bytes::deserialize(7u32.into_deserializer());
+        assert_eq!(
+            refused.expect_err("a number is no byte string").to_string(),
+            "invalid type: integer `7`, expected a byte string"
+        );
+    }
+
+    /// A deserializer that hands over an owned buffer (`visit_byte_buf`), as binary formats do.
+    struct ByteBuf(Vec<u8>);
+
+    impl<'de> Deserializer<'de> for ByteBuf {
+        type Error = Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            visitor.visit_byte_buf(self.0)
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 char str string bytes byte_buf option unit
+            unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+        }
+    }
+}
