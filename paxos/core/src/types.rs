@@ -182,3 +182,51 @@ impl FromIterator<NodeId> for NodeSet {
         set
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Operators read these forms in `INFO`, logs and errors: pinned.
+    #[test]
+    fn identifiers_display_as_operators_read_them() {
+        let shown = [
+            NodeId(7).to_string(),
+            GroupId(3).to_string(),
+            Ballot { round: 12, node: NodeId(2) }.to_string(),
+            Slot(40).to_string(),
+            ClientId(9).to_string(),
+            ClusterId(0xab).to_string(),
+        ];
+        assert_eq!(shown, ["n7", "g3", "12.2", "40", "c9", "00000000000000ab"]);
+        assert_eq!((NodeId(7).index(), GroupId(3).index()), (7, 3));
+        assert_eq!(
+            Ballot { round: 12, node: NodeId(2) }.next_for(NodeId(1)),
+            Ballot { round: 13, node: NodeId(1) }
+        );
+        assert_eq!(Slot(40).next(), Slot(41));
+    }
+
+    #[test]
+    fn a_node_set_is_a_set_of_ids_below_its_capacity() {
+        let mut set = NodeSet::new();
+        assert!(set.is_empty() && set.len() == 0 && set.majority() == 1);
+        assert!(set.insert(NodeId(1)));
+        assert!(set.insert(NodeId(63)));
+        assert!(!set.insert(NodeId(1)), "already in");
+        assert!(set.insert(NodeId(0)));
+        assert_eq!(set.iter().collect::<Vec<_>>(), [NodeId(0), NodeId(1), NodeId(63)]);
+        assert!(set.contains(NodeId(63)) && !set.contains(NodeId(2)) && !set.is_empty());
+        assert_eq!((set.len(), set.majority()), (3, 2));
+        set.remove(NodeId(0));
+        set.remove(NodeId(5));
+        assert_eq!(set.iter().collect::<Vec<_>>(), [NodeId(1), NodeId(63)]);
+        let other: NodeSet = [NodeId(2), NodeId(63)].into_iter().collect();
+        assert_eq!(set.intersection(other).iter().collect::<Vec<_>>(), [NodeId(63)]);
+        assert_eq!(set.union(other).iter().collect::<Vec<_>>(), [NodeId(1), NodeId(2), NodeId(63)]);
+        set.remove(NodeId(63));
+        assert_eq!(set.iter().collect::<Vec<_>>(), [NodeId(1)]);
+        let four: NodeSet = (1..=4).map(NodeId).collect();
+        assert_eq!((four.len(), four.majority()), (4, 3));
+    }
+}
