@@ -287,3 +287,67 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each problem is named, the first one found; a valid configuration passes.
+    #[test]
+    fn a_configuration_with_a_problem_is_refused_naming_it() {
+        let valid = Config::new(NodeId(1), vec![NodeId(1), NodeId(2), NodeId(3)]);
+        assert_eq!(valid.validate(), Ok(()));
+        let cases: [(Box<dyn Fn(&mut Config)>, &str); 6] = [
+            (Box::new(|config| config.members.push(NodeId(2))), "node n2 appears twice among the members"),
+            (Box::new(|config| config.learners = vec![NodeId(3)]), "node n3 appears twice among the members"),
+            (
+                Box::new(|config| config.learners = vec![NodeId(64)]),
+                "node id n64 is too large: ids must be below 64",
+            ),
+            (Box::new(|config| config.node = NodeId(64)), "node id n64 is too large: ids must be below 64"),
+            (Box::new(|config| config.members.clear()), "members must be at least 1"),
+            (Box::new(|config| config.log_retain_bytes = 0), "log_retain_bytes must be at least 1"),
+        ];
+        for (change, expected) in cases {
+            let mut config = valid.clone();
+            change(&mut config);
+            assert_eq!(config.validate().map_err(|error| error.to_string()), Err(expected.to_string()));
+        }
+        let mut learner = valid.clone();
+        learner.learners = vec![NodeId(63)];
+        assert_eq!(learner.validate(), Ok(()), "id 63 is the largest allowed");
+    }
+
+    /// The names are the command lines' (`--mutant stale-promises`); four of them break only
+    /// membership changes, and only runs that change the membership can show them.
+    #[cfg(feature = "mutants")]
+    #[test]
+    fn every_mutant_has_its_own_command_line_name_and_four_are_about_membership() {
+        let names: Vec<&str> = Mutant::ALL.iter().map(|mutant| mutant.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "forget-promise",
+                "send-before-persist",
+                "minority-quorum",
+                "skip-prepare",
+                "no-recovery",
+                "unconfirmed-reads",
+                "early-votes",
+                "first-reported-value",
+                "stale-promises",
+                "accept-below-promise",
+                "ignore-reported-slots",
+                "commit-any-ballot",
+                "config-on-accept",
+                "two-changes",
+                "swap-without-election",
+                "removed-votes",
+            ]
+        );
+        assert_eq!(Mutant::None.name(), "none");
+        let membership: Vec<&str> =
+            Mutant::ALL.iter().filter(|mutant| mutant.is_membership()).map(|mutant| mutant.name()).collect();
+        assert_eq!(membership, ["config-on-accept", "two-changes", "swap-without-election", "removed-votes"]);
+    }
+}
