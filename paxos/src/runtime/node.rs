@@ -1039,15 +1039,27 @@ impl Loop {
                 "group {}: proposing {change:?}, which other groups have applied and this one has not",
                 group.id.0
             );
-            self.balance.sequence += 1;
-            let request = Request {
-                client: self.balance.client,
-                sequence: self.balance.sequence,
-                operations: vec![Operation::Member(change)],
-            };
-            self.groups[index].replica.step(Input::Requests(vec![request]), out);
-            self.handle(disk, index, out);
+            self.propose(disk, index, Operation::Member(change), out);
         }
+    }
+
+    /// Proposes `operation` in group `index` as the node itself (the balancer's client; nobody
+    /// waits for the reply).
+    fn propose<F: FileSystem>(
+        &mut self,
+        disk: &mut Disk<F>,
+        index: usize,
+        operation: Operation,
+        out: &mut Vec<Output>,
+    ) {
+        self.balance.sequence += 1;
+        let request = Request {
+            client: self.balance.client,
+            sequence: self.balance.sequence,
+            operations: vec![operation],
+        };
+        self.groups[index].replica.step(Input::Requests(vec![request]), out);
+        self.handle(disk, index, out);
     }
 
     /// With several groups: hands each group this node leads but is not the preferred leader of
@@ -1085,15 +1097,8 @@ impl Loop {
                 "group {}: handing leadership to its preferred leader {preferred}",
                 group.id.0
             );
-            self.balance.sequence += 1;
-            let request = Request {
-                client: self.balance.client,
-                sequence: self.balance.sequence,
-                operations: vec![Operation::Transfer { to: preferred }],
-            };
             self.groups[index].handed_over = Some(now);
-            self.groups[index].replica.step(Input::Requests(vec![request]), out);
-            self.handle(disk, index, out);
+            self.propose(disk, index, Operation::Transfer { to: preferred }, out);
         }
     }
 
