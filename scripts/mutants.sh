@@ -11,6 +11,14 @@
 #                                                          first (its own output folder)
 #        MUTANTS_TIER=full bash scripts/mutants.sh ...   with the smoke tier's 43 s wipe twin
 #        bash scripts/mutants.sh --iterate ...            skip what the last run already caught
+#        MUTANTS_CRATE=storage bash scripts/mutants.sh    the storage's recovery instead: the
+#                                                          `paxos` crate's storage modules (the
+#                                                          record format, open and recovery, group
+#                                                          commit) against the storage tests (the
+#                                                          crate's unit tests, `storage`,
+#                                                          `storage_sim`, `storage_kill`); missed
+#                                                          ones explained in
+#                                                          paxos/src/storage/mutants-equivalent.txt
 #
 # Installs cargo-mutants from crates.io if missing. Writes target/mutants/mutants.out/ (caught.txt,
 # missed.txt, unviable.txt, timeout.txt, one mutant a line) and prints the table: generated,
@@ -21,7 +29,33 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-out=${MUTANTS_OUT:-target/mutants}
+crate=${MUTANTS_CRATE:-core}
+case "$crate" in
+core)
+    package=paxos-core
+    test_packages=paxos-core,paxos,model
+    tier=(--lib --test handlers --test membership --test interleavings --test cluster --test mutants --test smoke)
+    equivalent_file=paxos/core/mutants-equivalent.txt
+    scope=()
+    ;;
+storage)
+    package=paxos
+    test_packages=paxos
+    tier=(--lib --test storage --test storage_sim --test storage_kill)
+    equivalent_file=paxos/src/storage/mutants-equivalent.txt
+    scope=(--file paxos/src/storage/format.rs --file paxos/src/storage/mod.rs --file paxos/src/storage/group.rs)
+    ;;
+*)
+    echo "MUTANTS_CRATE=$crate: expected core or storage" >&2
+    exit 2
+    ;;
+esac
+out=${MUTANTS_OUT:-target/mutants$([ "$crate" = core ] || echo "-$crate")}
+# Files named on the command line replace the crate's default scope.
+for argument in "$@"; do
+    if [ "$argument" = --file ] || [[ "$argument" == --file=* ]]; then scope=(); fi
+done
+
 
 summary() {
     dir="$out/mutants.out"
@@ -34,7 +68,6 @@ summary() {
     missed=$(count missed.txt)
     unviable=$(count unviable.txt)
     timeout=$(count timeout.txt)
-    equivalent_file=paxos/core/mutants-equivalent.txt
     equivalent=0
     unexplained=()
     if [ -f "$dir/missed.txt" ]; then
@@ -76,12 +109,11 @@ if ! command -v cargo-mutants >/dev/null 2>&1; then
     cargo install --locked cargo-mutants >/dev/null
 fi
 
-tier=(--lib --test handlers --test membership --test interleavings --test cluster --test mutants --test smoke)
 # The smoke tier's storage-loss twin (`recovery_is_safe_with_a_wipe`, 8.4M states) is 43 of the
 # tier's 65 s: it is skipped unless MUTANTS_TIER=full. Skipping it can only turn a caught mutant
 # into a missed one, never the reverse, and every missed mutant is triaged by hand against the full
 # tier; run recovery.rs with MUTANTS_TIER=full.
-if [ "${MUTANTS_TIER:-fast}" != full ]; then
+if [ "$crate" = core ] && [ "${MUTANTS_TIER:-fast}" != full ]; then
     tier+=(-- --skip recovery_is_safe_with_a_wipe)
 fi
 started=$SECONDS
@@ -90,12 +122,14 @@ started=$SECONDS
 # cargo-mutants is told to skip its own, with fixed timeouts (the tier takes about a minute in a
 # debug build, 90 s with the machine busy; a mutant that makes it run past 180 s is cut off and
 # counted as caught).
-echo "baseline: cargo test -p paxos-core -p paxos -p model ${tier[*]}" >&2
-cargo test -q -p paxos-core -p paxos -p model "${tier[@]}" >/dev/null
+packages=()
+for name in ${test_packages//,/ }; do packages+=(-p "$name"); done
+echo "baseline: cargo test ${packages[*]} ${tier[*]}" >&2
+cargo test -q "${packages[@]}" "${tier[@]}" >/dev/null
 # Exit 2 means some mutants were missed: the table below says which; anything else is an error.
 set +e
-cargo mutants --package paxos-core --test-package paxos-core,paxos,model --baseline skip --gitignore true \
-    --timeout 180 --build-timeout 900 --output "$out" "$@" -- "${tier[@]}"
+cargo mutants --package "$package" --test-package "$test_packages" --baseline skip --gitignore true \
+    --timeout 180 --build-timeout 900 --output "$out" "${scope[@]}" "$@" -- "${tier[@]}"
 status=$?
 set -e
 if [ "$status" != 0 ] && [ "$status" != 2 ] && [ "$status" != 3 ]; then
