@@ -11,6 +11,10 @@
 #                                                          first (its own output folder)
 #        MUTANTS_TIER=full bash scripts/mutants.sh ...   with the smoke tier's 43 s wipe twin
 #        bash scripts/mutants.sh --iterate ...            skip what the last run already caught
+#        bash scripts/mutants.sh --recheck                 each mutant the last run missed, again,
+#                                                          against the tests of HEAD (in a scratch
+#                                                          worktree): the ones caught since are
+#                                                          counted as such in the table
 #        MUTANTS_CRATE=storage bash scripts/mutants.sh    the storage's recovery instead: the
 #                                                          `paxos` crate's storage modules (the
 #                                                          record format, open and recovery, group
@@ -55,7 +59,18 @@ out=${MUTANTS_OUT:-target/mutants$([ "$crate" = core ] || echo "-$crate")}
 for argument in "$@"; do
     if [ "$argument" = --file ] || [[ "$argument" == --file=* ]]; then scope=(); fi
 done
-
+packages=()
+for name in ${test_packages//,/ }; do packages+=(-p "$name"); done
+# The tests run under nextest's `mutants` profile (.config/nextest.toml): the first failure ends
+# the run at once, and the model's smoke tier runs last, so a caught mutant costs seconds. The
+# profile leaves out the smoke tier's storage-loss twin (`recovery_is_safe_with_a_wipe`, 8.4M
+# states, 43 s of the tier's 65 s) unless MUTANTS_TIER=full: leaving it out can only turn a caught
+# mutant into a missed one, never the reverse, and every missed mutant is checked again (run
+# recovery.rs with MUTANTS_TIER=full).
+tier+=(--profile mutants)
+if [ "${MUTANTS_TIER:-fast}" = full ]; then
+    tier+=(--ignore-default-filter)
+fi
 
 summary() {
     dir="$out/mutants.out"
@@ -69,12 +84,15 @@ summary() {
     unviable=$(count unviable.txt)
     timeout=$(count timeout.txt)
     equivalent=0
+    since=0
     unexplained=()
     if [ -f "$dir/missed.txt" ]; then
         while IFS= read -r mutant; do
             [ -n "$mutant" ] || continue
             if [ -f "$equivalent_file" ] && grep -qxF -- "$mutant" <(sed 's/ # .*//' "$equivalent_file"); then
                 equivalent=$((equivalent + 1))
+            elif [ -f "$dir/recheck.txt" ] && grep -qxF -- "caught $mutant" "$dir/recheck.txt"; then
+                since=$((since + 1))
             else
                 unexplained+=("$mutant")
             fi
@@ -82,16 +100,13 @@ summary() {
     fi
     generated=$((caught + missed + unviable + timeout))
     viable=$((caught + missed + timeout - equivalent))
-    printf '| generated | caught | missed | of which equivalent | unviable | timed out | caught of viable |\n'
-    printf '|---|---|---|---|---|---|---|\n'
-    if [ "$viable" -gt 0 ]; then
-        share=$(awk -v c="$((caught + timeout))" -v v="$viable" 'BEGIN { printf "%.1f%%", 100 * c / v }')
-    else
-        share="-"
-    fi
-    printf '| %d | %d | %d | %d | %d | %d | %s |\n' \
-        "$generated" "$caught" "$missed" "$equivalent" "$unviable" "$timeout" "$share"
-    echo "(timed-out mutants count as caught: a test no longer finishes)"
+    percent() { awk -v c="$1" -v v="$viable" 'BEGIN { if (v > 0) printf "%.1f%%", 100 * c / v; else printf "-" }'; }
+    printf '| generated | caught | missed | of which equivalent | of which caught since | unviable | timed out | caught of viable by the run | with the tests of today |\n'
+    printf '|---|---|---|---|---|---|---|---|---|\n'
+    printf '| %d | %d | %d | %d | %d | %d | %d | %s | %s |\n' \
+        "$generated" "$caught" "$missed" "$equivalent" "$since" "$unviable" "$timeout" \
+        "$(percent $((caught + timeout)))" "$(percent $((caught + timeout + since)))"
+    echo "(timed-out mutants count as caught: a test no longer finishes; caught since: --recheck)"
     if [ ${#unexplained[@]} -gt 0 ]; then
         echo "missed and not explained in $equivalent_file:"
         printf '  %s\n' "${unexplained[@]}"
@@ -104,32 +119,67 @@ if [ "${1:-}" = "--summary" ]; then
     exit
 fi
 
-if ! command -v cargo-mutants >/dev/null 2>&1; then
-    echo "installing cargo-mutants (cargo install --locked cargo-mutants)" >&2
-    cargo install --locked cargo-mutants >/dev/null
+# Each missed mutant of the last run, applied again to a scratch worktree of HEAD (its diff, as
+# cargo-mutants wrote it; it applies with an offset if lines moved) and run against the tier:
+# `caught` (a test fails or the tier no longer finishes within 300 s), `missed`, or `stale` (the
+# diff no longer applies or no longer builds: the code it mutated has changed; run the file
+# again). Writes recheck.txt beside missed.txt.
+if [ "${1:-}" = "--recheck" ]; then
+    dir="$out/mutants.out"
+    scratch=$PWD/target/mutants-recheck
+    tree=$scratch/tree
+    mkdir -p "$scratch"
+    git worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"
+    git worktree prune
+    git worktree add --detach -q "$tree" HEAD
+    python3 - "$dir" >"$scratch/list" <<'PY'
+import json, sys
+outcomes = json.load(open(sys.argv[1] + "/outcomes.json"))["outcomes"]
+for outcome in outcomes:
+    if outcome["summary"] == "MissedMutant":
+        print(outcome["scenario"]["Mutant"]["name"] + "\t" + sys.argv[1] + "/" + outcome["diff_path"])
+PY
+    : >"$dir/recheck.txt"
+    while IFS=$'\t' read -r mutant diff; do
+        git -C "$tree" checkout -q -- .
+        if ! git -C "$tree" apply "$PWD/$diff" 2>/dev/null; then
+            verdict=stale
+        elif ! (cd "$tree" && CARGO_TARGET_DIR=$scratch/target cargo nextest run --no-run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
+            verdict=stale
+        elif (cd "$tree" && CARGO_TARGET_DIR=$scratch/target timeout 300 cargo nextest run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
+            verdict=missed
+        else
+            verdict=caught
+        fi
+        echo "$verdict $mutant" | tee -a "$dir/recheck.txt"
+    done <"$scratch/list"
+    git worktree remove --force "$tree"
+    summary
+    exit
 fi
 
-# The smoke tier's storage-loss twin (`recovery_is_safe_with_a_wipe`, 8.4M states) is 43 of the
-# tier's 65 s: it is skipped unless MUTANTS_TIER=full. Skipping it can only turn a caught mutant
-# into a missed one, never the reverse, and every missed mutant is triaged by hand against the full
-# tier; run recovery.rs with MUTANTS_TIER=full.
-if [ "$crate" = core ] && [ "${MUTANTS_TIER:-fast}" != full ]; then
-    tier+=(-- --skip recovery_is_safe_with_a_wipe)
-fi
+for tool in cargo-mutants cargo-nextest; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "installing $tool (cargo install --locked $tool)" >&2
+        cargo install --locked "$tool" >/dev/null
+    fi
+done
+
 started=$SECONDS
 # The unmutated tree must pass the tier first. cargo-mutants' own baseline would run only the
 # mutated package's tests (27.1 ignores --test-package there), so the baseline is run here and
-# cargo-mutants is told to skip its own, with fixed timeouts (the tier takes about a minute in a
-# debug build, 90 s with the machine busy; a mutant that makes it run past 180 s is cut off and
+# cargo-mutants is told to skip its own, with fixed timeouts (the whole tier takes about 30 s in a
+# debug build, a minute with the machine busy; a mutant that makes it run past 180 s is cut off and
 # counted as caught).
-packages=()
-for name in ${test_packages//,/ }; do packages+=(-p "$name"); done
-echo "baseline: cargo test ${packages[*]} ${tier[*]}" >&2
-cargo test -q "${packages[@]}" "${tier[@]}" >/dev/null
+echo "baseline: cargo nextest run ${packages[*]} ${tier[*]}" >&2
+cargo nextest run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1 || {
+    echo "the unmutated tree fails the tier: cargo nextest run ${packages[*]} ${tier[*]}" >&2
+    exit 1
+}
 # Exit 2 means some mutants were missed: the table below says which; anything else is an error.
 set +e
-cargo mutants --package "$package" --test-package "$test_packages" --baseline skip --gitignore true \
-    --timeout 180 --build-timeout 900 --output "$out" "${scope[@]}" "$@" -- "${tier[@]}"
+cargo mutants --package "$package" --test-package "$test_packages" --test-tool nextest --baseline skip \
+    --gitignore true --timeout 180 --build-timeout 900 --output "$out" "${scope[@]}" "$@" -- "${tier[@]}"
 status=$?
 set -e
 if [ "$status" != 0 ] && [ "$status" != 2 ] && [ "$status" != 3 ]; then
