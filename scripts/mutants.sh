@@ -72,46 +72,93 @@ if [ "${MUTANTS_TIER:-fast}" = full ]; then
     tier+=(--ignore-default-filter)
 fi
 
+# The table: every mutant's latest verdict, from the runs kept in $out (earlier runs of an
+# --iterate series in earlier.tsv, the last run's outcomes.json), the recheck's verdicts on the
+# missed and timed-out ones, and the equivalent mutants explained in $equivalent_file.
 summary() {
-    dir="$out/mutants.out"
-    count() {
-        local lines=0
-        if [ -f "$dir/$1" ]; then lines=$(grep -c . "$dir/$1" || true); fi
-        echo "${lines:-0}"
-    }
-    caught=$(count caught.txt)
-    missed=$(count missed.txt)
-    unviable=$(count unviable.txt)
-    timeout=$(count timeout.txt)
-    equivalent=0
-    since=0
-    unexplained=()
-    if [ -f "$dir/missed.txt" ]; then
-        while IFS= read -r mutant; do
-            [ -n "$mutant" ] || continue
-            if [ -f "$equivalent_file" ] && grep -qxF -- "$mutant" <(sed 's/ # .*//' "$equivalent_file"); then
-                equivalent=$((equivalent + 1))
-            elif [ -f "$dir/recheck.txt" ] && grep -qxF -- "caught $mutant" "$dir/recheck.txt"; then
-                since=$((since + 1))
-            else
-                unexplained+=("$mutant")
-            fi
-        done <"$dir/missed.txt"
-    fi
-    generated=$((caught + missed + unviable + timeout))
-    viable=$((caught + missed + timeout - equivalent))
-    percent() { awk -v c="$1" -v v="$viable" 'BEGIN { if (v > 0) printf "%.1f%%", 100 * c / v; else printf "-" }'; }
-    printf '| generated | caught | missed | of which equivalent | of which caught since | unviable | timed out | caught of viable by the run | with the tests of today |\n'
-    printf '|---|---|---|---|---|---|---|---|---|\n'
-    printf '| %d | %d | %d | %d | %d | %d | %d | %s | %s |\n' \
-        "$generated" "$caught" "$missed" "$equivalent" "$since" "$unviable" "$timeout" \
-        "$(percent $((caught + timeout)))" "$(percent $((caught + timeout + since)))"
-    echo "(timed-out mutants count as caught: a test no longer finishes; caught since: --recheck)"
-    if [ ${#unexplained[@]} -gt 0 ]; then
-        echo "missed and not explained in $equivalent_file:"
-        printf '  %s\n' "${unexplained[@]}"
-        exit 1
-    fi
+    python3 - "$out" "$equivalent_file" <<'PY'
+import json, os, sys
+out, equivalent_file = sys.argv[1], sys.argv[2]
+verdicts = {}
+earlier = os.path.join(out, "earlier.tsv")
+if os.path.exists(earlier):
+    for line in open(earlier):
+        verdict, _, mutant = line.rstrip("\n").partition("\t")
+        verdicts[mutant] = verdict
+outcomes = os.path.join(out, "mutants.out", "outcomes.json")
+if os.path.exists(outcomes):
+    names = {"CaughtMutant": "caught", "MissedMutant": "missed", "Unviable": "unviable", "Timeout": "timeout"}
+    for outcome in json.load(open(outcomes))["outcomes"]:
+        mutant = outcome["scenario"]
+        if isinstance(mutant, dict) and "Mutant" in mutant and outcome["summary"] in names:
+            verdicts[mutant["Mutant"]["name"]] = names[outcome["summary"]]
+recheck = {}
+recheck_file = os.path.join(out, "recheck.txt")
+if os.path.exists(recheck_file):
+    for line in open(recheck_file):
+        verdict, _, mutant = line.rstrip("\n").partition(" ")
+        recheck[mutant] = verdict
+equivalent = set()
+if os.path.exists(equivalent_file):
+    for line in open(equivalent_file):
+        if line.strip() and not line.startswith("#"):
+            equivalent.add(line.split(" # ")[0].strip())
+count = {"caught": 0, "missed": 0, "unviable": 0, "timeout": 0, "equivalent": 0, "since": 0}
+unexplained = []
+for mutant, verdict in sorted(verdicts.items()):
+    if verdict == "timeout" and recheck.get(mutant) == "missed":
+        verdict = "missed"  # the machine was busy, not the tests stuck
+    count[verdict] += 1
+    if verdict == "missed":
+        if mutant in equivalent:
+            count["equivalent"] += 1
+        elif recheck.get(mutant) == "caught":
+            count["since"] += 1
+        else:
+            unexplained.append(mutant)
+generated = count["caught"] + count["missed"] + count["unviable"] + count["timeout"]
+viable = count["caught"] + count["missed"] + count["timeout"] - count["equivalent"]
+def share(caught):
+    return f"{100 * caught / viable:.1f}%" if viable else "-"
+print("| generated | caught | missed | of which equivalent | of which caught since | unviable | timed out "
+      "| caught of viable by the runs | with the tests of today |")
+print("|---|---|---|---|---|---|---|---|---|")
+caught = count["caught"] + count["timeout"]
+print(f"| {generated} | {count['caught']} | {count['missed']} | {count['equivalent']} | {count['since']} "
+      f"| {count['unviable']} | {count['timeout']} | {share(caught)} | {share(caught + count['since'])} |")
+print("(timed-out mutants count as caught: a test no longer finishes; caught since: --recheck)")
+if unexplained:
+    print(f"missed and not explained in {equivalent_file} nor caught by --recheck:")
+    for mutant in unexplained:
+        print(f"  {mutant}")
+    sys.exit(1)
+PY
+}
+
+# Keeps the verdicts of the last run before an --iterate run replaces its folder (cargo-mutants
+# keeps only the one before): earlier.tsv holds every mutant's latest verdict of the series.
+remember() {
+    python3 - "$out" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+names = {"CaughtMutant": "caught", "MissedMutant": "missed", "Unviable": "unviable", "Timeout": "timeout"}
+verdicts = {}
+earlier = os.path.join(out, "earlier.tsv")
+if os.path.exists(earlier):
+    for line in open(earlier):
+        verdict, _, mutant = line.rstrip("\n").partition("\t")
+        verdicts[mutant] = verdict
+outcomes = os.path.join(out, "mutants.out", "outcomes.json")
+if os.path.exists(outcomes):
+    for outcome in json.load(open(outcomes))["outcomes"]:
+        mutant = outcome["scenario"]
+        if isinstance(mutant, dict) and "Mutant" in mutant and outcome["summary"] in names:
+            verdicts[mutant["Mutant"]["name"]] = names[outcome["summary"]]
+os.makedirs(out, exist_ok=True)
+with open(earlier, "w") as file:
+    for mutant, verdict in sorted(verdicts.items()):
+        file.write(f"{verdict}\t{mutant}\n")
+PY
 }
 
 if [ "${1:-}" = "--summary" ]; then
@@ -119,11 +166,11 @@ if [ "${1:-}" = "--summary" ]; then
     exit
 fi
 
-# Each missed mutant of the last run, applied again to a scratch worktree of HEAD (its diff, as
-# cargo-mutants wrote it; it applies with an offset if lines moved) and run against the tier:
-# `caught` (a test fails or the tier no longer finishes within 300 s), `missed`, or `stale` (the
-# diff no longer applies or no longer builds: the code it mutated has changed; run the file
-# again). Writes recheck.txt beside missed.txt.
+# Each missed (or timed-out: the machine may have been busy) mutant of the last run, applied
+# again to a scratch worktree of HEAD (its diff, as cargo-mutants wrote it; it applies with an
+# offset if lines moved) and run against the tier: `caught` (a test fails or the tier no longer
+# finishes within 300 s), `missed`, or `stale` (the diff no longer applies or no longer builds:
+# the code it mutated has changed; run the file again). Records the verdicts in $out/recheck.txt.
 if [ "${1:-}" = "--recheck" ]; then
     dir="$out/mutants.out"
     scratch=$PWD/target/mutants-recheck
@@ -136,10 +183,10 @@ if [ "${1:-}" = "--recheck" ]; then
 import json, sys
 outcomes = json.load(open(sys.argv[1] + "/outcomes.json"))["outcomes"]
 for outcome in outcomes:
-    if outcome["summary"] == "MissedMutant":
+    if outcome["summary"] in ("MissedMutant", "Timeout"):
         print(outcome["scenario"]["Mutant"]["name"] + "\t" + sys.argv[1] + "/" + outcome["diff_path"])
 PY
-    : >"$dir/recheck.txt"
+    : >"$scratch/verdicts"
     while IFS=$'\t' read -r mutant diff; do
         git -C "$tree" checkout -q -- .
         if ! git -C "$tree" apply "$PWD/$diff" 2>/dev/null; then
@@ -151,9 +198,14 @@ PY
         else
             verdict=caught
         fi
-        echo "$verdict $mutant" | tee -a "$dir/recheck.txt"
+        echo "$verdict $mutant" | tee -a "$scratch/verdicts"
     done <"$scratch/list"
     git worktree remove --force "$tree"
+    # The verdicts of this recheck replace earlier ones of the same mutants.
+    touch "$out/recheck.txt"
+    { grep -vFf <(cut -d' ' -f2- "$scratch/verdicts") "$out/recheck.txt" || true; cat "$scratch/verdicts"; } \
+        >"$scratch/merged"
+    mv "$scratch/merged" "$out/recheck.txt"
     summary
     exit
 fi
@@ -176,6 +228,9 @@ cargo nextest run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1 || {
     echo "the unmutated tree fails the tier: cargo nextest run ${packages[*]} ${tier[*]}" >&2
     exit 1
 }
+for argument in "$@"; do
+    if [ "$argument" = --iterate ]; then remember; fi
+done
 # Exit 2 means some mutants were missed: the table below says which; anything else is an error.
 set +e
 cargo mutants --package "$package" --test-package "$test_packages" --test-tool nextest --baseline skip \
