@@ -523,6 +523,18 @@ fn follower_without_a_leader_keeps_requests_until_one_is_known() {
     );
 }
 
+/// A leader's broadcasts include itself, so a leader that stepped down (it handed over) may still
+/// receive its own last Commit and note itself as the leader while it follows. A request must then
+/// wait for the next leader: relayed to itself, it would only be ignored there.
+#[test]
+fn a_follower_that_hears_its_own_ballot_does_not_relay_requests_to_itself() {
+    let mut follower = replica(2);
+    let own = Message::Commit { ballot: ballot(1, 2), committed: Slot(0), round: 0 };
+    step(&mut follower, receive(2, own));
+    assert_eq!((follower.status(), follower.leader()), (Status::Follower, Some(NodeId(2))));
+    assert_eq!(step(&mut follower, Input::Requests(vec![put(9, 1, "x", "1")])), vec![]);
+}
+
 #[test]
 fn second_request_of_a_session_while_one_is_outstanding_is_refused() {
     let mut follower = replica(2);
