@@ -357,6 +357,31 @@ fn the_leaders_queue_answers_busy_past_its_byte_bound() {
     );
 }
 
+/// The queue takes requests until their bytes would pass the bound (reaching it exactly is
+/// fine), and an empty queue takes any one request, however large.
+#[test]
+fn the_leaders_queue_fills_to_its_byte_bound_exactly_and_an_empty_queue_takes_any_request() {
+    let (first, a, b, c) =
+        (put(6, 1, "a", "1"), put(7, 1, "b", "2"), put(8, 1, "c", "3"), put(9, 1, "d", "4"));
+    let weight = a.weight();
+    let mut leader = leader_with(|config| config.proposals_bytes_max = 2 * weight);
+    step(&mut leader, Input::Requests(vec![first]));
+    // Slot 0 is in flight: the next two wait in the queue, and fill its bound exactly.
+    assert_eq!(step(&mut leader, Input::Requests(vec![a])), vec![]);
+    assert_eq!(step(&mut leader, Input::Requests(vec![b])), vec![]);
+    let limit = usize::try_from(2 * weight).unwrap();
+    let busy = Response {
+        client: ClientId(9),
+        sequence: 1,
+        result: Err(RequestError::Busy { queue: Queue::ProposalBytes, limit }),
+    };
+    assert_eq!(step(&mut leader, Input::Requests(vec![c])), vec![Output::Reply(busy)]);
+    let mut leader = leader_with(|config| config.proposals_bytes_max = 1);
+    let (large, larger) = (put(7, 1, "x", &"v".repeat(1000)), put(8, 1, "y", &"w".repeat(2000)));
+    assert_eq!(step(&mut leader, Input::Requests(vec![large.clone()])), proposal(batch(vec![large])));
+    assert_eq!(step(&mut leader, Input::Requests(vec![larger])), vec![], "queued behind slot 0, not refused");
+}
+
 #[test]
 fn a_retained_log_past_its_byte_bound_is_compacted_and_a_snapshot_taken() {
     let write = put(9, 1, "x", &"v".repeat(500));
