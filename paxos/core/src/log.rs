@@ -196,3 +196,62 @@ impl Log {
             .filter_map(|(slot, entry)| entry.accepted.as_ref().map(|accepted| (*slot, accepted)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{Operation, Request};
+    use crate::types::{ClientId, NodeId};
+    use std::sync::Arc;
+
+    /// A value of one put: 48 + 64 + 2 = 114 bytes ([`Value::weight`]).
+    fn value(n: u64) -> Value {
+        let put = Operation::Put { key: "k".into(), value: "v".into() };
+        Value::Batch(Arc::new(vec![Request { client: ClientId(n), sequence: 1, operations: vec![put] }]))
+    }
+
+    /// Slots 0..4 chosen and applied, slot 4 chosen and not applied.
+    fn applied_four() -> Log {
+        let mut log = Log::default();
+        for slot in 0..5 {
+            assert_eq!(log.choose(Slot(slot), value(slot)), Ok(true));
+        }
+        for _ in 0..4 {
+            log.mark_applied();
+        }
+        log
+    }
+
+    #[test]
+    fn compaction_keeps_at_most_the_bytes_asked_for_and_never_an_unapplied_slot() {
+        let weight = value(0).weight();
+        assert_eq!(weight, 114);
+        let mut log = applied_four();
+        assert_eq!((log.applied(), log.commit(), log.retained_bytes()), (Slot(4), Slot(5), 4 * weight));
+        // Bytes: the oldest go until what is held fits (exactly fitting is kept).
+        log.compact_to(100, 2 * weight);
+        assert_eq!((log.start(), log.retained_bytes()), (Slot(2), 2 * weight));
+        log.compact_to(100, 2 * weight - 1);
+        assert_eq!((log.start(), log.retained_bytes()), (Slot(3), weight));
+        // Slots: at most one applied slot held; nothing asked for still stops at the applied point.
+        let mut log = applied_four();
+        log.compact_to(1, u64::MAX);
+        assert_eq!((log.start(), log.retained_bytes()), (Slot(3), weight));
+        log.compact_to(0, 0);
+        assert_eq!((log.start(), log.retained_bytes()), (Slot(4), 0));
+        assert_eq!(log.next_to_apply(), Some((Slot(4), &value(4))), "the unapplied slot stays");
+    }
+
+    #[test]
+    fn a_slot_below_the_start_is_old_news_and_a_different_value_is_a_conflict() {
+        let mut log = applied_four();
+        log.compact_to(0, 0);
+        assert_eq!(log.choose(Slot(1), value(9)), Ok(false), "compacted: nothing to check it against");
+        assert_eq!(log.choose(Slot(4), value(4)), Ok(false));
+        assert_eq!(log.choose(Slot(4), value(9)), Err(value(4)));
+        assert_eq!(log.choose(Slot(6), value(6)), Ok(true));
+        assert_eq!(log.commit(), Slot(5), "slot 5 is not chosen yet");
+        log.accept(Slot(5), Ballot { round: 1, node: NodeId(1) }, value(5));
+        assert_eq!(log.end(), Slot(7));
+    }
+}
