@@ -171,6 +171,8 @@ fi
 # offset if lines moved) and run against the tier: `caught` (a test fails or the tier no longer
 # finishes within 300 s), `missed`, or `stale` (the diff no longer applies or no longer builds:
 # the code it mutated has changed; run the file again). Records the verdicts in $out/recheck.txt.
+# The worktree builds into the workspace's target folder: its crates live at another path, so
+# their builds sit beside the checkout's, and the dependencies' are shared.
 if [ "${1:-}" = "--recheck" ]; then
     dir="$out/mutants.out"
     scratch=$PWD/target/mutants-recheck
@@ -191,9 +193,9 @@ PY
         git -C "$tree" checkout -q -- .
         if ! git -C "$tree" apply "$PWD/$diff" 2>/dev/null; then
             verdict=stale
-        elif ! (cd "$tree" && CARGO_TARGET_DIR=$scratch/target cargo nextest run --no-run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
+        elif ! (cd "$tree" && CARGO_TARGET_DIR=$PWD/target cargo nextest run --no-run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
             verdict=stale
-        elif (cd "$tree" && CARGO_TARGET_DIR=$scratch/target timeout 300 cargo nextest run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
+        elif (cd "$tree" && CARGO_TARGET_DIR=$PWD/target timeout 300 cargo nextest run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
             verdict=missed
         else
             verdict=caught
