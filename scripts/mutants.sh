@@ -175,7 +175,8 @@ fi
 # their builds sit beside the checkout's, and the dependencies' are shared.
 if [ "${1:-}" = "--recheck" ]; then
     dir="$out/mutants.out"
-    scratch=$PWD/target/mutants-recheck
+    root=$PWD
+    scratch=$root/target/mutants-recheck
     tree=$scratch/tree
     mkdir -p "$scratch"
     git worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"
@@ -193,9 +194,9 @@ PY
         git -C "$tree" checkout -q -- .
         if ! git -C "$tree" apply "$PWD/$diff" 2>/dev/null; then
             verdict=stale
-        elif ! (cd "$tree" && CARGO_TARGET_DIR=$PWD/target cargo nextest run --no-run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
+        elif ! (cd "$tree" && CARGO_TARGET_DIR=$root/target cargo nextest run --no-run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
             verdict=stale
-        elif (cd "$tree" && CARGO_TARGET_DIR=$PWD/target timeout 300 cargo nextest run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
+        elif (cd "$tree" && CARGO_TARGET_DIR=$root/target timeout 300 cargo nextest run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
             verdict=missed
         else
             verdict=caught
