@@ -188,13 +188,6 @@ impl Log {
             .map(|(_, entry)| entry.chosen.clone().expect("every slot below commit is chosen"))
             .collect()
     }
-
-    /// Every accepted entry, for the durable-state view.
-    pub fn accepted(&self) -> impl Iterator<Item = (Slot, &(Ballot, Value))> {
-        self.entries
-            .iter()
-            .filter_map(|(slot, entry)| entry.accepted.as_ref().map(|accepted| (*slot, accepted)))
-    }
 }
 
 #[cfg(test)]
