@@ -725,6 +725,28 @@ fn follower_learns_commit_for_values_of_the_leaders_ballot_and_fetches_the_rest(
     assert_eq!(follower.kv().get(b"x"), Some(&Bytes::from("1")));
 }
 
+/// A replica that recovered from storage loss knows slots 0 and 1 chosen without their values (its
+/// chosen floor). Elected with promises that know no more, it cannot settle them: it asks a peer
+/// that promised (never itself, which lacks them too) and does not lead.
+#[test]
+fn a_candidate_missing_values_below_its_chosen_point_learns_them_from_a_peer_not_itself() {
+    let durable = DurableState { chosen_floor: Slot(2), ..DurableState::initial(CLUSTER, NodeId(3)) };
+    let mut candidate = Replica::new(Config::new(NodeId(3), members()), durable, 1).unwrap();
+    candidate.start(&mut Vec::new());
+    step(&mut candidate, Input::Timeout(Timer::Election));
+    let b = ballot(1, 3);
+    let promise =
+        Message::Promise { ballot: b, chosen: Slot(2), reports: vec![], incarnations: incarnations() };
+    step(&mut candidate, receive(3, promise.clone()));
+    let out = step(&mut candidate, receive(1, promise));
+    let learns: Vec<&Output> = out
+        .iter()
+        .filter(|output| matches!(output, Output::Send { envelope, .. } if matches!(envelope.message, Message::LearnRequest { .. })))
+        .collect();
+    assert_eq!(learns, [&send_now(3, 1, Message::LearnRequest { from: Slot(0) })], "{out:?}");
+    assert_ne!(candidate.status(), Status::Leader);
+}
+
 #[test]
 fn wiped_replica_recovers_before_it_votes() {
     let config = Config::new(NodeId(2), members());
