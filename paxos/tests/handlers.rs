@@ -464,6 +464,53 @@ fn leader_answers_a_write_once_a_quorum_has_it_on_disk() {
     assert_eq!(leader.log().commit(), Slot(1));
 }
 
+fn transfer(to: u8) -> Request {
+    Request { client: ClientId(9), sequence: 1, operations: vec![Operation::Transfer { to: NodeId(to) }] }
+}
+
+/// Whether `out` asks any node to campaign.
+fn campaigns(out: &[Output]) -> bool {
+    out.iter().any(
+        |output| matches!(output, Output::Send { envelope, .. } if envelope.message == Message::Campaign),
+    )
+}
+
+/// `MEMBER TRANSFER-LEADER` is a Transfer applied by every replica; only the leader acts on it,
+/// and only towards another voter: to itself, or to a learner, it keeps leading.
+#[test]
+fn only_the_leader_hands_over_and_only_to_another_voter() {
+    for (to, learners) in [(1, vec![]), (4, vec![NodeId(4)])] {
+        let mut leader = leader_with(|config| config.learners = learners);
+        let value = batch(vec![transfer(to)]);
+        step(&mut leader, Input::Requests(vec![transfer(to)]));
+        let accept = Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value, committed: Slot(0) };
+        step(&mut leader, receive(1, accept));
+        let vote = Message::Accepted {
+            ballot: ballot(1, 1),
+            slot: Slot(0),
+            committed: None,
+            incarnations: incarnations(),
+        };
+        step(&mut leader, receive(1, vote.clone()));
+        let out = step(&mut leader, receive(2, vote));
+        assert_eq!(leader.log().applied(), Slot(1), "to n{to}: applied");
+        assert!(!campaigns(&out) && leader.status() == Status::Leader, "to n{to}: {out:?}");
+    }
+    // A follower applies the same transfer and asks nobody to campaign.
+    let mut follower = replica(2);
+    let value = batch(vec![transfer(3)]);
+    step(
+        &mut follower,
+        receive(1, Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value, committed: Slot(0) }),
+    );
+    let out = step(
+        &mut follower,
+        receive(1, Message::Commit { ballot: ballot(1, 1), committed: Slot(1), round: 0 }),
+    );
+    assert_eq!(follower.log().applied(), Slot(1));
+    assert!(!campaigns(&out) && follower.status() == Status::Follower, "{out:?}");
+}
+
 #[test]
 fn schedule_lets_accepts_leave_ahead_while_the_leaders_own_vote_waits_for_its_persist() {
     // The durability rule (see paxos_core::io): a proposal vouches for nothing durable, a vote does.
