@@ -665,6 +665,22 @@ fn read_is_answered_only_after_a_majority_confirms_the_leader() {
     );
 }
 
+/// Without leases a heartbeat is a plain commit (round 0): an idle leader starts no confirmation
+/// round, and one whose read's round is in flight starts no second one.
+#[test]
+fn a_heartbeat_without_leases_is_a_plain_commit_and_starts_no_round() {
+    let mut leader = leader();
+    let heartbeat = Message::Commit { ballot: ballot(1, 1), committed: Slot(0), round: 0 };
+    let plain = vec![
+        Output::SetTimer(Timer::Heartbeat),
+        send_now(1, 2, heartbeat.clone()),
+        send_now(1, 3, heartbeat),
+    ];
+    assert_eq!(step(&mut leader, Input::Timeout(Timer::Heartbeat)), plain);
+    step(&mut leader, Input::Requests(vec![get(9, 1, "x")]));
+    assert_eq!(step(&mut leader, Input::Timeout(Timer::Heartbeat)), plain, "round 1 is still in flight");
+}
+
 #[test]
 fn lease_holder_answers_reads_without_a_round() {
     let mut leader = replica_with(1, |config| config.read_mode = ReadMode::Lease);
