@@ -76,9 +76,21 @@ fi
 # --iterate series in earlier.tsv, the last run's outcomes.json), the recheck's verdicts on the
 # missed and timed-out ones, and the equivalent mutants explained in $equivalent_file.
 summary() {
-    python3 - "$out" "$equivalent_file" <<'PY'
+    verdicts summary
+}
+
+# Keeps the verdicts of the last run before an --iterate run replaces its folder (cargo-mutants
+# keeps only the one before): earlier.tsv holds every mutant's latest verdict of the series.
+remember() {
+    verdicts remember
+}
+
+# Every mutant's latest verdict (earlier.tsv, then the last run's outcomes.json); `summary` prints
+# the table, `remember` writes them to earlier.tsv.
+verdicts() {
+    python3 - "$1" "$out" "$equivalent_file" <<'PY'
 import json, os, sys
-out, equivalent_file = sys.argv[1], sys.argv[2]
+mode, out, equivalent_file = sys.argv[1], sys.argv[2], sys.argv[3]
 verdicts = {}
 earlier = os.path.join(out, "earlier.tsv")
 if os.path.exists(earlier):
@@ -92,6 +104,12 @@ if os.path.exists(outcomes):
         mutant = outcome["scenario"]
         if isinstance(mutant, dict) and "Mutant" in mutant and outcome["summary"] in names:
             verdicts[mutant["Mutant"]["name"]] = names[outcome["summary"]]
+if mode == "remember":
+    os.makedirs(out, exist_ok=True)
+    with open(earlier, "w") as file:
+        for mutant, verdict in sorted(verdicts.items()):
+            file.write(f"{verdict}\t{mutant}\n")
+    sys.exit(0)
 recheck = {}
 recheck_file = os.path.join(out, "recheck.txt")
 if os.path.exists(recheck_file):
@@ -132,32 +150,6 @@ if unexplained:
     for mutant in unexplained:
         print(f"  {mutant}")
     sys.exit(1)
-PY
-}
-
-# Keeps the verdicts of the last run before an --iterate run replaces its folder (cargo-mutants
-# keeps only the one before): earlier.tsv holds every mutant's latest verdict of the series.
-remember() {
-    python3 - "$out" <<'PY'
-import json, os, sys
-out = sys.argv[1]
-names = {"CaughtMutant": "caught", "MissedMutant": "missed", "Unviable": "unviable", "Timeout": "timeout"}
-verdicts = {}
-earlier = os.path.join(out, "earlier.tsv")
-if os.path.exists(earlier):
-    for line in open(earlier):
-        verdict, _, mutant = line.rstrip("\n").partition("\t")
-        verdicts[mutant] = verdict
-outcomes = os.path.join(out, "mutants.out", "outcomes.json")
-if os.path.exists(outcomes):
-    for outcome in json.load(open(outcomes))["outcomes"]:
-        mutant = outcome["scenario"]
-        if isinstance(mutant, dict) and "Mutant" in mutant and outcome["summary"] in names:
-            verdicts[mutant["Mutant"]["name"]] = names[outcome["summary"]]
-os.makedirs(out, exist_ok=True)
-with open(earlier, "w") as file:
-    for mutant, verdict in sorted(verdicts.items()):
-        file.write(f"{verdict}\t{mutant}\n")
 PY
 }
 

@@ -297,16 +297,14 @@ mod tests {
     fn a_configuration_with_a_problem_is_refused_naming_it() {
         let valid = Config::new(NodeId(1), vec![NodeId(1), NodeId(2), NodeId(3)]);
         assert_eq!(valid.validate(), Ok(()));
-        let cases: [(Box<dyn Fn(&mut Config)>, &str); 6] = [
-            (Box::new(|config| config.members.push(NodeId(2))), "node n2 appears twice among the members"),
-            (Box::new(|config| config.learners = vec![NodeId(3)]), "node n3 appears twice among the members"),
-            (
-                Box::new(|config| config.learners = vec![NodeId(64)]),
-                "node id n64 is too large: ids must be below 64",
-            ),
-            (Box::new(|config| config.node = NodeId(64)), "node id n64 is too large: ids must be below 64"),
-            (Box::new(|config| config.members.clear()), "members must be at least 1"),
-            (Box::new(|config| config.log_retain_bytes = 0), "log_retain_bytes must be at least 1"),
+        type Edit = fn(&mut Config);
+        let cases: [(Edit, &str); 6] = [
+            (|config| config.members.push(NodeId(2)), "node n2 appears twice among the members"),
+            (|config| config.learners = vec![NodeId(3)], "node n3 appears twice among the members"),
+            (|config| config.learners = vec![NodeId(64)], "node id n64 is too large: ids must be below 64"),
+            (|config| config.node = NodeId(64), "node id n64 is too large: ids must be below 64"),
+            (|config| config.members.clear(), "members must be at least 1"),
+            (|config| config.log_retain_bytes = 0, "log_retain_bytes must be at least 1"),
         ];
         for (change, expected) in cases {
             let mut config = valid.clone();

@@ -210,7 +210,8 @@ mod tests {
     #[test]
     fn a_node_set_is_a_set_of_ids_below_its_capacity() {
         let mut set = NodeSet::new();
-        assert!(set.is_empty() && set.len() == 0 && set.majority() == 1);
+        assert!(set.is_empty());
+        assert_eq!((set.len(), set.majority()), (0, 1));
         assert!(set.insert(NodeId(1)));
         assert!(set.insert(NodeId(63)));
         assert!(!set.insert(NodeId(1)), "already in");
