@@ -59,25 +59,8 @@ start_paxos 2 17479
 start_paxos 4 17579
 sleep 3 # the balancer spreads the leaders (one check a second)
 
-cluster=e1=http://127.0.0.1:24801,e2=http://127.0.0.1:24802,e3=http://127.0.0.1:24803
-for i in 1 2 3; do
-    etcd --name "e$i" --data-dir "$work/etcd$i" \
-        --listen-client-urls "http://127.0.0.1:2479$i" --advertise-client-urls "http://127.0.0.1:2479$i" \
-        --listen-peer-urls "http://127.0.0.1:2480$i" --initial-advertise-peer-urls "http://127.0.0.1:2480$i" \
-        --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token bench \
-        --log-level error >"$work/etcd$i.log" 2>&1 &
-    pids+=($!)
-done
-endpoints=http://127.0.0.1:24791,http://127.0.0.1:24792,http://127.0.0.1:24793
-for _ in $(seq 100); do
-    ETCDCTL_API=3 etcdctl --endpoints=$endpoints endpoint health >/dev/null 2>&1 && break
-    sleep 0.2
-done
-etcd_leader=$(ETCDCTL_API=3 etcdctl --endpoints=$endpoints endpoint status -w json | python3 -c '
-import json, sys
-for e in json.load(sys.stdin):
-    if e["Status"]["header"]["member_id"] == e["Status"]["leader"]:
-        print(e["Endpoint"].replace("http://", ""))')
+source scripts/etcd-cluster.sh
+start_etcd "$work" 24790 24800
 echo "etcd leader: $etcd_leader; $(etcd --version | head -1); $(nproc) cores" >&2
 echo "leaders of the 4 groups: $(redis-cli -p 17579 INFO | tr -d '\r' | sed -n 's/^\(group[0-9]*\):.*leader=\(n[0-9]*\).*/\1=\2/p' | tr '\n' ' ')" >&2
 

@@ -29,25 +29,8 @@ trap cleanup EXIT
 
 "$paxos" cluster --nodes 3 --data-dir "$work/paxos" --port 16379 >"$work/paxos.log" 2>&1 &
 pids+=($!)
-cluster=e1=http://127.0.0.1:23801,e2=http://127.0.0.1:23802,e3=http://127.0.0.1:23803
-for i in 1 2 3; do
-    etcd --name "e$i" --data-dir "$work/etcd$i" \
-        --listen-client-urls "http://127.0.0.1:2379$i" --advertise-client-urls "http://127.0.0.1:2379$i" \
-        --listen-peer-urls "http://127.0.0.1:2380$i" --initial-advertise-peer-urls "http://127.0.0.1:2380$i" \
-        --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token bench \
-        --log-level error >"$work/etcd$i.log" 2>&1 &
-    pids+=($!)
-done
-endpoints=http://127.0.0.1:23791,http://127.0.0.1:23792,http://127.0.0.1:23793
-for _ in $(seq 100); do
-    ETCDCTL_API=3 etcdctl --endpoints=$endpoints endpoint health >/dev/null 2>&1 && break
-    sleep 0.2
-done
-etcd_leader=$(ETCDCTL_API=3 etcdctl --endpoints=$endpoints endpoint status -w json | python3 -c '
-import json, sys
-for e in json.load(sys.stdin):
-    if e["Status"]["header"]["member_id"] == e["Status"]["leader"]:
-        print(e["Endpoint"].replace("http://", ""))')
+source scripts/etcd-cluster.sh
+start_etcd "$work" 23790 23800
 ours=127.0.0.1:16379,127.0.0.1:16380,127.0.0.1:16381
 echo "etcd leader: $etcd_leader; $(etcd --version | head -1)" >&2
 
