@@ -681,6 +681,66 @@ fn a_heartbeat_without_leases_is_a_plain_commit_and_starts_no_round() {
     assert_eq!(step(&mut leader, Input::Timeout(Timer::Heartbeat)), plain, "round 1 is still in flight");
 }
 
+/// Reads whose rounds are confirmed but whose index is not applied yet (a new leader's re-proposed
+/// slot is not chosen) wait for the index, not for leadership: the heartbeat starts no round for
+/// them, neither for the read of the last round nor for the one of an earlier round.
+#[test]
+fn a_heartbeat_starts_no_round_for_reads_that_only_wait_for_their_index() {
+    let mut candidate = replica(1);
+    step(&mut candidate, Input::Timeout(Timer::Election));
+    let b = ballot(1, 1);
+    step(&mut candidate, receive(1, Message::Prepare { ballot: b, from: Slot(0) }));
+    let empty =
+        Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations: incarnations() };
+    step(&mut candidate, receive(1, empty));
+    let reported = batch(vec![put(9, 1, "x", "old")]);
+    let reports = vec![Report { slot: Slot(0), accepted: Some((ballot(0, 2), reported)), chosen: None }];
+    let promise = Message::Promise { ballot: b, chosen: Slot(0), reports, incarnations: incarnations() };
+    step(&mut candidate, receive(2, promise));
+    let mut leader = candidate;
+    assert_eq!(leader.status(), Status::Leader);
+    let confirm = |leader: &mut Replica, round: u64| {
+        step(leader, receive(2, Message::CommitAck { ballot: b, round, progress: None }))
+    };
+    step(&mut leader, Input::Requests(vec![get(7, 1, "x")]));
+    assert_eq!(confirm(&mut leader, 1), vec![], "round 1 confirmed, slot 0 not chosen yet");
+    step(&mut leader, Input::Requests(vec![get(8, 1, "x")]));
+    assert_eq!(confirm(&mut leader, 2), vec![], "round 2 confirmed, slot 0 not chosen yet");
+    let heartbeat = Message::Commit { ballot: b, committed: Slot(0), round: 0 };
+    assert_eq!(
+        step(&mut leader, Input::Timeout(Timer::Heartbeat)),
+        vec![
+            Output::SetTimer(Timer::Heartbeat),
+            send_now(1, 2, heartbeat.clone()),
+            send_now(1, 3, heartbeat),
+        ]
+    );
+    // Once slot 0 is chosen both reads are answered, with the re-proposed write applied.
+    step(
+        &mut leader,
+        receive(
+            1,
+            Message::Accepted { ballot: b, slot: Slot(0), committed: None, incarnations: incarnations() },
+        ),
+    );
+    let out = step(
+        &mut leader,
+        receive(
+            2,
+            Message::Accepted { ballot: b, slot: Slot(0), committed: None, incarnations: incarnations() },
+        ),
+    );
+    let value = Ok(vec![Outcome::Value(Some(Bytes::from("old")))]);
+    let replies: Vec<&Output> = out.iter().filter(|output| matches!(output, Output::Reply(_))).collect();
+    assert_eq!(
+        replies,
+        vec![
+            &Output::Reply(Response { client: ClientId(7), sequence: 1, result: value.clone() }),
+            &Output::Reply(Response { client: ClientId(8), sequence: 1, result: value }),
+        ]
+    );
+}
+
 #[test]
 fn lease_holder_answers_reads_without_a_round() {
     let mut leader = replica_with(1, |config| config.read_mode = ReadMode::Lease);

@@ -360,6 +360,31 @@ fn a_candidate_settles_slots_only_up_to_the_first_membership_change() {
     assert_eq!(step(&mut candidate, Input::Requests(vec![put(7, 1, "b", "2")])), vec![]);
 }
 
+/// A candidate that learns a chosen membership change while it campaigns was asking the old
+/// voters: it campaigns again, with a new ballot, among the new ones.
+#[test]
+fn a_candidate_that_learns_a_membership_change_campaigns_again_among_the_new_voters() {
+    let mut candidate = replica(1);
+    step(&mut candidate, Input::Timeout(Timer::Election));
+    let leave = batch(vec![member(9, 1, Change::Remove { node: NodeId(3) })]);
+    let out = step(
+        &mut candidate,
+        receive(2, Message::LearnReply { from: Slot(0), values: vec![leave], committed: Slot(1) }),
+    );
+    let next = ballot(2, 1);
+    let prepare = Message::Prepare { ballot: next, from: Slot(1) };
+    assert_eq!(
+        out,
+        vec![
+            Output::SetTimer(Timer::Election),
+            Output::Persist(Persist::Promise(next)),
+            send(1, 1, prepare.clone()),
+            send(1, 2, prepare),
+        ]
+    );
+    assert_eq!(candidate.status(), Status::Candidate);
+}
+
 #[test]
 fn bad_membership_changes_are_refused_when_applied() {
     let mut leader = leader();
