@@ -6,15 +6,17 @@
 # checker's smoke tier), and must make one of them fail.
 #
 # Usage: bash scripts/mutants.sh [cargo-mutants flags]    e.g. --file paxos/core/src/acceptor.rs
-#        bash scripts/mutants.sh --summary                 the table of the last run again
+#        bash scripts/mutants.sh --summary                 the table of today's mutants again
 #        MUTANTS_OUT=target/mutants-b bash scripts/mutants.sh --file ...   a second run beside the
 #                                                          first (its own output folder)
 #        MUTANTS_TIER=full bash scripts/mutants.sh ...   with the smoke tier's 43 s wipe twin
-#        bash scripts/mutants.sh --iterate ...            skip what the last run already caught
-#        bash scripts/mutants.sh --recheck                 each mutant the last run missed, again,
-#                                                          against the tests of HEAD (in a scratch
-#                                                          worktree): the ones caught since are
-#                                                          counted as such in the table
+#        bash scripts/mutants.sh --iterate ...            skip what earlier runs caught (or found
+#                                                          unviable), as the tracked record
+#                                                          paxos/core/mutants-verdicts.tsv holds
+#        bash scripts/mutants.sh --recheck                 each mutant the record holds as missed,
+#                                                          again, against the tests of HEAD (in a
+#                                                          scratch worktree): its verdict replaces
+#                                                          the earlier one
 #        MUTANTS_CRATE=storage bash scripts/mutants.sh    the storage's recovery instead: the
 #                                                          `paxos` crate's storage modules (the
 #                                                          record format, open and recovery, group
@@ -25,7 +27,9 @@
 #                                                          paxos/src/storage/mutants-equivalent.txt
 #
 # Installs cargo-mutants from crates.io if missing. Writes target/mutants/mutants.out/ (caught.txt,
-# missed.txt, unviable.txt, timeout.txt, one mutant a line) and prints the table: generated,
+# missed.txt, unviable.txt, timeout.txt, one mutant a line), merges every verdict into the tracked
+# record paxos/core/mutants-verdicts.tsv (so a series goes on from a fresh clone, and the README's
+# figures can be checked), and prints the table of today's mutants: generated, not run yet,
 # caught, missed, unviable, timed out, and the share of viable mutants caught. A missed mutant that
 # no test can catch because it changes no behaviour is listed in paxos/core/mutants-equivalent.txt
 # (the mutant as missed.txt names it, then " # " and why); it is left out of the share. The whole
@@ -40,6 +44,7 @@ core)
     test_packages=paxos-core,paxos,model
     tier=(--lib --test handlers --test membership --test interleavings --test cluster --test mutants --test smoke)
     equivalent_file=paxos/core/mutants-equivalent.txt
+    verdicts_file=paxos/core/mutants-verdicts.tsv
     scope=()
     ;;
 storage)
@@ -47,6 +52,7 @@ storage)
     test_packages=paxos
     tier=(--lib --test storage --test storage_sim --test storage_kill)
     equivalent_file=paxos/src/storage/mutants-equivalent.txt
+    verdicts_file=paxos/src/storage/mutants-verdicts.tsv
     scope=(--file paxos/src/storage/format.rs --file paxos/src/storage/mod.rs --file paxos/src/storage/group.rs)
     ;;
 *)
@@ -55,6 +61,7 @@ storage)
     ;;
 esac
 out=${MUTANTS_OUT:-target/mutants$([ "$crate" = core ] || echo "-$crate")}
+table_scope=("${scope[@]}")
 # Files named on the command line replace the crate's default scope.
 for argument in "$@"; do
     if [ "$argument" = --file ] || [[ "$argument" == --file=* ]]; then scope=(); fi
@@ -72,31 +79,36 @@ if [ "${MUTANTS_TIER:-fast}" = full ]; then
     tier+=(--ignore-default-filter)
 fi
 
-# The table: every mutant's latest verdict, from the runs kept in $out (earlier runs of an
-# --iterate series in earlier.tsv, the last run's outcomes.json), the recheck's verdicts on the
-# missed and timed-out ones, and the equivalent mutants explained in $equivalent_file.
+# The table: every mutant of today's code (`cargo mutants --list`) with its latest verdict (see
+# `verdicts`) and whether paxos/core/mutants-equivalent.txt explains it. A mutant whose code moved
+# or changed since its run has a new name and counts as not run yet.
 summary() {
-    verdicts summary
+    cargo mutants --package "$package" --list "${table_scope[@]}" >"$out.list" 2>/dev/null || {
+        echo "cargo mutants --list failed" >&2
+        exit 1
+    }
+    verdicts summary "$out.list"
 }
 
-# Keeps the verdicts of the last run before an --iterate run replaces its folder (cargo-mutants
-# keeps only the one before): earlier.tsv holds every mutant's latest verdict of the series.
+# Merges what the last run and its recheck found into the record $verdicts_file (see `verdicts`).
 remember() {
     verdicts remember
 }
 
-# Every mutant's latest verdict (earlier.tsv, then the last run's outcomes.json); `summary` prints
-# the table, `remember` writes them to earlier.tsv.
+# Every mutant's latest verdict: the tracked record $verdicts_file (every run so far), then the
+# last run's outcomes in $out, then the recheck of that run's missed ones ($out/recheck.txt).
+# `verdicts remember` writes them back to the record, and the caught and unviable ones to where
+# an --iterate run of cargo-mutants reads what to skip; `verdicts summary LIST` prints the table.
 verdicts() {
-    python3 - "$1" "$out" "$equivalent_file" <<'PY'
+    python3 - "$1" "$out" "$equivalent_file" "$verdicts_file" "${2:-}" <<'PY'
 import json, os, sys
-mode, out, equivalent_file = sys.argv[1], sys.argv[2], sys.argv[3]
+mode, out, equivalent_file, verdicts_file, listing = sys.argv[1:6]
 verdicts = {}
-earlier = os.path.join(out, "earlier.tsv")
-if os.path.exists(earlier):
-    for line in open(earlier):
-        verdict, _, mutant = line.rstrip("\n").partition("\t")
-        verdicts[mutant] = verdict
+if os.path.exists(verdicts_file):
+    for line in open(verdicts_file):
+        if line.strip() and not line.startswith("#"):
+            verdict, _, mutant = line.rstrip("\n").partition("\t")
+            verdicts[mutant] = verdict
 outcomes = os.path.join(out, "mutants.out", "outcomes.json")
 if os.path.exists(outcomes):
     names = {"CaughtMutant": "caught", "MissedMutant": "missed", "Unviable": "unviable", "Timeout": "timeout"}
@@ -104,87 +116,102 @@ if os.path.exists(outcomes):
         mutant = outcome["scenario"]
         if isinstance(mutant, dict) and "Mutant" in mutant and outcome["summary"] in names:
             verdicts[mutant["Mutant"]["name"]] = names[outcome["summary"]]
-if mode == "remember":
-    os.makedirs(out, exist_ok=True)
-    with open(earlier, "w") as file:
-        for mutant, verdict in sorted(verdicts.items()):
-            file.write(f"{verdict}\t{mutant}\n")
-    sys.exit(0)
-recheck = {}
 recheck_file = os.path.join(out, "recheck.txt")
 if os.path.exists(recheck_file):
     for line in open(recheck_file):
         verdict, _, mutant = line.rstrip("\n").partition(" ")
-        recheck[mutant] = verdict
+        if verdict == "stale":
+            verdicts.pop(mutant, None)  # its code has changed: the mutant no longer exists
+        else:
+            verdicts[mutant] = verdict
+if mode == "remember":
+    with open(verdicts_file, "w") as file:
+        file.write("# Every mutant's latest verdict in the runs of scripts/mutants.sh, written by it after each\n"
+                   "# run: `bash scripts/mutants.sh --summary` prints the table of today's mutants from it.\n")
+        for mutant, verdict in sorted(verdicts.items()):
+            file.write(f"{verdict}\t{mutant}\n")
+    os.makedirs(os.path.join(out, "mutants.out"), exist_ok=True)
+    with open(os.path.join(out, "mutants.out", "previously_caught.txt"), "w") as file:
+        for mutant, verdict in sorted(verdicts.items()):
+            if verdict in ("caught", "unviable"):
+                file.write(mutant + "\n")
+    sys.exit(0)
+current = [line.rstrip("\n") for line in open(listing) if line.strip()]
 equivalent = set()
 if os.path.exists(equivalent_file):
     for line in open(equivalent_file):
         if line.strip() and not line.startswith("#"):
             equivalent.add(line.split(" # ")[0].strip())
-count = {"caught": 0, "missed": 0, "unviable": 0, "timeout": 0, "equivalent": 0, "since": 0}
-unexplained = []
-for mutant, verdict in sorted(verdicts.items()):
-    if verdict == "timeout" and recheck.get(mutant) == "missed":
-        verdict = "missed"  # the machine was busy, not the tests stuck
+count = {"caught": 0, "missed": 0, "unviable": 0, "timeout": 0, "not run": 0}
+unexplained, explained = [], 0
+for mutant in current:
+    verdict = verdicts.get(mutant, "not run")
     count[verdict] += 1
     if verdict == "missed":
         if mutant in equivalent:
-            count["equivalent"] += 1
-        elif recheck.get(mutant) == "caught":
-            count["since"] += 1
+            explained += 1
         else:
             unexplained.append(mutant)
-generated = count["caught"] + count["missed"] + count["unviable"] + count["timeout"]
-viable = count["caught"] + count["missed"] + count["timeout"] - count["equivalent"]
-def share(caught):
-    return f"{100 * caught / viable:.1f}%" if viable else "-"
-print("| generated | caught | missed | of which equivalent | of which caught since | unviable | timed out "
-      "| caught of viable by the runs | with the tests of today |")
-print("|---|---|---|---|---|---|---|---|---|")
+viable = count["caught"] + count["missed"] + count["timeout"] - explained
 caught = count["caught"] + count["timeout"]
-print(f"| {generated} | {count['caught']} | {count['missed']} | {count['equivalent']} | {count['since']} "
-      f"| {count['unviable']} | {count['timeout']} | {share(caught)} | {share(caught + count['since'])} |")
-print("(timed-out mutants count as caught: a test no longer finishes; caught since: --recheck)")
+print("| generated | not run yet | caught | timed out | missed | of which equivalent | unviable "
+      "| caught of viable |")
+print("|---|---|---|---|---|---|---|---|")
+print(f"| {len(current)} | {count['not run']} | {count['caught']} | {count['timeout']} | {count['missed']} "
+      f"| {explained} | {count['unviable']} | {100 * caught / viable if viable else 0:.1f}% |")
+print("(a timed-out mutant counts as caught: a test no longer finishes; --recheck runs it again)")
 if unexplained:
-    print(f"missed and not explained in {equivalent_file} nor caught by --recheck:")
+    print(f"missed and not explained in {equivalent_file}:")
     for mutant in unexplained:
         print(f"  {mutant}")
     sys.exit(1)
 PY
 }
 
+for tool in cargo-mutants cargo-nextest; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "installing $tool (cargo install --locked $tool)" >&2
+        cargo install --locked "$tool" >/dev/null
+    fi
+done
+
 if [ "${1:-}" = "--summary" ]; then
     summary
     exit
 fi
 
-# Each missed (or timed-out: the machine may have been busy) mutant of the last run, applied
-# again to a scratch worktree of HEAD (its diff, as cargo-mutants wrote it; it applies with an
-# offset if lines moved) and run against the tier: `caught` (a test fails or the tier no longer
-# finishes within 300 s), `missed`, or `stale` (the diff no longer applies or no longer builds:
-# the code it mutated has changed; run the file again). Records the verdicts in $out/recheck.txt.
-# The worktree builds into the workspace's target folder: its crates live at another path, so
-# their builds sit beside the checkout's, and the dependencies' are shared.
+# Each mutant the record holds as missed (or timed out: the machine may have been busy), applied
+# again to a scratch worktree of HEAD (its diff as cargo-mutants generates it from today's code)
+# and run against the tier: `caught` (a test fails or the tier no longer finishes within 300 s),
+# `missed`, or `stale` (today's code no longer has that mutant, or it no longer builds: run its
+# file again). The verdicts go to $out/recheck.txt and into the record. The worktree builds into
+# the workspace's target folder: its crates live at another path, so their builds sit beside the
+# checkout's, and the dependencies' are shared.
 if [ "${1:-}" = "--recheck" ]; then
-    dir="$out/mutants.out"
     root=$PWD
     scratch=$root/target/mutants-recheck
     tree=$scratch/tree
-    mkdir -p "$scratch"
+    mkdir -p "$scratch/diffs"
+    remember
+    cargo mutants --package "$package" --list --json --diff "${table_scope[@]}" >"$scratch/listing.json"
+    python3 - "$verdicts_file" "$scratch" >"$scratch/list" <<'PY'
+import json, sys
+verdicts_file, scratch = sys.argv[1:3]
+diffs = {mutant["name"]: mutant["diff"] for mutant in json.load(open(scratch + "/listing.json"))}
+for number, line in enumerate(open(verdicts_file)):
+    verdict, _, mutant = line.rstrip("\n").partition("\t")
+    if verdict in ("missed", "timeout"):
+        path = f"{scratch}/diffs/{number}.diff"
+        open(path, "w").write(diffs.get(mutant, ""))
+        print(f"{mutant}\t{path}")
+PY
     git worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"
     git worktree prune
     git worktree add --detach -q "$tree" HEAD
-    python3 - "$dir" >"$scratch/list" <<'PY'
-import json, sys
-outcomes = json.load(open(sys.argv[1] + "/outcomes.json"))["outcomes"]
-for outcome in outcomes:
-    if outcome["summary"] in ("MissedMutant", "Timeout"):
-        print(outcome["scenario"]["Mutant"]["name"] + "\t" + sys.argv[1] + "/" + outcome["diff_path"])
-PY
     : >"$scratch/verdicts"
     while IFS=$'\t' read -r mutant diff; do
         git -C "$tree" checkout -q -- .
-        if ! git -C "$tree" apply "$PWD/$diff" 2>/dev/null; then
+        if [ ! -s "$diff" ] || ! patch -s -p0 -d "$tree" --no-backup-if-mismatch -i "$diff" >/dev/null 2>&1; then
             verdict=stale
         elif ! (cd "$tree" && CARGO_TARGET_DIR=$root/target cargo nextest run --no-run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
             verdict=stale
@@ -201,16 +228,10 @@ PY
     { grep -vFf <(cut -d' ' -f2- "$scratch/verdicts") "$out/recheck.txt" || true; cat "$scratch/verdicts"; } \
         >"$scratch/merged"
     mv "$scratch/merged" "$out/recheck.txt"
+    remember
     summary
     exit
 fi
-
-for tool in cargo-mutants cargo-nextest; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "installing $tool (cargo install --locked $tool)" >&2
-        cargo install --locked "$tool" >/dev/null
-    fi
-done
 
 started=$SECONDS
 # The unmutated tree must pass the tier first. cargo-mutants' own baseline would run only the
@@ -223,9 +244,10 @@ cargo nextest run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1 || {
     echo "the unmutated tree fails the tier: cargo nextest run ${packages[*]} ${tier[*]}" >&2
     exit 1
 }
-for argument in "$@"; do
-    if [ "$argument" = --iterate ]; then remember; fi
-done
+# What the last run and its recheck found goes into the record before cargo-mutants replaces the
+# folder; the recheck belonged to that run.
+remember
+rm -f "$out/recheck.txt"
 # Exit 2 means some mutants were missed: the table below says which; anything else is an error.
 set +e
 cargo mutants --package "$package" --test-package "$test_packages" --test-tool nextest --baseline skip \
@@ -238,4 +260,5 @@ if [ "$status" != 0 ] && [ "$status" != 2 ] && [ "$status" != 3 ]; then
 fi
 
 echo "$((SECONDS - started)) s"
+remember
 summary
