@@ -940,6 +940,33 @@ fn vote_from_an_earlier_incarnation_is_not_counted() {
     assert_eq!(leader.log().commit(), Slot(0));
 }
 
+/// A vote counted before its voter lost its disk is struck from the tally once the loss is known
+/// (DISC 2017: a pre-loss vote must not be combined with votes cast after the loss became known),
+/// so it no longer makes a quorum with the vote that brought the news.
+#[test]
+fn a_vote_cast_before_a_storage_loss_is_struck_when_the_loss_becomes_known() {
+    let mut leader = leader();
+    let value = batch(vec![put(9, 1, "x", "1")]);
+    step(&mut leader, Input::Requests(vec![put(9, 1, "x", "1")]));
+    step(
+        &mut leader,
+        receive(1, Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value, committed: Slot(0) }),
+    );
+    let vote = |known: Vec<u64>| Message::Accepted {
+        ballot: ballot(1, 1),
+        slot: Slot(0),
+        committed: None,
+        incarnations: known,
+    };
+    // Node 3 votes as incarnation 0, then loses its disk and recovers as incarnation 1.
+    assert_eq!(step(&mut leader, receive(3, vote(incarnations()))), vec![]);
+    let mut known = incarnations();
+    known[3] = 1;
+    let out = step(&mut leader, receive(2, vote(known)));
+    assert_eq!(out, vec![Output::Persist(Persist::Incarnation { node: NodeId(3), incarnation: 1 })]);
+    assert_eq!(leader.log().commit(), Slot(0), "node 3's old vote and node 2's are no quorum");
+}
+
 /// Replaying persists: a snapshot replaces an older one and drops the accepted entries it covers;
 /// an older or equal one changes nothing (what a restart restores from the log).
 #[test]
