@@ -175,6 +175,24 @@ fn now() -> u64 {
 }
 
 impl World {
+    /// Holds or releases the link between `a` and `b` as [`World::stalled`] says, then cuts again
+    /// each direction that a fault still cuts: turmoil's hold and release set both directions, so
+    /// alone a stall that began or ended over a cut link would lift the cut. A cut direction loses
+    /// its messages, held ones included; releasing a stall delivers the rest.
+    fn restall(&mut self, a: u8, b: u8) {
+        let (low, high) = (a.min(b), a.max(b));
+        if self.stalled.contains(&(low, high)) {
+            self.sim.hold(host(low), host(high));
+        } else {
+            self.sim.release(host(low), host(high));
+        }
+        for (from, to) in [(low, high), (high, low)] {
+            if self.cuts.contains_key(&(from, to)) {
+                self.sim.partition_oneway(host(from), host(to));
+            }
+        }
+    }
+
     /// Builds the world: nodes booted, clients running until [`World::stop_clients`].
     pub fn new(options: Options) -> World {
         let mut builder = turmoil::Builder::new();
@@ -713,7 +731,11 @@ impl Cluster for World {
                 *count -= 1;
                 if *count == 0 {
                     self.cuts.remove(&(from, to));
-                    self.sim.repair_oneway(host(from), host(to));
+                    if self.stalled.contains(&(from.min(to), from.max(to))) {
+                        self.restall(from, to); // held again, not healthy
+                    } else {
+                        self.sim.repair_oneway(host(from), host(to));
+                    }
                 }
             }
         }
@@ -721,13 +743,13 @@ impl Cluster for World {
 
     fn stall(&mut self, a: u8, b: u8) {
         if self.stalled.insert((a.min(b), a.max(b))) {
-            self.sim.hold(host(a), host(b));
+            self.restall(a, b);
         }
     }
 
     fn unstall(&mut self, a: u8, b: u8) {
         if self.stalled.remove(&(a.min(b), a.max(b))) {
-            self.sim.release(host(a), host(b));
+            self.restall(a, b);
         }
     }
 

@@ -101,6 +101,28 @@ fn a_minority_cannot_commit() {
     });
 }
 
+/// A stall that begins and ends over a cut link holds and then delivers only what the cut lets
+/// through: the cut follower still commits nothing (turmoil's release alone would heal the link).
+#[test]
+fn a_stall_released_over_a_cut_link_leaves_it_cut() {
+    check("a_stall_released_over_a_cut_link_leaves_it_cut", |world| {
+        let leader = world.await_leader(Duration::from_secs(5))?;
+        let follower = if leader == 1 { 2 } else { 1 };
+        world.isolate(follower);
+        world.run_for(Duration::from_millis(500))?;
+        let before = world.observed(follower).committed;
+        world.stall(leader, follower);
+        world.run_for(Duration::from_millis(500))?;
+        world.unstall(leader, follower);
+        world.run_for(Duration::from_secs(2))?;
+        let after = world.observed(follower).committed;
+        if after != before {
+            return Err(format!("n{follower} committed slots {before}..{after} while cut off").into());
+        }
+        Ok(())
+    });
+}
+
 #[test]
 fn leader_process_crash_and_machine_crash() {
     check("leader_process_crash_and_machine_crash", |world| {
