@@ -214,6 +214,11 @@ fn stalled_link() {
 }
 
 #[test]
+fn stale_replies() {
+    check("stale-replies");
+}
+
+#[test]
 fn mixed() {
     check("mixed");
 }
@@ -258,16 +263,18 @@ fn competing_proposers_make_slots_accepted_in_several_ballots() {
     assert!(overwritten > 0, "no accepted value was ever superseded in seeds {:?}", seeds());
 }
 
-/// Classic bugs the competing proposers and the stalled links catch, each on the first seed a
-/// sweep found (`chaos sweep --scenarios competing-proposers --seeds 1..60 --mutant
-/// commit-any-ballot`, again after the membership change moved the runs; the README has the
-/// rates), and the twin: the correct core passes the same seed.
+/// Classic bugs the competing proposers, the stalled links and the stale replies catch, each on
+/// the first seed a sweep found (`chaos sweep --scenarios competing-proposers --seeds 1..60
+/// --mutant commit-any-ballot`, again after the membership change moved the runs; `--scenarios
+/// stale-replies --seeds 1..100 --mutant stale-promises`; the README has the rates), and the
+/// twin: the correct core passes the same seed.
 #[test]
 fn competing_proposers_catch_classic_bugs() {
     for (name, mutant, seed) in [
         ("competing-proposers", "commit-any-ballot", 16),
         ("competing-proposers", "accept-below-promise", 14),
         ("stalled-link", "accept-below-promise", 1),
+        ("stale-replies", "stale-promises", 4),
     ] {
         caught(name, mutant, seed);
     }

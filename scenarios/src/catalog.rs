@@ -276,6 +276,30 @@ pub fn all() -> Vec<Scenario> {
             )],
         ),
         scenario(
+            "stale-replies",
+            "Replies to an earlier campaign arrive after the candidate began a later one, and after \
+             the voter that sent them accepted another leader's value: again and again two nodes \
+             reach each other only through the third (a bridge), so the two ends campaign against \
+             each other through the middle, with election timers at 1x to 4x; messages take up to \
+             50 ms, and a link stalls for 0.3-1.5 s with the replies in flight, then delivers them.",
+            20.0,
+            vec![
+                once(
+                    0.0,
+                    20.0,
+                    Fault::Clock {
+                        target: Target::All,
+                        offset: Range(0.0, 0.0),
+                        rate: Range(1.0, 4.0),
+                        strobe: None,
+                    },
+                ),
+                once(0.0, 20.0, Fault::Flaky { loss: 0.0, latency_ms: 50 }),
+                repeat((0.5, 1.5), (1.0, 3.0), vec![Fault::Bridge]),
+                repeat((0.1, 0.6), (0.3, 1.5), vec![Fault::Stall { target: Target::Random }]),
+            ],
+        ),
+        scenario(
             "transfer-leader",
             "An operator moves leadership again and again (MEMBER TRANSFER-LEADER: the leader asks \
              the target to campaign and steps down) while a minority is cut off now and then, the \
