@@ -219,6 +219,11 @@ fn stale_replies() {
 }
 
 #[test]
+fn power_loss() {
+    check("power-loss");
+}
+
+#[test]
 fn mixed() {
     check("mixed");
 }
@@ -263,11 +268,12 @@ fn competing_proposers_make_slots_accepted_in_several_ballots() {
     assert!(overwritten > 0, "no accepted value was ever superseded in seeds {:?}", seeds());
 }
 
-/// Classic bugs the competing proposers, the stalled links and the stale replies catch, each on
-/// the first seed a sweep found (`chaos sweep --scenarios competing-proposers --seeds 1..60
-/// --mutant commit-any-ballot`, again after the membership change moved the runs; `--scenarios
-/// stale-replies --seeds 1..100 --mutant stale-promises`; the README has the rates), and the
-/// twin: the correct core passes the same seed.
+/// Classic bugs the competing proposers, the stalled links, the stale replies and the power
+/// losses catch, each on the first seed a sweep found (`chaos sweep --scenarios
+/// competing-proposers --seeds 1..60 --mutant commit-any-ballot`, again after the membership
+/// change moved the runs; `--scenarios stale-replies --seeds 1..100 --mutant stale-promises`;
+/// `--scenarios power-loss --seeds 1..100 --mutant send-before-persist`; the README has the
+/// rates), and the twin: the correct core passes the same seed.
 #[test]
 fn competing_proposers_catch_classic_bugs() {
     for (name, mutant, seed) in [
@@ -275,6 +281,7 @@ fn competing_proposers_catch_classic_bugs() {
         ("competing-proposers", "accept-below-promise", 14),
         ("stalled-link", "accept-below-promise", 1),
         ("stale-replies", "stale-promises", 4),
+        ("power-loss", "send-before-persist", 1),
     ] {
         caught(name, mutant, seed);
     }

@@ -216,6 +216,22 @@ pub fn all() -> Vec<Scenario> {
             )],
         ),
         scenario(
+            "power-loss",
+            "Again and again the whole cluster, or both followers at once, lose power (writes not \
+             yet fsynced are lost, on every machine that crashed), while the leader is cut off now \
+             and then: whatever a node sent before its sync must survive its own loss.",
+            15.0,
+            vec![repeat(
+                (0.2, 0.8),
+                (0.3, 1.5),
+                vec![
+                    Fault::MachineCrash { target: Target::Followers },
+                    Fault::MachineCrash { target: Target::All },
+                    Fault::Isolate { target: leader },
+                ],
+            )],
+        ),
+        scenario(
             "pause",
             "A process stops for 1-4 s (a long GC pause, a stopped VM) and resumes with a stale view \
              while another leader serves.",
