@@ -914,24 +914,30 @@ fn peer_records_the_new_incarnation_before_answering_a_recovery() {
     );
 }
 
-#[test]
-fn vote_from_an_earlier_incarnation_is_not_counted() {
+/// [`leader`] with a write proposed in slot 0 and accepted by itself (its own vote not yet in).
+fn leader_with_a_write_in_slot_0() -> Replica {
     let mut leader = leader();
-    // Node 3 recovered from storage loss as incarnation 1 (node 2 tells us in its vote).
     let value = batch(vec![put(9, 1, "x", "1")]);
     step(&mut leader, Input::Requests(vec![put(9, 1, "x", "1")]));
     step(
         &mut leader,
         receive(1, Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value, committed: Slot(0) }),
     );
+    leader
+}
+
+/// A vote for slot 0 in ballot 1.1, with the voter's crash vector `known`.
+fn vote_in_slot_0(known: Vec<u64>) -> Message {
+    Message::Accepted { ballot: ballot(1, 1), slot: Slot(0), committed: None, incarnations: known }
+}
+
+#[test]
+fn vote_from_an_earlier_incarnation_is_not_counted() {
+    let mut leader = leader_with_a_write_in_slot_0();
+    // Node 3 recovered from storage loss as incarnation 1 (node 2 tells us in its vote).
     let mut known = incarnations();
     known[3] = 1;
-    let vote = |known: Vec<u64>| Message::Accepted {
-        ballot: ballot(1, 1),
-        slot: Slot(0),
-        committed: None,
-        incarnations: known,
-    };
+    let vote = vote_in_slot_0;
     // A vote that carries the news strikes nothing yet, and counts once: no quorum (self not in yet).
     let out = step(&mut leader, receive(2, vote(known.clone())));
     assert_eq!(out, vec![Output::Persist(Persist::Incarnation { node: NodeId(3), incarnation: 1 })]);
@@ -945,19 +951,8 @@ fn vote_from_an_earlier_incarnation_is_not_counted() {
 /// so it no longer makes a quorum with the vote that brought the news.
 #[test]
 fn a_vote_cast_before_a_storage_loss_is_struck_when_the_loss_becomes_known() {
-    let mut leader = leader();
-    let value = batch(vec![put(9, 1, "x", "1")]);
-    step(&mut leader, Input::Requests(vec![put(9, 1, "x", "1")]));
-    step(
-        &mut leader,
-        receive(1, Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value, committed: Slot(0) }),
-    );
-    let vote = |known: Vec<u64>| Message::Accepted {
-        ballot: ballot(1, 1),
-        slot: Slot(0),
-        committed: None,
-        incarnations: known,
-    };
+    let mut leader = leader_with_a_write_in_slot_0();
+    let vote = vote_in_slot_0;
     // Node 3 votes as incarnation 0, then loses its disk and recovers as incarnation 1.
     assert_eq!(step(&mut leader, receive(3, vote(incarnations()))), vec![]);
     let mut known = incarnations();

@@ -29,6 +29,16 @@ fn once(at: f64, hold: f64, fault: Fault) -> Step {
     Step::Once { at, hold, fault }
 }
 
+/// Every node's clock, and so its election timer, at 1x to 4x real time from the start for
+/// `seconds`: nodes time out at different rates, so proposers compete.
+fn timers_at_1x_to_4x(seconds: f64) -> Step {
+    once(
+        0.0,
+        seconds,
+        Fault::Clock { target: Target::All, offset: Range(0.0, 0.0), rate: Range(1.0, 4.0), strobe: None },
+    )
+}
+
 /// Every built-in scenario, in the order `chaos list` shows them.
 pub fn all() -> Vec<Scenario> {
     let leader = Target::Leader;
@@ -258,16 +268,7 @@ pub fn all() -> Vec<Scenario> {
              values superseded before they are chosen: the report counts how often.",
             20.0,
             vec![
-                once(
-                    0.0,
-                    20.0,
-                    Fault::Clock {
-                        target: Target::All,
-                        offset: Range(0.0, 0.0),
-                        rate: Range(1.0, 4.0),
-                        strobe: None,
-                    },
-                ),
+                timers_at_1x_to_4x(20.0),
                 once(0.0, 20.0, Fault::Flaky { loss: 0.02, latency_ms: 30 }),
                 repeat(
                     (0.2, 1.0),
@@ -300,16 +301,7 @@ pub fn all() -> Vec<Scenario> {
              50 ms, and a link stalls for 0.3-1.5 s with the replies in flight, then delivers them.",
             20.0,
             vec![
-                once(
-                    0.0,
-                    20.0,
-                    Fault::Clock {
-                        target: Target::All,
-                        offset: Range(0.0, 0.0),
-                        rate: Range(1.0, 4.0),
-                        strobe: None,
-                    },
-                ),
+                timers_at_1x_to_4x(20.0),
                 once(0.0, 20.0, Fault::Flaky { loss: 0.0, latency_ms: 50 }),
                 repeat((0.5, 1.5), (1.0, 3.0), vec![Fault::Bridge]),
                 repeat((0.1, 0.6), (0.3, 1.5), vec![Fault::Stall { target: Target::Random }]),
