@@ -94,6 +94,22 @@ fn a_candidate_asks_only_the_voters_for_promises() {
     );
 }
 
+/// A candidate asks again only the voters that have not promised: not one that did, not a learner.
+#[test]
+fn a_candidate_asks_again_only_the_voters_that_have_not_promised() {
+    let mut candidate = replica(1);
+    step(&mut candidate, Input::Timeout(Timer::Election));
+    let b = ballot(1, 1);
+    let empty =
+        Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations: incarnations() };
+    step(&mut candidate, receive(2, empty));
+    let prepare = Message::Prepare { ballot: b, from: Slot(0) };
+    assert_eq!(
+        step(&mut candidate, Input::Timeout(Timer::Retransmit)),
+        vec![send(1, 3, prepare), Output::SetTimer(Timer::Retransmit)]
+    );
+}
+
 #[test]
 fn a_learner_gets_the_proposals_but_its_vote_does_not_count() {
     let mut leader = leader();
