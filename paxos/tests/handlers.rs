@@ -665,6 +665,19 @@ fn read_is_answered_only_after_a_majority_confirms_the_leader() {
     );
 }
 
+/// The retransmit timer repeats a confirmation round in flight to the peers that have not
+/// acknowledged it.
+#[test]
+fn a_confirmation_round_in_flight_is_sent_again_to_the_peers_that_have_not_acknowledged_it() {
+    let mut leader = leader();
+    step(&mut leader, Input::Requests(vec![get(9, 1, "x")]));
+    let round = Message::Commit { ballot: ballot(1, 1), committed: Slot(0), round: 1 };
+    assert_eq!(
+        step(&mut leader, Input::Timeout(Timer::Retransmit)),
+        vec![send_now(1, 2, round.clone()), send_now(1, 3, round), Output::SetTimer(Timer::Retransmit)]
+    );
+}
+
 /// Without leases a heartbeat is a plain commit (round 0): an idle leader starts no confirmation
 /// round, and one whose read's round is in flight starts no second one.
 #[test]
@@ -896,6 +909,33 @@ fn wiped_replica_recovers_before_it_votes() {
         step(&mut wiped, receive(1, Message::Prepare { ballot: ballot(1, 1), from: Slot(0) })),
         vec![]
     );
+}
+
+/// A recovering replica counts only the answers to its own query (its nonce, a named cluster) and
+/// goes on only with a majority of the newest voters any answer reported: after a replacement of
+/// node 3 by node 4, node 3's answer does not count, node 4's does.
+#[test]
+fn a_recovering_replica_needs_a_majority_of_the_newest_voters_among_answers_to_its_own_query() {
+    let mut wiped = Replica::new(Config::new(NodeId(2), members()), DurableState::lost(), 42).unwrap();
+    wiped.start(&mut Vec::new());
+    let newest: paxos::core::NodeSet = [NodeId(1), NodeId(2), NodeId(4)].into_iter().collect();
+    let reply = |nonce: u64| Message::RecoverQueryReply { nonce, incarnation: 0, version: 1, voters: newest };
+    assert_eq!(step(&mut wiped, receive(1, reply(41))), vec![], "an answer to an earlier attempt");
+    assert_eq!(step(&mut wiped, receive(4, reply(41))), vec![], "an answer to an earlier attempt");
+    let unnamed = Envelope { cluster: ClusterId::UNKNOWN, ..envelope(3, reply(42)) };
+    assert_eq!(step(&mut wiped, Input::Receive(unnamed)), vec![], "no cluster named");
+    assert_eq!(step(&mut wiped, receive(1, reply(42))), vec![], "one voter of the others");
+    assert_eq!(step(&mut wiped, receive(3, reply(42))), vec![], "node 3 is no longer a voter");
+    // Its cluster unknown until it has joined, it asks every voter old or new that has not answered.
+    let recover = |to: u8| Output::Send {
+        to: NodeId(to),
+        envelope: Envelope {
+            cluster: ClusterId::UNKNOWN,
+            ..envelope(2, Message::Recover { nonce: 42, incarnation: 1 })
+        },
+        release: Release::AfterPersists,
+    };
+    assert_eq!(step(&mut wiped, receive(4, reply(42))), vec![recover(1), recover(3), recover(4)]);
 }
 
 #[test]
