@@ -938,6 +938,134 @@ fn a_recovering_replica_needs_a_majority_of_the_newest_voters_among_answers_to_i
     assert_eq!(step(&mut wiped, receive(4, reply(42))), vec![recover(1), recover(3), recover(4)]);
 }
 
+/// Node 2 wiped and recovering, past step 1: nodes 1 and 3 answered its query (nonce 42), and it
+/// asked them to record incarnation 1.
+fn recovering_at_step_2() -> Replica {
+    let mut wiped = Replica::new(Config::new(NodeId(2), members()), DurableState::lost(), 42).unwrap();
+    wiped.start(&mut Vec::new());
+    let voters: paxos::core::NodeSet = members().into_iter().collect();
+    for from in [1, 3] {
+        let reply = Message::RecoverQueryReply { nonce: 42, incarnation: 0, version: 0, voters };
+        step(&mut wiped, receive(from, reply));
+    }
+    wiped
+}
+
+/// A peer's answer to step 2 of node 2's recovery.
+fn recover_reply(nonce: u64, chosen: u64, reports: Vec<Report>) -> Message {
+    Message::RecoverReply {
+        nonce,
+        incarnation: 1,
+        promised: ballot(1, 1),
+        chosen: Slot(chosen),
+        reports,
+        incarnations: vec![0, 0, 1, 0],
+    }
+}
+
+/// A recovering replica adopts what a majority of the others answered to its own request (not an
+/// earlier attempt's answer, not another cluster's), and one that then holds every chosen value
+/// joins at once, asking nobody for values.
+#[test]
+fn a_recovering_replica_that_holds_every_chosen_value_after_adopting_joins_at_once() {
+    let mut wiped = recovering_at_step_2();
+    let chosen = batch(vec![put(9, 1, "x", "1")]);
+    let report =
+        Report { slot: Slot(0), accepted: Some((ballot(1, 1), chosen.clone())), chosen: Some(chosen) };
+    assert_eq!(
+        step(&mut wiped, receive(1, recover_reply(41, 1, vec![report.clone()]))),
+        vec![],
+        "an earlier attempt"
+    );
+    let stranger =
+        Envelope { cluster: ClusterId(8), ..envelope(3, recover_reply(42, 1, vec![report.clone()])) };
+    assert_eq!(step(&mut wiped, Input::Receive(stranger)), vec![], "another cluster");
+    assert_eq!(step(&mut wiped, receive(1, recover_reply(42, 1, vec![report]))), vec![], "one of two");
+    let out = step(&mut wiped, receive(3, recover_reply(42, 0, vec![])));
+    let adopted = vec![
+        Output::Persist(Persist::Accept {
+            slot: Slot(0),
+            ballot: ballot(1, 1),
+            value: batch(vec![put(9, 1, "x", "1")]),
+        }),
+        Output::Persist(Persist::ChosenFloor { below: Slot(1) }),
+        Output::Persist(Persist::Promise(ballot(1, 1))),
+    ];
+    assert_eq!(out[..3], adopted[..]);
+    assert!(matches!(&out[3], Output::Persist(Persist::Snapshot { slot: Slot(1), .. })), "{:?}", out[3]);
+    let joined = [
+        Output::Persist(Persist::Joined { cluster: CLUSTER, node: NodeId(2), incarnation: 1 }),
+        Output::SetTimer(Timer::Election),
+    ];
+    assert_eq!(out[4..], joined[..]);
+    assert_eq!(wiped.status(), Status::Follower);
+}
+
+/// A recovering replica whose answers report values chosen that nobody holds any more (compacted)
+/// asks the peer furthest ahead for them, and joins only once it has learned and applied them.
+#[test]
+fn a_recovering_replica_missing_chosen_values_learns_them_before_it_joins() {
+    let mut wiped = recovering_at_step_2();
+    step(&mut wiped, receive(1, recover_reply(42, 1, vec![])));
+    let out = step(&mut wiped, receive(3, recover_reply(42, 0, vec![])));
+    let learn = Output::Send {
+        to: NodeId(1),
+        envelope: Envelope { incarnation: 1, ..envelope(2, Message::LearnRequest { from: Slot(0) }) },
+        release: Release::Immediately,
+    };
+    assert_eq!(
+        out,
+        vec![
+            Output::Persist(Persist::ChosenFloor { below: Slot(1) }),
+            Output::Persist(Persist::Promise(ballot(1, 1))),
+            learn,
+        ]
+    );
+    assert_eq!(wiped.status(), Status::Recovering);
+    let values = vec![batch(vec![put(9, 1, "x", "1")])];
+    let out = step(&mut wiped, receive(1, Message::LearnReply { from: Slot(0), values, committed: Slot(1) }));
+    assert!(
+        out.contains(&Output::Persist(Persist::Joined { cluster: CLUSTER, node: NodeId(2), incarnation: 1 })),
+        "{out:?}"
+    );
+    assert_eq!(wiped.status(), Status::Follower);
+}
+
+/// A peer answers a recovery only from a replica that is not recovering itself and only for an
+/// incarnation it has not seen superseded; it forgets its leader only if the leader is the one
+/// recovering (a recovered leader is a new incarnation that must be elected again).
+#[test]
+fn a_peer_answers_only_current_recoveries_and_forgets_only_a_recovering_leader() {
+    let mut follower = replica(2);
+    let accept =
+        Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value: Value::Noop, committed: Slot(0) };
+    step(&mut follower, receive(1, accept));
+    let recover = |incarnation: u64| Envelope {
+        cluster: ClusterId::UNKNOWN,
+        ..envelope(3, Message::Recover { nonce: 42, incarnation })
+    };
+    assert_eq!(
+        step(&mut follower, Input::Receive(recover(2)))[0],
+        Output::Persist(Persist::Incarnation { node: NodeId(3), incarnation: 2 })
+    );
+    assert_eq!(step(&mut follower, Input::Receive(recover(1))), vec![], "incarnation 1 is superseded");
+    let request = put(9, 1, "x", "1");
+    assert_eq!(
+        step(&mut follower, Input::Requests(vec![request.clone()])),
+        vec![send_now(2, 1, Message::Forward { requests: vec![request] })],
+        "node 1 still leads"
+    );
+    let from_leader = Envelope {
+        cluster: ClusterId::UNKNOWN,
+        ..envelope(1, Message::Recover { nonce: 7, incarnation: 1 })
+    };
+    step(&mut follower, Input::Receive(from_leader));
+    assert_eq!(step(&mut follower, Input::Requests(vec![put(8, 1, "y", "1")])), vec![], "no leader known");
+    let mut wiped = Replica::new(Config::new(NodeId(1), members()), DurableState::lost(), 5).unwrap();
+    wiped.start(&mut Vec::new());
+    assert_eq!(step(&mut wiped, Input::Receive(recover(1))), vec![], "recovering itself");
+}
+
 #[test]
 fn peer_records_the_new_incarnation_before_answering_a_recovery() {
     let mut peer = replica(1);
