@@ -1001,6 +1001,35 @@ fn a_recovering_replica_that_holds_every_chosen_value_after_adopting_joins_at_on
     assert_eq!(wiped.status(), Status::Follower);
 }
 
+/// A recovering replica adopts, per slot, the value accepted in the highest ballot any answer
+/// reports (Paxos's rule: that value may have been chosen), not the first one it reads, and every
+/// incarnation any answer knows of, for nodes it has never heard of too.
+#[test]
+fn a_recovering_replica_adopts_per_slot_the_value_of_the_highest_ballot_reported() {
+    let mut wiped = recovering_at_step_2();
+    let (older, newer) = (batch(vec![put(9, 1, "x", "old")]), batch(vec![put(8, 1, "x", "new")]));
+    let report = |ballot, value| Report { slot: Slot(0), accepted: Some((ballot, value)), chosen: None };
+    step(&mut wiped, receive(1, recover_reply(42, 0, vec![report(ballot(1, 1), older)])));
+    // Node 3 also knows of a node 5 (joined later) at incarnation 3: a longer crash vector.
+    let answer = Message::RecoverReply {
+        nonce: 42,
+        incarnation: 1,
+        promised: ballot(1, 1),
+        chosen: Slot(0),
+        reports: vec![report(ballot(2, 3), newer.clone())],
+        incarnations: vec![0, 0, 1, 0, 0, 3],
+    };
+    let out = step(&mut wiped, receive(3, answer));
+    assert_eq!(
+        out[0],
+        Output::Persist(Persist::Accept { slot: Slot(0), ballot: ballot(2, 3), value: newer })
+    );
+    assert!(
+        out.contains(&Output::Persist(Persist::Incarnation { node: NodeId(5), incarnation: 3 })),
+        "{out:?}"
+    );
+}
+
 /// A recovering replica whose answers report values chosen that nobody holds any more (compacted)
 /// asks the peer furthest ahead for them, and joins only once it has learned and applied them.
 #[test]
