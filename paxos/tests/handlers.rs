@@ -982,7 +982,7 @@ fn a_recovering_replica_that_holds_every_chosen_value_after_adopting_joins_at_on
     assert_eq!(step(&mut wiped, Input::Receive(stranger)), vec![], "another cluster");
     assert_eq!(step(&mut wiped, receive(1, recover_reply(42, 1, vec![report]))), vec![], "one of two");
     let out = step(&mut wiped, receive(3, recover_reply(42, 0, vec![])));
-    let adopted = vec![
+    let adopted = [
         Output::Persist(Persist::Accept {
             slot: Slot(0),
             ballot: ballot(1, 1),
