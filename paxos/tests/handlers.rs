@@ -382,9 +382,53 @@ fn the_leaders_queue_fills_to_its_byte_bound_exactly_and_an_empty_queue_takes_an
     assert_eq!(step(&mut leader, Input::Requests(vec![larger])), vec![], "queued behind slot 0, not refused");
 }
 
+/// Follower 2, configured by `configure`, choosing no-ops in slots `0..slots` of ballot 1.1, one
+/// slot a step (an Accept, then the Commit that chooses it); what each Commit step emitted.
+fn follower_choosing(configure: impl FnOnce(&mut Config), slots: u64) -> (Replica, Vec<Vec<Output>>) {
+    let mut follower = replica_with(2, configure);
+    let mut commits = Vec::new();
+    for slot in 0..slots {
+        let accept = Message::Accept {
+            ballot: ballot(1, 1),
+            slot: Slot(slot),
+            value: Value::Noop,
+            committed: Slot(slot),
+        };
+        step(&mut follower, receive(1, accept));
+        let commit = Message::Commit { ballot: ballot(1, 1), committed: Slot(slot + 1), round: 0 };
+        commits.push(step(&mut follower, receive(1, commit)));
+    }
+    (follower, commits)
+}
+
+/// A replica snapshots its state machine every `snapshot_interval_slots` applied slots, counted
+/// from its last snapshot.
+#[test]
+fn a_snapshot_is_taken_every_interval_of_applied_slots() {
+    let (_, commits) = follower_choosing(|config| config.snapshot_interval_slots = 2, 5);
+    let snapshots: Vec<bool> = commits
+        .iter()
+        .map(|out| out.iter().any(|output| matches!(output, Output::Persist(Persist::Snapshot { .. }))))
+        .collect();
+    assert_eq!(snapshots, vec![false, true, false, true, false]);
+}
+
+/// Compaction is amortised: the log keeps up to twice `log_retain_slots` applied slots, then drops
+/// back to `log_retain_slots`.
+#[test]
+fn the_log_is_compacted_back_to_its_slot_bound_once_it_holds_twice_as_many() {
+    let mut starts = Vec::new();
+    for slots in 1..=5 {
+        let (follower, _) = follower_choosing(|config| config.log_retain_slots = 2, slots);
+        starts.push(follower.log().start().0);
+    }
+    assert_eq!(starts, vec![0, 0, 0, 2, 2]);
+}
+
 #[test]
 fn a_retained_log_past_its_byte_bound_is_compacted_and_a_snapshot_taken() {
     let write = put(9, 1, "x", &"v".repeat(500));
+    let (exact, write_weight) = (write.clone(), write.weight());
     let mut leader = leader_with(|config| config.log_retain_bytes = write.weight() - 1);
     step(&mut leader, Input::Requests(vec![write.clone()]));
     let accept = Message::Accept {
@@ -412,6 +456,20 @@ fn a_retained_log_past_its_byte_bound_is_compacted_and_a_snapshot_taken() {
         "a snapshot of slot 1: {out:?}"
     );
     assert_eq!((leader.log().start(), leader.log().retained_bytes()), (Slot(1), 0), "slot 0 dropped");
+    // At its bound exactly, the log is not past it: nothing dropped, no snapshot.
+    let mut at_bound = leader_with(|config| config.log_retain_bytes = write_weight);
+    step(&mut at_bound, Input::Requests(vec![exact.clone()]));
+    let accept = Message::Accept {
+        ballot: ballot(1, 1),
+        slot: Slot(0),
+        value: batch(vec![exact]),
+        committed: Slot(0),
+    };
+    step(&mut at_bound, receive(1, accept));
+    step(&mut at_bound, vote(1));
+    let out = step(&mut at_bound, vote(2));
+    assert!(!out.iter().any(|output| matches!(output, Output::Persist(Persist::Snapshot { .. }))), "{out:?}");
+    assert_eq!((at_bound.log().start(), at_bound.log().retained_bytes()), (Slot(0), write_weight));
     // A peer asking for slot 0, compacted away, gets the snapshot instead, and the leader counts it;
     // the peer installs it and counts that.
     let out = step(&mut leader, receive(3, Message::LearnRequest { from: Slot(0) }));
@@ -1141,6 +1199,20 @@ fn vote_from_an_earlier_incarnation_is_not_counted() {
     // Node 3's vote as incarnation 0 (cast before its disk was lost) is refused.
     assert_eq!(step(&mut leader, receive(3, vote(incarnations()))), vec![]);
     assert_eq!(leader.log().commit(), Slot(0));
+}
+
+/// A crash vector teaches the incarnations of the other nodes, those this replica never heard of
+/// included, never its own.
+#[test]
+fn a_vote_teaches_the_incarnations_of_other_nodes_not_its_own() {
+    let mut leader = leader_with_a_write_in_slot_0();
+    assert_eq!(
+        step(&mut leader, receive(2, vote_in_slot_0(vec![0, 5, 0, 0]))),
+        vec![],
+        "its own incarnation"
+    );
+    let out = step(&mut leader, receive(3, vote_in_slot_0(vec![0, 0, 0, 0, 0, 2])));
+    assert_eq!(out[0], Output::Persist(Persist::Incarnation { node: NodeId(5), incarnation: 2 }));
 }
 
 /// A vote counted before its voter lost its disk is struck from the tally once the loss is known

@@ -101,3 +101,33 @@ fn detection_rates() {
         println!("{:<20} caught by {caught:>4} of {seeds} seeds", mutant.name());
     }
 }
+
+/// Under a mutant, a value chosen in a slot that already has another is recorded as a conflict
+/// for the model checker to report, not a panic (the correct core panics: agreement violated).
+#[test]
+fn under_a_mutant_a_conflicting_choice_is_recorded_not_a_panic() {
+    use paxos::core::{
+        Ballot, ClusterId, Config, DurableState, Envelope, Input, Message, NodeId, Replica, Slot, Value,
+    };
+    let mut config = Config::new(NodeId(2), vec![NodeId(1), NodeId(2), NodeId(3)]);
+    config.mutant = Mutant::MinorityQuorum;
+    let mut follower = Replica::new(config, DurableState::initial(ClusterId(7), NodeId(2)), 1).unwrap();
+    follower.start(&mut Vec::new());
+    let ballot = Ballot { round: 1, node: NodeId(1) };
+    let receive = |message| {
+        Input::Receive(Envelope { cluster: ClusterId(7), from: NodeId(1), incarnation: 0, message })
+    };
+    let mut out = Vec::new();
+    follower.step(
+        receive(Message::Accept { ballot, slot: Slot(0), value: Value::Noop, committed: Slot(0) }),
+        &mut out,
+    );
+    follower.step(receive(Message::Commit { ballot, committed: Slot(1), round: 0 }), &mut out);
+    assert_eq!(follower.conflict(), None);
+    let other = Value::Batch(std::sync::Arc::new(Vec::new()));
+    follower.step(
+        receive(Message::LearnReply { from: Slot(0), values: vec![other], committed: Slot(1) }),
+        &mut out,
+    );
+    assert_eq!(follower.conflict(), Some(Slot(0)));
+}
