@@ -401,6 +401,23 @@ fn follower_choosing(configure: impl FnOnce(&mut Config), slots: u64) -> (Replic
     (follower, commits)
 }
 
+/// A follower applies other nodes' clients' writes without answering anyone: nobody here waits.
+#[test]
+fn a_follower_applies_writes_nobody_here_waits_for_without_a_reply() {
+    let mut follower = replica(2);
+    let value = batch(vec![put(9, 1, "x", "1")]);
+    step(
+        &mut follower,
+        receive(1, Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value, committed: Slot(0) }),
+    );
+    let out = step(
+        &mut follower,
+        receive(1, Message::Commit { ballot: ballot(1, 1), committed: Slot(1), round: 0 }),
+    );
+    assert_eq!(out, vec![Output::SetTimer(Timer::Election)], "the leader heard from: no reply");
+    assert_eq!(follower.log().applied(), Slot(1));
+}
+
 /// A replica snapshots its state machine every `snapshot_interval_slots` applied slots, counted
 /// from its last snapshot.
 #[test]
@@ -646,6 +663,7 @@ fn follower_without_a_leader_keeps_requests_until_one_is_known() {
     let mut follower = replica(2);
     let request = put(9, 1, "x", "1");
     assert_eq!(step(&mut follower, Input::Requests(vec![request.clone()])), vec![]);
+    assert_eq!(follower.pending(), 1);
     let commit = Message::Commit { ballot: ballot(1, 3), committed: Slot(0), round: 0 };
     assert_eq!(
         step(&mut follower, receive(3, commit)),
@@ -1056,7 +1074,8 @@ fn a_recovering_replica_that_holds_every_chosen_value_after_adopting_joins_at_on
         Output::SetTimer(Timer::Election),
     ];
     assert_eq!(out[4..], joined[..]);
-    assert_eq!(wiped.status(), Status::Follower);
+    assert_eq!((wiped.status(), wiped.incarnation()), (Status::Follower, 1));
+    assert_eq!(replica(1).incarnation(), 0, "a replica that never lost its disk");
 }
 
 /// A recovering replica adopts, per slot, the value accepted in the highest ballot any answer

@@ -242,6 +242,11 @@ fn the_leader_campaigns_again_among_the_new_voters_once_a_change_is_chosen() {
     let mut leader = leader();
     let swap = member(9, 1, Change::Replace { old: NodeId(3), new: NodeId(4) });
     step(&mut leader, receive(4, learner_vote(0, 0)));
+    assert_eq!(
+        leader.progress(),
+        [(NodeId(4), Slot(0))].into_iter().collect(),
+        "the learner's reported progress"
+    );
     step(&mut leader, Input::Requests(vec![swap.clone()]));
     let out = choose(&mut leader, 0, batch(vec![swap]));
     let next = ballot(2, 1);
