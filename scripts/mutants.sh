@@ -6,7 +6,9 @@
 # checker's smoke tier), and must make one of them fail.
 #
 # Usage: bash scripts/mutants.sh [cargo-mutants flags]    e.g. --file paxos/core/src/acceptor.rs
-#        bash scripts/mutants.sh --summary                 the table of today's mutants again
+#        bash scripts/mutants.sh --summary                 the table of today's mutants again (and
+#                                                          the last run, even one cut short, merged
+#                                                          into the record)
 #        MUTANTS_OUT=target/mutants-b bash scripts/mutants.sh --file ...   a second run beside the
 #                                                          first (its own output folder)
 #        MUTANTS_TIER=full bash scripts/mutants.sh ...   with the smoke tier's 43 s wipe twin
@@ -176,6 +178,7 @@ for tool in cargo-mutants cargo-nextest; do
 done
 
 if [ "${1:-}" = "--summary" ]; then
+    remember
     summary
     exit
 fi

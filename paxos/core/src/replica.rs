@@ -14,7 +14,7 @@ use super::io::{Input, Output, Persist, Release, Timer};
 use super::kv::KvStore;
 use super::log::Log;
 use super::membership::{MemberError, Membership};
-use super::message::{Envelope, Message, Report};
+use super::message::{Envelope, Message};
 use super::proposer::{Candidate, Leader};
 use super::recovery::Recovery;
 use super::types::{Ballot, ClientId, ClusterId, NodeId, NodeSet, Slot};
@@ -672,11 +672,6 @@ impl Replica {
     /// A slot in which a mutant made two different values chosen, as seen by this replica.
     pub fn conflict(&self) -> Option<Slot> {
         self.conflict
-    }
-
-    /// Every report this replica would give, from slot 0: for invariant checks.
-    pub fn reports(&self) -> Vec<Report> {
-        self.log.reports(Slot(0))
     }
 }
 
