@@ -401,23 +401,6 @@ fn follower_choosing(configure: impl FnOnce(&mut Config), slots: u64) -> (Replic
     (follower, commits)
 }
 
-/// A follower applies other nodes' clients' writes without answering anyone: nobody here waits.
-#[test]
-fn a_follower_applies_writes_nobody_here_waits_for_without_a_reply() {
-    let mut follower = replica(2);
-    let value = batch(vec![put(9, 1, "x", "1")]);
-    step(
-        &mut follower,
-        receive(1, Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value, committed: Slot(0) }),
-    );
-    let out = step(
-        &mut follower,
-        receive(1, Message::Commit { ballot: ballot(1, 1), committed: Slot(1), round: 0 }),
-    );
-    assert_eq!(out, vec![Output::SetTimer(Timer::Election)], "the leader heard from: no reply");
-    assert_eq!(follower.log().applied(), Slot(1));
-}
-
 /// A replica snapshots its state machine every `snapshot_interval_slots` applied slots, counted
 /// from its last snapshot.
 #[test]
