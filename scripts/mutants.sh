@@ -85,11 +85,12 @@ fi
 # `verdicts`) and whether paxos/core/mutants-equivalent.txt explains it. A mutant whose code moved
 # or changed since its run has a new name and counts as not run yet.
 summary() {
-    cargo mutants --package "$package" --list "${table_scope[@]}" >"$out.list" 2>/dev/null || {
+    mkdir -p "$out"
+    cargo mutants --package "$package" --list "${table_scope[@]}" >"$out/today.txt" 2>/dev/null || {
         echo "cargo mutants --list failed" >&2
         exit 1
     }
-    verdicts summary "$out.list"
+    verdicts summary "$out/today.txt"
 }
 
 # Merges what the last run and its recheck found into the record $verdicts_file (see `verdicts`).

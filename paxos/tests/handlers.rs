@@ -425,30 +425,24 @@ fn the_log_is_compacted_back_to_its_slot_bound_once_it_holds_twice_as_many() {
     assert_eq!(starts, vec![0, 0, 0, 2, 2]);
 }
 
+/// At its byte bound exactly, the retained log is not past it: nothing dropped, no snapshot.
+#[test]
+fn a_retained_log_at_its_byte_bound_exactly_is_kept_whole() {
+    let write = put(9, 1, "x", &"v".repeat(500));
+    let weight = write.weight();
+    let mut leader = leader_writing(|config| config.log_retain_bytes = weight, write);
+    step(&mut leader, receive(1, vote_in_slot_0(incarnations())));
+    let out = step(&mut leader, receive(2, vote_in_slot_0(incarnations())));
+    assert!(!out.iter().any(|output| matches!(output, Output::Persist(Persist::Snapshot { .. }))), "{out:?}");
+    assert_eq!((leader.log().start(), leader.log().retained_bytes()), (Slot(0), weight));
+}
+
 #[test]
 fn a_retained_log_past_its_byte_bound_is_compacted_and_a_snapshot_taken() {
     let write = put(9, 1, "x", &"v".repeat(500));
-    let (exact, write_weight) = (write.clone(), write.weight());
-    let mut leader = leader_with(|config| config.log_retain_bytes = write.weight() - 1);
-    step(&mut leader, Input::Requests(vec![write.clone()]));
-    let accept = Message::Accept {
-        ballot: ballot(1, 1),
-        slot: Slot(0),
-        value: batch(vec![write]),
-        committed: Slot(0),
-    };
-    step(&mut leader, receive(1, accept));
-    let vote = |from: u8| {
-        receive(
-            from,
-            Message::Accepted {
-                ballot: ballot(1, 1),
-                slot: Slot(0),
-                committed: None,
-                incarnations: incarnations(),
-            },
-        )
-    };
+    let weight = write.weight();
+    let mut leader = leader_writing(|config| config.log_retain_bytes = weight - 1, write);
+    let vote = |from: u8| receive(from, vote_in_slot_0(incarnations()));
     step(&mut leader, vote(1));
     let out = step(&mut leader, vote(2));
     assert!(
@@ -456,20 +450,6 @@ fn a_retained_log_past_its_byte_bound_is_compacted_and_a_snapshot_taken() {
         "a snapshot of slot 1: {out:?}"
     );
     assert_eq!((leader.log().start(), leader.log().retained_bytes()), (Slot(1), 0), "slot 0 dropped");
-    // At its bound exactly, the log is not past it: nothing dropped, no snapshot.
-    let mut at_bound = leader_with(|config| config.log_retain_bytes = write_weight);
-    step(&mut at_bound, Input::Requests(vec![exact.clone()]));
-    let accept = Message::Accept {
-        ballot: ballot(1, 1),
-        slot: Slot(0),
-        value: batch(vec![exact]),
-        committed: Slot(0),
-    };
-    step(&mut at_bound, receive(1, accept));
-    step(&mut at_bound, vote(1));
-    let out = step(&mut at_bound, vote(2));
-    assert!(!out.iter().any(|output| matches!(output, Output::Persist(Persist::Snapshot { .. }))), "{out:?}");
-    assert_eq!((at_bound.log().start(), at_bound.log().retained_bytes()), (Slot(0), write_weight));
     // A peer asking for slot 0, compacted away, gets the snapshot instead, and the leader counts it;
     // the peer installs it and counts that.
     let out = step(&mut leader, receive(3, Message::LearnRequest { from: Slot(0) }));
@@ -1173,13 +1153,21 @@ fn peer_records_the_new_incarnation_before_answering_a_recovery() {
 
 /// [`leader`] with a write proposed in slot 0 and accepted by itself (its own vote not yet in).
 fn leader_with_a_write_in_slot_0() -> Replica {
-    let mut leader = leader();
-    let value = batch(vec![put(9, 1, "x", "1")]);
-    step(&mut leader, Input::Requests(vec![put(9, 1, "x", "1")]));
-    step(
-        &mut leader,
-        receive(1, Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value, committed: Slot(0) }),
-    );
+    leader_writing(|_| {}, put(9, 1, "x", "1"))
+}
+
+/// [`leader_with`] `configure`, with `write` proposed in slot 0 and accepted by itself (its own
+/// vote not yet in).
+fn leader_writing(configure: impl FnOnce(&mut Config), write: Request) -> Replica {
+    let mut leader = leader_with(configure);
+    step(&mut leader, Input::Requests(vec![write.clone()]));
+    let accept = Message::Accept {
+        ballot: ballot(1, 1),
+        slot: Slot(0),
+        value: batch(vec![write]),
+        committed: Slot(0),
+    };
+    step(&mut leader, receive(1, accept));
     leader
 }
 

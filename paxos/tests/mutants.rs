@@ -3,6 +3,8 @@
 //!
 //! Reproduce a mutant's counterexample: the panic message of a failure names its seed.
 
+mod steps;
+
 use paxos::core::Mutant;
 use paxos::testkit::{Options, Simulation, Violation};
 
@@ -106,28 +108,21 @@ fn detection_rates() {
 /// for the model checker to report, not a panic (the correct core panics: agreement violated).
 #[test]
 fn under_a_mutant_a_conflicting_choice_is_recorded_not_a_panic() {
-    use paxos::core::{
-        Ballot, ClusterId, Config, DurableState, Envelope, Input, Message, NodeId, Replica, Slot, Value,
-    };
+    use paxos::core::{Config, DurableState, Message, NodeId, Replica, Slot, Value};
+    use steps::{ballot, batch, receive, step, CLUSTER};
     let mut config = Config::new(NodeId(2), vec![NodeId(1), NodeId(2), NodeId(3)]);
     config.mutant = Mutant::MinorityQuorum;
-    let mut follower = Replica::new(config, DurableState::initial(ClusterId(7), NodeId(2)), 1).unwrap();
+    let mut follower = Replica::new(config, DurableState::initial(CLUSTER, NodeId(2)), 1).unwrap();
     follower.start(&mut Vec::new());
-    let ballot = Ballot { round: 1, node: NodeId(1) };
-    let receive = |message| {
-        Input::Receive(Envelope { cluster: ClusterId(7), from: NodeId(1), incarnation: 0, message })
-    };
-    let mut out = Vec::new();
-    follower.step(
-        receive(Message::Accept { ballot, slot: Slot(0), value: Value::Noop, committed: Slot(0) }),
-        &mut out,
-    );
-    follower.step(receive(Message::Commit { ballot, committed: Slot(1), round: 0 }), &mut out);
+    let accept =
+        Message::Accept { ballot: ballot(1, 1), slot: Slot(0), value: Value::Noop, committed: Slot(0) };
+    step(&mut follower, receive(1, accept));
+    step(&mut follower, receive(1, Message::Commit { ballot: ballot(1, 1), committed: Slot(1), round: 0 }));
     assert_eq!(follower.conflict(), None);
-    let other = Value::Batch(std::sync::Arc::new(Vec::new()));
-    follower.step(
-        receive(Message::LearnReply { from: Slot(0), values: vec![other], committed: Slot(1) }),
-        &mut out,
+    let other = batch(Vec::new());
+    step(
+        &mut follower,
+        receive(1, Message::LearnReply { from: Slot(0), values: vec![other], committed: Slot(1) }),
     );
     assert_eq!(follower.conflict(), Some(Slot(0)));
 }
