@@ -717,6 +717,53 @@ fn a_confirmation_round_in_flight_is_sent_again_to_the_peers_that_have_not_ackno
     );
 }
 
+/// A new leader re-proposes slots a promise reported chosen (until a quorum holds them) and then
+/// new requests past them. When those Accepts are lost, the retransmit timer sends the oldest of
+/// the settled slots and the oldest past the commit point, so new requests do not wait for the
+/// backlog to drain one slot a tick.
+#[test]
+fn retransmits_reach_the_slot_at_the_commit_point_behind_a_backlog_of_settled_slots() {
+    let mut candidate = replica(1);
+    step(&mut candidate, Input::Timeout(Timer::Election));
+    let b = ballot(1, 1);
+    step(&mut candidate, receive(1, Message::Prepare { ballot: b, from: Slot(0) }));
+    step(
+        &mut candidate,
+        receive(
+            1,
+            Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations: incarnations() },
+        ),
+    );
+    let chosen = |slot: u64, value: &str| Report {
+        slot: Slot(slot),
+        accepted: Some((ballot(0, 2), batch(vec![put(8, slot + 1, "x", value)]))),
+        chosen: Some(batch(vec![put(8, slot + 1, "x", value)])),
+    };
+    let reports = vec![chosen(0, "a"), chosen(1, "b")];
+    step(
+        &mut candidate,
+        receive(2, Message::Promise { ballot: b, chosen: Slot(2), reports, incarnations: incarnations() }),
+    );
+    assert_eq!(candidate.status(), Status::Leader);
+    assert_eq!(candidate.log().commit(), Slot(2));
+    let write = put(9, 1, "y", "new");
+    step(&mut candidate, Input::Requests(vec![write.clone()]));
+    let accept =
+        |slot: u64, value: Value| Message::Accept { ballot: b, slot: Slot(slot), value, committed: Slot(2) };
+    let settled = accept(0, batch(vec![put(8, 1, "x", "a")]));
+    let new = accept(2, batch(vec![write]));
+    assert_eq!(
+        step(&mut candidate, Input::Timeout(Timer::Retransmit)),
+        vec![
+            send_now(1, 2, settled.clone()),
+            send_now(1, 3, settled),
+            send_now(1, 2, new.clone()),
+            send_now(1, 3, new),
+            Output::SetTimer(Timer::Retransmit),
+        ]
+    );
+}
+
 /// Without leases a heartbeat is a plain commit (round 0): an idle leader starts no confirmation
 /// round, and one whose read's round is in flight starts no second one.
 #[test]
