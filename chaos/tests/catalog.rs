@@ -224,6 +224,16 @@ fn power_loss() {
 }
 
 #[test]
+fn forgetful_bridge() {
+    check("forgetful-bridge");
+}
+
+#[test]
+fn wiped_voter() {
+    check("wiped-voter");
+}
+
+#[test]
 fn mixed() {
     check("mixed");
 }
@@ -268,20 +278,24 @@ fn competing_proposers_make_slots_accepted_in_several_ballots() {
     assert!(overwritten > 0, "no accepted value was ever superseded in seeds {:?}", seeds());
 }
 
-/// Classic bugs the competing proposers, the stalled links, the stale replies and the power
-/// losses catch, each on the first seed a sweep found (`chaos sweep --scenarios
-/// competing-proposers --seeds 1..60 --mutant commit-any-ballot`, again after the membership
-/// change moved the runs; `--scenarios stale-replies --seeds 1..100 --mutant stale-promises`;
-/// `--scenarios power-loss --seeds 1..100 --mutant send-before-persist`; the README has the
-/// rates), and the twin: the correct core passes the same seed.
+/// Classic bugs the competing proposers, the stalled links, the stale replies, the power
+/// losses, the forgetful bridge and the wiped voter catch, each on the first seed a sweep found
+/// (`chaos sweep --scenarios competing-proposers --seeds 1..100 --mutant commit-any-ballot`, again
+/// after the retransmit fix of 2026-12-07 moved the runs; `--scenarios stale-replies --seeds 1..100
+/// --mutant stale-promises`; `--scenarios power-loss --seeds 1..100 --mutant
+/// send-before-persist`; `--scenarios forgetful-bridge --seeds 1..100 --mutant forget-promise`;
+/// `--scenarios wiped-voter --seeds 1..100 --mutant no-recovery`; the README has the rates), and
+/// the twin: the correct core passes the same seed.
 #[test]
 fn competing_proposers_catch_classic_bugs() {
     for (name, mutant, seed) in [
-        ("competing-proposers", "commit-any-ballot", 16),
-        ("competing-proposers", "accept-below-promise", 14),
+        ("competing-proposers", "commit-any-ballot", 1),
+        ("competing-proposers", "accept-below-promise", 3),
         ("stalled-link", "accept-below-promise", 1),
-        ("stale-replies", "stale-promises", 4),
+        ("stale-replies", "stale-promises", 3),
         ("power-loss", "send-before-persist", 1),
+        ("forgetful-bridge", "forget-promise", 19),
+        ("wiped-voter", "no-recovery", 1),
     ] {
         caught(name, mutant, seed);
     }

@@ -308,6 +308,34 @@ pub fn all() -> Vec<Scenario> {
             ],
         ),
         scenario(
+            "forgetful-bridge",
+            "Two nodes reach each other only through the third (a bridge), so the two ends campaign \
+             against each other through the middle, with election timers at 1x to 4x and messages \
+             taking up to 50 ms, while a node is killed and restarted every 0.1-0.3 s: a node that \
+             restarts between promising one candidate and hearing the other's Accepts must still \
+             hold its promise.",
+            20.0,
+            vec![
+                timers_at_1x_to_4x(20.0),
+                once(0.0, 20.0, Fault::Flaky { loss: 0.0, latency_ms: 50 }),
+                repeat((0.2, 0.6), (0.3, 1.0), vec![Fault::Bridge]),
+                repeat((0.1, 0.3), (0.0, 0.0), vec![Fault::Kill { target: Target::Random }]),
+            ],
+        ),
+        scenario(
+            "wiped-voter",
+            "A follower loses its disk and comes back empty while the leader's link to the other \
+             follower stalls (that follower lags) and the leader is cut off now and then: the \
+             wiped node may have cast the votes that chose acknowledged writes, and must learn its \
+             promises and votes back from a majority before it votes again.",
+            20.0,
+            vec![
+                repeat((0.2, 1.0), (0.5, 2.0), vec![Fault::Stall { target: leader }]),
+                repeat((1.0, 3.0), (0.3, 1.0), vec![Fault::StorageLoss { target: Target::Follower }]),
+                repeat((0.5, 1.5), (0.5, 1.5), vec![Fault::Isolate { target: leader }]),
+            ],
+        ),
+        scenario(
             "transfer-leader",
             "An operator moves leadership again and again (MEMBER TRANSFER-LEADER: the leader asks \
              the target to campaign and steps down) while a minority is cut off now and then, the \
