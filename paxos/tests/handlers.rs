@@ -234,21 +234,24 @@ fn election_promises_its_own_ballot_durably_before_preparing_everyone() {
     assert_eq!(candidate.status(), Status::Candidate);
 }
 
-#[test]
-fn new_leader_re_proposes_the_highest_ballot_value_and_fills_gaps_with_noops() {
-    // Paxos Made Simple §3: the new leader proposes, per slot, the value of the highest-numbered
-    // proposal reported, and no-ops for the gaps.
+/// Node 1 campaigning in ballot 1.1, its own promise (nothing held, nothing known chosen) in.
+fn candidate_with_its_own_promise() -> Replica {
     let mut candidate = replica(1);
     step(&mut candidate, Input::Timeout(Timer::Election));
     let b = ballot(1, 1);
     step(&mut candidate, receive(1, Message::Prepare { ballot: b, from: Slot(0) }));
-    step(
-        &mut candidate,
-        receive(
-            1,
-            Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations: incarnations() },
-        ),
-    );
+    let promise =
+        Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations: incarnations() };
+    step(&mut candidate, receive(1, promise));
+    candidate
+}
+
+#[test]
+fn new_leader_re_proposes_the_highest_ballot_value_and_fills_gaps_with_noops() {
+    // Paxos Made Simple §3: the new leader proposes, per slot, the value of the highest-numbered
+    // proposal reported, and no-ops for the gaps.
+    let mut candidate = candidate_with_its_own_promise();
+    let b = ballot(1, 1);
     let old = batch(vec![put(9, 1, "x", "old")]);
     let newer = batch(vec![put(9, 2, "x", "new")]);
     let reports = vec![
@@ -723,17 +726,8 @@ fn a_confirmation_round_in_flight_is_sent_again_to_the_peers_that_have_not_ackno
 /// backlog to drain one slot a tick.
 #[test]
 fn retransmits_reach_the_slot_at_the_commit_point_behind_a_backlog_of_settled_slots() {
-    let mut candidate = replica(1);
-    step(&mut candidate, Input::Timeout(Timer::Election));
+    let mut candidate = candidate_with_its_own_promise();
     let b = ballot(1, 1);
-    step(&mut candidate, receive(1, Message::Prepare { ballot: b, from: Slot(0) }));
-    step(
-        &mut candidate,
-        receive(
-            1,
-            Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations: incarnations() },
-        ),
-    );
     let chosen = |slot: u64, value: &str| Report {
         slot: Slot(slot),
         accepted: Some((ballot(0, 2), batch(vec![put(8, slot + 1, "x", value)]))),
