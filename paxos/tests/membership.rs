@@ -422,3 +422,56 @@ fn bad_membership_changes_are_refused_when_applied() {
     assert_eq!(leader.status(), Status::Leader);
     assert_eq!(leader.membership().version, 0);
 }
+
+/// A new leader settles the slots its promisers reported up to the first membership change among
+/// them, and a leadership spans one configuration. When that change is refused as it is applied
+/// (here: promoting node 2, already a voter), the configuration has not ended, but the slots
+/// after the change were never settled, chosen though they are: the leader campaigns again
+/// rather than propose there (chaos's `groups-membership`, seed 72, chose two values in one slot).
+#[test]
+fn a_leader_whose_election_stopped_at_a_refused_change_campaigns_again_before_proposing_past_it() {
+    let mut candidate = replica(1);
+    step(&mut candidate, Input::Timeout(Timer::Election));
+    let b = ballot(1, 1);
+    step(&mut candidate, receive(1, Message::Prepare { ballot: b, from: Slot(0) }));
+    let empty =
+        Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations: incarnations() };
+    step(&mut candidate, receive(1, empty));
+    let chosen = |slot: u64, value: Value| paxos::core::Report {
+        slot: Slot(slot),
+        accepted: Some((ballot(0, 2), value.clone())),
+        chosen: Some(value),
+    };
+    let refused = batch(vec![member(9, 1, Change::Promote { node: NodeId(2) })]);
+    let reports = vec![
+        chosen(0, refused.clone()),
+        chosen(1, batch(vec![put(8, 1, "x", "a")])),
+        chosen(2, batch(vec![put(8, 2, "x", "b")])),
+    ];
+    let out = step(
+        &mut candidate,
+        receive(2, Message::Promise { ballot: b, chosen: Slot(3), reports, incarnations: incarnations() }),
+    );
+    let accept = Message::Accept { ballot: b, slot: Slot(0), value: refused, committed: Slot(1) };
+    let b2 = ballot(2, 1);
+    let prepare = Message::Prepare { ballot: b2, from: Slot(1) };
+    assert_eq!(
+        out,
+        vec![
+            Output::CancelTimer(Timer::Election),
+            Output::SetTimer(Timer::Heartbeat),
+            send(1, 1, accept.clone()),
+            send_now(1, 2, accept.clone()),
+            send_now(1, 3, accept.clone()),
+            send_now(1, 4, accept),
+            Output::CancelTimer(Timer::Heartbeat),
+            Output::SetTimer(Timer::Election),
+            Output::Persist(Persist::Promise(b2)),
+            send(1, 1, prepare.clone()),
+            send(1, 2, prepare.clone()),
+            send(1, 3, prepare),
+        ]
+    );
+    assert_eq!(candidate.status(), Status::Candidate);
+    assert_eq!(candidate.log().commit(), Slot(1));
+}

@@ -67,6 +67,10 @@ pub(super) struct Leader {
     /// Every slot below it was settled by the election (re-proposed or known chosen); reads wait
     /// until they are applied.
     pub(super) recovered: Slot,
+    /// The end of what phase 1 found (the slots promisers reported, the chosen point). Past
+    /// `recovered` when the settling stopped at a membership change: the slots after it are not
+    /// this leadership's to fill.
+    reported: Slot,
     inflight: BTreeMap<Slot, InFlight>,
     /// Requests waiting for a slot.
     pub(super) queue: VecDeque<Request>,
@@ -218,6 +222,7 @@ impl Replica {
         if mutant!(self.config, IgnoreReportedSlots) {
             end = self.log.end().max(from);
         }
+        let reported = end;
         let mut settled = Vec::new();
         let mut slot = from;
         while slot < end {
@@ -271,6 +276,7 @@ impl Replica {
             progress: BTreeMap::new(),
             next: end,
             recovered: end,
+            reported,
             inflight,
             queue: VecDeque::new(),
             queue_bytes: 0,
@@ -435,6 +441,15 @@ impl Replica {
         let mut membership = early_switch.then(|| self.membership().clone());
         let Role::Leader(leader) = &mut self.role else { return };
         if leader.barrier.is_some_and(|barrier| applied <= barrier) {
+            return;
+        }
+        if leader.barrier.is_some() && leader.next < leader.reported {
+            // The election settled slots up to a membership change that, applied, changed
+            // nothing (refused: a promotion of a node already a voter, say), and promisers
+            // reported slots after it, chosen perhaps. They are not settled: a new value proposed
+            // there could contradict a chosen one. A new election settles them.
+            self.step_down(out);
+            self.campaign(out);
             return;
         }
         leader.barrier = None;
