@@ -71,6 +71,8 @@ pub(super) struct Leader {
     /// `recovered` when the settling stopped at a membership change: the slots after it are not
     /// this leadership's to fill.
     reported: Slot,
+    /// The membership version it was elected in.
+    version: u64,
     inflight: BTreeMap<Slot, InFlight>,
     /// Requests waiting for a slot.
     pub(super) queue: VecDeque<Request>,
@@ -197,7 +199,7 @@ impl Replica {
         let Role::Candidate(candidate) = std::mem::replace(&mut self.role, Role::Follower) else {
             unreachable!("become_leader is called by a candidate");
         };
-        let Candidate { ballot, from, voters, promises, .. } = candidate;
+        let Candidate { ballot, from, voters, version, promises } = candidate;
 
         // Every slot below the highest chosen point reported is chosen. If no promiser reported the
         // value of one of them (it was compacted, or lost with a disk), this replica cannot
@@ -277,6 +279,7 @@ impl Replica {
             next: end,
             recovered: end,
             reported,
+            version,
             inflight,
             queue: VecDeque::new(),
             queue_bytes: 0,
@@ -437,15 +440,17 @@ impl Replica {
         let batch_max = self.config.batch_requests_max;
         let bytes_max = self.config.batch_bytes_max;
         let barriers = self.keeps_barriers();
+        let version = self.membership().version;
         let early_switch = mutant!(self.config, ConfigOnAccept);
         let mut membership = early_switch.then(|| self.membership().clone());
         let Role::Leader(leader) = &mut self.role else { return };
         if leader.barrier.is_some_and(|barrier| applied <= barrier) {
             return;
         }
-        if leader.barrier.is_some() && leader.next < leader.reported {
+        if leader.barrier.is_some() && leader.next < leader.reported && leader.version == version {
             // The election settled slots up to a membership change that, applied, changed
-            // nothing (refused: a promotion of a node already a voter, say), and promisers
+            // nothing (refused: a promotion of a node already a voter, say; the membership is
+            // still the one this leadership was elected in), and promisers
             // reported slots after it, chosen perhaps. They are not settled: a new value proposed
             // there could contradict a chosen one. A new election settles them.
             self.step_down(out);
