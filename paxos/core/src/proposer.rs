@@ -450,9 +450,9 @@ impl Replica {
         if leader.barrier.is_some() && leader.next < leader.reported && leader.version == version {
             // The election settled slots up to a membership change that, applied, changed
             // nothing (refused: a promotion of a node already a voter, say; the membership is
-            // still the one this leadership was elected in), and promisers
-            // reported slots after it, chosen perhaps. They are not settled: a new value proposed
-            // there could contradict a chosen one. A new election settles them.
+            // still the one this leadership was elected in), and promisers reported slots after
+            // it, chosen perhaps. They are not settled: a new value proposed there could
+            // contradict a chosen one. A new election settles them.
             self.step_down(out);
             self.campaign(out);
             return;
