@@ -361,6 +361,8 @@ impl Replica {
 
     /// Whether a leader stops proposing after a membership change until it is chosen (the
     /// `two-changes` and `config-on-accept` mutants do not).
+    // Without the `mutants` feature every `mutant!` is `false`, and the expression folds.
+    #[allow(clippy::nonminimal_bool)]
     pub(super) fn keeps_barriers(&self) -> bool {
         !mutant!(self.config, TwoChanges) && !mutant!(self.config, ConfigOnAccept)
     }
@@ -389,6 +391,8 @@ impl Replica {
     /// among the new voters (a new ballot, a phase 1 of the new configuration), or, no longer a
     /// voter, asks a voter to campaign (a promoted learner that reported the most progress, else
     /// the lowest id) and steps down.
+    // Without the `mutants` feature every `mutant!` is `false`, and its disjunction folds.
+    #[allow(clippy::nonminimal_bool, clippy::eq_op)]
     pub(super) fn membership_changed(&mut self, out: &mut Vec<Output>) {
         let voters = self.membership().voters;
         if let Role::Candidate(candidate) = &self.role {
