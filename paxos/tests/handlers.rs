@@ -7,7 +7,10 @@ use paxos::core::{
     Operation, Outcome, Output, Persist, Queue, ReadMode, Release, Replica, Report, Request, RequestError,
     Response, Schedule, Slot, Status, Timer, TimerChange, Value,
 };
-use steps::{ballot, batch, envelope, put, receive, send, send_now, step, CLUSTER};
+use steps::{
+    ballot, batch, campaign_with_own_promise, elect_with_node_2, envelope, put, receive, send, send_now,
+    step, CLUSTER,
+};
 
 fn members() -> Vec<NodeId> {
     vec![NodeId(1), NodeId(2), NodeId(3)]
@@ -50,13 +53,7 @@ fn leader() -> Replica {
 /// [`leader`], configured by `configure`.
 fn leader_with(configure: impl FnOnce(&mut Config)) -> Replica {
     let mut replica = replica_with(1, configure);
-    step(&mut replica, Input::Timeout(Timer::Election));
-    let b = ballot(1, 1);
-    step(&mut replica, receive(1, Message::Prepare { ballot: b, from: Slot(0) }));
-    let promise =
-        |_| Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations: incarnations() };
-    step(&mut replica, receive(1, promise(1)));
-    step(&mut replica, receive(2, promise(2)));
+    elect_with_node_2(&mut replica, incarnations());
     assert_eq!(replica.status(), Status::Leader);
     replica
 }
@@ -237,12 +234,7 @@ fn election_promises_its_own_ballot_durably_before_preparing_everyone() {
 /// Node 1 campaigning in ballot 1.1, its own promise (nothing held, nothing known chosen) in.
 fn candidate_with_its_own_promise() -> Replica {
     let mut candidate = replica(1);
-    step(&mut candidate, Input::Timeout(Timer::Election));
-    let b = ballot(1, 1);
-    step(&mut candidate, receive(1, Message::Prepare { ballot: b, from: Slot(0) }));
-    let promise =
-        Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations: incarnations() };
-    step(&mut candidate, receive(1, promise));
+    campaign_with_own_promise(&mut candidate, incarnations());
     candidate
 }
 
@@ -779,13 +771,8 @@ fn a_heartbeat_without_leases_is_a_plain_commit_and_starts_no_round() {
 /// them, neither for the read of the last round nor for the one of an earlier round.
 #[test]
 fn a_heartbeat_starts_no_round_for_reads_that_only_wait_for_their_index() {
-    let mut candidate = replica(1);
-    step(&mut candidate, Input::Timeout(Timer::Election));
+    let mut candidate = candidate_with_its_own_promise();
     let b = ballot(1, 1);
-    step(&mut candidate, receive(1, Message::Prepare { ballot: b, from: Slot(0) }));
-    let empty =
-        Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations: incarnations() };
-    step(&mut candidate, receive(1, empty));
     let reported = batch(vec![put(9, 1, "x", "old")]);
     let reports = vec![Report { slot: Slot(0), accepted: Some((ballot(0, 2), reported)), chosen: None }];
     let promise = Message::Promise { ballot: b, chosen: Slot(0), reports, incarnations: incarnations() };

@@ -7,7 +7,9 @@ use paxos::core::{
     Bytes, Change, ClientId, Config, DurableState, Input, MemberError, Message, NodeId, Operation, Outcome,
     Output, Persist, Replica, Request, RequestError, Response, Slot, Status, Timer, Value,
 };
-use steps::{ballot, batch, put, receive, send, send_now, step, CLUSTER};
+use steps::{
+    ballot, batch, campaign_with_own_promise, elect_with_node_2, put, receive, send, send_now, step, CLUSTER,
+};
 
 fn member(client: u64, sequence: u64, change: Change) -> Request {
     Request { client: ClientId(client), sequence, operations: vec![Operation::Member(change)] }
@@ -58,13 +60,7 @@ fn leader_with(configure: impl FnOnce(&mut Config)) -> Replica {
     configure(&mut config);
     let mut replica = Replica::new(config, DurableState::initial(CLUSTER, NodeId(1)), 1).unwrap();
     replica.start(&mut Vec::new());
-    step(&mut replica, Input::Timeout(Timer::Election));
-    let b = ballot(1, 1);
-    step(&mut replica, receive(1, Message::Prepare { ballot: b, from: Slot(0) }));
-    let promise =
-        Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations: incarnations() };
-    step(&mut replica, receive(1, promise.clone()));
-    step(&mut replica, receive(2, promise));
+    elect_with_node_2(&mut replica, incarnations());
     assert_eq!(replica.status(), Status::Leader);
     replica
 }
@@ -344,12 +340,24 @@ fn a_removed_node_that_campaigns_gets_the_chosen_values_instead_of_a_promise() {
     assert_eq!(acceptor.promised(), ballot(1, 1));
 }
 
+/// What node 1 does as its election completes with one slot to settle, `accept`: it leads, and
+/// sends the Accept to itself (after its persists), the other voters and the learner.
+fn elected_settling(accept: Message) -> Vec<Output> {
+    vec![
+        Output::CancelTimer(Timer::Election),
+        Output::SetTimer(Timer::Heartbeat),
+        send(1, 1, accept.clone()),
+        send_now(1, 2, accept.clone()),
+        send_now(1, 3, accept.clone()),
+        send_now(1, 4, accept),
+    ]
+}
+
 #[test]
 fn a_candidate_settles_slots_only_up_to_the_first_membership_change() {
     let mut candidate = replica(1);
-    step(&mut candidate, Input::Timeout(Timer::Election));
+    campaign_with_own_promise(&mut candidate, incarnations());
     let b = ballot(1, 1);
-    step(&mut candidate, receive(1, Message::Prepare { ballot: b, from: Slot(0) }));
     let change = batch(vec![member(9, 1, Change::Remove { node: NodeId(3) })]);
     let later = batch(vec![put(8, 1, "a", "1")]);
     let reports = vec![
@@ -357,26 +365,9 @@ fn a_candidate_settles_slots_only_up_to_the_first_membership_change() {
         paxos::core::Report { slot: Slot(1), accepted: Some((ballot(0, 2), later)), chosen: None },
     ];
     let promise = Message::Promise { ballot: b, chosen: Slot(0), reports, incarnations: incarnations() };
-    step(
-        &mut candidate,
-        receive(
-            1,
-            Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations: incarnations() },
-        ),
-    );
     let out = step(&mut candidate, receive(2, promise));
     let accept = Message::Accept { ballot: b, slot: Slot(0), value: change, committed: Slot(0) };
-    assert_eq!(
-        out,
-        vec![
-            Output::CancelTimer(Timer::Election),
-            Output::SetTimer(Timer::Heartbeat),
-            send(1, 1, accept.clone()),
-            send_now(1, 2, accept.clone()),
-            send_now(1, 3, accept.clone()),
-            send_now(1, 4, accept),
-        ]
-    );
+    assert_eq!(out, elected_settling(accept));
     // Slot 1 belongs to the next configuration: the leader proposes nothing there yet.
     assert_eq!(step(&mut candidate, Input::Requests(vec![put(7, 1, "b", "2")])), vec![]);
 }
@@ -431,12 +422,8 @@ fn bad_membership_changes_are_refused_when_applied() {
 #[test]
 fn a_leader_whose_election_stopped_at_a_refused_change_campaigns_again_before_proposing_past_it() {
     let mut candidate = replica(1);
-    step(&mut candidate, Input::Timeout(Timer::Election));
+    campaign_with_own_promise(&mut candidate, incarnations());
     let b = ballot(1, 1);
-    step(&mut candidate, receive(1, Message::Prepare { ballot: b, from: Slot(0) }));
-    let empty =
-        Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations: incarnations() };
-    step(&mut candidate, receive(1, empty));
     let chosen = |slot: u64, value: Value| paxos::core::Report {
         slot: Slot(slot),
         accepted: Some((ballot(0, 2), value.clone())),
@@ -455,23 +442,16 @@ fn a_leader_whose_election_stopped_at_a_refused_change_campaigns_again_before_pr
     let accept = Message::Accept { ballot: b, slot: Slot(0), value: refused, committed: Slot(1) };
     let b2 = ballot(2, 1);
     let prepare = Message::Prepare { ballot: b2, from: Slot(1) };
-    assert_eq!(
-        out,
-        vec![
-            Output::CancelTimer(Timer::Election),
-            Output::SetTimer(Timer::Heartbeat),
-            send(1, 1, accept.clone()),
-            send_now(1, 2, accept.clone()),
-            send_now(1, 3, accept.clone()),
-            send_now(1, 4, accept),
-            Output::CancelTimer(Timer::Heartbeat),
-            Output::SetTimer(Timer::Election),
-            Output::Persist(Persist::Promise(b2)),
-            send(1, 1, prepare.clone()),
-            send(1, 2, prepare.clone()),
-            send(1, 3, prepare),
-        ]
-    );
+    let mut expected = elected_settling(accept);
+    expected.extend([
+        Output::CancelTimer(Timer::Heartbeat),
+        Output::SetTimer(Timer::Election),
+        Output::Persist(Persist::Promise(b2)),
+        send(1, 1, prepare.clone()),
+        send(1, 2, prepare.clone()),
+        send(1, 3, prepare),
+    ]);
+    assert_eq!(out, expected);
     assert_eq!(candidate.status(), Status::Candidate);
     assert_eq!(candidate.log().commit(), Slot(1));
 }

@@ -5,7 +5,7 @@
 
 use paxos::core::{
     Ballot, ClientId, ClusterId, Envelope, Input, Message, NodeId, Operation, Output, Release, Replica,
-    Request, Value,
+    Request, Slot, Timer, Value,
 };
 use std::sync::Arc;
 
@@ -50,4 +50,24 @@ pub fn put(client: u64, sequence: u64, key: &str, value: &str) -> Request {
 
 pub fn batch(requests: Vec<Request>) -> Value {
     Value::Batch(Arc::new(requests))
+}
+
+/// Node 1's campaign in ballot 1.1 up to its own promise (nothing held, nothing known chosen;
+/// `incarnations` is the crash vector the promise carries): a candidate waiting for its peers.
+pub fn campaign_with_own_promise(candidate: &mut Replica, incarnations: Vec<u64>) {
+    let b = ballot(1, 1);
+    step(candidate, Input::Timeout(Timer::Election));
+    step(candidate, receive(1, Message::Prepare { ballot: b, from: Slot(0) }));
+    step(
+        candidate,
+        receive(1, Message::Promise { ballot: b, chosen: Slot(0), reports: vec![], incarnations }),
+    );
+}
+
+/// [`campaign_with_own_promise`], then node 2's promise: node 1 leads in ballot 1.1 with nothing
+/// to settle.
+pub fn elect_with_node_2(candidate: &mut Replica, incarnations: Vec<u64>) {
+    campaign_with_own_promise(candidate, incarnations.clone());
+    let promise = Message::Promise { ballot: ballot(1, 1), chosen: Slot(0), reports: vec![], incarnations };
+    step(candidate, receive(2, promise));
 }
