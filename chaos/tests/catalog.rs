@@ -311,6 +311,16 @@ fn grow_shrink_catches_the_membership_mutants() {
     }
 }
 
+/// The bug the core had until 2026-12-07 (`past-refused-change`: a leader elected in a group
+/// whose phase 1 stopped at a refused promotion proposes past it), caught by `groups-membership`
+/// on seed 72, the seed that found it in the correct core and the one seed of 1..100 that catches
+/// the mutant (`chaos sweep --scenarios groups-membership --seeds 1..100 --mutant
+/// past-refused-change`), and the twin: the correct core passes the same seed.
+#[test]
+fn groups_membership_catches_a_leader_proposing_past_a_refused_change() {
+    caught("groups-membership", "past-refused-change", 72);
+}
+
 /// Scenario `name` with `mutant` finds a violation on `seed`; with the correct core it passes.
 fn caught(name: &str, mutant: &str, seed: u64) {
     let scenario = scenarios::catalog::find(name).expect("in the catalog");

@@ -54,12 +54,16 @@ pub enum Reconfiguration {
     /// In one change the learner replaces the last voter: the old and new majorities need not
     /// intersect.
     Swap,
+    /// The administrator asks to promote the last voter, already a voter: the change is chosen
+    /// and, applied, refused (the membership stays as it was). Writes follow it in the log, and
+    /// a leader elected later must settle them too.
+    Refused,
 }
 
 impl Reconfiguration {
     /// Every kind, in the order the tiers explore them.
-    pub const ALL: [Reconfiguration; 3] =
-        [Reconfiguration::Swap, Reconfiguration::Add, Reconfiguration::Remove];
+    pub const ALL: [Reconfiguration; 4] =
+        [Reconfiguration::Swap, Reconfiguration::Add, Reconfiguration::Remove, Reconfiguration::Refused];
 
     /// The name on command lines.
     pub fn name(self) -> &'static str {
@@ -67,6 +71,7 @@ impl Reconfiguration {
             Reconfiguration::Add => "add",
             Reconfiguration::Remove => "remove",
             Reconfiguration::Swap => "swap",
+            Reconfiguration::Refused => "refused",
         }
     }
 
@@ -78,6 +83,7 @@ impl Reconfiguration {
             Reconfiguration::Swap => {
                 paxos_core::Change::Replace { old: NodeId(voters - 1), new: NodeId(voters) }
             }
+            Reconfiguration::Refused => paxos_core::Change::Promote { node: NodeId(voters - 1) },
         }
     }
 
@@ -85,7 +91,7 @@ impl Reconfiguration {
     pub fn learners(self) -> usize {
         match self {
             Reconfiguration::Add | Reconfiguration::Swap => 1,
-            Reconfiguration::Remove => 0,
+            Reconfiguration::Remove | Reconfiguration::Refused => 0,
         }
     }
 }
@@ -196,8 +202,10 @@ impl ModelConfig {
                 words.push(format!("{count} {what}"));
             }
         }
-        if let Some(reconfiguration) = self.reconfigure {
-            words.push(format!("{} a member", reconfiguration.name()));
+        match self.reconfigure {
+            Some(Reconfiguration::Refused) => words.push("a refused promotion".into()),
+            Some(reconfiguration) => words.push(format!("{} a member", reconfiguration.name())),
+            None => {}
         }
         words.join(", ")
     }
@@ -221,7 +229,10 @@ impl ModelConfig {
     ///   follower that settles a change it did not know chosen campaigns twice: once in the old
     ///   configuration, once in the new). A swap with two competing candidates over two rounds did
     ///   not finish in fifteen minutes; over one round (where no leader of the new configuration
-    ///   is reached) it catches every membership mutant (`model mutants`).
+    ///   is reached) it catches every membership mutant (`model mutants`);
+    /// - a refused change: the administrator promotes a voter (chosen, and refused when applied)
+    ///   while two clients write through the two candidates, so that a leader elected after it
+    ///   must settle the writes that follow it (two rounds are 90 million states, ten minutes).
     pub fn standard_tiers() -> Vec<(String, ModelConfig)> {
         let fifo = ModelConfig { network: NetworkKind::Ordered, crashes: 0, ..ModelConfig::default() };
         vec![
@@ -257,7 +268,16 @@ impl ModelConfig {
             ),
             (
                 "add a voter".into(),
-                ModelConfig { rounds: 3, candidates: 1, reconfigure: Some(Reconfiguration::Add), ..fifo },
+                ModelConfig {
+                    rounds: 3,
+                    candidates: 1,
+                    reconfigure: Some(Reconfiguration::Add),
+                    ..fifo.clone()
+                },
+            ),
+            (
+                "a refused promotion".into(),
+                ModelConfig { reconfigure: Some(Reconfiguration::Refused), ..fifo },
             ),
         ]
     }
@@ -420,7 +440,14 @@ impl ModelConfig {
                 state.history.leaders.len() >= 2
             }));
         }
-        if self.reconfigure.is_some() {
+        if self.reconfigure == Some(Reconfiguration::Refused) {
+            // What the refused change is for: a write chosen past it, and a leader elected after
+            // that, whose phase 1 reports both.
+            properties.push(Property::sometimes(
+                "a leader elected past the refused change and a write",
+                |_: &Model, state: &World| state.history.leaders.len() >= 2 && write_past_a_change(state),
+            ));
+        } else if self.reconfigure.is_some() {
             // What a membership tier is for: the change is chosen, and a replica leads in the new
             // configuration (its phase 1 among the new voters done).
             properties.push(Property::sometimes(
@@ -590,6 +617,30 @@ fn one_value<'a>(values: &mut Vec<(Slot, &'a Value)>, slot: Slot, value: &'a Val
             Ok(())
         }
     }
+}
+
+/// Some replica leads and knows a write chosen in a slot after a membership change.
+fn write_past_a_change(state: &World) -> bool {
+    replicas(state).any(|replica| {
+        if replica.replica.status() != paxos_core::Status::Leader {
+            return false;
+        }
+        let log = replica.replica.log();
+        let mut change_seen = false;
+        let mut slot = log.start();
+        while slot < log.commit() {
+            let requests = log.entry(slot).and_then(|entry| entry.chosen.as_ref()).map(Value::requests);
+            for request in requests.unwrap_or_default() {
+                if request.change().is_some() {
+                    change_seen = true;
+                } else if change_seen && !request.is_read_only() {
+                    return true;
+                }
+            }
+            slot = slot.next();
+        }
+        false
+    })
 }
 
 /// Some slot is accepted, on the replicas' disks, in at least `ballots` distinct ballots.
@@ -999,6 +1050,11 @@ pub fn mutant_config(mutant: Mutant) -> ModelConfig {
         // chosen are what a missing new election lets decide one slot twice.
         Mutant::ConfigOnAccept | Mutant::TwoChanges | Mutant::SwapWithoutElection | Mutant::RemovedVotes => {
             ModelConfig { crashes: 0, reconfigure: Some(Reconfiguration::Swap), ..base }
+        }
+        // Two writers around a refused promotion, one round: the second candidate's election
+        // reports the first leader's write after the change.
+        Mutant::PastRefusedChange => {
+            ModelConfig { crashes: 0, reconfigure: Some(Reconfiguration::Refused), ..base }
         }
     }
 }

@@ -53,8 +53,8 @@ struct Bounds {
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=3))]
     resends: Option<u8>,
     /// A membership change requested while the clients run: add (a learner is promoted), remove
-    /// (voter 0 leaves) or swap (the learner replaces the last voter in one change) [default:
-    /// none].
+    /// (voter 0 leaves), swap (the learner replaces the last voter in one change) or refused (the
+    /// last voter is promoted: chosen, and refused when applied) [default: none].
     #[arg(long, value_enum)]
     reconfigure: Option<ReconfigureArg>,
 }
@@ -64,15 +64,16 @@ enum ReconfigureArg {
     Add,
     Remove,
     Swap,
+    Refused,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Explore every state within the bounds and check every property. Without bounds: the nine
+    /// Explore every state within the bounds and check every property. Without bounds: the ten
     /// standard tiers, one after another (two ballot rounds on a lossy FIFO network; a crash on a
     /// FIFO and on a reordering network; two rounds with a resend; reads; storage loss; the leader
-    /// removed; a voter swapped for a learner; a learner promoted). With any bound, one check, the
-    /// bounds not given at their defaults.
+    /// removed; a voter swapped for a learner; a learner promoted; a refused promotion). With any
+    /// bound, one check, the bounds not given at their defaults.
     Check {
         #[command(flatten)]
         bounds: Bounds,
@@ -233,6 +234,7 @@ impl Bounds {
                 ReconfigureArg::Add => model::Reconfiguration::Add,
                 ReconfigureArg::Remove => model::Reconfiguration::Remove,
                 ReconfigureArg::Swap => model::Reconfiguration::Swap,
+                ReconfigureArg::Refused => model::Reconfiguration::Refused,
             });
         }
     }

@@ -129,6 +129,20 @@ fn correct_core_removes_the_leader() {
     assert_passes(config, 69_040);
 }
 
+/// A promotion of a node already a voter is chosen and refused, and writes follow it: a leader
+/// elected after them settles every slot its promisers report, the writes past the change
+/// included (the `past-refused-change` mutant, caught in these very bounds, does not).
+#[test]
+fn correct_core_settles_the_writes_past_a_refused_promotion() {
+    let config = ModelConfig {
+        crashes: 0,
+        network: NetworkKind::Ordered,
+        reconfigure: Some(model::Reconfiguration::Refused),
+        ..ModelConfig::default()
+    };
+    assert_passes(config, 345_227);
+}
+
 /// The hunting tier's walks find a bug that needs three ballots and a late message, in bounds no
 /// exhaustive tier fits in minutes; the correct core survives the same walks (the twin).
 #[test]

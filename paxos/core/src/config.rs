@@ -75,12 +75,17 @@ pub enum Mutant {
     /// Votes of nodes that are not voters of the slot's configuration (removed nodes, learners)
     /// are counted.
     RemovedVotes,
+    /// A leader whose election settled the reported slots only up to a membership change that,
+    /// applied, changed nothing (a promotion of a node already a voter, refused) goes on leading
+    /// and proposes new requests past it, into slots its promisers reported accepted, chosen
+    /// perhaps. A bug this store had (found by `chaos sweep`, `groups-membership` seed 72).
+    PastRefusedChange,
 }
 
 #[cfg(feature = "mutants")]
 impl Mutant {
     /// Every mutant (without [`Mutant::None`]).
-    pub const ALL: [Mutant; 16] = [
+    pub const ALL: [Mutant; 17] = [
         Mutant::ForgetPromise,
         Mutant::SendBeforePersist,
         Mutant::MinorityQuorum,
@@ -97,6 +102,7 @@ impl Mutant {
         Mutant::TwoChanges,
         Mutant::SwapWithoutElection,
         Mutant::RemovedVotes,
+        Mutant::PastRefusedChange,
     ];
 
     /// The mutants that break membership changes: only runs that change the membership show them.
@@ -127,6 +133,7 @@ impl Mutant {
             Mutant::TwoChanges => "two-changes",
             Mutant::SwapWithoutElection => "swap-without-election",
             Mutant::RemovedVotes => "removed-votes",
+            Mutant::PastRefusedChange => "past-refused-change",
         }
     }
 }
@@ -341,6 +348,7 @@ mod tests {
                 "two-changes",
                 "swap-without-election",
                 "removed-votes",
+                "past-refused-change",
             ]
         );
         assert_eq!(Mutant::None.name(), "none");

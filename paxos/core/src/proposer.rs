@@ -444,19 +444,19 @@ impl Replica {
         let batch_max = self.config.batch_requests_max;
         let bytes_max = self.config.batch_bytes_max;
         let barriers = self.keeps_barriers();
-        let version = self.membership().version;
+        let version = (!mutant!(self.config, PastRefusedChange)).then(|| self.membership().version);
         let early_switch = mutant!(self.config, ConfigOnAccept);
         let mut membership = early_switch.then(|| self.membership().clone());
         let Role::Leader(leader) = &mut self.role else { return };
         if leader.barrier.is_some_and(|barrier| applied <= barrier) {
             return;
         }
-        if leader.barrier.is_some() && leader.next < leader.reported && leader.version == version {
+        if leader.barrier.is_some() && leader.next < leader.reported && Some(leader.version) == version {
             // The election settled slots up to a membership change that, applied, changed
             // nothing (refused: a promotion of a node already a voter, say; the membership is
             // still the one this leadership was elected in), and promisers reported slots after
             // it, chosen perhaps. They are not settled: a new value proposed there could
-            // contradict a chosen one. A new election settles them.
+            // contradict a chosen one. A new election settles them (not under the mutant).
             self.step_down(out);
             self.campaign(out);
             return;
