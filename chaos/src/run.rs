@@ -812,6 +812,18 @@ impl Faults {
                 world.admin(leader, vec!["MEMBER".into(), "TRANSFER-LEADER".into(), to.to_string()]);
                 (Undo::Nothing, format!("transfer leadership n{leader} -> n{to} ({target})"))
             }
+            Fault::PromoteVoter { target } => {
+                let voters = Faults::voters(world);
+                let promoted: Vec<u8> =
+                    self.resolve(world, *target).into_iter().filter(|node| voters.contains(node)).collect();
+                let Some(&node) = promoted.choose(&mut self.rng) else {
+                    return (Undo::Nothing, format!("promote-voter skipped: {target} is no voter"));
+                };
+                // To the leader if one is known, else to the voter itself (any node forwards).
+                let to = world.leader().unwrap_or(node);
+                world.admin(to, vec!["MEMBER".into(), "PROMOTE".into(), node.to_string()]);
+                (Undo::Nothing, format!("operator retries: promote n{node}, a voter already ({target})"))
+            }
             Fault::AddNode => {
                 let Some(new) = world.claim_spare() else {
                     return (Undo::Nothing, "add-node skipped: no spare machine left".to_string());

@@ -238,6 +238,17 @@ fn mixed() {
     check("mixed");
 }
 
+/// The retried promotions reach the logs and are refused as they are applied (the node answers
+/// that the voter is not a learner), while `check` holds the run to linearizable with nothing
+/// lost: the leaders elected past them settle the writes that follow.
+#[test]
+fn retried_promotion() {
+    for (seed, outcome) in seeds().zip(check("retried-promotion")) {
+        let refused = count(&outcome, "is not a learner");
+        assert!(refused >= 3, "seed {seed}: {refused} promotions refused when applied\n{}", outcome.trace);
+    }
+}
+
 /// The transfer-leader scenario moves leadership as an operator would: the leader it asks answers
 /// OK, and the next request goes to another node (each transfer reaches a new leader), while
 /// `check` above holds the run to linearizable with nothing lost.
@@ -311,14 +322,16 @@ fn grow_shrink_catches_the_membership_mutants() {
     }
 }
 
-/// The bug the core had until 2026-12-07 (`past-refused-change`: a leader elected in a group
-/// whose phase 1 stopped at a refused promotion proposes past it), caught by `groups-membership`
-/// on seed 72, the seed that found it in the correct core and the one seed of 1..100 that catches
-/// the mutant (`chaos sweep --scenarios groups-membership --seeds 1..100 --mutant
-/// past-refused-change`), and the twin: the correct core passes the same seed.
+/// The bug the core had until 2026-12-07 (`past-refused-change`: a leader whose phase 1 stopped
+/// at a refused promotion proposes past it), caught by `groups-membership` on seed 72, the seed
+/// that found it in the correct core and the one seed of 1..100 that catches the mutant there,
+/// and by `retried-promotion`, built for it, on seed 1 (93 of 100: `chaos sweep --scenarios
+/// retried-promotion --seeds 1..100 --mutant past-refused-change`); and the twins: the correct
+/// core passes the same seeds.
 #[test]
-fn groups_membership_catches_a_leader_proposing_past_a_refused_change() {
+fn a_leader_proposing_past_a_refused_change_is_caught() {
     caught("groups-membership", "past-refused-change", 72);
+    caught("retried-promotion", "past-refused-change", 1);
 }
 
 /// Scenario `name` with `mutant` finds a violation on `seed`; with the correct core it passes.

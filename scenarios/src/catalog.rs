@@ -350,6 +350,23 @@ pub fn all() -> Vec<Scenario> {
                 ),
             ],
         ),
+        scenario(
+            "retried-promotion",
+            "An operator's script promotes a voter again and again (MEMBER PROMOTE of a node \
+             already a voter, as after a lost reply: chosen, then refused when applied) while a \
+             follower, or the leader, is cut off for a while: a node that comes back campaigns \
+             with a high ballot, and its election must settle the writes after each refused \
+             change, not propose over them.",
+            15.0,
+            vec![
+                repeat((0.2, 0.6), (0.0, 0.0), vec![Fault::PromoteVoter { target: Target::Random }]),
+                repeat(
+                    (0.5, 1.5),
+                    (1.0, 3.0),
+                    vec![Fault::Isolate { target: Target::Follower }, Fault::Isolate { target: leader }],
+                ),
+            ],
+        ),
         Scenario {
             spares: 2,
             ..scenario(

@@ -193,6 +193,14 @@ pub enum Fault {
         /// The node that should lead.
         target: Target,
     },
+    /// An operator's retried promotion: `MEMBER PROMOTE` of the target, a voter already (as when
+    /// a promotion took effect but its reply was lost and the operator's script sent it again).
+    /// The change is chosen and refused when applied: the membership stays as it was, and the
+    /// slots after it must be settled like any others. Nothing to undo.
+    PromoteVoter {
+        /// The voter promoted again.
+        target: Target,
+    },
     /// An operator adds a node: the next spare machine is added as a learner (`MEMBER ADD`),
     /// started with a data directory created from the running cluster, and promoted to voter
     /// (`MEMBER PROMOTE`) once it has caught up. Every command is retried until the membership
@@ -238,6 +246,7 @@ impl Fault {
             Fault::Pause { .. } => "pause",
             Fault::Stall { .. } => "stall",
             Fault::TransferLeader { .. } => "transfer-leader",
+            Fault::PromoteVoter { .. } => "promote-voter",
             Fault::AddNode => "add-node",
             Fault::RemoveNode { .. } => "remove-node",
             Fault::ReplaceNode { .. } => "replace-node",
@@ -257,6 +266,7 @@ impl Fault {
             | Fault::Pause { target }
             | Fault::Stall { target }
             | Fault::TransferLeader { target }
+            | Fault::PromoteVoter { target }
             | Fault::RemoveNode { target }
             | Fault::ReplaceNode { target } => Some(*target),
             Fault::PartitionHalves
@@ -300,7 +310,7 @@ impl Fault {
                 "{} needs a spare machine: expected \"spares\": 1 or more in the scenario",
                 self.kind()
             )),
-            Fault::ReplaceNode { target } | Fault::RemoveNode { target }
+            Fault::ReplaceNode { target } | Fault::RemoveNode { target } | Fault::PromoteVoter { target }
                 if matches!(target, Target::All | Target::Followers | Target::Minority) =>
             {
                 Err(format!(
@@ -309,7 +319,7 @@ impl Fault {
                 ))
             }
             Fault::RemoveNode { .. } => at_least(2, "the last voter cannot be removed"),
-            Fault::AddNode | Fault::ReplaceNode { .. } => Ok(()),
+            Fault::AddNode | Fault::ReplaceNode { .. } | Fault::PromoteVoter { .. } => Ok(()),
             Fault::MajoritiesRing => at_least(4, "with 3, every node sees every other"),
             Fault::Bridge => at_least(3, "two halves and a bridge"),
             Fault::StorageLoss { target } => {

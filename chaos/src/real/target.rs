@@ -54,7 +54,12 @@ impl Target {
             return Err(format!("groups {}: Paxos groups per node are this store's", scenario.groups));
         }
         for fault in scenario.faults.iter().flat_map(scenarios::Step::faults) {
-            if fault.changes_membership() || matches!(fault, scenarios::Fault::TransferLeader { .. }) {
+            if fault.changes_membership()
+                || matches!(
+                    fault,
+                    scenarios::Fault::TransferLeader { .. } | scenarios::Fault::PromoteVoter { .. }
+                )
+            {
                 return Err(format!(
                     "fault {} is a membership change through this store's MEMBER commands",
                     fault.kind()
