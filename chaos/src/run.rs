@@ -164,6 +164,9 @@ pub fn options(scenario: &Scenario, seed: u64) -> Result<Options, ChaosError> {
     };
     options.mutant = mutant(&scenario.build)?;
     options.skip_fsync = scenario.build == Build::NoFsync;
+    options.sync = scenario.sync_ms.map(|scenarios::Range(low, high)| {
+        (Duration::from_secs_f64(low / 1000.0), Duration::from_secs_f64(high / 1000.0))
+    });
     Ok(options)
 }
 

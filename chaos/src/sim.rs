@@ -63,6 +63,9 @@ pub struct Options {
     pub tick: Duration,
     /// Paxos groups every node runs.
     pub groups: u16,
+    /// How long a node's fsync takes, the shortest and the longest (`None`: each step's writes
+    /// synced as they are made).
+    pub sync: Option<(Duration, Duration)>,
 }
 
 impl Options {
@@ -84,6 +87,7 @@ impl Options {
             skip_fsync: false,
             tick: Duration::from_millis(1),
             groups: 1,
+            sync: None,
         }
     }
 }
@@ -511,7 +515,10 @@ async fn boot(
         },
         peer: paxos::runtime::peer::PeerOptions::default(),
         storage: StorageOptions { skip_fsync: options.skip_fsync, ..StorageOptions::default() },
-        disk: DiskMode::Inline,
+        disk: match options.sync {
+            None => DiskMode::Inline,
+            Some((low, high)) => DiskMode::Delayed { low, high },
+        },
         seed: options.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(i) * 7919 + u64::from(boot)),
         observer: Some(observer),
         clock: Some(clock),

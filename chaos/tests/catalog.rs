@@ -229,6 +229,11 @@ fn forgetful_bridge() {
 }
 
 #[test]
+fn slow_fsync() {
+    check("slow-fsync");
+}
+
+#[test]
 fn wiped_voter() {
     check("wiped-voter");
 }
@@ -290,7 +295,9 @@ fn competing_proposers_make_slots_accepted_in_several_ballots() {
 }
 
 /// Classic bugs the competing proposers, the stalled links, the stale replies, the power
-/// losses, the forgetful bridge and the wiped voter catch, each on the first seed a sweep found
+/// losses, the forgetful bridge, the wiped voter and the slow fsyncs catch (`--scenarios
+/// slow-fsync --seeds 1..100 --mutant early-votes`, and `send-before-persist`), each on the
+/// first seed a sweep found
 /// (`chaos sweep --scenarios competing-proposers --seeds 1..100 --mutant commit-any-ballot`, again
 /// after the retransmit fix of 2026-12-07 moved the runs; `--scenarios stale-replies --seeds 1..100
 /// --mutant stale-promises`; `--scenarios power-loss --seeds 1..100 --mutant
@@ -307,6 +314,8 @@ fn competing_proposers_catch_classic_bugs() {
         ("power-loss", "send-before-persist", 1),
         ("forgetful-bridge", "forget-promise", 19),
         ("wiped-voter", "no-recovery", 1),
+        ("slow-fsync", "early-votes", 7),
+        ("slow-fsync", "send-before-persist", 4),
     ] {
         caught(name, mutant, seed);
     }

@@ -18,6 +18,7 @@ fn scenario(name: &str, description: &str, duration: f64, faults: Vec<Step>) -> 
         build: Build::Correct,
         expect: Expect::Linearizable,
         expect_on: std::collections::BTreeMap::new(),
+        sync_ms: None,
     }
 }
 
@@ -241,6 +242,26 @@ pub fn all() -> Vec<Scenario> {
                 ],
             )],
         ),
+        Scenario {
+            sync_ms: Some(Range(1.0, 100.0)),
+            ..scenario(
+                "slow-fsync",
+                "Every node's fsync takes 1-100 ms (drawn for each sync, so one node's lags \
+                 another's), and every 0.1-0.4 s the followers or the whole cluster lose power, or \
+                 the leader is cut off: a vote or a reply that left before its sync would be \
+                 forgotten by the power loss that follows it.",
+                15.0,
+                vec![repeat(
+                    (0.1, 0.4),
+                    (0.1, 0.5),
+                    vec![
+                        Fault::MachineCrash { target: Target::Followers },
+                        Fault::MachineCrash { target: Target::All },
+                        Fault::Isolate { target: leader },
+                    ],
+                )],
+            )
+        },
         scenario(
             "pause",
             "A process stops for 1-4 s (a long GC pause, a stopped VM) and resumes with a stale view \

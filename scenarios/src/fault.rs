@@ -13,7 +13,7 @@ impl Range {
         Range(value, value)
     }
 
-    fn check(self, field: &str, low: f64, high: f64, unit: &str) -> Result<(), String> {
+    pub(crate) fn check(self, field: &str, low: f64, high: f64, unit: &str) -> Result<(), String> {
         let Range(a, b) = self;
         if !(a.is_finite() && b.is_finite() && low <= a && a <= b && b <= high) {
             return Err(format!(

@@ -75,6 +75,14 @@ pub struct Scenario {
     /// Sentinel loses acknowledged writes when its primary is cut off, as its documentation says).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub expect_on: BTreeMap<String, Expect>,
+    /// In simulation, how long a node's fsync takes, `[low, high]` milliseconds, drawn for each
+    /// sync: a node's writes are synced that long after the first unsynced one (one sync for all
+    /// written meanwhile), and what waits for them (its votes, its replies) waits that long, so a
+    /// machine crash can fall between a write and its sync, and one node's sync can lag
+    /// another's. Absent (the default): each step's writes are synced as they are made. Real
+    /// clusters have their disks' own latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_ms: Option<Range>,
 }
 
 /// The systems a scenario can name in `expect-on`.
@@ -250,6 +258,9 @@ impl Scenario {
         }
         if !(1..=GROUPS_MAX).contains(&self.groups) {
             return Err(format!("groups {}: expected 1 to {GROUPS_MAX}", self.groups));
+        }
+        if let Some(sync) = self.sync_ms {
+            sync.check("sync-ms", 0.0, 1000.0, "milliseconds")?;
         }
         let workload = &self.workload;
         if !(1..=1000).contains(&workload.clients) {
@@ -428,6 +439,18 @@ mod tests {
                 "faults[0]: storage-loss of all",
             ),
             (r#"{"name": "x", "description": "", "groups": 0, "duration": 5, "faults": []}"#, "groups 0"),
+            (
+                r#"{"name": "x", "description": "", "sync-ms": [50, 5], "duration": 5, "faults": []}"#,
+                "sync-ms [50, 5]: expected [low, high] milliseconds with 0 <= low <= high <= 1000",
+            ),
+            (
+                r#"{"name": "x", "description": "", "sync-ms": [1, 5000], "duration": 5, "faults": []}"#,
+                "sync-ms [1, 5000]",
+            ),
+            (
+                r#"{"name": "x", "description": "", "duration": 5, "faults": [{"once": {"at": 1, "hold": 0, "fault": {"promote-voter": {"target": "all"}}}}]}"#,
+                "faults[0]: promote-voter of all: expected one node",
+            ),
             (
                 r#"{"name": "x", "description": "", "groups": 2, "duration": 5, "faults": [{"once": {"at": 1, "hold": 1, "fault": {"isolate": {"target": "leader-of-group-2"}}}}]}"#,
                 "faults[0]: target leader-of-group-2: the scenario runs groups 0 to 1",

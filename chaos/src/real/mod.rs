@@ -1135,6 +1135,7 @@ pub fn attach(
         build: Build::Correct,
         expect: scenarios::Expect::Linearizable,
         expect_on: BTreeMap::new(),
+        sync_ms: None,
     };
     let elapsed = started.elapsed();
     Ok(Outcome {

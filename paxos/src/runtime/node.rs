@@ -83,6 +83,16 @@ pub enum DiskMode {
     Thread,
     /// In the node's task, one sync per step (simulation: no threads).
     Inline,
+    /// In the node's task, each step's writes at once and their sync a while after the first
+    /// unsynced write (drawn from `low..=high` each time, by the node's seed), one sync for
+    /// everything written meanwhile (simulation: a disk whose fsync takes time, and not the same
+    /// time on every node, so that a machine crash can fall between a write and its sync).
+    Delayed {
+        /// The shortest sync.
+        low: Duration,
+        /// The longest sync.
+        high: Duration,
+    },
 }
 
 /// Everything a node needs to run.
@@ -190,6 +200,10 @@ enum Disk<F: FileSystem> {
         ticket: u64,
         reports: mpsc::UnboundedSender<Durable>,
         metrics: Option<Arc<Metrics>>,
+        /// For [`DiskMode::Delayed`]: the latencies and their draws, and when the unsynced writes
+        /// are due to sync.
+        delay: Option<(Duration, Duration, SmallRng)>,
+        due: Option<Instant>,
     },
 }
 
@@ -198,6 +212,7 @@ impl<F: FileSystem> Disk<F> {
     fn start(
         storage: Storage<F>,
         mode: DiskMode,
+        seed: u64,
         reports: mpsc::UnboundedSender<Durable>,
         metrics: Option<Arc<Metrics>>,
     ) -> Result<Disk<F>, NodeError> {
@@ -209,20 +224,63 @@ impl<F: FileSystem> Disk<F> {
                 .map_err(|error| NodeError::Config(format!("cannot start the storage thread: {error}")))?;
                 Ok(Disk::Thread(committer))
             }
-            DiskMode::Inline => Ok(Disk::Inline { storage: Box::new(storage), ticket: 0, reports, metrics }),
+            DiskMode::Inline | DiskMode::Delayed { .. } => Ok(Disk::Inline {
+                storage: Box::new(storage),
+                ticket: 0,
+                reports,
+                metrics,
+                delay: match mode {
+                    DiskMode::Delayed { low, high } => {
+                        Some((low, high.max(low), SmallRng::seed_from_u64(seed ^ 0xd15c_5eed)))
+                    }
+                    DiskMode::Thread | DiskMode::Inline => None,
+                },
+                due: None,
+            }),
         }
     }
 
     fn submit(&mut self, group: GroupId, persists: Vec<Persist>) -> u64 {
         match self {
             Disk::Thread(committer) => committer.submit(group, persists),
-            Disk::Inline { storage, ticket, reports, metrics } => {
+            Disk::Inline { storage, ticket, reports, metrics, delay, due } => {
                 *ticket += 1;
                 let batch = [(group, persists)];
-                let outcome = crate::storage::group::write_and_sync(storage, &batch, metrics.as_deref());
-                let _ = reports.send(outcome.map(|()| *ticket).map_err(Arc::new));
+                match delay {
+                    None => {
+                        let outcome =
+                            crate::storage::group::write_and_sync(storage, &batch, metrics.as_deref());
+                        let _ = reports.send(outcome.map(|()| *ticket).map_err(Arc::new));
+                    }
+                    Some((low, high, rng)) => match storage.append_groups(&batch) {
+                        Ok(()) => {
+                            if due.is_none() {
+                                *due = Some(Instant::now() + rng.random_range(*low..=*high));
+                            }
+                        }
+                        Err(error) => {
+                            let _ = reports.send(Err(Arc::new(error)));
+                        }
+                    },
+                }
                 *ticket
             }
+        }
+    }
+
+    /// When the delayed sync of unsynced writes is due ([`DiskMode::Delayed`]), if any.
+    fn sync_due(&self) -> Option<Instant> {
+        match self {
+            Disk::Inline { due, .. } => *due,
+            Disk::Thread(_) => None,
+        }
+    }
+
+    /// Syncs what [`DiskMode::Delayed`] wrote and has not synced, and reports it durable.
+    fn sync_now(&mut self) {
+        if let Disk::Inline { storage, ticket, reports, due: due @ Some(_), .. } = self {
+            *due = None;
+            let _ = reports.send(storage.sync().map(|()| *ticket).map_err(Arc::new));
         }
     }
 
@@ -258,7 +316,7 @@ pub async fn run<N: Net, F: FileSystem>(
     let peer_listener = bind(&net, "peers", options.peer_bind).await?;
     let client_listener = bind(&net, "clients", options.client_bind).await?;
     let (durable_tx, durable_rx) = mpsc::unbounded_channel::<Durable>();
-    let disk = Disk::start(storage, options.disk, durable_tx, options.metrics.clone())?;
+    let disk = Disk::start(storage, options.disk, options.seed, durable_tx, options.metrics.clone())?;
     let (calls_tx, calls_rx) = mpsc::channel::<Call>(65_536);
     let (control_tx, control_rx) = mpsc::channel::<Control>(256);
     let (inbox_tx, inbox_rx) = mpsc::channel::<Routed>(65_536);
@@ -954,6 +1012,7 @@ impl Loop {
                     self.reconcile(&mut disk, &mut out);
                     self.rebalance(&mut disk, &mut out);
                 }
+                () = sleep_until(disk.sync_due()), if disk.sync_due().is_some() => disk.sync_now(),
                 () = sleep_until(next_timer), if next_timer.is_some() => {
                     // Due by the same arithmetic that chose the wake-up (see `Clock::until`).
                     let due: Vec<(GroupId, Timer)> = self
@@ -971,6 +1030,7 @@ impl Loop {
             }
         };
         tasks.abort_all();
+        disk.sync_now(); // what a delayed sync still owes
         drop(disk); // finishes the queued writes and stops the storage thread
         result
     }
