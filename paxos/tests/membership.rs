@@ -455,3 +455,27 @@ fn a_leader_whose_election_stopped_at_a_refused_change_campaigns_again_before_pr
     assert_eq!(candidate.status(), Status::Candidate);
     assert_eq!(candidate.log().commit(), Slot(1));
 }
+
+/// The twin: when the refused change is the last slot its promisers reported, the election settled
+/// everything they reported, and the leader goes on leading (no second election) once it is
+/// applied.
+#[test]
+fn a_leader_whose_election_ended_with_a_refused_change_goes_on_leading() {
+    let mut candidate = replica(1);
+    campaign_with_own_promise(&mut candidate, incarnations());
+    let b = ballot(1, 1);
+    let refused = batch(vec![member(9, 1, Change::Promote { node: NodeId(2) })]);
+    let reports = vec![paxos::core::Report {
+        slot: Slot(0),
+        accepted: Some((ballot(0, 2), refused.clone())),
+        chosen: Some(refused.clone()),
+    }];
+    let out = step(
+        &mut candidate,
+        receive(2, Message::Promise { ballot: b, chosen: Slot(1), reports, incarnations: incarnations() }),
+    );
+    let accept = Message::Accept { ballot: b, slot: Slot(0), value: refused, committed: Slot(1) };
+    assert_eq!(out, elected_settling(accept));
+    assert_eq!(candidate.status(), Status::Leader);
+    assert_eq!(candidate.log().commit(), Slot(1));
+}
