@@ -285,7 +285,8 @@ impl ModelConfig {
 
 /// The auxiliary history of a run (TLA's auxiliary variables), shared and digested like the actor
 /// states: the checker clones and hashes it with every state, and it changes only when a client
-/// sends or receives or a replica first leads.
+/// sends or receives, a replica first leads, or (in the tier of the refused change) an Accept
+/// shows something new about the writes past the change.
 #[derive(Clone, Debug, PartialEq, Hash)]
 pub struct History(Digested<Record>);
 
@@ -303,6 +304,41 @@ pub struct Record {
     pub losses: u8,
     /// Retransmit timers fired so far (bounded by [`ModelConfig::resends`]).
     pub resends: u8,
+    /// Only in the tier of the refused change ([`Reconfiguration::Refused`]), from the Accepts
+    /// sent: what happened around the change in the log.
+    pub past_change: PastChange,
+}
+
+/// What the Accepts sent so far show of the writes that follow a membership change in the log
+/// (tracked only where a property asks for it: every field is part of the state).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PastChange {
+    /// The lowest slot an Accept proposed the change in.
+    pub change: Option<Slot>,
+    /// The first write proposed in a slot above the change: its slot and ballot.
+    pub write: Option<(Slot, Ballot)>,
+    /// A later leader proposed that write again, in a higher ballot: its phase 1 reported the
+    /// write and the change before it.
+    pub reproposed: bool,
+}
+
+impl PastChange {
+    /// What is known after an Accept of `value` in `slot` at `ballot` (`None` if nothing new).
+    fn after_accept(&self, ballot: Ballot, slot: Slot, value: &Value) -> Option<PastChange> {
+        let writes =
+            value.requests().iter().any(|request| request.change().is_none() && !request.is_read_only());
+        let mut next = self.clone();
+        if value.changes_membership() && self.change.is_none_or(|change| slot < change) {
+            next.change = Some(slot);
+        } else if writes && self.change.is_some_and(|change| change < slot) {
+            match self.write {
+                None => next.write = Some((slot, ballot)),
+                Some((write, first)) if write == slot && first < ballot => next.reproposed = true,
+                Some(_) => {}
+            }
+        }
+        (next != *self).then_some(next)
+    }
 }
 
 impl Default for History {
@@ -313,6 +349,7 @@ impl Default for History {
             leaders: BTreeSet::new(),
             losses: 0,
             resends: 0,
+            past_change: PastChange::default(),
         }))
     }
 }
@@ -354,10 +391,13 @@ impl History {
         History(Digested::new(next))
     }
 
-    /// The history with `leader` among the replicas that have led (the tester unchanged).
-    fn with_leader(&self, leader: NodeId) -> Option<History> {
+    /// The history with `leader` among the replicas that have led and `past_change` (the tester
+    /// unchanged), if either is new.
+    fn with_leader(&self, leader: NodeId, past_change: Option<PastChange>) -> Option<History> {
         let mut next = Record::clone(self);
-        next.leaders.insert(leader).then(|| History(Digested::new(next)))
+        let new_leader = next.leaders.insert(leader);
+        let changed = past_change.map(|past_change| next.past_change = past_change).is_some();
+        (new_leader || changed).then(|| History(Digested::new(next)))
     }
 }
 
@@ -441,11 +481,11 @@ impl ModelConfig {
             }));
         }
         if self.reconfigure == Some(Reconfiguration::Refused) {
-            // What the refused change is for: a write chosen past it, and a leader elected after
-            // that, whose phase 1 reports both.
+            // What the refused change is for: a write proposed past it, and a later leader whose
+            // phase 1 reports both and proposes the write again.
             properties.push(Property::sometimes(
-                "a leader elected past the refused change and a write",
-                |_: &Model, state: &World| state.history.leaders.len() >= 2 && write_past_a_change(state),
+                "a write past the refused change proposed again by a later leader",
+                |_: &Model, state: &World| state.history.past_change.reproposed,
             ));
         } else if self.reconfigure.is_some() {
             // What a membership tier is for: the change is chosen, and a replica leads in the new
@@ -619,30 +659,6 @@ fn one_value<'a>(values: &mut Vec<(Slot, &'a Value)>, slot: Slot, value: &'a Val
     }
 }
 
-/// Some replica leads and knows a write chosen in a slot after a membership change.
-fn write_past_a_change(state: &World) -> bool {
-    replicas(state).any(|replica| {
-        if replica.replica.status() != paxos_core::Status::Leader {
-            return false;
-        }
-        let log = replica.replica.log();
-        let mut change_seen = false;
-        let mut slot = log.start();
-        while slot < log.commit() {
-            let requests = log.entry(slot).and_then(|entry| entry.chosen.as_ref()).map(Value::requests);
-            for request in requests.unwrap_or_default() {
-                if request.change().is_some() {
-                    change_seen = true;
-                } else if change_seen && !request.is_read_only() {
-                    return true;
-                }
-            }
-            slot = slot.next();
-        }
-        false
-    })
-}
-
 /// Some slot is accepted, on the replicas' disks, in at least `ballots` distinct ballots.
 pub fn slot_accepted_in_ballots(state: &World, ballots: usize) -> bool {
     let mut seen: Vec<(Slot, Ballot)> = Vec::new();
@@ -740,11 +756,15 @@ pub fn record_out(config: &ModelConfig, history: &History, envelope: Envelope<&M
             };
             history.with_client_event(|tester| tester.on_invoke(envelope.src, op).is_ok())
         }
-        Msg::Peer(peer) if matches!(peer.message, Message::Accept { .. }) => {
-            if history.leaders.contains(&peer.from) {
+        Msg::Peer(peer) => {
+            let Message::Accept { ballot, slot, value, .. } = &peer.message else { return None };
+            let past_change = (config.reconfigure == Some(Reconfiguration::Refused))
+                .then(|| history.past_change.after_accept(*ballot, *slot, value))
+                .flatten();
+            if history.leaders.contains(&peer.from) && past_change.is_none() {
                 return None;
             }
-            history.with_leader(peer.from)
+            history.with_leader(peer.from, past_change)
         }
         _ => None,
     }

@@ -140,7 +140,21 @@ fn correct_core_settles_the_writes_past_a_refused_promotion() {
         reconfigure: Some(model::Reconfiguration::Refused),
         ..ModelConfig::default()
     };
-    assert_passes(config, 345_227);
+    assert_passes(config, 355_015);
+}
+
+/// Every kind of membership change has a standard tier of its own: a kind added without one
+/// would be checked by no tier that `model check` runs.
+#[test]
+fn every_kind_of_membership_change_has_a_standard_tier() {
+    let tiers = ModelConfig::standard_tiers();
+    for kind in model::Reconfiguration::ALL {
+        assert!(
+            tiers.iter().any(|(_, config)| config.reconfigure == Some(kind)),
+            "no standard tier runs the membership change `{}`",
+            kind.name()
+        );
+    }
 }
 
 /// The hunting tier's walks find a bug that needs three ballots and a late message, in bounds no
