@@ -564,32 +564,43 @@ fn zeros_ending_an_earlier_segment_are_damage() {
     assert!(message.contains(first.as_str()) && message.contains("later segments exist"), "{message}");
 }
 
-/// A file system that cannot reserve space (say, one without `fallocate` and no room to spare).
-struct NoReserve;
+/// The operating system's file system as a test sees it: the directories it syncs are recorded,
+/// and it may refuse to reserve space (say, one without `fallocate` and no room to spare).
+#[derive(Default)]
+struct Watched {
+    no_reserve: bool,
+    synced_dirs: std::sync::Mutex<Vec<PathBuf>>,
+}
 
-/// A file of [`NoReserve`].
-struct NoReserveFile(<StdFs as FileSystem>::File);
+/// A file of [`Watched`].
+struct WatchedFile {
+    file: <StdFs as FileSystem>::File,
+    no_reserve: bool,
+}
 
-impl AppendFile for NoReserveFile {
+impl AppendFile for WatchedFile {
     fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.0.append(bytes)
+        self.file.append(bytes)
     }
 
-    fn reserve(&mut self, _len: u64) -> std::io::Result<()> {
-        Err(std::io::Error::other("no space reserved here"))
+    fn reserve(&mut self, len: u64) -> std::io::Result<()> {
+        if self.no_reserve {
+            return Err(std::io::Error::other("no space reserved here"));
+        }
+        self.file.reserve(len)
     }
 
     fn sync_data(&mut self) -> std::io::Result<()> {
-        self.0.sync_data()
+        self.file.sync_data()
     }
 
     fn sync_all(&mut self) -> std::io::Result<()> {
-        self.0.sync_all()
+        self.file.sync_all()
     }
 }
 
-impl FileSystem for NoReserve {
-    type File = NoReserveFile;
+impl FileSystem for Watched {
+    type File = WatchedFile;
 
     fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
         StdFs.create_dir_all(dir)
@@ -607,12 +618,12 @@ impl FileSystem for NoReserve {
         StdFs.read(path)
     }
 
-    fn create(&self, path: &Path) -> std::io::Result<NoReserveFile> {
-        StdFs.create(path).map(NoReserveFile)
+    fn create(&self, path: &Path) -> std::io::Result<WatchedFile> {
+        Ok(WatchedFile { file: StdFs.create(path)?, no_reserve: self.no_reserve })
     }
 
-    fn open_at(&self, path: &Path, offset: u64) -> std::io::Result<NoReserveFile> {
-        StdFs.open_at(path, offset).map(NoReserveFile)
+    fn open_at(&self, path: &Path, offset: u64) -> std::io::Result<WatchedFile> {
+        Ok(WatchedFile { file: StdFs.open_at(path, offset)?, no_reserve: self.no_reserve })
     }
 
     fn truncate(&self, path: &Path, len: u64) -> std::io::Result<()> {
@@ -628,6 +639,7 @@ impl FileSystem for NoReserve {
     }
 
     fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.synced_dirs.lock().expect("not poisoned").push(dir.to_path_buf());
         StdFs.sync_dir(dir)
     }
 
@@ -642,7 +654,8 @@ fn a_file_system_that_cannot_reserve_space_still_keeps_the_log() {
     let dir = TempDir::new("no-reserve");
     let records = sample_records(30);
     let options = small_segments();
-    let (mut storage, _, _) = Storage::open(Arc::new(NoReserve), &dir.0, options.clone()).expect("open");
+    let fs = Arc::new(Watched { no_reserve: true, ..Watched::default() });
+    let (mut storage, _, _) = Storage::open(fs.clone(), &dir.0, options.clone()).expect("open");
     for record in &records {
         storage.append(record).expect("append without reserved space");
         storage.sync().expect("sync");
@@ -652,7 +665,7 @@ fn a_file_system_that_cannot_reserve_space_still_keeps_the_log() {
     let (expected, _) =
         write_log(&plain.0, &records, &StorageOptions { reserve_bytes: 0, ..small_segments() });
     assert_eq!(read_dir(&dir.0), expected, "the same files as plain appends");
-    let (_, recovered, recovery) = Storage::open(Arc::new(NoReserve), &dir.0, options).expect("reopen");
+    let (_, recovered, recovery) = Storage::open(fs, &dir.0, options).expect("reopen");
     assert_eq!(recovered, state_of(&records));
     assert_eq!(recovery.truncated, None);
 }
@@ -668,4 +681,88 @@ fn scanning_bytes_shorter_than_a_segment_header_finds_a_torn_write_not_a_panic()
         assert_eq!(scan.end, length as u64);
         assert!(matches!(scan.stop, Some(Stop::Torn { .. })), "{length} bytes: {:?}", scan.stop);
     }
+}
+
+/// A data directory that does not exist yet is created with its entry durable in its parent
+/// before anything is written into it, then the first segment with the new directory synced: a
+/// power loss cannot leave a node whose log the directory's parent has forgotten. The storage's
+/// `Debug` names the directory and where the log is.
+#[test]
+fn a_new_data_directory_is_made_durable_in_its_parent() {
+    let dir = TempDir::new("new-dir");
+    let data = dir.0.join("data");
+    let fs = Arc::new(Watched::default());
+    let (storage, recovered, _) = Storage::open(fs.clone(), &data, exact()).expect("open");
+    assert_eq!(recovered, DurableState::lost());
+    assert_eq!(*fs.synced_dirs.lock().expect("not poisoned"), [dir.0.clone(), data.clone()]);
+    assert_eq!(format!("{storage:?}"), format!("Storage {{ dir: {data:?}, seq: 1, len: 20 }}"));
+}
+
+/// What an interrupted compaction or snapshot leaves (the older segments and snapshot a durable
+/// checkpoint made obsolete, a snapshot's temporary file) is removed when the directory is opened,
+/// each named in the report, and the removals are made durable; the state is what the checkpoint
+/// and the records after it say.
+#[test]
+fn the_leftovers_of_an_interrupted_compaction_are_removed_at_open() {
+    let dir = TempDir::new("leftovers");
+    let options = small_segments();
+    let (mut storage, _, _) = open(&dir.0, &options).expect("open");
+    let mut expected = DurableState::lost();
+    let mut kv = KvStore::new(100);
+    let mut before_compaction = BTreeMap::new();
+    for n in 1..=250u64 {
+        let mut batch = vec![Persist::Accept {
+            slot: Slot(n),
+            ballot: Ballot { round: 1, node: NodeId(1) },
+            value: value(n, 40),
+        }];
+        if n % 100 == 0 {
+            before_compaction = read_dir(&dir.0);
+            kv.apply(&value(n, 40).requests()[0]).expect("apply");
+            batch.push(Persist::Snapshot { slot: Slot(n - 10), state: Arc::new(kv.clone()) });
+        }
+        for persist in &batch {
+            expected.apply(persist);
+        }
+        storage.append(&batch).expect("append");
+        storage.sync().expect("sync");
+    }
+    drop(storage);
+    let after = read_dir(&dir.0);
+    // A crash after the second compaction's checkpoint was durable, before the removals; and one
+    // in the middle of writing a snapshot.
+    let mut leftovers: Vec<String> =
+        before_compaction.keys().filter(|name| !after.contains_key(*name)).cloned().collect();
+    for name in &leftovers {
+        std::fs::write(dir.0.join(name), &before_compaction[name]).expect("write");
+    }
+    let tmp = "snapshot-00000-00000000000000000290.snap.tmp".to_string();
+    std::fs::write(dir.0.join(&tmp), b"half a snapshot").expect("write");
+    leftovers.push(tmp);
+    leftovers.sort();
+    let segments: Vec<&String> = leftovers.iter().filter(|name| name.ends_with(".log")).collect();
+    let snapshots: Vec<&String> = leftovers.iter().filter(|name| name.ends_with(".snap")).collect();
+    assert!(segments.len() >= 2 && snapshots.len() == 1, "{leftovers:?}");
+    let fs = Arc::new(Watched::default());
+    let (_, recovered, mut recovery) = Storage::open(fs.clone(), &dir.0, options).expect("reopen");
+    assert_eq!(recovered, expected);
+    recovery.removed.sort();
+    assert_eq!(recovery.removed, leftovers);
+    assert_eq!(read_dir(&dir.0), after, "only what recovery needs is left");
+    assert_eq!(*fs.synced_dirs.lock().expect("not poisoned"), [dir.0.clone()], "the removals made durable");
+}
+
+/// `Storage::open` is the one-group door whatever its options say: a directory written by three
+/// groups is refused, naming the group it cannot hold, rather than opened as its group 0 alone.
+#[test]
+fn opening_as_one_group_refuses_a_directory_of_three_groups() {
+    let dir = TempDir::new("one-group");
+    let three = StorageOptions { groups: 3, ..exact() };
+    let (mut storage, _, _) = Storage::open_groups(Arc::new(StdFs), &dir.0, three.clone()).expect("open");
+    let persist = |group: u16| (GroupId(group), vec![Persist::Promise(Ballot { round: 1, node: NodeId(1) })]);
+    storage.append_groups(&[persist(0), persist(1), persist(2)]).expect("append");
+    storage.sync().expect("sync");
+    drop(storage);
+    let error = open(&dir.0, &three).expect_err("a one-group open refuses three groups");
+    assert!(error.to_string().contains("a record of group 1 (the node runs groups 0 to 0"), "{error}");
 }
