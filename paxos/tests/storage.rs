@@ -566,16 +566,34 @@ fn zeros_ending_an_earlier_segment_are_damage() {
 
 /// The operating system's file system as a test sees it: the directories it syncs are recorded,
 /// and it may refuse to reserve space (say, one without `fallocate` and no room to spare).
+/// Its files' syncs fail while `failing` is set (a disk that reports an I/O error).
 #[derive(Default)]
 struct Watched {
     no_reserve: bool,
     synced_dirs: std::sync::Mutex<Vec<PathBuf>>,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Watched {
+    fn file(&self, file: <StdFs as FileSystem>::File) -> WatchedFile {
+        WatchedFile { file, no_reserve: self.no_reserve, failing: self.failing.clone() }
+    }
 }
 
 /// A file of [`Watched`].
 struct WatchedFile {
     file: <StdFs as FileSystem>::File,
     no_reserve: bool,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl WatchedFile {
+    fn fail(&self) -> std::io::Result<()> {
+        match self.failing.load(Ordering::Relaxed) {
+            true => Err(std::io::Error::other("the disk reports an I/O error")),
+            false => Ok(()),
+        }
+    }
 }
 
 impl AppendFile for WatchedFile {
@@ -591,10 +609,12 @@ impl AppendFile for WatchedFile {
     }
 
     fn sync_data(&mut self) -> std::io::Result<()> {
+        self.fail()?;
         self.file.sync_data()
     }
 
     fn sync_all(&mut self) -> std::io::Result<()> {
+        self.fail()?;
         self.file.sync_all()
     }
 }
@@ -619,11 +639,11 @@ impl FileSystem for Watched {
     }
 
     fn create(&self, path: &Path) -> std::io::Result<WatchedFile> {
-        Ok(WatchedFile { file: StdFs.create(path)?, no_reserve: self.no_reserve })
+        Ok(self.file(StdFs.create(path)?))
     }
 
     fn open_at(&self, path: &Path, offset: u64) -> std::io::Result<WatchedFile> {
-        Ok(WatchedFile { file: StdFs.open_at(path, offset)?, no_reserve: self.no_reserve })
+        Ok(self.file(StdFs.open_at(path, offset)?))
     }
 
     fn truncate(&self, path: &Path, len: u64) -> std::io::Result<()> {
@@ -765,4 +785,61 @@ fn opening_as_one_group_refuses_a_directory_of_three_groups() {
     drop(storage);
     let error = open(&dir.0, &three).expect_err("a one-group open refuses three groups");
     assert!(error.to_string().contains("a record of group 1 (the node runs groups 0 to 0"), "{error}");
+}
+
+/// A sync that fails may have lost the pages it was to write (the kernel forgets them), so a
+/// later sync that succeeds proves nothing: after the first failure the storage refuses every
+/// append and sync, naming that failure, even once the disk works again. The node stops and
+/// recovers from what is on disk.
+#[test]
+fn after_a_failed_sync_the_storage_refuses_everything_naming_the_first_failure() {
+    let dir = TempDir::new("failed-sync");
+    let fs = Arc::new(Watched::default());
+    let (mut storage, _, _) = Storage::open(fs.clone(), &dir.0, exact()).expect("open");
+    let records = sample_records(3);
+    storage.append(&records[0]).expect("append");
+    storage.sync().expect("sync");
+    storage.append(&records[1]).expect("append");
+    fs.failing.store(true, Ordering::Relaxed);
+    let first = storage.sync().expect_err("the disk fails the sync").to_string();
+    assert!(first.contains("the disk reports an I/O error"), "{first}");
+    fs.failing.store(false, Ordering::Relaxed);
+    for error in [storage.append(&records[2]).expect_err("append"), storage.sync().expect_err("sync")] {
+        let message = error.to_string();
+        assert!(matches!(error, StorageError::Failed { .. }), "{message}");
+        assert!(message.contains(&first) && message.contains("restart the node"), "{message}");
+    }
+    drop(storage);
+    let (_, recovered, _) = open(&dir.0, &exact()).expect("reopen");
+    assert_eq!(recovered, state_of(&records[..2]), "the restart recovers what reached the disk");
+}
+
+/// The counters the metrics show, exact: one record per append, the bytes of every record (the
+/// checkpoints' too), one sync per `sync` and one more where an append finds the last record not
+/// yet durable (a record is written only after the one before it is durable), a roll's two
+/// syncs (the closed segment, the checkpoint), the snapshots written and the segments begun.
+#[test]
+fn the_storage_counts_its_records_bytes_syncs_snapshots_and_segments() {
+    let dir = TempDir::new("stats");
+    let (mut storage, _, _) = open(&dir.0, &exact()).expect("open");
+    let records = sample_records(5);
+    for record in &records[..3] {
+        storage.append(record).expect("append");
+        storage.sync().expect("sync");
+    }
+    storage.append(&records[3]).expect("append");
+    storage.append(&records[4]).expect("append: syncs the record before it first");
+    storage.sync().expect("sync");
+    let first = std::fs::metadata(last_segment(&dir.0)).expect("segment").len();
+    let stats = storage.stats();
+    assert_eq!((stats.records, stats.syncs, stats.snapshots, stats.segments), (5, 5, 0, 0), "{stats:?}");
+    assert_eq!(stats.bytes, first - 20, "{stats:?}");
+    let snapshot = Persist::Snapshot { slot: Slot(2), state: Arc::new(KvStore::new(100)) };
+    storage.append(&[snapshot]).expect("a snapshot");
+    let second = std::fs::metadata(last_segment(&dir.0)).expect("segment").len();
+    let stats = storage.stats();
+    assert_eq!((stats.records, stats.syncs, stats.snapshots, stats.segments), (5, 7, 1, 1), "{stats:?}");
+    assert_eq!(stats.bytes, first - 20 + second - 20, "{stats:?}");
+    storage.sync().expect("nothing to sync");
+    assert_eq!(storage.stats().syncs, 7, "a sync with nothing appended is free");
 }
