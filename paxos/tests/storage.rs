@@ -221,7 +221,7 @@ fn write_dir(dir: &Path, files: &BTreeMap<String, Vec<u8>>) {
 #[test]
 fn a_torn_last_record_is_cut_away_and_nothing_synced_is_lost() {
     let source = TempDir::new("torn-source");
-    let records = sample_records(12);
+    let records = sample_records(14);
     let (files, ends) = write_log(&source.0, &records, &exact());
     let segment = files.keys().find(|name| name.ends_with(".log")).expect("one segment").clone();
     let (start, end) = (ends[ends.len() - 2], ends[ends.len() - 1]);
@@ -842,4 +842,42 @@ fn the_storage_counts_its_records_bytes_syncs_snapshots_and_segments() {
     assert_eq!(stats.bytes, first - 20 + second - 20, "{stats:?}");
     storage.sync().expect("nothing to sync");
     assert_eq!(storage.stats().syncs, 7, "a sync with nothing appended is free");
+}
+
+/// Space is reserved only when a write passes what is reserved (a write that ends exactly there
+/// fits), then a chunk of `reserve_bytes` past that write's end, never past the segment's size
+/// (unless the write itself passes it: then to its end). A closed segment is cut to its records;
+/// the next one reserves afresh. Lengths worked out by hand from the records' ends, which the
+/// exact log gives: 39, 81, 136, 204, 285, 324, 371, 431, 504, 590, 635, 688, 754; then 79 bytes.
+#[test]
+fn space_is_reserved_a_chunk_past_each_write_that_passes_it_never_past_the_segment() {
+    let records = sample_records(14);
+    let ends = record_ends(&records);
+    assert_eq!(ends, [39, 81, 136, 204, 285, 324, 371, 431, 504, 590, 635, 688, 754, 833]);
+    let dir = TempDir::new("reserve-chunks");
+    let options = StorageOptions { segment_bytes: 700, reserve_bytes: 246, ..StorageOptions::default() };
+    let (mut storage, _, _) = open(&dir.0, &options).expect("open");
+    let mut lengths = Vec::new();
+    for record in &records {
+        storage.append(record).expect("append");
+        storage.sync().expect("sync");
+        lengths.push(read_dir(&dir.0).values().map(Vec::len).collect::<Vec<usize>>());
+    }
+    let expected: [&[usize]; 14] = [
+        &[285], // 39 + 246
+        &[285],
+        &[285],
+        &[285],
+        &[285], // ends at 285: fits
+        &[570], // 324 passes 285: 324 + 246
+        &[570],
+        &[570],
+        &[570],
+        &[700], // 590 + 246 would pass the segment's 700
+        &[700],
+        &[700],
+        &[754, 20],  // 754 passes the segment: reserved to its end, then closed
+        &[754, 345], // the next segment: 20 + 79 + 246
+    ];
+    assert_eq!(lengths, expected);
 }
