@@ -881,3 +881,87 @@ fn space_is_reserved_a_chunk_past_each_write_that_passes_it_never_past_the_segme
     ];
     assert_eq!(lengths, expected);
 }
+
+/// Group commit, deterministically: while the first sync's report is being handled, three more
+/// submissions queue (of two groups, one with no persists: a ticket that only orders); the thread
+/// then writes them as one record with one sync and reports the highest ticket once. The metrics
+/// see both syncs, the accepted slots each made durable, the log's bytes and the snapshot; the
+/// committer's counters are the storage's; `Debug` shows them.
+#[test]
+fn one_sync_covers_every_submission_queued_while_the_last_was_in_flight() {
+    use paxos::storage::group::Committer;
+    use std::sync::mpsc;
+    let dir = TempDir::new("group-commit");
+    let options = StorageOptions { groups: 2, ..exact() };
+    let (storage, _, _) = Storage::open_groups(Arc::new(StdFs), &dir.0, options.clone()).expect("open");
+    let metrics = Arc::new(paxos::metrics::Metrics::new());
+    let (reports, reported) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let committer = Committer::start(storage, Some(metrics.clone()), move |durable| {
+        let first = durable.as_ref().is_ok_and(|ticket| *ticket == 1);
+        reports.send(durable.map_err(|error| error.to_string())).expect("the test listens");
+        if first {
+            released.recv().expect("the test releases the first report");
+        }
+    })
+    .expect("start");
+    let ballot = Ballot { round: 1, node: NodeId(1) };
+    let accept = |slot: u64| Persist::Accept { slot: Slot(slot), ballot, value: value(slot, 10) };
+    assert_eq!(committer.submit(GroupId(0), vec![Persist::Promise(ballot), accept(1)]), 1);
+    assert_eq!(reported.recv().expect("report"), Ok(1));
+    assert_eq!(committer.submit(GroupId(1), vec![accept(1), accept(2)]), 2);
+    assert_eq!(committer.submit(GroupId(0), Vec::new()), 3);
+    let snapshot = Persist::Snapshot { slot: Slot(1), state: Arc::new(KvStore::new(100)) };
+    assert_eq!(committer.submit(GroupId(0), vec![accept(2), snapshot]), 4);
+    release.send(()).expect("the thread waits");
+    assert_eq!(reported.recv().expect("report"), Ok(4), "one report for the three queued");
+    let stats = committer.stats();
+    // Records: the first submission, then the three queued before the snapshot (the checkpoint
+    // the snapshot writes is not counted); syncs: the first commit's, then the roll's two (the
+    // closed segment with the second commit's record, the checkpoint), which leave the second
+    // commit's own sync nothing to do.
+    assert_eq!((stats.records, stats.syncs, stats.snapshots, stats.segments), (2, 3, 1, 1), "{stats:?}");
+    assert_eq!(metrics.fsync_seconds.get_sample_count(), 2);
+    assert_eq!(metrics.sync_slots.get_sample_count(), 2);
+    assert_eq!(metrics.sync_slots.get_sample_sum(), 4.0, "one accepted slot, then three");
+    assert_eq!(metrics.wal_bytes.get(), stats.bytes);
+    assert_eq!(metrics.snapshots_written.get(), 1);
+    assert_eq!(format!("{committer:?}"), format!("Committer {{ stats: {stats:?} }}"));
+    drop(committer);
+    assert!(reported.try_recv().is_err(), "nothing more to report");
+    let (_, recovered, _) = Storage::open_groups(Arc::new(StdFs), &dir.0, options).expect("reopen");
+    assert_eq!(recovered[1].accepted.keys().copied().collect::<Vec<_>>(), [Slot(1), Slot(2)]);
+    assert_eq!(recovered[0].promised, ballot);
+    assert_eq!(recovered[0].snapshot.as_ref().map(|(slot, _)| *slot), Some(Slot(1)));
+}
+
+/// A storage thread whose sync failed reports the failure for that ticket and for every later one,
+/// writing nothing more, even once the disk works again: no ticket after a failure is ever
+/// reported durable.
+#[test]
+fn a_failed_group_commit_fails_every_later_ticket() {
+    use paxos::storage::group::Committer;
+    use std::sync::mpsc;
+    let dir = TempDir::new("group-commit-failed");
+    let fs = Arc::new(Watched::default());
+    let (storage, _, _) = Storage::open(fs.clone(), &dir.0, exact()).expect("open");
+    let (reports, reported) = mpsc::channel();
+    let committer = Committer::start(storage, None, move |durable| {
+        reports.send(durable.map_err(|error| error.to_string())).expect("the test listens");
+    })
+    .expect("start");
+    let records = sample_records(3);
+    committer.submit(GroupId(0), records[0].clone());
+    assert_eq!(reported.recv().expect("report"), Ok(1));
+    fs.failing.store(true, Ordering::Relaxed);
+    committer.submit(GroupId(0), records[1].clone());
+    let failure = reported.recv().expect("report").expect_err("the sync fails");
+    assert!(failure.contains("the disk reports an I/O error"), "{failure}");
+    fs.failing.store(false, Ordering::Relaxed);
+    committer.submit(GroupId(0), records[2].clone());
+    assert_eq!(reported.recv().expect("report"), Err(failure), "the first failure, again");
+    let stats = committer.stats();
+    drop(committer);
+    // Two records and two syncs (the failed one counted): nothing after the failure.
+    assert_eq!((stats.records, stats.syncs), (2, 2), "nothing written after the failure: {stats:?}");
+}
