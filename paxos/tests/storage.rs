@@ -239,8 +239,16 @@ fn a_torn_last_record_is_cut_away_and_nothing_synced_is_lost() {
             continue;
         }
         assert_eq!(recovered, keep, "cut at byte {cut}: every synced record survives");
-        let truncated = recovery.truncated.as_ref().map(|(_, offset, _, _)| *offset);
-        assert_eq!(truncated, if cut == start { None } else { Some(start) }, "cut at byte {cut}");
+        let replayed = (recovery.segments, recovery.records, recovery.bytes);
+        assert_eq!(replayed, (1, records.len() - 1, start - 20), "cut at byte {cut}: what was replayed");
+        match &recovery.truncated {
+            None => assert_eq!(cut, start, "only a cut between records leaves nothing to cut away"),
+            Some((path, offset, bytes_cut, reason)) => {
+                let report = (path, *offset, *bytes_cut);
+                assert_eq!(report, (&scratch.0.join(&segment), start, cut - start), "cut at byte {cut}");
+                assert!(!reason.is_empty(), "cut at byte {cut}: the report says why");
+            }
+        }
         // The log goes on after the cut.
         let more = vec![Persist::Promise(Ballot { round: 99, node: NodeId(2) })];
         storage.append(&more).expect("append after recovery");
@@ -562,6 +570,40 @@ fn zeros_ending_an_earlier_segment_are_damage() {
     let error = open(&dir.0, &options).expect_err("zeros in an earlier segment are refused");
     let message = error.to_string();
     assert!(message.contains(first.as_str()) && message.contains("later segments exist"), "{message}");
+}
+
+/// A record cut short at the end of a segment that is not the last was synced once (a segment is
+/// closed only after its last sync) and is damage, not an unfinished write to cut away.
+#[test]
+fn a_torn_record_ending_an_earlier_segment_is_damage() {
+    let dir = TempDir::new("torn-earlier");
+    let options = small_segments();
+    let (mut files, _) = write_log(&dir.0, &sample_records(200), &options);
+    let segments: Vec<String> = files.keys().filter(|name| name.ends_with(".log")).cloned().collect();
+    assert!(segments.len() >= 3, "{segments:?}");
+    let first = &segments[0];
+    let length = files[first].len();
+    files.get_mut(first).expect("segment").truncate(length - 3);
+    write_dir(&dir.0, &files);
+    let error = open(&dir.0, &options).expect_err("a torn record in an earlier segment is refused");
+    let message = error.to_string();
+    assert!(message.contains(first.as_str()) && message.contains("but later segments exist"), "{message}");
+}
+
+/// A log with no checkpoint must begin at segment 1: one whose first segment is missing is
+/// refused, naming what is missing, rather than replayed without its beginning.
+#[test]
+fn a_log_whose_first_segment_is_missing_is_refused() {
+    let dir = TempDir::new("missing-first");
+    let options = small_segments();
+    let (mut files, _) = write_log(&dir.0, &sample_records(200), &options);
+    let segments: Vec<String> = files.keys().filter(|name| name.ends_with(".log")).cloned().collect();
+    assert!(segments.len() >= 3, "{segments:?}");
+    files.remove(&segments[0]);
+    write_dir(&dir.0, &files);
+    let error = open(&dir.0, &options).expect_err("a log without its beginning is refused");
+    let message = error.to_string();
+    assert!(message.contains("the log begins at segment 2, and segments 1 to 1 are missing"), "{message}");
 }
 
 /// The operating system's file system as a test sees it: the directories it syncs are recorded,

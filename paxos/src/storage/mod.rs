@@ -603,11 +603,10 @@ fn recover<F: FileSystem>(
         .unwrap_or(0);
     let scans = &scans[start..];
     if let Some((first, path, _, _)) = scans.first() {
-        let begins_with_checkpoint = start > 0
-            || matches!(
-                scans[0].3.records.first().and_then(|record| record.first()),
-                Some(Entry::Checkpoint(..))
-            );
+        let begins_with_checkpoint = matches!(
+            scans[0].3.records.first().and_then(|record| record.first()),
+            Some(Entry::Checkpoint(..))
+        );
         if *first != 1 && !begins_with_checkpoint {
             return Err(damaged(
                 path,
