@@ -1008,3 +1008,24 @@ fn a_failed_group_commit_fails_every_later_ticket() {
     // Two records and two syncs (the failed one counted): nothing after the failure.
     assert_eq!((stats.records, stats.syncs), (2, 2), "nothing written after the failure: {stats:?}");
 }
+
+/// Records encoded one after another into one buffer (behind a segment header) scan back as those
+/// records, in order, with nothing left over: each record's framing counts from its own start.
+#[test]
+fn records_encoded_into_one_buffer_scan_back_one_by_one() {
+    use paxos::storage::format::{encode_record, scan_records, segment_header, Entry, EntryRef};
+    let records = sample_records(4);
+    let mut buf = segment_header(1).to_vec();
+    for record in &records {
+        let entries: Vec<EntryRef<'_>> =
+            record.iter().map(|persist| EntryRef::Persist(GroupId(0), persist)).collect();
+        encode_record(&entries, &mut buf);
+    }
+    let scan = scan_records(&buf);
+    let expected: Vec<Vec<Entry>> = records
+        .iter()
+        .map(|record| record.iter().map(|persist| Entry::Persist(GroupId(0), persist.clone())).collect())
+        .collect();
+    assert_eq!(scan.records, expected);
+    assert_eq!((scan.end, scan.stop), (buf.len() as u64, None));
+}
