@@ -246,7 +246,14 @@ fn a_torn_last_record_is_cut_away_and_nothing_synced_is_lost() {
             Some((path, offset, bytes_cut, reason)) => {
                 let report = (path, *offset, *bytes_cut);
                 assert_eq!(report, (&scratch.0.join(&segment), start, cut - start), "cut at byte {cut}");
-                assert!(!reason.is_empty(), "cut at byte {cut}: the report says why");
+                // The record's framing: an 8-byte header (length, its checksum), the payload, a
+                // 4-byte checksum.
+                let kept = cut - start;
+                let why = match kept {
+                    1..8 => format!("a record header is cut short ({kept} of 8 bytes)"),
+                    _ => format!("a record of {} bytes is cut short at {} bytes", end - start - 12, kept - 8),
+                };
+                assert_eq!(*reason, why, "cut at byte {cut}");
             }
         }
         // The log goes on after the cut.
@@ -743,6 +750,10 @@ fn scanning_bytes_shorter_than_a_segment_header_finds_a_torn_write_not_a_panic()
         assert_eq!(scan.end, length as u64);
         assert!(matches!(scan.stop, Some(Stop::Torn { .. })), "{length} bytes: {:?}", scan.stop);
     }
+    // A header and nothing after it: an empty log, ended where the file ends.
+    let scan = scan_records(&paxos::storage::format::segment_header(1));
+    assert!(scan.records.is_empty());
+    assert_eq!((scan.end, scan.stop), (SEGMENT_HEADER as u64, None));
 }
 
 /// A data directory that does not exist yet is created with its entry durable in its parent
@@ -939,13 +950,11 @@ fn one_sync_covers_every_submission_queued_while_the_last_was_in_flight() {
     let (storage, _, _) = Storage::open_groups(Arc::new(StdFs), &dir.0, options.clone()).expect("open");
     let metrics = Arc::new(paxos::metrics::Metrics::new());
     let (reports, reported) = mpsc::channel();
+    // Each report holds the thread until the test releases it.
     let (release, released) = mpsc::channel::<()>();
     let committer = Committer::start(storage, Some(metrics.clone()), move |durable| {
-        let first = durable.as_ref().is_ok_and(|ticket| *ticket == 1);
         reports.send(durable.map_err(|error| error.to_string())).expect("the test listens");
-        if first {
-            released.recv().expect("the test releases the first report");
-        }
+        let _ = released.recv();
     })
     .expect("start");
     let ballot = Ballot { round: 1, node: NodeId(1) };
@@ -970,11 +979,25 @@ fn one_sync_covers_every_submission_queued_while_the_last_was_in_flight() {
     assert_eq!(metrics.wal_bytes.get(), stats.bytes);
     assert_eq!(metrics.snapshots_written.get(), 1);
     assert_eq!(format!("{committer:?}"), format!("Committer {{ stats: {stats:?} }}"));
+    // A commit with no accepted slot (a promise): synced and timed, no slots observed. Dropping
+    // the committer waits for it: its report is in before the drop returns, although the thread
+    // is released only 100 ms later.
+    assert_eq!(committer.submit(GroupId(1), vec![Persist::Promise(ballot)]), 5);
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        for _ in 0..2 {
+            release.send(()).expect("the thread waits");
+        }
+    });
     drop(committer);
+    assert_eq!(reported.try_recv().expect("reported before the drop returned"), Ok(5));
+    releaser.join().expect("releaser");
+    assert_eq!(metrics.fsync_seconds.get_sample_count(), 2);
+    assert_eq!(metrics.sync_slots.get_sample_count(), 2, "a commit with no accepted slot adds no sample");
     assert!(reported.try_recv().is_err(), "nothing more to report");
     let (_, recovered, _) = Storage::open_groups(Arc::new(StdFs), &dir.0, options).expect("reopen");
     assert_eq!(recovered[1].accepted.keys().copied().collect::<Vec<_>>(), [Slot(1), Slot(2)]);
-    assert_eq!(recovered[0].promised, ballot);
+    assert_eq!((recovered[0].promised, recovered[1].promised), (ballot, ballot));
     assert_eq!(recovered[0].snapshot.as_ref().map(|(slot, _)| *slot), Some(Slot(1)));
 }
 
@@ -1028,4 +1051,38 @@ fn records_encoded_into_one_buffer_scan_back_one_by_one() {
         .collect();
     assert_eq!(scan.records, expected);
     assert_eq!((scan.end, scan.stop), (buf.len() as u64, None));
+}
+
+/// A segment that holds only its header (a log just begun, or a segment begun just before a
+/// crash) is an empty log to go on with, not a leftover to remove.
+#[test]
+fn a_segment_holding_only_its_header_is_an_empty_log() {
+    let dir = TempDir::new("header-only");
+    drop(open(&dir.0, &exact()).expect("open"));
+    let files = read_dir(&dir.0);
+    assert_eq!(files.values().map(Vec::len).collect::<Vec<_>>(), [20], "{:?}", files.keys());
+    let (_, recovered, recovery) = open(&dir.0, &exact()).expect("reopen");
+    assert_eq!(recovered, DurableState::lost());
+    assert_eq!((recovery.segments, recovery.records, recovery.bytes), (1, 0, 0));
+    assert!(recovery.removed.is_empty() && recovery.truncated.is_none(), "{recovery:?}");
+}
+
+/// A snapshot file cut anywhere is refused with what is wrong, never a panic: inside its 30-byte
+/// header, "cut short"; with the header whole, the length it announces against what is there.
+#[test]
+fn a_snapshot_file_cut_anywhere_is_refused_saying_how() {
+    use paxos::storage::format::{decode_snapshot, encode_snapshot};
+    let mut kv = KvStore::new(100);
+    kv.apply(&value(1, 10).requests()[0]).expect("apply");
+    let bytes = encode_snapshot(GroupId(2), Slot(9), &kv);
+    assert_eq!(decode_snapshot(&bytes, GroupId(2), Slot(9)), Ok(kv));
+    let state = bytes.len() - 30;
+    for cut in 0..bytes.len() {
+        let error = decode_snapshot(&bytes[..cut], GroupId(2), Slot(9)).expect_err("refused");
+        let expected = match cut {
+            0..30 => format!("the header is cut short ({cut} of 30 bytes)"),
+            _ => format!("the header says {state} bytes of state, the file has {}", cut - 30),
+        };
+        assert_eq!(error, expected, "cut at byte {cut}");
+    }
 }
