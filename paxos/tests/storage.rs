@@ -957,6 +957,9 @@ fn one_sync_covers_every_submission_queued_while_the_last_was_in_flight() {
         let _ = released.recv();
     })
     .expect("start");
+    // Declared after the committer, so dropped before it if an assertion fails: the thread's wait
+    // then ends and the committer's drop (which joins it) returns, so a failure fails, not hangs.
+    let release = release;
     let ballot = Ballot { round: 1, node: NodeId(1) };
     let accept = |slot: u64| Persist::Accept { slot: Slot(slot), ballot, value: value(slot, 10) };
     assert_eq!(committer.submit(GroupId(0), vec![Persist::Promise(ballot), accept(1)]), 1);
