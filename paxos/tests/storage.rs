@@ -443,15 +443,30 @@ fn groups_share_one_log_and_each_recovers_its_own_state() {
 /// A missing segment in the middle of the log is damage, not a shorter log.
 #[test]
 fn a_missing_segment_is_refused() {
-    let dir = TempDir::new("missing");
-    let records = sample_records(200);
-    let (mut files, _) = write_log(&dir.0, &records, &small_segments());
+    let (second, error) = refused_after_damage("missing", |files, segments| {
+        files.remove(&segments[1]);
+        segments[1].clone()
+    });
+    assert_eq!(second, "wal-00000000000000000002.log");
+    assert!(error.contains("segment 2 is missing before it"), "{error}");
+}
+
+/// Writes 200 records in small segments (at least three), damages the files with `damage` (given
+/// the segments' names; it returns the segment it damaged), and returns that segment and the error
+/// that refuses the directory.
+fn refused_after_damage(
+    name: &str,
+    damage: impl FnOnce(&mut BTreeMap<String, Vec<u8>>, &[String]) -> String,
+) -> (String, String) {
+    let dir = TempDir::new(name);
+    let options = small_segments();
+    let (mut files, _) = write_log(&dir.0, &sample_records(200), &options);
     let segments: Vec<String> = files.keys().filter(|name| name.ends_with(".log")).cloned().collect();
     assert!(segments.len() >= 3, "{segments:?}");
-    files.remove(&segments[1]);
+    let damaged = damage(&mut files, &segments);
     write_dir(&dir.0, &files);
-    let error = open(&dir.0, &small_segments()).expect_err("a gap is refused");
-    assert!(error.to_string().contains("is missing"), "{error}");
+    let error = open(&dir.0, &options).expect_err("the damaged directory is refused");
+    (damaged, error.to_string())
 }
 
 /// A crash while the very first segment was being created leaves a cut header: recovery removes
@@ -564,53 +579,45 @@ fn a_torn_write_into_reserved_space_is_cut_away() {
 /// is not the last are damage, not the end of the log.
 #[test]
 fn zeros_ending_an_earlier_segment_are_damage() {
-    let dir = TempDir::new("reserved-roll");
-    let options = small_segments();
-    let records = sample_records(200);
-    let (mut files, _) = write_log(&dir.0, &records, &options);
-    let segments: Vec<String> = files.keys().filter(|name| name.ends_with(".log")).cloned().collect();
-    assert!(segments.len() >= 3, "{segments:?}");
-    let first = &segments[0];
-    assert_ne!(files[first].last(), Some(&0), "a closed segment ends with its last record");
-    files.get_mut(first).expect("segment").extend_from_slice(&[0; 512]);
-    write_dir(&dir.0, &files);
-    let error = open(&dir.0, &options).expect_err("zeros in an earlier segment are refused");
-    let message = error.to_string();
-    assert!(message.contains(first.as_str()) && message.contains("later segments exist"), "{message}");
+    let (first, error) = refused_after_damage("reserved-roll", |files, segments| {
+        let first = files.get_mut(&segments[0]).expect("segment");
+        assert_ne!(first.last(), Some(&0), "a closed segment ends with its last record");
+        first.extend_from_slice(&[0; 512]);
+        segments[0].clone()
+    });
+    assert!(
+        error.contains(first.as_str())
+            && error.contains("the records end in zeros, but later segments exist"),
+        "{error}"
+    );
 }
 
 /// A record cut short at the end of a segment that is not the last was synced once (a segment is
 /// closed only after its last sync) and is damage, not an unfinished write to cut away.
 #[test]
 fn a_torn_record_ending_an_earlier_segment_is_damage() {
-    let dir = TempDir::new("torn-earlier");
-    let options = small_segments();
-    let (mut files, _) = write_log(&dir.0, &sample_records(200), &options);
-    let segments: Vec<String> = files.keys().filter(|name| name.ends_with(".log")).cloned().collect();
-    assert!(segments.len() >= 3, "{segments:?}");
-    let first = &segments[0];
-    let length = files[first].len();
-    files.get_mut(first).expect("segment").truncate(length - 3);
-    write_dir(&dir.0, &files);
-    let error = open(&dir.0, &options).expect_err("a torn record in an earlier segment is refused");
-    let message = error.to_string();
-    assert!(message.contains(first.as_str()) && message.contains("but later segments exist"), "{message}");
+    let (first, error) = refused_after_damage("torn-earlier", |files, segments| {
+        let first = files.get_mut(&segments[0]).expect("segment");
+        first.truncate(first.len() - 3);
+        segments[0].clone()
+    });
+    assert!(
+        error.contains(first.as_str())
+            && error.contains("is cut short")
+            && error.contains("but later segments exist"),
+        "{error}"
+    );
 }
 
 /// A log with no checkpoint must begin at segment 1: one whose first segment is missing is
 /// refused, naming what is missing, rather than replayed without its beginning.
 #[test]
 fn a_log_whose_first_segment_is_missing_is_refused() {
-    let dir = TempDir::new("missing-first");
-    let options = small_segments();
-    let (mut files, _) = write_log(&dir.0, &sample_records(200), &options);
-    let segments: Vec<String> = files.keys().filter(|name| name.ends_with(".log")).cloned().collect();
-    assert!(segments.len() >= 3, "{segments:?}");
-    files.remove(&segments[0]);
-    write_dir(&dir.0, &files);
-    let error = open(&dir.0, &options).expect_err("a log without its beginning is refused");
-    let message = error.to_string();
-    assert!(message.contains("the log begins at segment 2, and segments 1 to 1 are missing"), "{message}");
+    let (_, error) = refused_after_damage("missing-first", |files, segments| {
+        files.remove(&segments[0]);
+        segments[0].clone()
+    });
+    assert!(error.contains("the log begins at segment 2, and segments 1 to 1 are missing"), "{error}");
 }
 
 /// The operating system's file system as a test sees it: the directories it syncs are recorded,
@@ -822,7 +829,11 @@ fn the_leftovers_of_an_interrupted_compaction_are_removed_at_open() {
     recovery.removed.sort();
     assert_eq!(recovery.removed, leftovers);
     assert_eq!(read_dir(&dir.0), after, "only what recovery needs is left");
-    assert_eq!(*fs.synced_dirs.lock().expect("not poisoned"), [dir.0.clone()], "the removals made durable");
+    assert_eq!(
+        *fs.synced_dirs.lock().expect("not poisoned"),
+        std::slice::from_ref(&dir.0),
+        "the removals made durable"
+    );
 }
 
 /// `Storage::open` is the one-group door whatever its options say: a directory written by three
