@@ -344,21 +344,24 @@ fn a_second_process_on_the_directory_is_refused() {
     assert!(error.to_string().contains("is another node running on it?"), "{error}");
 }
 
-/// Segments roll over and snapshots compact the log; the directory holds only what recovery needs.
-#[test]
-fn snapshots_compact_the_log() {
-    let dir = TempDir::new("compact");
-    let options = small_segments();
-    let (mut storage, _, _) = open(&dir.0, &options).expect("open");
+/// Appends accepts of slots 1 to `count` of 40-byte values, each synced, with a snapshot of slot
+/// n - 10 at every hundredth slot n (`before_snapshot` is called just before its append); returns
+/// the durable state the storage must recover.
+fn append_with_snapshots(
+    storage: &mut Storage<StdFs>,
+    count: u64,
+    mut before_snapshot: impl FnMut(),
+) -> DurableState {
     let mut expected = DurableState::lost();
     let mut kv = KvStore::new(100);
-    for n in 1..=400u64 {
+    for n in 1..=count {
         let mut batch = vec![Persist::Accept {
             slot: Slot(n),
             ballot: Ballot { round: 1, node: NodeId(1) },
             value: value(n, 40),
         }];
         if n % 100 == 0 {
+            before_snapshot();
             kv.apply(&value(n, 40).requests()[0]).expect("apply");
             batch.push(Persist::Snapshot { slot: Slot(n - 10), state: Arc::new(kv.clone()) });
         }
@@ -368,6 +371,16 @@ fn snapshots_compact_the_log() {
         storage.append(&batch).expect("append");
         storage.sync().expect("sync");
     }
+    expected
+}
+
+/// Segments roll over and snapshots compact the log; the directory holds only what recovery needs.
+#[test]
+fn snapshots_compact_the_log() {
+    let dir = TempDir::new("compact");
+    let options = small_segments();
+    let (mut storage, _, _) = open(&dir.0, &options).expect("open");
+    let expected = append_with_snapshots(&mut storage, 400, || {});
     let stats = storage.stats();
     drop(storage);
     let names: Vec<String> = read_dir(&dir.0).into_keys().collect();
@@ -787,26 +800,8 @@ fn the_leftovers_of_an_interrupted_compaction_are_removed_at_open() {
     let dir = TempDir::new("leftovers");
     let options = small_segments();
     let (mut storage, _, _) = open(&dir.0, &options).expect("open");
-    let mut expected = DurableState::lost();
-    let mut kv = KvStore::new(100);
     let mut before_compaction = BTreeMap::new();
-    for n in 1..=250u64 {
-        let mut batch = vec![Persist::Accept {
-            slot: Slot(n),
-            ballot: Ballot { round: 1, node: NodeId(1) },
-            value: value(n, 40),
-        }];
-        if n % 100 == 0 {
-            before_compaction = read_dir(&dir.0);
-            kv.apply(&value(n, 40).requests()[0]).expect("apply");
-            batch.push(Persist::Snapshot { slot: Slot(n - 10), state: Arc::new(kv.clone()) });
-        }
-        for persist in &batch {
-            expected.apply(persist);
-        }
-        storage.append(&batch).expect("append");
-        storage.sync().expect("sync");
-    }
+    let expected = append_with_snapshots(&mut storage, 250, || before_compaction = read_dir(&dir.0));
     drop(storage);
     let after = read_dir(&dir.0);
     // A crash after the second compaction's checkpoint was durable, before the removals; and one
