@@ -93,15 +93,24 @@ summary() {
     verdicts summary "$out/today.txt"
 }
 
-# Merges what the last run and its recheck found into the record $verdicts_file (see `verdicts`).
+# Merges what the last run and its recheck found into the record $verdicts_file (see `verdicts`),
+# keeping only today's mutants: a verdict of code that moved or changed since would otherwise
+# stay under its old name, which a different mutant of the new code may take (and an --iterate
+# run would skip that one as caught).
 remember() {
-    verdicts remember
+    mkdir -p "$out"
+    cargo mutants --package "$package" --list "${table_scope[@]}" >"$out/today.txt" 2>/dev/null || {
+        echo "cargo mutants --list failed" >&2
+        exit 1
+    }
+    verdicts remember "$out/today.txt"
 }
 
 # Every mutant's latest verdict: the tracked record $verdicts_file (every run so far), then the
 # last run's outcomes in $out, then the recheck of that run's missed ones ($out/recheck.txt).
-# `verdicts remember` writes them back to the record, and the caught and unviable ones to where
-# an --iterate run of cargo-mutants reads what to skip; `verdicts summary LIST` prints the table.
+# `verdicts remember LIST` writes those of today's mutants (the ones LIST names) back to the
+# record, and the caught and unviable ones to where an --iterate run of cargo-mutants reads what to
+# skip; `verdicts summary LIST` prints the table.
 verdicts() {
     python3 - "$1" "$out" "$equivalent_file" "$verdicts_file" "${2:-}" <<'PY'
 import json, os, sys
@@ -128,6 +137,8 @@ if os.path.exists(recheck_file):
         else:
             verdicts[mutant] = verdict
 if mode == "remember":
+    today = {line.rstrip("\n") for line in open(listing) if line.strip()}
+    verdicts = {mutant: verdict for mutant, verdict in verdicts.items() if mutant in today}
     with open(verdicts_file, "w") as file:
         file.write("# Every mutant's latest verdict in the runs of scripts/mutants.sh, written by it after each\n"
                    "# run: `bash scripts/mutants.sh --summary` prints the table of today's mutants from it.\n")
