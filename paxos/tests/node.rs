@@ -614,6 +614,45 @@ fn command_line_errors_are_one_clear_line() {
     let (code, stderr) = run(&["node", "--data-dir", "x", "--window-slots", "0"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("'--window-slots <WINDOW_SLOTS>': 0 is not in 1..=4096"), "{stderr}");
+    // Metrics ports that take a peer port of the cluster (its peers listen from port + 1000).
+    let metrics = (port + 999).to_string();
+    let (code, stderr) =
+        run(&["cluster", "--data-dir", cluster.to_str().expect("utf-8"), "--metrics-port", &metrics]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        stderr.lines().last(),
+        Some(
+            format!(
+                "error: --metrics-port {metrics}: the metrics ports {metrics}..={} take peer port {} of \
+                 n1; choose another",
+                port + 1001,
+                port + 1000
+            )
+            .as_str()
+        ),
+        "{stderr}"
+    );
+    // The same for a cluster not created yet: refused before anything is written.
+    let fresh = dir.join("fresh");
+    let (code, stderr) = run(&[
+        "cluster",
+        "--data-dir",
+        fresh.to_str().expect("utf-8"),
+        "--port",
+        &(port + 20).to_string(),
+        "--metrics-port",
+        &(port + 18).to_string(),
+    ]);
+    assert_eq!(code, Some(2));
+    let expected = format!(
+        "error: --metrics-port {}: the metrics ports {}..={} take client port {} of n1; choose another",
+        port + 18,
+        port + 18,
+        port + 20,
+        port + 20
+    );
+    assert_eq!(stderr, expected);
+    assert!(!fresh.exists(), "nothing is created");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -59,10 +59,11 @@ struct Shape {
     /// Node i listens to its peers on PEER_PORT+i-1 (default PORT+1000).
     #[arg(long)]
     peer_port: Option<u16>,
-    /// Paxos groups every node runs (default 1): keys are spread over them by crc32c(key) mod
-    /// GROUPS, each group with its own log and leader, the leaders spread over the nodes, one
-    /// write-ahead log and one fsync per node for all. Fixed when the cluster is created. At most
-    /// 64: the node loop looks through every group's armed timers for the next one on each step.
+    /// Paxos groups every node runs (default 1): keys are spread over them by
+    /// fmix32(crc32c(key)) mod GROUPS, each group with its own log and leader, the leaders spread
+    /// over the nodes, one write-ahead log and one fsync per node for all. Fixed when the cluster
+    /// is created. At most 64: the node loop looks through every group's armed timers for the next
+    /// one on each step.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     groups: Option<u16>,
 }
@@ -420,13 +421,22 @@ fn peer_port(port: u16, peer_port: Option<u16>, nodes: u8) -> Result<u16, String
 }
 
 fn init(shape: &Shape, host: &str) -> Result<ExitCode, String> {
-    let (nodes, dir, port) = (shape.nodes, &shape.data_dir, shape.port);
+    create(&shape.data_dir, &planned(shape, host)?)
+}
+
+/// The cluster that `shape` describes, with a new id.
+fn planned(shape: &Shape, host: &str) -> Result<ClusterConfig, String> {
+    let (nodes, port) = (shape.nodes, shape.port);
     let peer_port = peer_port(port, shape.peer_port, nodes)?;
-    let cluster = ClusterConfig {
+    Ok(ClusterConfig {
         groups: shape.groups.unwrap_or(1),
         ..setup::local_cluster(ClusterId(seed() | 1), nodes, host, port, peer_port)
-    };
-    setup::init(dir, &cluster)?;
+    })
+}
+
+/// Creates the cluster's directory and its members' (`paxos init`) and says what it made.
+fn create(dir: &Path, cluster: &ClusterConfig) -> Result<ExitCode, String> {
+    setup::init(dir, cluster)?;
     let groups =
         if cluster.groups > 1 { format!(" with {} Paxos groups", cluster.groups) } else { String::new() };
     println!("created cluster {}{groups} in {}", cluster.cluster, dir.display());
@@ -584,6 +594,32 @@ async fn stop_signal() {
     }
 }
 
+/// Refuses a `--metrics-port` whose range takes a port a member serves clients or peers on (the
+/// node would find it taken and stop, and the cluster with it).
+fn metrics_ports_free(metrics_port: u16, config: &ClusterConfig) -> Result<(), String> {
+    if metrics_port == 0 {
+        return Ok(());
+    }
+    let nodes = u32::try_from(config.members.len()).unwrap_or(u32::MAX);
+    let metrics = u32::from(metrics_port)..u32::from(metrics_port).saturating_add(nodes);
+    for member in &config.members {
+        for (what, addr) in [("client", &member.client), ("peer", &member.peer)] {
+            let port = addr.rsplit(':').next().and_then(|port| port.parse::<u32>().ok());
+            if let Some(port) = port.filter(|port| metrics.contains(port)) {
+                return Err(format!(
+                    "--metrics-port {metrics_port}: the metrics ports {}..={} take {} port {port} \
+                     of {}; choose another",
+                    metrics.start,
+                    metrics.end - 1,
+                    what,
+                    member.id
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn cluster(shape: &Shape, metrics_port: u16) -> Result<ExitCode, String> {
     let (nodes, dir) = (shape.nodes, &shape.data_dir);
     if metrics_port != 0 && u32::from(metrics_port) + u32::from(nodes) - 1 > 65_535 {
@@ -605,11 +641,14 @@ async fn cluster(shape: &Shape, metrics_port: u16) -> Result<ExitCode, String> {
                     config.groups
                 ));
             }
+            metrics_ports_free(metrics_port, &config)?;
             println!("restarting cluster {} from {}", config.cluster, dir.display());
             config
         }
         Err(_) if !dir.join(setup::CLUSTER_FILE).exists() => {
-            init(shape, "127.0.0.1")?;
+            let cluster = planned(shape, "127.0.0.1")?;
+            metrics_ports_free(metrics_port, &cluster)?;
+            create(dir, &cluster)?;
             setup::read_cluster(dir)?
         }
         Err(error) => return Err(error),
