@@ -9,11 +9,8 @@ DURATION=${DURATION:-10s}
 CLIENTS=${CLIENTS:-1,16,64,256}
 READ_CLIENTS=${READ_CLIENTS:-1,64}
 
-if ! command -v etcd >/dev/null 2>&1; then
-    echo "installing etcd-server and etcd-client (Debian)" >&2
-    sudo_cmd=""; [ "$(id -u)" != 0 ] && sudo_cmd="sudo"
-    $sudo_cmd apt-get install -y -q etcd-server etcd-client >/dev/null
-fi
+source scripts/etcd-cluster.sh
+ensure_etcd
 cargo build --release -q -p paxos
 paxos=target/release/paxos
 work=$(mktemp -d -p "$PWD/target" bench-vs-etcd.XXXXXX)
@@ -29,7 +26,6 @@ trap cleanup EXIT
 
 "$paxos" cluster --nodes 3 --data-dir "$work/paxos" --port 16379 >"$work/paxos.log" 2>&1 &
 pids+=($!)
-source scripts/etcd-cluster.sh
 start_etcd "$work" 23790 23800
 ours=127.0.0.1:16379,127.0.0.1:16380,127.0.0.1:16381
 echo "etcd leader: $etcd_leader; $(etcd --version | head -1)" >&2
