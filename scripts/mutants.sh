@@ -85,12 +85,21 @@ fi
 # `verdicts`) and whether paxos/core/mutants-equivalent.txt explains it. A mutant whose code moved
 # or changed since its run has a new name and counts as not run yet.
 summary() {
+    list_today
+    verdicts summary "$out/today.txt"
+}
+
+# Lists today's mutants into $out/today.txt, once per run of this script (the code does not
+# change during it).
+listed=""
+list_today() {
+    [ -n "$listed" ] && return
     mkdir -p "$out"
     cargo mutants --package "$package" --list "${table_scope[@]}" >"$out/today.txt" 2>/dev/null || {
         echo "cargo mutants --list failed" >&2
         exit 1
     }
-    verdicts summary "$out/today.txt"
+    listed=1
 }
 
 # Merges what the last run and its recheck found into the record $verdicts_file (see `verdicts`),
@@ -98,11 +107,7 @@ summary() {
 # stay under its old name, which a different mutant of the new code may take (and an --iterate
 # run would skip that one as caught).
 remember() {
-    mkdir -p "$out"
-    cargo mutants --package "$package" --list "${table_scope[@]}" >"$out/today.txt" 2>/dev/null || {
-        echo "cargo mutants --list failed" >&2
-        exit 1
-    }
+    list_today
     verdicts remember "$out/today.txt"
 }
 
