@@ -202,19 +202,19 @@ pub fn decide<M: Model>(model: &M, history: &History, options: Options) -> Repor
     let threads = options.threads.clamp(1, partitions.len().max(1));
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        if options.progress {
+        let reporter = options.progress.then(|| {
             scope.spawn(|| {
                 progress(started, &done, || {
                     format!("{} of {} keys decided", decided.load(Ordering::Relaxed), partitions.len())
                 })
-            });
-        }
+            })
+        });
         let workers: Vec<_> = (1..threads).map(|_| scope.spawn(worker)).collect();
         worker();
         for handle in workers {
             handle.join().expect("a checking thread panicked");
         }
-        done.store(true, Ordering::Relaxed);
+        stop(&done, reporter.as_ref());
     });
     let mut results = results.into_inner().expect("workers are done");
     results.sort_by_key(|(index, _)| *index);
@@ -241,7 +241,7 @@ pub fn explain_violations<M: Model>(model: &M, history: &History, report: &mut R
     let explained = AtomicUsize::new(0);
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        if options.progress && !violating.is_empty() {
+        let reporter = (options.progress && !violating.is_empty()).then(|| {
             scope.spawn(|| {
                 progress(started, &done, || {
                     format!(
@@ -250,8 +250,8 @@ pub fn explain_violations<M: Model>(model: &M, history: &History, report: &mut R
                         violating.len()
                     )
                 })
-            });
-        }
+            })
+        });
         for (position, &index) in violating.iter().enumerate() {
             let key = &mut report.keys[index];
             let Some(operations) = partitions.get(&key.key) else { continue };
@@ -262,19 +262,32 @@ pub fn explain_violations<M: Model>(model: &M, history: &History, report: &mut R
                 Some(explain::explain(model, operations, &stuck, share, options.search_memory_bytes()));
             explained.fetch_add(1, Ordering::Relaxed);
         }
-        done.store(true, Ordering::Relaxed);
+        stop(&done, reporter.as_ref());
     });
     report.elapsed += started.elapsed();
 }
 
+/// Tells the progress thread (if any) that the work is done, and wakes it at once: a check of a
+/// small history must not wait out its pause (it was 50 ms of every `checker check`).
+fn stop(done: &AtomicBool, reporter: Option<&std::thread::ScopedJoinHandle<'_, ()>>) {
+    done.store(true, Ordering::Relaxed);
+    if let Some(reporter) = reporter {
+        reporter.thread().unpark();
+    }
+}
+
 /// Prints `what()` on standard error once a second, from the first second until `done`: on one
-/// line rewritten in place on a terminal, a line every 10 s elsewhere.
+/// line rewritten in place on a terminal, a line every 10 s elsewhere. It pauses 50 ms between
+/// looks, and [`stop`] ends a pause early.
 fn progress(started: Instant, done: &AtomicBool, what: impl Fn() -> String) {
     let terminal = std::io::stderr().is_terminal();
     let mut printed = false;
     let mut last = Duration::ZERO;
     while !done.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::park_timeout(Duration::from_millis(50));
+        if done.load(Ordering::Relaxed) {
+            break;
+        }
         let elapsed = started.elapsed();
         let every = if terminal { Duration::from_secs(1) } else { Duration::from_secs(10) };
         if elapsed < Duration::from_secs(1) || elapsed - last < every {
