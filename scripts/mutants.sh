@@ -27,6 +27,11 @@
 #                                                          `storage_sim`, `storage_kill`); missed
 #                                                          ones explained in
 #                                                          paxos/src/storage/mutants-equivalent.txt
+#        MUTANTS_CRATE=checker bash scripts/mutants.sh    the linearizability checker (the `checker`
+#                                                          crate, an oracle with no dependency on
+#                                                          `paxos`) against its own tests only;
+#                                                          missed ones explained in
+#                                                          checker/mutants-equivalent.txt
 #
 # Installs cargo-mutants from crates.io if missing. Writes target/mutants/mutants.out/ (caught.txt,
 # missed.txt, unviable.txt, timeout.txt, one mutant a line), merges every verdict into the tracked
@@ -57,8 +62,16 @@ storage)
     verdicts_file=paxos/src/storage/mutants-verdicts.tsv
     scope=(--file paxos/src/storage/format.rs --file paxos/src/storage/mod.rs --file paxos/src/storage/group.rs)
     ;;
+checker)
+    package=checker
+    test_packages=checker
+    tier=(--lib --test kv --test verdicts --test html)
+    equivalent_file=checker/mutants-equivalent.txt
+    verdicts_file=checker/mutants-verdicts.tsv
+    scope=()
+    ;;
 *)
-    echo "MUTANTS_CRATE=$crate: expected core or storage" >&2
+    echo "MUTANTS_CRATE=$crate: expected core, storage or checker" >&2
     exit 2
     ;;
 esac

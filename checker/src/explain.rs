@@ -3,6 +3,7 @@
 
 use crate::history::{Function, Operation, Status};
 use crate::model::Model;
+use crate::report::counted;
 use crate::search::{search, Limits, Outcome, Stuck};
 use crate::value::Value;
 use crate::versions::Shown;
@@ -541,9 +542,9 @@ fn words(
             let value = &blocked.output;
             format!(
                 "read{of} returned {value} ({}), but no order of the writes and appends before it builds that value: \
-                 after the longest partial linearization ({} operations) {key}holds {state}",
+                 after the longest partial linearization ({}) {key}holds {state}",
                 at(blocked),
-                stuck.partial.len()
+                counted(stuck.partial.len(), "operation")
             )
         }
         Function::Read => {
@@ -581,9 +582,9 @@ fn words(
             }
             format!(
                 "read{of} returned {value} ({}), but no order of the operations before it leaves {value}: \
-                 after the longest partial linearization ({} operations) {key}holds {state}",
+                 after the longest partial linearization ({}) {key}holds {state}",
                 at(blocked),
-                stuck.partial.len()
+                counted(stuck.partial.len(), "operation")
             )
         }
         Function::Cas => {
@@ -593,18 +594,18 @@ fn words(
             };
             format!(
                 "{} succeeded ({}), but no order of the operations before it leaves {expected} in {key}for it to find: \
-                 after the longest partial linearization ({} operations) {key}holds {state}",
+                 after the longest partial linearization ({}) {key}holds {state}",
                 blocked.describe(),
                 at(blocked),
-                stuck.partial.len()
+                counted(stuck.partial.len(), "operation")
             )
         }
         _ => format!(
             "{} ({}) completed, but no order of the operations before its completion is legal with it: \
-             after the longest partial linearization ({} operations) {key}holds {state}",
+             after the longest partial linearization ({}) {key}holds {state}",
             blocked.describe(),
             at(blocked),
-            stuck.partial.len()
+            counted(stuck.partial.len(), "operation")
         ),
     }
 }

@@ -60,7 +60,7 @@ struct Settings {
     kind: Kind,
     /// Seconds per key before its verdict is "inconclusive" (default: no time bound; the memory
     /// bound ends every search).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     timeout: Option<f64>,
     /// Configurations memoised per key before its verdict is "inconclusive".
     #[arg(long, default_value_t = 20_000_000)]
@@ -72,7 +72,7 @@ struct Settings {
     memory_max: Option<usize>,
     /// Seconds for all the explanations together, spent after every verdict is printed; past
     /// them an explanation says it is not minimal.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
     explain_timeout: f64,
     /// Print the verdicts only.
     #[arg(long)]

@@ -49,11 +49,11 @@ pub fn verdicts(_history: &History, report: &Report) -> String {
     let mut text = Table::new(rows).with(Style::sharp()).to_string();
     let _ = writeln!(
         text,
-        "\n{}: {} operations ({} failed, left out), {} keys, {:.2} ms",
+        "\n{}: {} ({} failed, left out), {}, {:.2} ms",
         report.verdict.as_str().to_uppercase(),
-        report.operations,
+        counted(report.operations, "operation"),
         report.failed,
-        report.keys.len(),
+        counted(report.keys.len(), "key"),
         report.elapsed.as_secs_f64() * 1000.0
     );
     text
@@ -75,8 +75,11 @@ pub fn explanations(history: &History, report: &Report) -> String {
             for &id in &explanation.core {
                 let _ = writeln!(text, "    {}", line(&history.operations[id]));
             }
-            let _ =
-                writeln!(text, "  longest partial linearization ({} operations):", explanation.partial.len());
+            let _ = writeln!(
+                text,
+                "  longest partial linearization ({}):",
+                counted(explanation.partial.len(), "operation")
+            );
             for (step, &id) in explanation.partial.iter().enumerate() {
                 let _ = writeln!(text, "    {:>3}. {}", step + 1, line(&history.operations[id]));
             }
@@ -85,6 +88,11 @@ pub fn explanations(history: &History, report: &Report) -> String {
         }
     }
     text
+}
+
+/// `1 key`, `2 keys`.
+pub(crate) fn counted(count: usize, noun: &str) -> String {
+    format!("{count} {noun}{}", if count == 1 { "" } else { "s" })
 }
 
 fn line(operation: &Operation) -> String {
