@@ -667,3 +667,74 @@ fn undo(
     relink(nodes, call_node[op]);
     nodes[call_node[op]].next
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn fast_hash(write: impl Fn(&mut FastHasher)) -> u64 {
+        let mut hasher = FastHasher::default();
+        write(&mut hasher);
+        hasher.finish()
+    }
+
+    #[test]
+    fn the_fast_hash_of_pairs_of_words_and_of_bytes_is_distinct_for_distinct_inputs() {
+        // The memo finds a configuration by this hash (then compares exactly): collisions cost
+        // time, never a verdict, so this is what the hash is for.
+        let mut words = HashSet::new();
+        for first in 0..100u64 {
+            for second in 0..100u64 {
+                words.insert(fast_hash(|hasher| {
+                    hasher.write_u64(first);
+                    hasher.write_usize(second as usize);
+                }));
+            }
+        }
+        assert_eq!(words.len(), 10_000);
+        let bytes: HashSet<u64> = (0..1000u32)
+            .map(|number| fast_hash(|hasher| hasher.write(number.to_string().as_bytes())))
+            .collect();
+        assert_eq!(bytes.len(), 1000);
+        // Bytes go in as little-endian words of 8, the last one padded with zeros.
+        assert_eq!(
+            fast_hash(|hasher| hasher.write(&[1, 0, 0, 0, 0, 0, 0, 0, 2])),
+            fast_hash(|hasher| {
+                hasher.write_u64(1);
+                hasher.write_u64(2);
+            })
+        );
+    }
+
+    #[test]
+    fn a_prehashed_key_is_its_own_hash() {
+        let mut hasher = Prehashed::default();
+        hasher.write_u64(0xDEAD_BEEF_0123_4567);
+        assert_eq!(hasher.finish(), 0xDEAD_BEEF_0123_4567);
+        // Bytes, which the memo's map never passes, read as a big-endian number.
+        let mut hasher = Prehashed::default();
+        hasher.write(&[0x12, 0x34, 0x56]);
+        assert_eq!(hasher.finish(), 0x12_34_56);
+    }
+
+    #[test]
+    fn bytes_are_shown_in_the_unit_that_fits() {
+        assert_eq!(show_bytes(0), "0 KB");
+        assert_eq!(show_bytes(512_000), "512 KB");
+        assert_eq!(show_bytes(999_999), "1000 KB");
+        assert_eq!(show_bytes(1_000_000), "1.0 MB");
+        assert_eq!(show_bytes(1_500_000), "1.5 MB");
+        assert_eq!(show_bytes(999_999_999), "1000.0 MB");
+        assert_eq!(show_bytes(1_000_000_000), "1.00 GB");
+        assert_eq!(show_bytes(6_010_000_000), "6.01 GB");
+    }
+
+    #[test]
+    fn the_default_memory_bound_is_a_quarter_of_this_machines_memory() {
+        let text = std::fs::read_to_string("/proc/meminfo").expect("this test runs on Linux");
+        let line = text.lines().find(|line| line.starts_with("MemTotal:")).expect("MemTotal");
+        let kilobytes: usize = line.split_whitespace().nth(1).expect("a number").parse().expect("kB");
+        assert_eq!(default_memory_bytes(), kilobytes * 1024 / 4);
+    }
+}
