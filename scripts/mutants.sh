@@ -53,6 +53,7 @@ core)
     equivalent_file=paxos/core/mutants-equivalent.txt
     verdicts_file=paxos/core/mutants-verdicts.tsv
     scope=()
+    timeout=180
     ;;
 storage)
     package=paxos
@@ -61,14 +62,17 @@ storage)
     equivalent_file=paxos/src/storage/mutants-equivalent.txt
     verdicts_file=paxos/src/storage/mutants-verdicts.tsv
     scope=(--file paxos/src/storage/format.rs --file paxos/src/storage/mod.rs --file paxos/src/storage/group.rs)
+    timeout=180
     ;;
 checker)
     package=checker
     test_packages=checker
-    tier=(--lib --test kv --test verdicts --test html)
+    tier=(--lib --test cli --test kv --test verdicts --test html)
     equivalent_file=checker/mutants-equivalent.txt
     verdicts_file=checker/mutants-verdicts.tsv
     scope=()
+    # The checker's tests take 3 s; a mutant that makes the search loop is cut off at 30 s.
+    timeout=30
     ;;
 *)
     echo "MUTANTS_CRATE=$crate: expected core, storage or checker" >&2
@@ -269,9 +273,9 @@ fi
 started=$SECONDS
 # The unmutated tree must pass the tier first. cargo-mutants' own baseline would run only the
 # mutated package's tests (27.1 ignores --test-package there), so the baseline is run here and
-# cargo-mutants is told to skip its own, with fixed timeouts (the whole tier takes about 30 s in a
-# debug build, a minute with the machine busy; a mutant that makes it run past 180 s is cut off and
-# counted as caught).
+# cargo-mutants is told to skip its own, with fixed timeouts (the core's whole tier takes about 30 s
+# in a debug build, a minute with the machine busy; a mutant that makes it run past $timeout s, 180
+# there and 30 for the checker's 3 s, is cut off and counted as caught).
 echo "baseline: cargo nextest run ${packages[*]} ${tier[*]}" >&2
 cargo nextest run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1 || {
     echo "the unmutated tree fails the tier: cargo nextest run ${packages[*]} ${tier[*]}" >&2
@@ -284,7 +288,7 @@ rm -f "$out/recheck.txt"
 # Exit 2 means some mutants were missed: the table below says which; anything else is an error.
 set +e
 cargo mutants --package "$package" --test-package "$test_packages" --test-tool nextest --baseline skip \
-    --gitignore true --timeout 180 --build-timeout 900 --output "$out" "${scope[@]}" "$@" -- "${tier[@]}"
+    --gitignore true --timeout "$timeout" --build-timeout 900 --output "$out" "${scope[@]}" "$@" -- "${tier[@]}"
 status=$?
 set -e
 if [ "$status" != 0 ] && [ "$status" != 2 ] && [ "$status" != 3 ]; then
