@@ -39,29 +39,29 @@ pub trait Model: Sync {
     fn show(&self, state: &Self::State) -> String;
 
     /// Whether a read that returned `value` may have read the state before any operation (a key
-    /// never written), for explanations.
-    fn is_initial(&self, value: &Value) -> bool {
-        value.is_nil()
-    }
+    /// never written), for explanations: they call a read of it a read of the initial state, not
+    /// of "a value no operation wrote".
+    fn is_initial(&self, value: &Value) -> bool;
 
-    /// Bytes a state holds on the heap (beyond its own size), for the search's memory bound.
-    fn state_bytes(&self, _state: &Self::State) -> usize {
-        0
-    }
+    /// Bytes a state holds on the heap (beyond its own size), for the search's memory bound: the
+    /// memo keeps a state per configuration, and a state of long values is most of its memory.
+    fn state_bytes(&self, state: &Self::State) -> usize;
 
     /// What the reads of `operations` (one partition) reveal of the order of its operations, for
-    /// the search to rule out steps with ([`crate::versions`]). `None`: nothing (the default).
-    fn versions(&self, _operations: &[&Operation]) -> Option<Versions> {
-        None
-    }
+    /// the search to rule out steps with ([`crate::versions`]); `None` if nothing. Each step it
+    /// rules out must be one that no linearization takes: the verdicts are the same with it or
+    /// without it.
+    fn versions(&self, operations: &[&Operation]) -> Option<Versions>;
 
     /// Which of `operations` (one partition) the search may leave out: operations of unknown
-    /// outcome that no linearization needs, because nothing can observe what they do. The default
-    /// leaves out none; a model overrides it only with a proof that leaving them out keeps every
-    /// verdict.
-    fn needless(&self, operations: &[&Operation]) -> Vec<bool> {
-        vec![false; operations.len()]
-    }
+    /// outcome that no linearization needs, because nothing can observe what they do. A model
+    /// leaves one out only with a proof that this keeps every verdict (`vec![false; n]` is
+    /// always sound). The search reads it for unknown operations only.
+    ///
+    /// These four have no default: the one model there is defines each, and defaults that no
+    /// model used were code that no test ran (the checker's mutation run found them). A new
+    /// model states each choice.
+    fn needless(&self, operations: &[&Operation]) -> Vec<bool>;
 }
 
 /// Which functions a [`Register`] accepts.
