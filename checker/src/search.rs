@@ -719,6 +719,101 @@ mod tests {
     }
 
     #[test]
+    fn zobrist_keys_are_distinct_and_a_set_hash_follows_its_members() {
+        let keys: HashSet<u64> = (0..100_000).map(zobrist).collect();
+        assert_eq!(keys.len(), 100_000);
+        // Inserting and removing update the set's hash, whatever the order.
+        let mut set = Linearized::new(200);
+        for op in [3, 150, 64, 0] {
+            set.insert(op);
+        }
+        assert_eq!(set.hash, zobrist(0) ^ zobrist(3) ^ zobrist(64) ^ zobrist(150));
+        set.remove(150);
+        set.remove(0);
+        assert_eq!(set.hash, zobrist(3) ^ zobrist(64));
+        set.remove(3);
+        set.remove(64);
+        assert_eq!(set.hash, 0);
+    }
+
+    #[test]
+    fn a_linearized_set_keeps_its_window_between_its_full_words_and_its_last_member() {
+        let mut set = Linearized::new(200);
+        assert_eq!((set.full, set.top, set.window()), (0, 0, &[][..]));
+        for op in 0..64 {
+            set.insert(op);
+        }
+        assert_eq!((set.full, set.top, set.window()), (1, 1, &[][..]), "one full word, nothing after it");
+        set.insert(130);
+        assert_eq!((set.full, set.top, set.window()), (1, 3, &[0, 1 << 2][..]));
+        set.remove(5);
+        assert_eq!((set.full, set.top), (0, 3));
+        assert_eq!(set.window(), &[!(1 << 5), 0, 1 << 2][..]);
+        set.remove(130);
+        assert_eq!((set.full, set.top), (0, 1));
+        set.insert(5);
+        assert_eq!((set.full, set.top, set.window()), (1, 1, &[][..]));
+        for op in 64..128 {
+            set.insert(op);
+        }
+        assert_eq!((set.full, set.top, set.window()), (2, 2, &[][..]), "full words run on");
+        set.remove(0);
+        assert_eq!((set.full, set.top, set.window().len()), (0, 2, 2));
+    }
+
+    #[test]
+    fn the_memo_knows_a_configuration_and_one_with_more_unknown_operations_beside_it() {
+        let mut memo: Memo<Value> = Memo::new();
+        let mut completed = Linearized::new(128);
+        completed.insert(0);
+        let state = Value::Int(1);
+        assert!(memo.insert(&completed, &[0], &state, 0), "new");
+        assert!(!memo.insert(&completed, &[0], &state, 0), "seen");
+        assert!(!memo.insert(&completed, &[0b101], &state, 0), "subsumed: the same with more unknown ones");
+        assert!(memo.insert(&completed, &[0], &Value::Int(2), 0), "another state");
+        let mut other = Linearized::new(128);
+        other.insert(1);
+        assert!(memo.insert(&other, &[0], &state, 0), "another completed set");
+        other.insert(100);
+        assert!(memo.insert(&other, &[0], &state, 0), "another completed set, past a word");
+        assert_eq!(memo.len(), 4);
+        // A set with fewer unknown operations takes the place of the ones it subsumes.
+        let mut memo: Memo<Value> = Memo::new();
+        assert!(memo.insert(&completed, &[0b110], &state, 0));
+        assert!(memo.insert(&completed, &[0b011], &state, 0), "neither holds the other");
+        assert!(!memo.insert(&completed, &[0b111], &state, 0));
+        assert!(memo.insert(&completed, &[0b010], &state, 0), "fewer");
+        assert!(!memo.insert(&completed, &[0b110], &state, 0));
+        assert!(!memo.insert(&completed, &[0b011], &state, 0));
+        assert!(memo.insert(&completed, &[0b001], &state, 0), "not a superset of 010");
+        assert!(memo.insert(&completed, &[0, 1], &state, 0), "not a superset of any, in a second word");
+        assert!(!memo.insert(&completed, &[0b010, 1], &state, 0));
+        assert_eq!(memo.len(), 5, "every insertion that returned true");
+        let scan = |memo: &Memo<Value>| {
+            let mut sets = Vec::new();
+            let mut set = memo.groups[0].unknown_sets;
+            while set != END {
+                let (offset, len, next) = memo.unknown_sets[set as usize];
+                sets.push(memo.bits[offset as usize..(offset + len) as usize].to_vec());
+                set = next;
+            }
+            sets
+        };
+        assert_eq!(scan(&memo), [vec![0, 1], vec![0b001], vec![0b010]], "an antichain, newest first");
+    }
+
+    #[test]
+    fn the_memo_counts_its_states_heap_bytes() {
+        let mut memo: Memo<Value> = Memo::new();
+        let completed = Linearized::new(1);
+        let before = memo.bytes();
+        assert!(memo.insert(&completed, &[0], &Value::Int(1), 1_000_000));
+        assert!(memo.bytes() >= before + 1_000_000);
+        assert!(!memo.insert(&completed, &[1], &Value::Int(1), 1_000_000), "subsumed: stores no state");
+        assert!(memo.bytes() < before + 2_000_000);
+    }
+
+    #[test]
     fn bytes_are_shown_in_the_unit_that_fits() {
         assert_eq!(show_bytes(0), "0 KB");
         assert_eq!(show_bytes(512_000), "512 KB");
