@@ -814,6 +814,83 @@ mod tests {
     }
 
     #[test]
+    fn configurations_whose_hashes_collide_are_still_told_apart() {
+        // No verdict rests on a hash: force the second configuration onto the first one's chain,
+        // as a collision would, and the memo still compares the sets and states themselves.
+        let mut memo: Memo<Value> = Memo::new();
+        let mut first = Linearized::new(64);
+        first.insert(0);
+        assert!(memo.insert(&first, &[0], &Value::Int(1), 0));
+        let collide = |memo: &mut Memo<Value>, completed: &Linearized, state: &Value| {
+            let mut hasher = FastHasher(completed.hash);
+            state.hash(&mut hasher);
+            memo.heads.insert(hasher.finish(), 0);
+        };
+        let mut second = Linearized::new(64);
+        second.insert(1);
+        collide(&mut memo, &second, &Value::Int(1));
+        assert!(memo.insert(&second, &[0], &Value::Int(1), 0), "another completed set, same state");
+        collide(&mut memo, &first, &Value::Int(2));
+        assert!(memo.insert(&first, &[0], &Value::Int(2), 0), "the same completed set, another state");
+        assert!(!memo.insert(&second, &[0], &Value::Int(1), 0), "found along the chain");
+        assert!(!memo.insert(&first, &[0], &Value::Int(2), 0), "found along the chain");
+        assert_eq!(memo.groups.len(), 3);
+    }
+
+    #[test]
+    fn the_memos_estimate_counts_every_part_of_every_configuration() {
+        let mut memo: Memo<Value> = Memo::new();
+        let mut completed = Linearized::new(64);
+        let configurations = 10_000;
+        for index in 0..configurations {
+            completed.insert(index % 64);
+            assert!(memo.insert(&completed, &[1], &Value::Int(index as i64), 0));
+        }
+        let each = std::mem::size_of::<Group>()
+            + std::mem::size_of::<Value>()
+            + 2 * std::mem::size_of::<(u64, u32)>()
+            + std::mem::size_of::<(u32, u32, u32)>()
+            + 8;
+        let bytes = memo.bytes();
+        assert!(
+            bytes >= configurations * each,
+            "{bytes} bytes for {configurations} configurations of {each}"
+        );
+        assert!(bytes <= 4 * configurations * each, "{bytes} bytes: capacities at most double, maps' twice");
+    }
+
+    #[test]
+    fn the_configuration_bound_ends_a_search_with_an_inconclusive_verdict_naming_it() {
+        // 600 writes, each read back: 1,200 configurations in a line.
+        let operations: Vec<Operation> = (0..1200)
+            .map(|id| Operation {
+                id,
+                process: (id % 2).to_string(),
+                f: if id % 2 == 0 { Function::Write } else { Function::Read },
+                key: None,
+                input: if id % 2 == 0 { Value::Int(id as i64 / 2) } else { Value::Nil },
+                output: if id % 2 == 0 { Value::Nil } else { Value::Int(id as i64 / 2) },
+                call: 2 * id,
+                ret: Some(2 * id + 1),
+                status: Status::Ok,
+                call_line: 2 * id + 1,
+                ret_line: Some(2 * id + 2),
+                call_time: None,
+                ret_time: None,
+            })
+            .collect();
+        let operations: Vec<&Operation> = operations.iter().collect();
+        let model = crate::model::Register::new(crate::model::Kind::Kv);
+        let bounded = search(&model, &operations, Limits { memo_entries_max: 1000, ..Limits::default() });
+        assert_eq!(
+            bounded,
+            Outcome::Inconclusive("configuration limit reached: 1024 configurations memoised".into())
+        );
+        let roomy = search(&model, &operations, Limits { memo_entries_max: 2000, ..Limits::default() });
+        assert_eq!(roomy, Outcome::Linearizable((0..1200).collect()));
+    }
+
+    #[test]
     fn bytes_are_shown_in_the_unit_that_fits() {
         assert_eq!(show_bytes(0), "0 KB");
         assert_eq!(show_bytes(512_000), "512 KB");
