@@ -862,23 +862,7 @@ mod tests {
     #[test]
     fn the_configuration_bound_ends_a_search_with_an_inconclusive_verdict_naming_it() {
         // 600 writes, each read back: 1,200 configurations in a line.
-        let operations: Vec<Operation> = (0..1200)
-            .map(|id| Operation {
-                id,
-                process: (id % 2).to_string(),
-                f: if id % 2 == 0 { Function::Write } else { Function::Read },
-                key: None,
-                input: if id % 2 == 0 { Value::Int(id as i64 / 2) } else { Value::Nil },
-                output: if id % 2 == 0 { Value::Nil } else { Value::Int(id as i64 / 2) },
-                call: 2 * id,
-                ret: Some(2 * id + 1),
-                status: Status::Ok,
-                call_line: 2 * id + 1,
-                ret_line: Some(2 * id + 2),
-                call_time: None,
-                ret_time: None,
-            })
-            .collect();
+        let operations = writes_read_back(600);
         let operations: Vec<&Operation> = operations.iter().collect();
         let model = crate::model::Register::new(crate::model::Kind::Kv);
         let bounded = search(&model, &operations, Limits { memo_entries_max: 1000, ..Limits::default() });
@@ -888,6 +872,78 @@ mod tests {
         );
         let roomy = search(&model, &operations, Limits { memo_entries_max: 2000, ..Limits::default() });
         assert_eq!(roomy, Outcome::Linearizable((0..1200).collect()));
+    }
+
+    fn operation(
+        id: usize,
+        f: Function,
+        input: Value,
+        output: Value,
+        call: usize,
+        ret: Option<usize>,
+    ) -> Operation {
+        Operation {
+            id,
+            process: id.to_string(),
+            f,
+            key: None,
+            input,
+            output,
+            call,
+            ret,
+            status: if ret.is_some() { Status::Ok } else { Status::Info },
+            call_line: call + 1,
+            ret_line: ret.map(|ret| ret + 1),
+            call_time: None,
+            ret_time: None,
+        }
+    }
+
+    /// `count` writes of 0, 1, ..., each read back by another process before the next.
+    fn writes_read_back(count: usize) -> Vec<Operation> {
+        (0..2 * count)
+            .map(|id| {
+                let value = Value::Int(id as i64 / 2);
+                match id % 2 {
+                    0 => operation(id, Function::Write, value, Value::Nil, 2 * id, Some(2 * id + 1)),
+                    _ => operation(id, Function::Read, Value::Nil, value, 2 * id, Some(2 * id + 1)),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_violation_reports_the_first_of_the_deepest_attempts() {
+        // Writes of 1 and 2 at once, then a read of 3: every attempt gets stuck at the read after
+        // both writes, in either order; the first found is in invocation order.
+        let operations = [
+            operation(0, Function::Write, Value::Int(1), Value::Nil, 0, Some(2)),
+            operation(1, Function::Write, Value::Int(2), Value::Nil, 1, Some(3)),
+            operation(2, Function::Read, Value::Nil, Value::Int(3), 4, Some(5)),
+        ];
+        let operations: Vec<&Operation> = operations.iter().collect();
+        let model = crate::model::Register::new(crate::model::Kind::Register);
+        for infer in [true, false] {
+            let outcome = search(&model, &operations, Limits { infer, ..Limits::default() });
+            assert_eq!(
+                outcome,
+                Outcome::NotLinearizable(Stuck { partial: vec![0, 1], blocked: 2 }),
+                "infer {infer}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_time_bound_ends_a_search_at_its_first_look_and_says_after_how_many_steps() {
+        // 600 writes, each read back; the deadline has passed when the search starts. It looks at
+        // the clock every 4,096 steps and whenever the memo has grown by 1,024 configurations:
+        // first at step 1,025, when the memo reaches 1,024.
+        let operations = writes_read_back(600);
+        let operations: Vec<&Operation> = operations.iter().collect();
+        let model = crate::model::Register::new(crate::model::Kind::Kv);
+        let outcome =
+            search(&model, &operations, Limits { deadline: Some(Instant::now()), ..Limits::default() });
+        assert_eq!(outcome, Outcome::Inconclusive("time limit reached after 1025 search steps".into()));
     }
 
     #[test]
