@@ -15,10 +15,11 @@
 #        bash scripts/mutants.sh --iterate ...            skip what earlier runs caught (or found
 #                                                          unviable), as the tracked record
 #                                                          paxos/core/mutants-verdicts.tsv holds
-#        bash scripts/mutants.sh --recheck                 each mutant the record holds as missed,
-#                                                          again, against the tests of HEAD (in a
+#        bash scripts/mutants.sh --recheck                 each mutant the record holds as missed or
+#                                                          timed out, again, against the tests of HEAD (in a
 #                                                          scratch worktree): its verdict replaces
-#                                                          the earlier one
+#                                                          the earlier one (MUTANTS_RECHECK=missed:
+#                                                          the missed ones only)
 #        MUTANTS_CRATE=storage bash scripts/mutants.sh    the storage's recovery instead: the
 #                                                          `paxos` crate's storage modules (the
 #                                                          record format, open and recovery, group
@@ -54,6 +55,7 @@ core)
     verdicts_file=paxos/core/mutants-verdicts.tsv
     scope=()
     timeout=180
+    recheck_timeout=300
     ;;
 storage)
     package=paxos
@@ -63,16 +65,18 @@ storage)
     verdicts_file=paxos/src/storage/mutants-verdicts.tsv
     scope=(--file paxos/src/storage/format.rs --file paxos/src/storage/mod.rs --file paxos/src/storage/group.rs)
     timeout=180
+    recheck_timeout=300
     ;;
 checker)
     package=checker
     test_packages=checker
-    tier=(--lib --test cli --test kv --test verdicts --test html)
+    tier=(--lib --test cli --test model --test kv --test verdicts --test html)
     equivalent_file=checker/mutants-equivalent.txt
     verdicts_file=checker/mutants-verdicts.tsv
     scope=()
     # The checker's tests take 3 s; a mutant that makes the search loop is cut off at 30 s.
     timeout=30
+    recheck_timeout=60
     ;;
 *)
     echo "MUTANTS_CRATE=$crate: expected core, storage or checker" >&2
@@ -219,7 +223,8 @@ fi
 
 # Each mutant the record holds as missed (or timed out: the machine may have been busy), applied
 # again to a scratch worktree of HEAD (its diff as cargo-mutants generates it from today's code)
-# and run against the tier: `caught` (a test fails or the tier no longer finishes within 300 s),
+# and run against the tier: `caught` (a test fails or the tier no longer finishes within 300 s, 60
+# for the checker),
 # `missed`, or `stale` (today's code no longer has that mutant, or it no longer builds: run its
 # file again). The verdicts go to $out/recheck.txt and into the record. The worktree builds into
 # the workspace's target folder: its crates live at another path, so their builds sit beside the
@@ -231,13 +236,13 @@ if [ "${1:-}" = "--recheck" ]; then
     mkdir -p "$scratch/diffs"
     remember
     cargo mutants --package "$package" --list --json --diff "${table_scope[@]}" >"$scratch/listing.json"
-    python3 - "$verdicts_file" "$scratch" >"$scratch/list" <<'PY'
+    python3 - "$verdicts_file" "$scratch" "${MUTANTS_RECHECK:-missed,timeout}" >"$scratch/list" <<'PY'
 import json, sys
-verdicts_file, scratch = sys.argv[1:3]
+verdicts_file, scratch, which = sys.argv[1:4]
 diffs = {mutant["name"]: mutant["diff"] for mutant in json.load(open(scratch + "/listing.json"))}
 for number, line in enumerate(open(verdicts_file)):
     verdict, _, mutant = line.rstrip("\n").partition("\t")
-    if verdict in ("missed", "timeout"):
+    if verdict in which.split(","):
         path = f"{scratch}/diffs/{number}.diff"
         open(path, "w").write(diffs.get(mutant, ""))
         print(f"{mutant}\t{path}")
@@ -252,7 +257,7 @@ PY
             verdict=stale
         elif ! (cd "$tree" && CARGO_TARGET_DIR=$root/target cargo nextest run --no-run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
             verdict=stale
-        elif (cd "$tree" && CARGO_TARGET_DIR=$root/target timeout 300 cargo nextest run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
+        elif (cd "$tree" && CARGO_TARGET_DIR=$root/target timeout "$recheck_timeout" cargo nextest run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
             verdict=missed
         else
             verdict=caught

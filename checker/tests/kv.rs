@@ -336,6 +336,31 @@ fn the_inference_agrees_with_the_search_on_many_clients() {
 }
 
 #[test]
+fn a_read_of_the_absent_value_after_a_delete_read_the_delete() {
+    // The reads' inference must count a delete as a write of the absent value: else a read of it
+    // names the initial state as its version, and the put that completed before it could never
+    // have happened.
+    let text = "{:process 0 :type :invoke :f :put :key \"k\" :value \"a\"}\n\
+                {:process 0 :type :ok :f :put :key \"k\" :value \"a\"}\n\
+                {:process 0 :type :invoke :f :delete :key \"k\" :value nil}\n\
+                {:process 0 :type :ok :f :delete :key \"k\" :value nil}\n\
+                {:process 1 :type :invoke :f :get :key \"k\" :value nil}\n\
+                {:process 1 :type :ok :f :get :key \"k\" :value \"\"}\n\
+                {:process 1 :type :invoke :f :append :key \"k\" :value \"b\"}\n\
+                {:process 1 :type :ok :f :append :key \"k\" :value \"b\"}\n\
+                {:process 0 :type :invoke :f :get :key \"k\" :value nil}\n\
+                {:process 0 :type :ok :f :get :key \"k\" :value \"b\"}\n";
+    let (events, _) = format::parse(text, Format::Auto).expect("parses");
+    let history = History::from_events(&events).expect("pairs");
+    let model = Register::new(Kind::Kv).with_absent(empty());
+    let operations: Vec<&Operation> = history.operations.iter().collect();
+    for infer in [true, false] {
+        let outcome = search(&model, &operations, Limits { infer, ..Limits::default() });
+        assert_eq!(outcome, Outcome::Linearizable(vec![0, 1, 2, 3, 4]), "infer {infer}");
+    }
+}
+
+#[test]
 fn the_model_appends_and_puts_as_the_service_does() {
     let model = Register::new(Kind::Kv).with_absent(empty());
     let append = |piece: &str| Operation {
