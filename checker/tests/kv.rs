@@ -10,6 +10,7 @@ use checker::history::{Event, EventType, Function, History, Operation};
 use checker::model::{Kind, Model, Register};
 use checker::search::{search, Limits, Outcome};
 use checker::value::Value;
+use checker::versions::Shown;
 use checker::{absent_suggestion, check, explain, partition, Options, Verdict};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -358,6 +359,40 @@ fn a_read_of_the_absent_value_after_a_delete_read_the_delete() {
         let outcome = search(&model, &operations, Limits { infer, ..Limits::default() });
         assert_eq!(outcome, Outcome::Linearizable(vec![0, 1, 2, 3, 4]), "infer {infer}");
     }
+}
+
+#[test]
+fn what_a_read_shows_is_the_one_way_its_value_was_built() {
+    // One process, one operation after another: a put of "w", appends of "a", "ab", "c", "d" and
+    // "e", then reads.
+    let mut text = String::new();
+    for (f, value) in
+        [("put", "w"), ("append", "a"), ("append", "ab"), ("append", "c"), ("append", "d"), ("append", "e")]
+    {
+        for kind in ["invoke", "ok"] {
+            text.push_str(&format!("{{:process 0 :type :{kind} :f :{f} :key \"k\" :value \"{value}\"}}\n"));
+        }
+    }
+    for value in ["wabc", "wabcd", "e", "zz", ""] {
+        text.push_str("{:process 0 :type :invoke :f :get :key \"k\" :value nil}\n");
+        text.push_str(&format!("{{:process 0 :type :ok :f :get :key \"k\" :value \"{value}\"}}\n"));
+    }
+    let (events, _) = format::parse(&text, Format::Auto).expect("parses");
+    let history = History::from_events(&events).expect("pairs");
+    let operations: Vec<&Operation> = history.operations.iter().collect();
+    let versions = checker::versions::Versions::new(&operations, &Value::Nil);
+    let built = |base: Option<usize>, appends: &[usize]| Shown::Built { base, appends: appends.to_vec() };
+    // "w" then "ab" then "c": the split "a" + "bc" leads nowhere.
+    assert_eq!(versions.shown(6), built(Some(0), &[2, 3]));
+    assert_eq!(versions.shown(7), built(Some(0), &[2, 3, 4]), "and the append shown after them");
+    assert_eq!(versions.shown(8), built(None, &[5]), "appended to nothing");
+    assert_eq!(versions.shown(9), Shown::Unbuildable, "nothing builds \"zz\"");
+    assert_eq!(
+        versions.shown(10),
+        Shown::Unbuildable,
+        "nothing reads as \"\" where a key never written is nil"
+    );
+    assert_eq!(versions.shown(0), Shown::Unknown, "not a read");
 }
 
 #[test]
