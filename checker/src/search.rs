@@ -215,14 +215,22 @@ impl<S: Clone + Eq + Hash> Memo<S> {
     }
 
     /// Bytes held, from the capacities of what it stores (a hash map entry counted at twice its
-    /// size, for its control bytes and empty slots).
+    /// size, for its control bytes and empty slots), and the states' heap bytes.
     fn bytes(&self) -> usize {
-        self.heads.capacity() * 2 * std::mem::size_of::<(u64, u32)>()
-            + self.groups.capacity() * std::mem::size_of::<Group>()
-            + self.states.capacity() * std::mem::size_of::<S>()
+        self.parts().iter().map(|&(capacity, size, _)| capacity * size).sum::<usize>()
             + self.states_heap_bytes
-            + self.unknown_sets.capacity() * std::mem::size_of::<(u32, u32, u32)>()
-            + self.bits.capacity() * 8
+    }
+
+    /// What [`Memo::bytes`] counts: per store, its capacity, the bytes of one element, and how
+    /// many elements it holds.
+    fn parts(&self) -> [(usize, usize, usize); 5] {
+        [
+            (self.heads.capacity(), 2 * std::mem::size_of::<(u64, u32)>(), self.heads.len()),
+            (self.groups.capacity(), std::mem::size_of::<Group>(), self.groups.len()),
+            (self.states.capacity(), std::mem::size_of::<S>(), self.states.len()),
+            (self.unknown_sets.capacity(), std::mem::size_of::<(u32, u32, u32)>(), self.unknown_sets.len()),
+            (self.bits.capacity(), 8, self.bits.len()),
+        ]
     }
 
     /// Configurations recorded.
@@ -390,11 +398,12 @@ impl Configuration {
         }
     }
 
-    fn contains(&self, op: usize) -> bool {
-        match self.slot[op] {
-            (true, index) => self.completed.words[index / 64] & (1 << (index % 64)) != 0,
-            (false, index) => self.unknown[index / 64] & (1 << (index % 64)) != 0,
-        }
+    /// Whether `op`, an operation of unknown outcome, is linearized. (The search asks only of
+    /// those: a completed operation is linearized exactly while its entries are out of the list.)
+    fn holds_unknown(&self, op: usize) -> bool {
+        let (completed, index) = self.slot[op];
+        debug_assert!(!completed, "asked about a completed operation");
+        self.unknown[index / 64] & (1 << (index % 64)) != 0
     }
 
     fn remove(&mut self, op: usize) {
@@ -443,7 +452,8 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
             _ => unknown.push(index),
         }
     }
-    entries.sort_unstable_by_key(|&(position, _, is_call)| (position, !is_call));
+    // Every event has its own position: a call and a return never tie.
+    entries.sort_unstable_by_key(|&(position, ..)| position);
     unknown.sort_by_key(|&op| operations[op].call);
     let mut nodes = Vec::with_capacity(entries.len() + 1);
     nodes.push(Node { op: NIL, is_call: false, prev: NIL, next: if entries.is_empty() { NIL } else { 1 } });
@@ -611,8 +621,8 @@ pub fn search<M: Model>(model: &M, operations: &[&Operation], limits: Limits) ->
                 cursor = Cursor::Unknown { index: index + 1, limit, first_return };
                 let op = unknown[index];
                 if needless[op]
-                    || linearized.contains(op)
-                    || (twin_before[op] != NIL && !linearized.contains(twin_before[op]))
+                    || linearized.holds_unknown(op)
+                    || (twin_before[op] != NIL && !linearized.holds_unknown(twin_before[op]))
                 {
                     // Left out, already linearized, or an interchangeable operation invoked earlier
                     // comes first.
@@ -857,6 +867,21 @@ mod tests {
             "{bytes} bytes for {configurations} configurations of {each}"
         );
         assert!(bytes <= 4 * configurations * each, "{bytes} bytes: capacities at most double, maps' twice");
+        // Each store counts all its elements at their size, at the least.
+        let sizes = [
+            2 * std::mem::size_of::<(u64, u32)>(),
+            std::mem::size_of::<Group>(),
+            std::mem::size_of::<Value>(),
+            std::mem::size_of::<(u32, u32, u32)>(),
+            8,
+        ];
+        for ((capacity, size, len), expected) in memo.parts().into_iter().zip(sizes) {
+            assert_eq!(size, expected);
+            assert!(len >= configurations && capacity >= len, "{len} elements, capacity {capacity}");
+        }
+        let heap = memo.bytes();
+        assert!(memo.insert(&Linearized::new(64), &[0], &Value::Int(-1), 12_345));
+        assert!(memo.bytes() >= heap + 12_345, "and the states' heap bytes");
     }
 
     #[test]
