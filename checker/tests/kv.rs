@@ -393,6 +393,31 @@ fn what_a_read_shows_is_the_one_way_its_value_was_built() {
         "nothing reads as \"\" where a key never written is nil"
     );
     assert_eq!(versions.shown(0), Shown::Unknown, "not a read");
+
+    // Lists: a written list, then one element per append; appending to nothing makes a list only
+    // of an element that is not a string.
+    let shown = |lines: &[(&str, &str)], read: usize| {
+        let text: String = lines
+            .iter()
+            .flat_map(|(f, value)| {
+                ["invoke", "ok"].map(|kind| {
+                    let value = if *f == "get" && kind == "invoke" { "nil" } else { value };
+                    format!("{{:process 0 :type :{kind} :f :{f} :key \"k\" :value {value}}}\n")
+                })
+            })
+            .collect();
+        let (events, _) = format::parse(&text, Format::Auto).expect("parses");
+        let history = History::from_events(&events).expect("pairs");
+        let operations: Vec<&Operation> = history.operations.iter().collect();
+        checker::versions::Versions::new(&operations, &Value::Nil).shown(read)
+    };
+    let lists = [("put", "[1]"), ("append", "2"), ("append", "3"), ("append", "\"s\""), ("get", "[1 2 3]")];
+    assert_eq!(shown(&lists, 4), built(Some(0), &[1, 2]));
+    assert_eq!(shown(&[("append", "4"), ("get", "[4]")], 1), built(None, &[0]));
+    assert_eq!(shown(&[("append", "\"s\""), ("get", "[\"s\"]")], 1), Shown::Unbuildable);
+    // Pieces of several bytes are split only at characters.
+    let text = [("append", "\"é\""), ("append", "\"x\""), ("get", "\"éx\"")];
+    assert_eq!(shown(&text, 2), built(None, &[0, 1]));
 }
 
 #[test]
