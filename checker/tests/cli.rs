@@ -49,15 +49,8 @@ fn untimed(output: &str) -> String {
     out
 }
 
-const STALE_READ: &str = r#"{"process": 0, "type": "invoke", "f": "write", "key": "x", "value": 3}
-{"process": 0, "type": "ok", "f": "write", "key": "x", "value": 3}
-{"process": 0, "type": "invoke", "f": "write", "key": "x", "value": 4}
-{"process": 0, "type": "ok", "f": "write", "key": "x", "value": 4}
-{"process": 1, "type": "invoke", "f": "read", "key": "x", "value": null}
-{"process": 1, "type": "ok", "f": "read", "key": "x", "value": 3}
-{"process": 2, "type": "invoke", "f": "read", "key": "y", "value": null}
-{"process": 2, "type": "ok", "f": "read", "key": "y", "value": null}
-"#;
+/// A read of x returns 3 after the write of 4 completed; a read of y is fine.
+const STALE_READ: &str = include_str!("data/stale-read.jsonl");
 
 #[test]
 fn a_violation_is_a_table_of_verdicts_then_its_explanation_and_exit_code_1() {
