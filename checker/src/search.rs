@@ -897,10 +897,11 @@ mod tests {
         );
         let roomy = search(&model, &operations, Limits { memo_entries_max: 2000, ..Limits::default() });
         assert_eq!(roomy, Outcome::Linearizable((0..1200).collect()));
-        // The bound is looked at again each time the memo has grown by another 1,024.
+        // The bound is looked at again each time the memo has grown by another 1,024: at 2,048,
+        // not at 1,025.
         let operations = writes_read_back(1100);
         let operations: Vec<&Operation> = operations.iter().collect();
-        let bounded = search(&model, &operations, Limits { memo_entries_max: 1500, ..Limits::default() });
+        let bounded = search(&model, &operations, Limits { memo_entries_max: 1025, ..Limits::default() });
         assert_eq!(
             bounded,
             Outcome::Inconclusive("configuration limit reached: 2048 configurations memoised".into())
