@@ -411,7 +411,14 @@ fn what_a_read_shows_is_the_one_way_its_value_was_built() {
         let operations: Vec<&Operation> = history.operations.iter().collect();
         checker::versions::Versions::new(&operations, &Value::Nil).shown(read)
     };
-    let lists = [("put", "[1]"), ("append", "2"), ("append", "3"), ("append", "\"s\""), ("get", "[1 2 3]")];
+    let lists = [
+        ("put", "[1]"),
+        ("append", "2"),
+        ("append", "3"),
+        ("append", "\"s\""),
+        ("get", "[1 2 3]"),
+        ("put", "[9]"),
+    ];
     assert_eq!(shown(&lists, 4), built(Some(0), &[1, 2]));
     assert_eq!(shown(&[("append", "4"), ("get", "[4]")], 1), built(None, &[0]));
     assert_eq!(shown(&[("append", "\"s\""), ("get", "[\"s\"]")], 1), Shown::Unbuildable);
