@@ -15,11 +15,12 @@
 #        bash scripts/mutants.sh --iterate ...            skip what earlier runs caught (or found
 #                                                          unviable), as the tracked record
 #                                                          paxos/core/mutants-verdicts.tsv holds
-#        bash scripts/mutants.sh --recheck                 each mutant the record holds as missed or
-#                                                          timed out, again, against the tests of HEAD (in a
-#                                                          scratch worktree): its verdict replaces
-#                                                          the earlier one (MUTANTS_RECHECK=missed:
-#                                                          the missed ones only)
+#        bash scripts/mutants.sh --recheck                 each mutant the record holds as missed
+#                                                          or timed out, again, against the tests
+#                                                          of HEAD (in a scratch worktree): its
+#                                                          verdict replaces the earlier one
+#                                                          (MUTANTS_RECHECK=missed: the missed
+#                                                          ones only)
 #        MUTANTS_CRATE=storage bash scripts/mutants.sh    the storage's recovery instead: the
 #                                                          `paxos` crate's storage modules (the
 #                                                          record format, open and recovery, group
@@ -223,12 +224,12 @@ fi
 
 # Each mutant the record holds as missed (or timed out: the machine may have been busy), applied
 # again to a scratch worktree of HEAD (its diff as cargo-mutants generates it from today's code)
-# and run against the tier: `caught` (a test fails or the tier no longer finishes within 300 s, 60
-# for the checker),
-# `missed`, or `stale` (today's code no longer has that mutant, or it no longer builds: run its
-# file again). The verdicts go to $out/recheck.txt and into the record. The worktree builds into
-# the workspace's target folder: its crates live at another path, so their builds sit beside the
-# checkout's, and the dependencies' are shared.
+# and run against the tier: `caught` (a test fails or the tier no longer finishes within
+# $recheck_timeout s: 300, 60 for the checker), `missed`, or `stale` (today's code no longer has
+# that mutant, or it no longer builds: run its file again). The verdicts go to $out/recheck.txt and
+# into the record. The worktree builds into its own target folder, kept between rechecks: in the
+# workspace's, its test binaries took the checkout's names, and a test run in the checkout during a
+# recheck ran a mutant's binary.
 if [ "${1:-}" = "--recheck" ]; then
     root=$PWD
     scratch=$root/target/mutants-recheck
@@ -255,9 +256,9 @@ PY
         git -C "$tree" checkout -q -- .
         if [ ! -s "$diff" ] || ! patch -s -p0 -d "$tree" --no-backup-if-mismatch -i "$diff" >/dev/null 2>&1; then
             verdict=stale
-        elif ! (cd "$tree" && CARGO_TARGET_DIR=$root/target cargo nextest run --no-run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
+        elif ! (cd "$tree" && CARGO_TARGET_DIR=$scratch/target cargo nextest run --no-run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
             verdict=stale
-        elif (cd "$tree" && CARGO_TARGET_DIR=$root/target timeout "$recheck_timeout" cargo nextest run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
+        elif (cd "$tree" && CARGO_TARGET_DIR=$scratch/target timeout "$recheck_timeout" cargo nextest run "${packages[@]}" "${tier[@]}" >/dev/null 2>&1); then
             verdict=missed
         else
             verdict=caught
