@@ -4,11 +4,27 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// A scratch folder for this test's files.
-fn scratch(test: &str) -> PathBuf {
+/// A scratch folder for one test's files, removed when the test ends.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(test: &str) -> Scratch {
     let folder = std::env::temp_dir().join(format!("checker-cli-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&folder).expect("create a scratch folder");
-    folder
+    Scratch(folder)
 }
 
 fn write(folder: &Path, name: &str, text: &str) -> PathBuf {
