@@ -126,7 +126,8 @@ fn free_ports() -> u16 {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").subsec_nanos(),
         );
     for attempt in 0..200u64 {
-        let base = 20_000 + ((seed + attempt * 97) % 30_000) as u16;
+        // Below Linux's ephemeral range (32768 up), where outgoing connections take their ports.
+        let base = 20_000 + ((seed + attempt * 97) % 12_000) as u16;
         if (base..base + 9).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()) {
             return base;
         }
@@ -560,8 +561,20 @@ fn command_line_errors_are_one_clear_line() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     let port = free_ports();
     let cluster = dir.join("cluster");
-    let init =
-        ["init", "--nodes", "3", "--port", &port.to_string(), "--data-dir", cluster.to_str().expect("utf-8")];
+    // The peer ports are among the nine found free (the default, port + 1000, was not looked at:
+    // a node binds its peer port first, and another process held it once in CI).
+    let peer_port = (port + 3).to_string();
+    let init = [
+        "init",
+        "--nodes",
+        "3",
+        "--port",
+        &port.to_string(),
+        "--peer-port",
+        &peer_port,
+        "--data-dir",
+        cluster.to_str().expect("utf-8"),
+    ];
     assert_eq!(run(&init).0, Some(0));
     let (code, stderr) = run(&init);
     assert_eq!(code, Some(2));
@@ -614,8 +627,8 @@ fn command_line_errors_are_one_clear_line() {
     let (code, stderr) = run(&["node", "--data-dir", "x", "--window-slots", "0"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("'--window-slots <WINDOW_SLOTS>': 0 is not in 1..=4096"), "{stderr}");
-    // Metrics ports that take a peer port of the cluster (its peers listen from port + 1000).
-    let metrics = (port + 999).to_string();
+    // Metrics ports that take a peer port of the cluster (its peers listen from port + 3).
+    let metrics = (port + 4).to_string();
     let (code, stderr) =
         run(&["cluster", "--data-dir", cluster.to_str().expect("utf-8"), "--metrics-port", &metrics]);
     assert_eq!(code, Some(2));
@@ -624,9 +637,9 @@ fn command_line_errors_are_one_clear_line() {
         Some(
             format!(
                 "error: --metrics-port {metrics}: the metrics ports {metrics}..={} take peer port {} of \
-                 n1; choose another",
-                port + 1001,
-                port + 1000
+                 n2; choose another",
+                port + 6,
+                port + 4
             )
             .as_str()
         ),
