@@ -62,6 +62,38 @@ pub trait Model: Sync {
     /// model used were code that no test ran (the checker's mutation run found them). A new
     /// model states each choice.
     fn needless(&self, operations: &[&Operation]) -> Vec<bool>;
+
+    /// What the operations of one partition can observe of a state, for
+    /// [`Model::representative`].
+    type Observations;
+
+    /// What `operations` (one partition) can observe of a state.
+    fn observations(&self, operations: &[&Operation]) -> Self::Observations;
+
+    /// One state for all the states that every operation of the partition treats alike, from
+    /// `state` on (each step legal from one is legal from the others, and leads to states that
+    /// are alike again). The search puts it in place of `state`: every order of operations is
+    /// then legal exactly when it was, and configurations that differ only by such states are
+    /// searched from once. Without it, in the over-approximation (where an unknown operation may
+    /// take effect any number of times) an unknown append taken again and again builds ever longer
+    /// strings, each a new configuration, until a bound stops the search. `state` itself is
+    /// always a sound answer.
+    fn representative(&self, observations: &Self::Observations, state: Self::State) -> Self::State;
+}
+
+/// What a [`Register`]'s partition can observe: the values its completed reads returned and its
+/// cas operations expected (sorted, without repeats), and the states that stand for the ones none
+/// of them can be built from.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    /// The strings observed.
+    strings: Vec<String>,
+    /// The lists observed.
+    lists: Vec<Vec<Value>>,
+    /// A string longer than every string observed.
+    dead_string: Value,
+    /// A list longer than every list observed.
+    dead_list: Value,
 }
 
 /// Which functions a [`Register`] accepts.
@@ -238,6 +270,70 @@ impl Model for Register {
             if !changed {
                 return needless;
             }
+        }
+    }
+
+    type Observations = Observed;
+
+    fn observations(&self, operations: &[&Operation]) -> Observed {
+        let mut strings = Vec::new();
+        let mut lists = Vec::new();
+        for operation in operations {
+            let observed = match (operation.f, &operation.input) {
+                (Function::Read, _) if operation.status == Status::Ok => &operation.output,
+                (Function::Cas, Value::List(pair)) if pair.len() == 2 => &pair[0],
+                _ => continue,
+            };
+            match observed {
+                Value::Str(text) => strings.push(text.clone()),
+                Value::List(items) => lists.push(items.clone()),
+                Value::Nil | Value::Int(_) => {}
+            }
+        }
+        strings.sort_unstable();
+        strings.dedup();
+        lists.sort_unstable();
+        lists.dedup();
+        let longest_string = strings.iter().map(String::len).max().unwrap_or(0);
+        let longest_list = lists.iter().map(Vec::len).max().unwrap_or(0);
+        Observed {
+            strings,
+            lists,
+            dead_string: Value::Str("-".repeat(longest_string + 1)),
+            dead_list: Value::List(vec![Value::Nil; longest_list + 1]),
+        }
+    }
+
+    /// A string that is not the beginning of any string observed can never be observed: an append
+    /// only lengthens it (so it stays so, and appending anything but a string is illegal on it,
+    /// as on every string), a completed read or a cas would need it equal to a value observed,
+    /// and a write or a delete replaces it whatever it is. All such strings are alike, and
+    /// `dead_string` (longer than every string observed) stands for them; the same for lists.
+    ///
+    /// Whether a state begins a value observed is one binary search: in sorted order, the values
+    /// that begin with it come right after it.
+    fn representative(&self, observed: &Observed, state: Value) -> Value {
+        fn begins<T: Ord + ?Sized, U: std::borrow::Borrow<T>>(
+            sorted: &[U],
+            part: &T,
+            starts_with: impl Fn(&U) -> bool,
+        ) -> bool {
+            let at = sorted.partition_point(|seen| seen.borrow() < part);
+            sorted.get(at).is_some_and(starts_with)
+        }
+        let dead = match &state {
+            Value::Str(text) => {
+                !begins::<str, String>(&observed.strings, text, |seen| seen.starts_with(text.as_str()))
+            }
+            Value::List(items) => {
+                !begins::<[Value], Vec<Value>>(&observed.lists, items, |seen| seen.starts_with(items))
+            }
+            Value::Nil | Value::Int(_) => false,
+        };
+        match (dead, &state) {
+            (true, Value::Str(_)) => observed.dead_string.clone(),
+            (true, _) => observed.dead_list.clone(),
+            (false, _) => state,
         }
     }
 }

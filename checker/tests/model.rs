@@ -200,3 +200,71 @@ fn the_memory_bound_counts_the_values_the_states_hold() {
     let roomy = search(&model, &operations, Limits { memory_bytes_max: 64_000_000, ..Limits::default() });
     assert!(matches!(roomy, Outcome::Linearizable(_)), "{roomy:?}");
 }
+
+#[test]
+fn a_state_that_begins_no_value_read_or_expected_stands_as_one_state_longer_than_them_all() {
+    let history = parsed(&[
+        "p0 invoke read nil",
+        "p0 ok read \"a.b.\"",
+        "p1 invoke cas [\"c.\" \"x\"]",
+        "p1 ok cas [\"c.\" \"x\"]",
+        "p2 invoke read nil",
+        "p2 ok read [1 2]",
+        "p3 invoke read nil",
+        "p3 info read nil", // unknown: it observes nothing
+        "p4 invoke write \"zzzzzzzz\"",
+        "p4 ok write \"zzzzzzzz\"", // a value written is not one observed
+    ]);
+    let operations: Vec<&Operation> = history.operations.iter().collect();
+    let model = Register::new(Kind::Kv);
+    let observed = model.observations(&operations);
+    let text = |text: &str| Value::Str(text.to_string());
+    let list = |items: &[i64]| Value::List(items.iter().map(|&item| Value::Int(item)).collect());
+    // What begins "a.b." or "c." stays itself, up to the whole value.
+    for live in ["", "a", "a.", "a.b.", "c", "c."] {
+        assert_eq!(model.representative(&observed, text(live)), text(live), "{live:?}");
+    }
+    // What begins neither is one string, five bytes: one more than "a.b.".
+    for dead in ["b", "a.c", "a.b.c.", "c.c.", "zzzzzzzz"] {
+        assert_eq!(model.representative(&observed, text(dead)), text("-----"), "{dead:?}");
+    }
+    assert_eq!(model.representative(&observed, text("-----")), text("-----"));
+    // Lists the same way, against the list read.
+    for live in [&[][..], &[1], &[1, 2]] {
+        assert_eq!(model.representative(&observed, list(live)), list(live), "{live:?}");
+    }
+    for dead in [&[2][..], &[1, 3], &[1, 2, 3]] {
+        assert_eq!(model.representative(&observed, list(dead)), Value::List(vec![Value::Nil; 3]), "{dead:?}");
+    }
+    // Nothing else is ever replaced: a write replaces it whatever it is, and a read compares it
+    // whole.
+    for other in [Value::Nil, Value::Int(7)] {
+        assert_eq!(model.representative(&observed, other.clone()), other);
+    }
+    // With nothing observed, every string and list is dead; the empty ones too.
+    let nothing = model.observations(&[]);
+    assert_eq!(model.representative(&nothing, text("")), text("-"));
+    assert_eq!(model.representative(&nothing, list(&[])), Value::List(vec![Value::Nil]));
+}
+
+#[test]
+fn an_unknown_append_taken_again_and_again_ends_in_one_state_when_over_approximating() {
+    // The over-approximation may take an unknown append any number of times. Its strings "a.",
+    // "a.a.", ... begin no value read after the first, so they are one state, and the search
+    // ends with its proof within a few configurations, where it used to build ever longer strings
+    // until its bound.
+    let history = parsed(&[
+        "p0 invoke append \"a.\"",
+        "p1 invoke delete nil",
+        "p2 invoke read nil",
+        "p2 ok read \"a.b.\"",
+        "p0 info append \"a.\"",
+        "p1 info delete nil",
+    ]);
+    let operations: Vec<&Operation> = history.operations.iter().collect();
+    let model = Register::new(Kind::Kv).with_absent(Value::Str(String::new()));
+    let over = Limits { unknown_reusable: true, memo_entries_max: 100, ..Limits::default() };
+    assert!(matches!(search(&model, &operations, over), Outcome::NotLinearizable(_)));
+    let exact = Limits { memo_entries_max: 100, ..Limits::default() };
+    assert!(matches!(search(&model, &operations, exact), Outcome::NotLinearizable(_)));
+}
