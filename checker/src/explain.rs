@@ -406,8 +406,9 @@ fn core_words(
     let of =
         |operation: &Operation| operation.key.as_ref().map(|key| format!(" of {key}")).unwrap_or_default();
     for &read in &reads {
-        if let Some(words) =
-            append_read_words(operations, operations[read], &of(operations[read]), &versions.shown(read))
+        let of = of(operations[read]);
+        if let Some(words) = append_read_words(operations, operations[read], &of, &versions.shown(read))
+            .or_else(|| unreplaced_append_words(operations, operations[read], &of))
         {
             return Some(words);
         }
@@ -444,6 +445,61 @@ fn core_words(
     None
 }
 
+/// The kinds of operation that change the key's value, as `scope` has them: "writes and appends",
+/// "writes, deletes and appends".
+fn changers(scope: &[&Operation]) -> String {
+    let kinds: Vec<&str> = [
+        (Function::Write, "writes"),
+        (Function::Cas, "cas operations"),
+        (Function::Delete, "deletes"),
+        (Function::Append, "appends"),
+    ]
+    .into_iter()
+    .filter(|(f, _)| scope.iter().any(|operation| operation.f == *f))
+    .map(|(_, name)| name)
+    .collect();
+    match kinds.split_last() {
+        Some((last, [])) => (*last).to_string(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => "operations".to_string(),
+    }
+}
+
+/// Why a completed read cannot be where it is when its value misses an append that completed
+/// before it was invoked, and nothing that replaces the value could take effect between the two:
+/// every write, delete and cas of `scope` completed before the append was invoked or was invoked
+/// after the read completed. Then the value the read saw held the append's piece (appends only
+/// add to a value), so a value without it was never there to be read. Needs no version of the
+/// read, so it holds where values are written twice (a delete of every key writes the same
+/// absent value).
+fn unreplaced_append_words(scope: &[&Operation], read: &Operation, of: &str) -> Option<String> {
+    let (Status::Ok, Some(read_ret)) = (read.status, read.ret) else { return None };
+    let holds = |piece: &Value| match (&read.output, piece) {
+        (Value::Str(text), Value::Str(piece)) => Some(text.contains(piece.as_str())),
+        (Value::List(items), piece) => Some(items.contains(piece)),
+        _ => None,
+    };
+    let missed = scope.iter().filter(|append| append.f == Function::Append).find(|append| {
+        append.status == Status::Ok
+            && append.ret.is_some_and(|ret| ret < read.call)
+            && holds(&append.input) == Some(false)
+            && scope.iter().all(|other| {
+                !matches!(other.f, Function::Write | Function::Delete | Function::Cas)
+                    || other.ret.is_some_and(|ret| ret < append.call)
+                    || other.call > read_ret
+            })
+    })?;
+    let at = |operation: &Operation| format!("process {}, line {}", operation.process, operation.call_line);
+    Some(format!(
+        "read{of} returned {} ({}), which does not show {} ({}), completed before the read was invoked, and \
+         nothing that replaces the value could take effect between them",
+        read.output,
+        at(read),
+        missed.describe(),
+        at(missed)
+    ))
+}
+
 /// Why a read of appended values cannot be where it is, from what its value shows (`built`: the
 /// operations that built it, indices into `scope`), when one of three plain reasons holds.
 fn append_read_words(scope: &[&Operation], read: &Operation, of: &str, built: &Shown) -> Option<String> {
@@ -452,8 +508,9 @@ fn append_read_words(scope: &[&Operation], read: &Operation, of: &str, built: &S
     let Shown::Built { base, appends } = built else {
         return (built == &Shown::Unbuildable).then(|| {
             format!(
-                "read{of} returned {value} ({}), which no sequence of this key's writes and appends builds",
-                at(read)
+                "read{of} returned {value} ({}), which no sequence of this key's {} builds",
+                at(read),
+                changers(scope)
             )
         });
     };
@@ -539,11 +596,15 @@ fn words(
             if let Some(words) = built.and_then(|built| append_read_words(scope, blocked, &of, &built)) {
                 return words;
             }
+            if let Some(words) = unreplaced_append_words(scope, blocked, &of) {
+                return words;
+            }
             let value = &blocked.output;
             format!(
-                "read{of} returned {value} ({}), but no order of the writes and appends before it builds that value: \
-                 after the longest partial linearization ({}) {key}holds {state}",
+                "read{of} returned {value} ({}), but no order of the {} before it builds that value: after the \
+                 longest partial linearization ({}) {key}holds {state}",
                 at(blocked),
+                changers(scope),
                 counted(stuck.partial.len(), "operation")
             )
         }
@@ -607,5 +668,66 @@ fn words(
             at(blocked),
             counted(stuck.partial.len(), "operation")
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{self, Format};
+    use crate::history::History;
+
+    /// An EDN history of key "k", one event a line: `"2 invoke delete nil"`.
+    fn history(lines: &[&str]) -> History {
+        let text: String = lines
+            .iter()
+            .map(|line| {
+                let mut words = line.splitn(4, ' ');
+                let (process, kind, f) = (words.next(), words.next(), words.next());
+                let value = words.next().unwrap_or("nil");
+                format!(
+                    "{{:process {} :type :{} :f :{} :key \"k\" :value {value}}}\n",
+                    process.expect("process"),
+                    kind.expect("type"),
+                    f.expect("function")
+                )
+            })
+            .collect();
+        let (events, _) = format::parse(&text, Format::Auto).expect("parses");
+        History::from_events(&events).expect("pairs")
+    }
+
+    #[test]
+    fn a_missed_append_is_named_only_when_nothing_could_replace_the_value_between_it_and_the_read() {
+        // The delete of process 1 around the append, before it, or after the read.
+        let cases: [(&[&str], &[&str], bool); 4] = [
+            (&["1 invoke delete nil"], &["1 ok delete nil"], false),
+            (&["1 invoke delete nil", "1 ok delete nil"], &[], true),
+            (&[], &["1 invoke delete nil", "1 ok delete nil"], true),
+            (&["1 invoke delete nil"], &["1 info delete nil"], false),
+        ];
+        for (before, after, named) in cases {
+            let mut lines: Vec<&str> = before.to_vec();
+            lines.extend(["0 invoke append \"a.\"", "0 ok append \"a.\"", "2 invoke read nil"]);
+            lines.push("2 ok read \"b.\"");
+            lines.extend(after);
+            let history = history(&lines);
+            let operations: Vec<&Operation> = history.operations.iter().collect();
+            let read = operations.iter().find(|operation| operation.f == Function::Read).expect("a read");
+            let words = unreplaced_append_words(&operations, read, " of k");
+            assert_eq!(words.is_some(), named, "{lines:?}: {words:?}");
+        }
+        // A read that shows the append, or one of a list, or of another type.
+        for (appended, read, named) in
+            [("\"a.\"", "\"xa.y\"", false), ("1", "[2 3]", true), ("1", "[3 1]", false), ("1", "7", false)]
+        {
+            let append = format!("0 invoke append {appended}");
+            let appended_ok = format!("0 ok append {appended}");
+            let read_ok = format!("2 ok read {read}");
+            let history = history(&[&append, &appended_ok, "2 invoke read nil", &read_ok]);
+            let operations: Vec<&Operation> = history.operations.iter().collect();
+            let words = unreplaced_append_words(&operations, operations[1], " of k");
+            assert_eq!(words.is_some(), named, "append {appended}, read {read}: {words:?}");
+        }
     }
 }

@@ -91,6 +91,63 @@ fn a_read_that_misses_a_completed_append_is_explained_in_words_of_appends() {
 }
 
 #[test]
+fn a_read_that_misses_an_append_nothing_could_replace_is_explained_so_with_deletes_about() {
+    // Two deletes write the same absent value, so the read has no version to explain it by; what
+    // explains it is that both deletes (and the put) completed before the append of "a." was
+    // invoked: nothing could take "a." out before the read.
+    let lines = |last_read: &str| {
+        format!(
+            "{{:process 2 :type :invoke :f :put :key \"k\" :value \"p.\"}}
+{{:process 2 :type :ok :f :put :key \"k\" :value \"p.\"}}
+{{:process 2 :type :invoke :f :delete :key \"k\" :value nil}}
+{{:process 2 :type :ok :f :delete :key \"k\" :value nil}}
+{{:process 0 :type :invoke :f :get :key \"k\" :value nil}}
+{{:process 1 :type :invoke :f :delete :key \"k\" :value nil}}
+{{:process 0 :type :ok :f :get :key \"k\" :value \"\"}}
+{{:process 1 :type :ok :f :delete :key \"k\" :value nil}}
+{{:process 0 :type :invoke :f :append :key \"k\" :value \"a.\"}}
+{{:process 2 :type :invoke :f :append :key \"k\" :value \"b.\"}}
+{{:process 2 :type :ok :f :append :key \"k\" :value \"b.\"}}
+{{:process 0 :type :ok :f :append :key \"k\" :value \"a.\"}}
+{{:process 0 :type :invoke :f :get :key \"k\" :value nil}}
+{{:process 0 :type :ok :f :get :key \"k\" :value \"{last_read}\"}}
+"
+        )
+    };
+    let model = Register::new(Kind::Kv).with_absent(empty());
+    let explain = |text: &str| {
+        let (events, _) = format::parse(text, Format::Auto).expect("parses");
+        let history = History::from_events(&events).expect("pairs");
+        let report = check(&model, &history, Options::default());
+        assert_explanations_hold(&model, &history, &report, text);
+        report.keys[0].explanation.clone().expect("explained")
+    };
+    let missed = explain(&lines("b."));
+    assert_eq!(
+        missed.words,
+        "read of k returned \"b.\" (process 0, line 13), which does not show append k \"a.\" (process 0, \
+         line 9), completed before the read was invoked, and nothing that replaces the value could take \
+         effect between them"
+    );
+    assert_eq!(missed.core, [1, 3, 4, 6], "the deletes, the append and the read");
+    assert!(missed.minimal);
+    // A value no order builds names every kind of operation that changes the key.
+    let unbuilt = explain(&lines("c."));
+    assert_eq!(
+        unbuilt.words,
+        "read of k returned \"c.\" (process 0, line 13), which no sequence of this key's writes, deletes \
+         and appends builds"
+    );
+    // With the second delete still running when the read completes, it could take "a." out: the
+    // history is linearizable (a., the delete, b., the read).
+    let late = lines("b.").replace("{:process 1 :type :ok :f :delete :key \"k\" :value nil}\n", "")
+        + "{:process 1 :type :ok :f :delete :key \"k\" :value nil}\n";
+    let (events, _) = format::parse(&late, Format::Auto).expect("parses");
+    let history = History::from_events(&events).expect("pairs");
+    assert_eq!(check(&model, &history, Options::default()).verdict, Verdict::Linearizable);
+}
+
+#[test]
 fn without_the_absent_value_the_flag_is_suggested() {
     let history = porcupine("c10-ok.txt");
     let model = Register::new(Kind::Kv);
