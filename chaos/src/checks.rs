@@ -326,10 +326,11 @@ fn agree(values: &[(u8, String, Option<String>)]) -> Result<(), String> {
     Ok(())
 }
 
-/// An acknowledged write is lost when the key's final value was written by an operation that
-/// completed before the acknowledged write was even invoked: the acknowledged write must be
-/// ordered after it, so the final value should be its own or a later one. A key read as absent at
-/// the end has lost every acknowledged write (the workload deletes nothing).
+/// An acknowledged write (or delete) is lost when the key's final value was written by an
+/// operation that completed before the acknowledged one was even invoked: the acknowledged one
+/// must be ordered after it, so the final value should be its own or a later one. A key read as
+/// absent at the end has lost an acknowledged write unless a delete of it could be ordered after
+/// that write (one not acknowledged before the write was invoked).
 fn lost_writes(operations: &[Operation], values: &[(u8, String, Option<String>)]) -> LostWrites {
     let mut result = LostWrites::default();
     let writers: BTreeMap<&str, &Operation> = operations
@@ -337,20 +338,39 @@ fn lost_writes(operations: &[Operation], values: &[(u8, String, Option<String>)]
         .filter(|operation| operation.kind != "fail")
         .filter_map(|operation| operation.writes().map(|value| (value, operation)))
         .collect();
+    let mut deletes: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
+    for operation in operations.iter().filter(|operation| operation.f == "delete" && operation.kind != "fail")
+    {
+        deletes.entry(operation.key.as_str()).or_default().push(operation);
+    }
     let mut finals: BTreeMap<&str, &Option<String>> = BTreeMap::new();
     for (_, key, value) in values {
         finals.entry(key).or_insert(value);
     }
     let seconds = |nanos: u64| nanos as f64 / 1e9;
     for operation in operations {
-        let Some(written) = operation.writes() else { continue };
-        if operation.kind != "ok" {
+        let written = operation.writes();
+        let deleted = operation.f == "delete";
+        if operation.kind != "ok" || (written.is_none() && !deleted) {
             continue;
         }
         result.acknowledged += 1;
         let Some(&last) = finals.get(operation.key.as_str()) else { continue };
         let lost = match last {
-            None => Some("the key is absent at the end".to_string()),
+            None if deleted => None,
+            None => {
+                let deletes = deletes.get(operation.key.as_str()).map_or(&[][..], Vec::as_slice);
+                let acknowledged_before: Option<Vec<u64>> =
+                    deletes.iter().map(|delete| delete.end.filter(|&end| end < operation.start)).collect();
+                match acknowledged_before.map(|ends| ends.into_iter().max()) {
+                    None => None,
+                    Some(None) => Some("the key is absent at the end, and nothing deleted it".to_string()),
+                    Some(Some(end)) => Some(format!(
+                        "the key is absent at the end, and its last delete was acknowledged at {:.3} s",
+                        seconds(end)
+                    )),
+                }
+            }
             Some(value) => match writers.get(value.as_str()) {
                 None => Some(format!("the final value {value:?} was never written")),
                 Some(writer) => writer.end.filter(|&end| end < operation.start).map(|end| {
@@ -362,10 +382,12 @@ fn lost_writes(operations: &[Operation], values: &[(u8, String, Option<String>)]
             },
         };
         if let Some(why) = lost {
+            let what = match written {
+                Some(written) => format!("{} {}={written:?}", operation.f, operation.key),
+                None => format!("delete {}", operation.key),
+            };
             result.lost.push(format!(
-                "{} {}={written:?} acknowledged at {:.3} s (process {}) is lost: {why}",
-                operation.f,
-                operation.key,
+                "{what} acknowledged at {:.3} s (process {}) is lost: {why}",
                 seconds(operation.end.unwrap_or(operation.start)),
                 operation.process
             ));
@@ -470,6 +492,65 @@ mod tests {
         assert!(lost.lost.is_empty(), "{:?}", lost.lost);
         let absent = lost_writes(&operations, &[(1, "k0".to_string(), None)]);
         assert_eq!(absent.lost.len(), 2, "{:?}", absent.lost);
+    }
+
+    #[test]
+    fn a_key_absent_at_the_end_lost_only_the_writes_no_delete_could_follow() {
+        let null = serde_json::Value::Null;
+        let history = [
+            event(0, "invoke", "write", "a".into(), 0),
+            event(0, "ok", "write", "a".into(), 10),
+            event(1, "invoke", "delete", null.clone(), 20),
+            event(1, "ok", "delete", null.clone(), 30),
+            event(2, "invoke", "write", "b".into(), 40),
+            event(2, "ok", "write", "b".into(), 50),
+            event(3, "invoke", "delete", null.clone(), 45),
+            event(3, "fail", "delete", null.clone(), 55),
+        ]
+        .join("\n");
+        let operations = operations(&history).expect("parses");
+        let absent = lost_writes(&operations, &[(1, "k0".to_string(), None)]);
+        // The writes and the acknowledged delete; the refused delete took no effect.
+        assert_eq!(absent.acknowledged, 3);
+        // "a" was deleted after it; nothing could delete "b" (the delete after it was refused).
+        assert_eq!(
+            absent.lost,
+            ["write k0=\"b\" acknowledged at 0.000 s (process 2) is lost: the key is absent at the end, and \
+              its last delete was acknowledged at 0.000 s"]
+        );
+        // A delete whose outcome is unknown may have taken effect after "b"; one acknowledged
+        // after "b" was invoked, too.
+        for (kind, time) in [("info", 60), ("ok", 60)] {
+            let later = format!(
+                "{history}\n{}\n{}",
+                event(4, "invoke", "delete", null.clone(), 42),
+                event(4, kind, "delete", null.clone(), time)
+            );
+            let operations = self::operations(&later).expect("parses");
+            let absent = lost_writes(&operations, &[(1, "k0".to_string(), None)]);
+            assert!(absent.lost.is_empty(), "{kind}: {:?}", absent.lost);
+        }
+        // A delete acknowledged after the final value was written is lost like a write.
+        let value = lost_writes(&operations, &[(1, "k0".to_string(), Some("a".to_string()))]);
+        assert_eq!(
+            value.lost,
+            [
+                "delete k0 acknowledged at 0.000 s (process 1) is lost: the final value \"a\" was written by an \
+                 operation acknowledged at 0.000 s",
+                "write k0=\"b\" acknowledged at 0.000 s (process 2) is lost: the final value \"a\" was written by \
+                 an operation acknowledged at 0.000 s"
+            ]
+        );
+        // With no delete at all, the message says so.
+        let writes =
+            operations.iter().filter(|operation| operation.f == "write").cloned().collect::<Vec<_>>();
+        let absent = lost_writes(&writes, &[(1, "k0".to_string(), None)]);
+        assert_eq!(absent.lost.len(), 2);
+        assert!(
+            absent.lost[0].ends_with("the key is absent at the end, and nothing deleted it"),
+            "{:?}",
+            absent.lost
+        );
     }
 
     #[test]

@@ -32,6 +32,10 @@ struct Shape {
     /// Concurrent clients (replaces the scenario's).
     #[arg(long)]
     clients: Option<usize>,
+    /// Relative weights of reads, writes, compare-and-sets and deletes, read:write:cas:delete
+    /// (replaces the scenario's; the catalog's is 4:4:2:0 but for `deletes`).
+    #[arg(long)]
+    mix: Option<scenarios::Mix>,
     /// Run a deliberately broken core (see `cargo run -p model -- mutants`) as a negative control:
     /// the run passes when it finds the violation.
     #[arg(long)]
@@ -155,7 +159,8 @@ fn load_many(text: &str) -> Result<Vec<(String, Scenario)>, ChaosError> {
 
 /// Applies the shape flags to a scenario.
 fn shape(scenario: &Scenario, shape: &Shape) -> Result<(Scenario, Overrides), ChaosError> {
-    let overrides = Overrides { duration: shape.duration, nodes: shape.nodes, clients: shape.clients };
+    let overrides =
+        Overrides { duration: shape.duration, nodes: shape.nodes, clients: shape.clients, mix: shape.mix };
     let mut scenario = overrides.apply(scenario)?;
     if let Some(mutant) = &shape.mutant {
         scenario.build = Build::Mutant(mutant.clone());
@@ -495,6 +500,9 @@ fn real_attach(args: &RealArgs<'_>, addresses: &[String]) -> Result<ExitCode, Ch
         }
         workload.clients = clients;
     }
+    if let Some(mix) = args.shape.mix {
+        workload.mix = mix;
+    }
     let seconds = args.shape.duration.unwrap_or(10.0);
     if !(seconds.is_finite() && seconds > 0.0 && seconds <= scenarios::DURATION_SECONDS_MAX) {
         return Err(ChaosError::Input(format!("--duration {seconds}: expected seconds, more than 0")));
@@ -504,12 +512,15 @@ fn real_attach(args: &RealArgs<'_>, addresses: &[String]) -> Result<ExitCode, Ch
     if args.trace {
         eprint!("{}", outcome.trace);
     }
-    let command = format!(
+    let mut command = format!(
         "cargo run -p chaos -- real --target {} --attach {} --seed {} --duration {seconds}",
         args.target.name(),
         addresses.join(","),
         args.seed
     );
+    if let Some(mix) = args.shape.mix {
+        command.push_str(&format!(" --mix {mix}"));
+    }
     print!("{}", report::text(&outcome, &command));
     if let Some(out) = args.out {
         write_out(out, &outcome, &command)?;
@@ -603,7 +614,26 @@ fn write_out(dir: &Path, outcome: &Outcome, command: &str) -> Result<(), ChaosEr
 }
 
 fn main() -> ExitCode {
-    let result = match Cli::parse().command {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version to standard output; a bad flag as one line (clap's message without
+        // its usage and hint), exit 2.
+        Err(error) if !error.use_stderr() => {
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            let rendered = error.render().to_string();
+            let message: Vec<&str> = rendered
+                .lines()
+                .map(str::trim)
+                .take_while(|line| !line.is_empty() && !line.starts_with("Usage:"))
+                .collect();
+            eprintln!("{}", message.join(" "));
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
         Command::List => {
             list();
             Ok(ExitCode::SUCCESS)

@@ -13,7 +13,8 @@ use std::fmt::Write as _;
 pub const BUCKET: f64 = 0.1;
 
 /// The operation kinds plotted, with their colours (the timeline's).
-pub const KINDS: [(&str, &str); 3] = [("read", "#4a7bd0"), ("write", "#3c9a5f"), ("cas", "#8a5cc2")];
+pub const KINDS: [(&str, &str); 4] =
+    [("read", "#4a7bd0"), ("write", "#3c9a5f"), ("cas", "#8a5cc2"), ("delete", "#c0504d")];
 
 /// The outcomes plotted, with their line styles.
 pub const OUTCOMES: [(&str, &str); 3] = [("ok", ""), ("fail", "4 3"), ("info", "1 3")];
@@ -21,7 +22,7 @@ pub const OUTCOMES: [(&str, &str); 3] = [("ok", ""), ("fail", "4 3"), ("info", "
 /// Operations per [`BUCKET`], for one kind and one outcome.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
-    /// `read`, `write` or `cas`.
+    /// `read`, `write`, `cas` or `delete`.
     pub f: &'static str,
     /// `ok`, `fail` or `info` (unknown).
     pub outcome: &'static str,
@@ -41,12 +42,14 @@ fn ended(operation: &Operation) -> f64 {
     operation.end.unwrap_or(operation.start) as f64 / 1e9
 }
 
-/// Throughput per [`BUCKET`] over `end` seconds: one series per kind and outcome, each with
-/// `ceil(end / BUCKET)` buckets.
+/// Throughput per [`BUCKET`] over `end` seconds: one series per kind the workload issued and
+/// outcome, each with `ceil(end / BUCKET)` buckets (a kind it never issued, such as deletes in
+/// most of the catalog, is left out rather than drawn as zeros).
 pub fn throughput(operations: &[Operation], end: f64) -> Vec<Series> {
     let buckets = ((end / BUCKET).ceil() as usize).max(1);
     let mut series: Vec<Series> = KINDS
         .iter()
+        .filter(|(f, _)| workload(operations).any(|operation| operation.f == *f))
         .flat_map(|(f, _)| {
             OUTCOMES.iter().map(|(outcome, _)| Series { f, outcome, counts: vec![0; buckets] })
         })
@@ -168,7 +171,8 @@ fn outcome_label(outcome: &str) -> &str {
     }
 }
 
-fn colour(f: &str) -> &'static str {
+/// The colour of operation kind `f` (grey for others).
+pub fn colour(f: &str) -> &'static str {
     KINDS.iter().find(|(kind, _)| *kind == f).map_or("#777", |(_, colour)| colour)
 }
 
@@ -267,6 +271,7 @@ pub fn throughput_svg(series: &[Series], windows: &[Window], frame: Frame) -> St
     // The kinds by colour, then the outcomes by line style.
     let entries = KINDS
         .iter()
+        .filter(|(f, _)| series.iter().any(|series| series.f == *f))
         .map(|&(f, colour)| (f, colour, 2.0, ""))
         .chain(OUTCOMES.iter().map(|&(outcome, dash)| (outcome_label(outcome), "#555", 1.4, dash)));
     for (index, (label, colour, width, dash)) in entries.enumerate() {
@@ -315,6 +320,7 @@ pub fn throughput_text(series: &[Series], windows: &[Window], end: f64) -> Strin
     };
     let mut rows: Vec<(String, Vec<u32>)> = KINDS
         .iter()
+        .filter(|(f, _)| series.iter().any(|series| series.f == *f))
         .map(|(f, _)| (format!("{f} ok"), sum(&|series: &Series| series.f == *f && series.outcome == "ok")))
         .collect();
     rows.push(("fail".to_string(), sum(&|series: &Series| series.outcome == "fail")));
@@ -338,7 +344,7 @@ pub fn throughput_text(series: &[Series], windows: &[Window], end: f64) -> Strin
             )
             .collect();
         let total: u32 = counts.iter().sum();
-        let _ = writeln!(text, "  {name:<9}|{bars}| {total}");
+        let _ = writeln!(text, "  {name:<10}|{bars}| {total}");
     }
     let marks: String = (0..columns)
         .map(|column| {
@@ -352,7 +358,7 @@ pub fn throughput_text(series: &[Series], windows: &[Window], end: f64) -> Strin
             }
         })
         .collect();
-    let _ = writeln!(text, "  {:<9}|{marks}|", "faults");
+    let _ = writeln!(text, "  {:<10}|{marks}|", "faults");
     text
 }
 
@@ -428,11 +434,20 @@ mod tests {
                 .find(|series| series.f == f && series.outcome == outcome)
                 .map(|series| series.counts.clone())
         };
+        // Three kinds issued, three outcomes each; no delete was issued.
         assert_eq!(series.len(), 9);
         assert_eq!(counts("read", "ok"), Some(vec![2, 1, 0]));
         assert_eq!(counts("write", "fail"), Some(vec![0, 0, 1]));
         assert_eq!(counts("cas", "info"), Some(vec![0, 0, 1]));
         assert_eq!(counts("write", "ok"), Some(vec![0, 0, 0]));
+        assert_eq!(counts("delete", "ok"), None);
+        let with_a_delete = [&operations[..], &[operation("delete", "ok", 10, Some(20))]].concat();
+        let series = throughput(&with_a_delete, 0.3);
+        assert_eq!(series.len(), 12);
+        assert_eq!(
+            series.iter().find(|series| series.f == "delete" && series.outcome == "ok").map(|s| &s.counts),
+            Some(&vec![1, 0, 0])
+        );
     }
 
     #[test]
@@ -473,12 +488,10 @@ mod tests {
         assert_eq!(
             text,
             "throughput over 0.3 s (one character per 0.1 s; full bar = 10 operations):\n\
-             \x20 read ok  |███| 30\n\
-             \x20 write ok |   | 0\n\
-             \x20 cas ok   |   | 0\n\
-             \x20 fail     |   | 0\n\
-             \x20 unknown  |   | 0\n\
-             \x20 faults   | ^ |\n"
+             \x20 read ok   |███| 30\n\
+             \x20 fail      |   | 0\n\
+             \x20 unknown   |   | 0\n\
+             \x20 faults    | ^ |\n"
         );
     }
 }

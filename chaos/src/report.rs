@@ -33,6 +33,9 @@ pub fn reproduce(outcome: &Outcome, source: &str, overrides: &Overrides) -> Stri
     if let Some(clients) = overrides.clients {
         let _ = write!(command, " --clients {clients}");
     }
+    if let Some(mix) = overrides.mix {
+        let _ = write!(command, " --mix {mix}");
+    }
     command
 }
 
@@ -154,13 +157,14 @@ pub fn text(outcome: &Outcome, reproduce: &str) -> String {
     let _ = writeln!(text, "scenario {} (seed {}): {}", scenario.name, outcome.seed, scenario.description);
     let _ = writeln!(
         text,
-        "{} nodes, {} clients on {} keys (read {} : write {} : cas {}, {}), read mode {}, build {}",
+        "{} nodes, {} clients on {} keys (read {} : write {} : cas {} : delete {}, {}), read mode {}, build {}",
         scenario.nodes,
         workload.clients,
         workload.keys,
         workload.mix.read,
         workload.mix.write,
         workload.mix.cas,
+        workload.mix.delete,
         if workload.rate > 0.0 {
             format!("up to {} ops/s each", workload.rate)
         } else {
@@ -323,15 +327,6 @@ fn throughput(outcome: &Outcome) -> String {
     plots::throughput_svg(&series, &outcome.windows, frame)
 }
 
-fn colour(f: &str) -> &'static str {
-    match f {
-        "read" => "#4a7bd0",
-        "write" => "#3c9a5f",
-        "cas" => "#8a5cc2",
-        _ => "#777",
-    }
-}
-
 /// The page: verdict, tables, a timeline with one lane per client (operations as bars, fault
 /// windows shaded, the checker's minimal violating set outlined), and latency over time.
 pub fn html(outcome: &Outcome, reproduce: &str) -> String {
@@ -405,7 +400,7 @@ fn page(outcome: &Outcome, reproduce: &str, latency: &str, throughput: &str) -> 
                 start,
                 end: stop,
                 classes,
-                fill: Some(colour(&operation.f)),
+                fill: Some(plots::colour(&operation.f)),
                 title,
                 label: None,
                 id: None,

@@ -97,11 +97,13 @@ pub struct Overrides {
     pub nodes: Option<u8>,
     /// Replaces its number of clients.
     pub clients: Option<usize>,
+    /// Replaces its operation mix.
+    pub mix: Option<scenarios::Mix>,
 }
 
 impl Overrides {
     /// None.
-    pub const NONE: Overrides = Overrides { duration: None, nodes: None, clients: None };
+    pub const NONE: Overrides = Overrides { duration: None, nodes: None, clients: None, mix: None };
 
     /// The scenario with the overrides applied, validated.
     ///
@@ -118,6 +120,9 @@ impl Overrides {
         }
         if let Some(clients) = self.clients {
             scenario.workload.clients = clients;
+        }
+        if let Some(mix) = self.mix {
+            scenario.workload.mix = mix;
         }
         scenario
             .validate()

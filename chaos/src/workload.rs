@@ -1,5 +1,5 @@
 //! What a client of a chaos run does, in simulation or against real processes: which operation it
-//! invokes next (get, put or cas on a random key, every written value unique), how it reads the
+//! invokes next (get, put, cas or delete on a random key, every written value unique), how it reads the
 //! reply (`ok`, `fail` for a definite no-effect, `info` for an unknown outcome), and the history
 //! events it records (the checker's JSON Lines format). [`run_client`] and [`final_reads`] are
 //! the one client loop and the one final read of both, over an [`Environment`] (turmoil's
@@ -34,6 +34,11 @@ pub enum Op {
         /// The value (unique in the run).
         value: String,
     },
+    /// Remove a key (it reads as absent after).
+    Delete {
+        /// The key.
+        key: String,
+    },
     /// Write `new` if the key holds `expected` (`None`: if it is absent).
     Cas {
         /// The key.
@@ -50,7 +55,7 @@ pub enum Op {
 pub enum Answer {
     /// A read's value (`None`: absent).
     Read(Option<String>),
-    /// A write was done.
+    /// A write (or a delete) was done.
     Written,
     /// A compare-and-set was done (`true`) or its comparison failed (`false`: nothing written).
     Swapped(bool),
@@ -70,12 +75,14 @@ pub trait Store {
     fn call(&mut self, op: &Op) -> impl Future<Output = io::Result<Answer>>;
 }
 
-/// This store, over RESP: `GET`, `SET`, `CAS key expected new` (`__absent__` for a missing key).
+/// This store, over RESP: `GET`, `SET`, `DEL`, `CAS key expected new` (`__absent__` for a missing
+/// key).
 impl<S: AsyncRead + AsyncWrite + Unpin> Store for Client<S> {
     async fn call(&mut self, op: &Op) -> io::Result<Answer> {
         let reply = match op {
             Op::Read { key } => self.command(&[b"GET", key.as_bytes()]).await?,
             Op::Write { key, value } => self.command(&[b"SET", key.as_bytes(), value.as_bytes()]).await?,
+            Op::Delete { key } => self.command(&[b"DEL", key.as_bytes()]).await?,
             Op::Cas { key, expected, new } => {
                 let expected = expected.as_deref().unwrap_or("__absent__");
                 self.command(&[b"CAS", key.as_bytes(), expected.as_bytes(), new.as_bytes()]).await?
@@ -86,6 +93,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Store for Client<S> {
                 Answer::Read(read.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
             }
             (Op::Write { .. }, Reply::Simple(ok)) if ok == "OK" => Answer::Written,
+            // How many keys it removed: 0 when the key was absent, still a delete done.
+            (Op::Delete { .. }, Reply::Integer(0 | 1)) => Answer::Written,
             (Op::Cas { .. }, Reply::Integer(swapped @ (0 | 1))) => Answer::Swapped(swapped == 1),
             // BUSY: refused before anything was executed.
             (_, Reply::Error(error)) if error.starts_with("BUSY") => Answer::Refused(error),
@@ -251,7 +260,7 @@ pub const FINAL_PROCESS: usize = 1_000_000;
 /// One operation about to be invoked.
 #[derive(Clone, Debug)]
 pub struct Invocation {
-    /// `read`, `write` or `cas`.
+    /// `read`, `write`, `cas` or `delete`.
     pub f: &'static str,
     /// Index of its key.
     pub key: usize,
@@ -304,7 +313,7 @@ impl ClientState {
             process: index,
             written: 0,
             last_seen: vec![None; keys],
-            mix: if reader { scenarios::Mix { read: 1, write: 0, cas: 0 } } else { mix },
+            mix: if reader { scenarios::Mix { read: 1, write: 0, cas: 0, delete: 0 } } else { mix },
             prefix: prefix.to_string(),
         }
     }
@@ -319,8 +328,13 @@ impl ClientState {
         let key = rng.random_range(0..self.last_seen.len());
         let name = key_name(&self.prefix, key);
         let mix = self.mix;
-        let choice = rng.random_range(0..mix.read + mix.write + mix.cas);
-        if choice < mix.read {
+        let choice = rng.random_range(0..mix.total());
+        let (read, write, cas) = (
+            u64::from(mix.read),
+            u64::from(mix.read) + u64::from(mix.write),
+            mix.total() - u64::from(mix.delete),
+        );
+        if choice < read {
             return Invocation {
                 f: "read",
                 key,
@@ -329,9 +343,18 @@ impl ClientState {
                 value: serde_json::Value::Null,
             };
         }
+        if choice >= cas {
+            return Invocation {
+                f: "delete",
+                key,
+                op: Op::Delete { key: name.clone() },
+                name,
+                value: serde_json::Value::Null,
+            };
+        }
         self.written += 1;
         let new = format!("c{}-{}", self.index, self.written);
-        if choice < mix.read + mix.write {
+        if choice < write {
             return Invocation {
                 f: "write",
                 key,
@@ -367,6 +390,10 @@ impl ClientState {
                 self.last_seen[invocation.key] = value.as_str().map(str::to_string);
                 ("ok", value)
             }
+            ("delete", Some(Answer::Written)) => {
+                self.last_seen[invocation.key] = None;
+                ("ok", value)
+            }
             ("cas", Some(Answer::Swapped(true))) => {
                 self.last_seen[invocation.key] = value[1].as_str().map(str::to_string);
                 ("ok", value)
@@ -396,4 +423,71 @@ pub fn event(
 ) -> String {
     serde_json::json!({"process": process, "type": kind, "f": f, "key": key, "value": value, "time": time_ns})
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn state(mix: scenarios::Mix) -> ClientState {
+        ClientState::new(0, 1, 1, mix, false, "")
+    }
+
+    #[test]
+    fn a_mix_invokes_each_kind_in_its_share() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        let mut state = state("4:4:2:1".parse().expect("a mix"));
+        let mut counts = std::collections::BTreeMap::new();
+        for _ in 0..11_000 {
+            *counts.entry(state.invoke(&mut rng).f).or_insert(0u32) += 1;
+        }
+        // 4 : 4 : 2 : 1 of 11,000, each within 10% of its share.
+        for (f, share) in [("read", 4_000.0), ("write", 4_000.0), ("cas", 2_000.0), ("delete", 1_000.0)] {
+            let count = f64::from(counts[f]);
+            assert!((count - share).abs() < share / 10.0, "{f}: {count} of 11,000 ({counts:?})");
+        }
+    }
+
+    #[test]
+    fn a_delete_writes_no_value_and_the_next_cas_expects_the_key_absent() {
+        let mut rng = SmallRng::seed_from_u64(1);
+        let only = |read, write, cas, delete| scenarios::Mix { read, write, cas, delete };
+        let mut state = state(only(0, 1, 0, 0));
+        let write = state.invoke(&mut rng);
+        assert_eq!((write.f, write.value.clone()), ("write", serde_json::json!("c0-1")));
+        assert_eq!(state.complete(&write, Some(Answer::Written)), ("ok", serde_json::json!("c0-1")));
+        state.mix = only(0, 0, 0, 1);
+        let delete = state.invoke(&mut rng);
+        assert_eq!(delete.op, Op::Delete { key: "k0".to_string() });
+        assert_eq!(delete.value, serde_json::Value::Null);
+        // Refused: nothing changed, the cas still expects the value written.
+        assert_eq!(state.complete(&delete, Some(Answer::Refused("BUSY".into()))).0, "fail");
+        state.mix = only(0, 0, 1, 0);
+        assert_eq!(state.invoke(&mut rng).value, serde_json::json!(["c0-1", "c0-2"]));
+        assert_eq!(state.complete(&delete, Some(Answer::Written)), ("ok", serde_json::Value::Null));
+        // The values stay unique: a delete takes no number.
+        assert_eq!(state.invoke(&mut rng).value, serde_json::json!([null, "c0-3"]));
+        // An unknown outcome: a new process.
+        assert_eq!(state.complete(&delete, None).0, "info");
+        assert_eq!(state.process, 1);
+    }
+
+    #[tokio::test]
+    async fn this_store_answers_a_delete_with_the_count_it_removed_either_way_done() {
+        for reply in [":1\r\n", ":0\r\n"] {
+            let (near, mut far) = tokio::io::duplex(1024);
+            let mut client = Client::new(near);
+            let server = async {
+                let mut request = vec![0u8; 64];
+                let read = far.read(&mut request).await.expect("request");
+                far.write_all(reply.as_bytes()).await.expect("reply");
+                String::from_utf8_lossy(&request[..read]).into_owned()
+            };
+            let delete = Op::Delete { key: "k1".to_string() };
+            let (answer, request) = tokio::join!(client.call(&delete), server);
+            assert_eq!(request, "*2\r\n$3\r\nDEL\r\n$2\r\nk1\r\n");
+            assert_eq!(answer.expect("answered"), Answer::Written, "{reply:?}");
+        }
+    }
 }

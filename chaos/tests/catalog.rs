@@ -243,6 +243,33 @@ fn mixed() {
     check("mixed");
 }
 
+/// Deletes reach the store and are done under the faults, and what makes them worth checking
+/// happens: a key read as absent after a write of it completed, a cas from absent done after a
+/// delete completed.
+#[test]
+fn deletes() {
+    for outcome in check("deletes") {
+        let operations = &outcome.checks.operations;
+        let done = |f: &'static str| {
+            operations.iter().filter(move |operation| operation.f == f && operation.kind == "ok")
+        };
+        let before = |f: &'static str, key: &str, start: u64| {
+            done(f).any(|earlier| earlier.key == key && earlier.end.is_some_and(|end| end < start))
+        };
+        assert!(done("delete").count() > 10, "seed {}: too few deletes done", outcome.seed);
+        assert!(
+            done("read").any(|read| read.output.is_null() && before("write", &read.key, read.start)),
+            "seed {}: no key read as absent after a write of it",
+            outcome.seed
+        );
+        assert!(
+            done("cas").any(|cas| cas.input[0].is_null() && before("delete", &cas.key, cas.start)),
+            "seed {}: no cas from absent after a delete",
+            outcome.seed
+        );
+    }
+}
+
 /// The retried promotions reach the logs and are refused as they are applied (the node answers
 /// that the voter is not a learner), while `check` holds the run to linearizable with nothing
 /// lost: the leaders elected past them settle the writes that follow.
@@ -574,7 +601,7 @@ fn bad_input_gets_one_line_and_exit_code_2() {
     std::fs::write(&broken, "{\"name\": \"x\",\n \"duration\": \"long\"}").expect("write");
     let invalid = dir.join("invalid.json");
     std::fs::write(&invalid, r#"{"name": "x", "description": "", "nodes": 3, "duration": 5, "faults": [{"repeat": {"gap": [1, 2], "hold": [1, 2], "choose": ["majorities-ring"]}}]}"#).expect("write");
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 9] = [
         (&["real", "--scenario", "no-fsync"], "scenario no-fsync: build no-fsync exists only in simulation"),
         (
             &["real", "--scenario", "partition", "--mutant", "skip-prepare"],
@@ -592,6 +619,10 @@ fn bad_input_gets_one_line_and_exit_code_2() {
         ),
         (&["scenario", "partition", "--mutant", "nope"], "build.mutant \"nope\": expected one of"),
         (&["sweep", "--seeds", "9..1"], "--seeds \"9..1\": expected a range such as 1..100"),
+        (
+            &["scenario", "partition", "--mix", "4:4:2"],
+            "\"4:4:2\": expected four weights read:write:cas:delete, such as 4:4:2:1",
+        ),
     ];
     for (arguments, expected) in cases {
         let output = chaos().args(arguments).output().expect("chaos runs");

@@ -59,6 +59,7 @@ fn listening(port: u16) {
 fn attach(target: &str, addresses: &[String], seed: u64) -> Output {
     Command::new(env!("CARGO_BIN_EXE_chaos"))
         .args(["real", "--target", target, "--attach", &addresses.join(","), "--duration", "3"])
+        .args(["--mix", "4:4:2:1"])
         .args(["--seed", &seed.to_string()])
         .output()
         .expect("chaos runs")
@@ -66,6 +67,18 @@ fn attach(target: &str, addresses: &[String], seed: u64) -> Output {
 
 fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// How many operations of kind `f` the report's throughput chart counts as acknowledged (its
+/// line `  delete ok| ▂▂▁ ... | 592`).
+fn acknowledged(report: &str, f: &str) -> u64 {
+    let label = format!("{f} ok");
+    report
+        .lines()
+        .find(|line| line.trim_start().starts_with(&label))
+        .and_then(|line| line.rsplit('|').next())
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no line of acknowledged {f} operations in the report:\n{report}"))
 }
 
 #[test]
@@ -99,6 +112,10 @@ fn an_etcd_cluster_attached_to_is_linearizable() {
     assert!(output.status.success(), "{report}");
     assert!(report.contains("PASS: linearizable, no acknowledged write lost"), "{report}");
     assert!(report.contains("convergence not observable"), "{report}");
+    // Every kind of operation reached etcd and was done: deletes through its deleterange.
+    for f in ["read", "write", "cas", "delete"] {
+        assert!(acknowledged(&report, f) > 0, "no {f} acknowledged:\n{report}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -134,6 +151,9 @@ fn one_redis_server_is_linearizable_and_reads_from_its_replicas_are_not() {
     let report = text(&output);
     assert!(output.status.success(), "{report}");
     assert!(report.contains("PASS: linearizable"), "{report}");
+    for f in ["read", "write", "cas", "delete"] {
+        assert!(acknowledged(&report, f) > 0, "no {f} acknowledged:\n{report}");
+    }
     // Clients spread over the primary and its replicas: writes to a replica are refused
     // (READONLY: a definite failure), and a replica serves reads before it has the primary's
     // latest writes. Replication on loopback is fast, so a run may miss it: up to five runs.

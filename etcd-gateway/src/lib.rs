@@ -111,6 +111,16 @@ impl Client {
         Ok(if response.status == 200 { Ok(()) } else { Err(response) })
     }
 
+    /// Removes `key` (absent or not).
+    ///
+    /// # Errors
+    ///
+    /// The connection failed (unknown outcome).
+    pub async fn delete(&mut self, key: &[u8]) -> io::Result<Answer<()>> {
+        let response = self.post("/v3/kv/deleterange", &format!(r#"{{"key":"{}"}}"#, base64(key))).await?;
+        Ok(if response.status == 200 { Ok(()) } else { Err(response) })
+    }
+
     /// Reads `key` (linearizable): its value, or `None` if absent.
     ///
     /// # Errors

@@ -492,6 +492,27 @@ pub fn all() -> Vec<Scenario> {
                 ],
             )
         },
+        Scenario {
+            workload: Workload { mix: Mix { read: 4, write: 4, cas: 2, delete: 2 }, ..Workload::default() },
+            ..scenario(
+                "deletes",
+                "Deletes in the mix (read 4 : write 4 : cas 2 : delete 2) while a random minority \
+                 is cut off, the leader's process is killed, or a machine crashes, again and \
+                 again: a key is deleted and written again, a cas from absent follows a delete, \
+                 and a value read as absent must be one a delete left. A delete acknowledged and \
+                 then undone, or one that took effect twice, is a violation.",
+                20.0,
+                vec![repeat(
+                    (1.0, 3.0),
+                    (1.0, 3.0),
+                    vec![
+                        Fault::PartitionHalves,
+                        Fault::Kill { target: leader },
+                        Fault::MachineCrash { target: Target::Random },
+                    ],
+                )],
+            )
+        },
         // Negative controls.
         Scenario {
             read_mode: ReadMode::Lease,
@@ -499,7 +520,7 @@ pub fn all() -> Vec<Scenario> {
                 clients: 6,
                 readers: 3,
                 keys: 1,
-                mix: Mix { read: 1, write: 1, cas: 0 },
+                mix: Mix { read: 1, write: 1, cas: 0, delete: 0 },
                 rate: 0.0,
             },
             expect: Expect::Violation,

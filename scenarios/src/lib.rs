@@ -131,7 +131,7 @@ impl Default for Workload {
     }
 }
 
-/// Relative weights of reads, writes and compare-and-sets.
+/// Relative weights of reads, writes, compare-and-sets and deletes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mix {
@@ -141,11 +141,51 @@ pub struct Mix {
     pub write: u32,
     /// `CAS` from the value the client last saw (or absent) to a new one.
     pub cas: u32,
+    /// `DEL`: the key absent again (so a cas from absent, and a read of it, can follow a write).
+    /// Absent from a scenario file: 0.
+    #[serde(default)]
+    pub delete: u32,
 }
 
+impl Mix {
+    /// The sum of the weights.
+    pub fn total(&self) -> u64 {
+        u64::from(self.read) + u64::from(self.write) + u64::from(self.cas) + u64::from(self.delete)
+    }
+}
+
+/// The default has no deletes: the catalog's seeds and the rates at which its scenarios catch
+/// the mutant cores were measured with it. The `deletes` scenario, and `--mix` on the command
+/// line, add them.
 impl Default for Mix {
     fn default() -> Mix {
-        Mix { read: 4, write: 4, cas: 2 }
+        Mix { read: 4, write: 4, cas: 2, delete: 0 }
+    }
+}
+
+impl std::str::FromStr for Mix {
+    type Err = String;
+
+    /// `read:write:cas:delete` weights, such as `4:4:2:1`.
+    fn from_str(text: &str) -> Result<Mix, String> {
+        let expected = || format!("{text:?}: expected four weights read:write:cas:delete, such as 4:4:2:1");
+        let weights: Vec<u32> = text
+            .split(':')
+            .map(|weight| weight.trim().parse::<u32>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| expected())?;
+        let [read, write, cas, delete] = weights[..] else { return Err(expected()) };
+        let mix = Mix { read, write, cas, delete };
+        if mix.total() == 0 {
+            return Err(format!("{text:?}: expected at least one non-zero weight"));
+        }
+        Ok(mix)
+    }
+}
+
+impl std::fmt::Display for Mix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}:{}", self.read, self.write, self.cas, self.delete)
     }
 }
 
@@ -276,7 +316,7 @@ impl Scenario {
             return Err(format!("workload.keys {}: expected 1 to 1000", workload.keys));
         }
         let mix = workload.mix;
-        if u64::from(mix.read) + u64::from(mix.write) + u64::from(mix.cas) == 0 {
+        if mix.total() == 0 {
             return Err("workload.mix: expected at least one non-zero weight".to_string());
         }
         if !(workload.rate.is_finite() && (0.0..=100_000.0).contains(&workload.rate)) {
@@ -414,6 +454,23 @@ mod tests {
             scenario.faults[0],
             Step::Once { at: 1.0, hold: 2.0, fault: Fault::Kill { target: Target::Leader } }
         );
+    }
+
+    #[test]
+    fn a_mix_on_the_command_line_is_four_weights() {
+        assert_eq!("4:4:2:1".parse::<Mix>(), Ok(Mix { read: 4, write: 4, cas: 2, delete: 1 }));
+        assert_eq!(Mix { read: 1, write: 0, cas: 3, delete: 2 }.to_string(), "1:0:3:2");
+        for (text, error) in [
+            ("4:4:2", "\"4:4:2\": expected four weights read:write:cas:delete, such as 4:4:2:1"),
+            ("4:4:2:x", "\"4:4:2:x\": expected four weights read:write:cas:delete, such as 4:4:2:1"),
+            ("4:4:2:-1", "\"4:4:2:-1\": expected four weights read:write:cas:delete, such as 4:4:2:1"),
+            ("0:0:0:0", "\"0:0:0:0\": expected at least one non-zero weight"),
+        ] {
+            assert_eq!(text.parse::<Mix>(), Err(error.to_string()), "{text}");
+        }
+        // A scenario file without deletes in its mix has none.
+        let mix: Mix = serde_json::from_str(r#"{"read": 1, "write": 1, "cas": 1}"#).expect("parses");
+        assert_eq!(mix.delete, 0);
     }
 
     #[test]

@@ -239,6 +239,10 @@ async fn etcd(client: &mut etcd_gateway::Client, op: &Op) -> io::Result<Answer> 
             Ok(()) => Answer::Written,
             Err(response) => etcd_failure(&response),
         },
+        Op::Delete { key } => match client.delete(key.as_bytes()).await? {
+            Ok(()) => Answer::Written,
+            Err(response) => etcd_failure(&response),
+        },
         Op::Cas { key, expected, new } => {
             match client
                 .compare_and_set(key.as_bytes(), expected.as_deref().map(str::as_bytes), new.as_bytes())
@@ -255,6 +259,7 @@ async fn redis(client: &mut Client<TcpStream>, op: &Op) -> io::Result<Answer> {
     let reply = match op {
         Op::Read { key } => client.command(&[b"GET", key.as_bytes()]).await?,
         Op::Write { key, value } => client.command(&[b"SET", key.as_bytes(), value.as_bytes()]).await?,
+        Op::Delete { key } => client.command(&[b"DEL", key.as_bytes()]).await?,
         Op::Cas { key, expected, new } => {
             let absent = if expected.is_none() { "1" } else { "0" };
             let expected = expected.as_deref().unwrap_or("");
@@ -276,6 +281,7 @@ async fn redis(client: &mut Client<TcpStream>, op: &Op) -> io::Result<Answer> {
             Answer::Read(read.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
         }
         (Op::Write { .. }, Reply::Simple(ok)) if ok == "OK" => Answer::Written,
+        (Op::Delete { .. }, Reply::Integer(0 | 1)) => Answer::Written,
         (Op::Cas { .. }, Reply::Integer(swapped @ (0 | 1))) => Answer::Swapped(swapped == 1),
         (_, Reply::Error(error)) if REDIS_REFUSALS.iter().any(|code| error.starts_with(code)) => {
             Answer::Refused(error)
