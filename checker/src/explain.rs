@@ -698,6 +698,31 @@ mod tests {
     }
 
     #[test]
+    fn an_explanation_whose_searches_have_no_memory_is_not_proven_minimal() {
+        // Twelve concurrent writes, then two reads of different values after all of them: not
+        // linearizable, and each search of it runs through thousands of configurations (subsets
+        // of the writes), past where the bounds are looked at. The explanation's searches get the
+        // memory bound they are given: with none to spend, no step of the minimisation is decided.
+        let mut lines: Vec<String> = (1..=12).map(|value| format!("{value} invoke write {value}")).collect();
+        lines.extend((1..=12).map(|value| format!("{value} ok write {value}")));
+        lines.extend(
+            ["20 invoke read nil", "21 invoke read nil", "20 ok read 1", "21 ok read 2"].map(String::from),
+        );
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let history = history(&lines);
+        let operations: Vec<&Operation> = history.operations.iter().collect();
+        let model = crate::model::Register::new(crate::model::Kind::Kv);
+        let Outcome::NotLinearizable(stuck) = search(&model, &operations, Limits::default()) else {
+            panic!("two reads after every write see different values");
+        };
+        let budget = Duration::from_secs(30);
+        let roomy = explain(&model, &operations, &stuck, budget, 256 << 20);
+        assert!(roomy.minimal, "{roomy:?}");
+        let starved = explain(&model, &operations, &stuck, budget, 0);
+        assert!(!starved.minimal, "{starved:?}");
+    }
+
+    #[test]
     fn a_missed_append_is_named_only_when_nothing_could_replace_the_value_between_it_and_the_read() {
         // The delete of process 1 around the append, before it, or after the read.
         let cases: [(&[&str], &[&str], bool); 4] = [

@@ -372,6 +372,33 @@ fn agree(test: &str, seeds: u64, processes: usize, operations: usize, keys: usiz
             Options { explain_timeout: Some(std::time::Duration::from_secs(5)), ..Options::default() },
         );
         assert_explanations_hold(&model, &history, &report, &format!("seed {seed}\n{reproduce}"));
+        // On small keys, every explanation's set is confirmed by the brute force: not
+        // linearizable, and (when it says it is minimal) linearizable again once any one of its
+        // operations is relaxed.
+        for key in &report.keys {
+            let Some(explanation) = &key.explanation else { continue };
+            let owned: Vec<Operation> =
+                history.operations.iter().filter(|operation| operation.key == key.key).cloned().collect();
+            if owned.len() > 9 {
+                continue;
+            }
+            let core = &explanation.core;
+            assert!(
+                !common::brute_force(&model, &common::relaxed(&owned, core)),
+                "seed {seed} key {:?}: the set {core:?} can be linearized\n{reproduce}",
+                key.key
+            );
+            if explanation.minimal {
+                for &dropped in core {
+                    let smaller: Vec<usize> = core.iter().copied().filter(|&id| id != dropped).collect();
+                    assert!(
+                        common::brute_force(&model, &common::relaxed(&owned, &smaller)),
+                        "seed {seed} key {:?}: the set {core:?} is not minimal, {dropped} can be relaxed\n{reproduce}",
+                        key.key
+                    );
+                }
+            }
+        }
     }
     eprintln!("{test}: {seeds} histories, keys linearizable {} and not {}", verdicts[1], verdicts[0]);
     assert!(verdicts[0] > 0 && verdicts[1] > 0, "both verdicts are exercised: {verdicts:?}");

@@ -4,7 +4,7 @@
 mod common;
 
 use checker::format::{self, Format};
-use checker::history::{History, Operation, Status};
+use checker::history::History;
 use checker::model::{Kind, Register};
 use checker::{check, Options, Verdict};
 use rand::rngs::SmallRng;
@@ -217,24 +217,6 @@ fn random_history(
     (events, history)
 }
 
-/// The history with only the operations of `core` (ids) completed, as the explanation relaxes it.
-fn relaxed(history: &History, core: &[usize]) -> Vec<Operation> {
-    history
-        .operations
-        .iter()
-        .filter(|operation| core.contains(&operation.id) || operation.f != checker::history::Function::Read)
-        .map(|operation| {
-            let mut operation = operation.clone();
-            if !core.contains(&operation.id) {
-                operation.status = Status::Info;
-                operation.ret = None;
-                operation.output = checker::value::Value::Nil;
-            }
-            operation
-        })
-        .collect()
-}
-
 /// The checker's verdict agrees with the brute force on `seeds` random histories, and every
 /// explanation's set is confirmed by the brute force: not linearizable, and (when it says it is
 /// minimal) linearizable again once any one of its operations is relaxed.
@@ -255,14 +237,14 @@ fn agree_with_brute_force(test: &str, seeds: u64, processes: usize, lines: usize
         if let Some(explanation) = report.keys.first().and_then(|key| key.explanation.as_ref()) {
             let core = &explanation.core;
             assert!(
-                !common::brute_force(&model, &relaxed(&history, core)),
+                !common::brute_force(&model, &common::relaxed(&history.operations, core)),
                 "seed {seed}: the set {core:?} can be linearized\n{reproduce}"
             );
             if explanation.minimal {
                 for &dropped in core {
                     let smaller: Vec<usize> = core.iter().copied().filter(|&id| id != dropped).collect();
                     assert!(
-                        common::brute_force(&model, &relaxed(&history, &smaller)),
+                        common::brute_force(&model, &common::relaxed(&history.operations, &smaller)),
                         "seed {seed}: the set {core:?} is not minimal, {dropped} can be relaxed\n{reproduce}"
                     );
                 }

@@ -1,4 +1,5 @@
-//! Helpers shared by the checker's tests: a brute-force oracle.
+//! Helpers shared by the checker's tests: a brute-force oracle, and the relaxed history an
+//! explanation's set stands for.
 
 use checker::history::{Operation, Status};
 use checker::model::{Model, Register};
@@ -47,4 +48,22 @@ pub fn brute_force(model: &Register, operations: &[Operation]) -> bool {
         operations.iter().filter(|operation| !model.is_inert(operation)).cloned().collect();
     let mut used = vec![false; relevant.len()];
     extend(model, &relevant, &mut used, &model.init())
+}
+
+/// The operations with only those of `core` (ids) completed, as an explanation relaxes them: the
+/// others' outcomes unknown, and reads not in `core` left out (they observe nothing).
+pub fn relaxed(operations: &[Operation], core: &[usize]) -> Vec<Operation> {
+    operations
+        .iter()
+        .filter(|operation| core.contains(&operation.id) || operation.f != checker::history::Function::Read)
+        .map(|operation| {
+            let mut operation = operation.clone();
+            if !core.contains(&operation.id) {
+                operation.status = Status::Info;
+                operation.ret = None;
+                operation.output = checker::value::Value::Nil;
+            }
+            operation
+        })
+        .collect()
 }
