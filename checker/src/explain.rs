@@ -97,12 +97,15 @@ pub fn explain<M: Model>(
     let state_shown = model.show(&state);
     let built = model.versions(scope).map(|versions| versions.shown(stuck.blocked));
     let initial = |value: &Value| model.is_initial(value);
+    let name = &|operation: &Operation| {
+        whole.iter().find(|original| original.id == operation.id).unwrap_or(&operation).describe()
+    };
     // The words: what the minimal set shows, where a plain reason fits it; else why the set's own
     // search got stuck, where that reason names no partial linearization (it is the set's, not
     // the one shown); else why the one shown cannot go on.
     let specific = model
         .versions(operations)
-        .and_then(|versions| core_words(operations, &core, &versions))
+        .and_then(|versions| core_words(operations, &core, &versions, name))
         .or_else(|| {
             let relaxed = relax(operations, &core);
             let relaxed: Vec<&Operation> = relaxed.iter().collect();
@@ -115,13 +118,14 @@ pub fn explain<M: Model>(
                 state = model.step(&state, relaxed[index]).unwrap_or(state);
             }
             let built = model.versions(&relaxed).map(|versions| versions.shown(found.blocked));
-            let words = words(&relaxed, &found, relaxed[found.blocked], &model.show(&state), built, &initial);
+            let words =
+                words(&relaxed, &found, relaxed[found.blocked], &model.show(&state), built, &initial, name);
             (!words.contains(GENERIC)).then_some(words)
         });
     Explanation {
         core: core.iter().map(|&index| operations[index].id).collect(),
         minimal,
-        words: specific.unwrap_or_else(|| words(scope, stuck, blocked, &state_shown, built, &initial)),
+        words: specific.unwrap_or_else(|| words(scope, stuck, blocked, &state_shown, built, &initial, name)),
         partial,
         blocked: blocked.id,
         state: state_shown,
@@ -187,6 +191,11 @@ pub fn partial_linearization_error<M: Model>(
     }
     None
 }
+
+/// How the words name an operation: as the history has it. The sets the words are made from are
+/// the shortest violating prefix (where an operation that completed after the cut has its outcome
+/// forgotten) or a relaxed set, whose operations' outcomes are not the history's.
+type Namer<'a> = &'a dyn Fn(&Operation) -> String;
 
 /// What the words that explain by the longest partial linearization say, and no others.
 const GENERIC: &str = "longest partial linearization";
@@ -396,6 +405,7 @@ fn core_words(
     operations: &[&Operation],
     core: &[usize],
     versions: &crate::versions::Versions,
+    name: Namer<'_>,
 ) -> Option<String> {
     if !operations.iter().any(|operation| operation.f == Function::Append) {
         return None;
@@ -407,8 +417,8 @@ fn core_words(
         |operation: &Operation| operation.key.as_ref().map(|key| format!(" of {key}")).unwrap_or_default();
     for &read in &reads {
         let of = of(operations[read]);
-        if let Some(words) = append_read_words(operations, operations[read], &of, &versions.shown(read))
-            .or_else(|| unreplaced_append_words(operations, operations[read], &of))
+        if let Some(words) = append_read_words(operations, operations[read], &of, &versions.shown(read), name)
+            .or_else(|| unreplaced_append_words(operations, operations[read], &of, name))
         {
             return Some(words);
         }
@@ -433,7 +443,7 @@ fn core_words(
                         of(later),
                         later.output,
                         at(later),
-                        lost.describe(),
+                        name(lost),
                         at(lost),
                         of(earlier),
                         at(earlier)
@@ -472,7 +482,12 @@ fn changers(scope: &[&Operation]) -> String {
 /// add to a value), so a value without it was never there to be read. Needs no version of the
 /// read, so it holds where values are written twice (a delete of every key writes the same
 /// absent value).
-fn unreplaced_append_words(scope: &[&Operation], read: &Operation, of: &str) -> Option<String> {
+fn unreplaced_append_words(
+    scope: &[&Operation],
+    read: &Operation,
+    of: &str,
+    name: Namer<'_>,
+) -> Option<String> {
     let (Status::Ok, Some(read_ret)) = (read.status, read.ret) else { return None };
     let holds = |piece: &Value| match (&read.output, piece) {
         (Value::Str(text), Value::Str(piece)) => Some(text.contains(piece.as_str())),
@@ -495,14 +510,20 @@ fn unreplaced_append_words(scope: &[&Operation], read: &Operation, of: &str) -> 
          nothing that replaces the value could take effect between them",
         read.output,
         at(read),
-        missed.describe(),
+        name(missed),
         at(missed)
     ))
 }
 
 /// Why a read of appended values cannot be where it is, from what its value shows (`built`: the
 /// operations that built it, indices into `scope`), when one of three plain reasons holds.
-fn append_read_words(scope: &[&Operation], read: &Operation, of: &str, built: &Shown) -> Option<String> {
+fn append_read_words(
+    scope: &[&Operation],
+    read: &Operation,
+    of: &str,
+    built: &Shown,
+    name: Namer<'_>,
+) -> Option<String> {
     let at = |operation: &Operation| format!("process {}, line {}", operation.process, operation.call_line);
     let value = &read.output;
     let Shown::Built { base, appends } = built else {
@@ -521,7 +542,7 @@ fn append_read_words(scope: &[&Operation], read: &Operation, of: &str, built: &S
         return Some(format!(
             "read{of} returned {value} ({}), which shows {} ({}), invoked only after the read completed",
             at(read),
-            late.describe(),
+            name(late),
             at(late)
         ));
     }
@@ -533,9 +554,9 @@ fn append_read_words(scope: &[&Operation], read: &Operation, of: &str, built: &S
                 return Some(format!(
                     "read{of} returned {value} ({}), which shows {} ({}) before {} ({}), but the second completed before the first was invoked",
                     at(read),
-                    first.describe(),
+                    name(first),
                     at(first),
-                    second.describe(),
+                    name(second),
                     at(second)
                 ));
             }
@@ -553,13 +574,13 @@ fn append_read_words(scope: &[&Operation], read: &Operation, of: &str, built: &S
     });
     if let Some((_, missed)) = missed {
         let since = match base {
-            Some(base) => format!("since {}", scope[*base].describe()),
+            Some(base) => format!("since {}", name(scope[*base])),
             None => "since the start".to_string(),
         };
         return Some(format!(
             "read{of} returned {value} ({}), which does not show {} ({}), completed before the read was invoked and {since}",
             at(read),
-            missed.describe(),
+            name(missed),
             at(missed)
         ));
     }
@@ -573,6 +594,7 @@ fn words(
     state: &str,
     built: Option<Shown>,
     initial: &dyn Fn(&Value) -> bool,
+    name: Namer<'_>,
 ) -> String {
     // "read of x returned ..." with a key; "read returned ..." without.
     let (of, key) = match &blocked.key {
@@ -593,10 +615,11 @@ fn words(
     let has_appends = scope.iter().any(|operation| operation.f == Function::Append);
     match blocked.f {
         Function::Read if has_appends => {
-            if let Some(words) = built.and_then(|built| append_read_words(scope, blocked, &of, &built)) {
+            if let Some(words) = built.and_then(|built| append_read_words(scope, blocked, &of, &built, name))
+            {
                 return words;
             }
-            if let Some(words) = unreplaced_append_words(scope, blocked, &of) {
+            if let Some(words) = unreplaced_append_words(scope, blocked, &of, name) {
                 return words;
             }
             let value = &blocked.output;
@@ -636,7 +659,7 @@ fn words(
                     return format!(
                         "read{of} returned {value} ({}) after {} completed ({}), and no write of {value} could take effect in between",
                         at(blocked),
-                        last.describe(),
+                        name(last),
                         at(last)
                     );
                 }
@@ -656,7 +679,7 @@ fn words(
             format!(
                 "{} succeeded ({}), but no order of the operations before it leaves {expected} in {key}for it to find: \
                  after the longest partial linearization ({}) {key}holds {state}",
-                blocked.describe(),
+                name(blocked),
                 at(blocked),
                 counted(stuck.partial.len(), "operation")
             )
@@ -664,7 +687,7 @@ fn words(
         _ => format!(
             "{} ({}) completed, but no order of the operations before its completion is legal with it: \
              after the longest partial linearization ({}) {key}holds {state}",
-            blocked.describe(),
+            name(blocked),
             at(blocked),
             counted(stuck.partial.len(), "operation")
         ),
@@ -739,7 +762,7 @@ mod tests {
             let history = history(&lines);
             let operations: Vec<&Operation> = history.operations.iter().collect();
             let read = operations.iter().find(|operation| operation.f == Function::Read).expect("a read");
-            let words = unreplaced_append_words(&operations, read, " of k");
+            let words = unreplaced_append_words(&operations, read, " of k", &Operation::describe);
             assert_eq!(words.is_some(), named, "{lines:?}: {words:?}");
         }
         // A read that shows the append, or one of a list, or of another type.
@@ -751,7 +774,7 @@ mod tests {
             let read_ok = format!("2 ok read {read}");
             let history = history(&[&append, &appended_ok, "2 invoke read nil", &read_ok]);
             let operations: Vec<&Operation> = history.operations.iter().collect();
-            let words = unreplaced_append_words(&operations, operations[1], " of k");
+            let words = unreplaced_append_words(&operations, operations[1], " of k", &Operation::describe);
             assert_eq!(words.is_some(), named, "append {appended}, read {read}: {words:?}");
         }
     }

@@ -148,6 +148,36 @@ fn a_read_that_misses_an_append_nothing_could_replace_is_explained_so_with_delet
 }
 
 #[test]
+fn a_read_that_misses_an_append_an_earlier_read_showed_is_explained_so_naming_it_as_the_history_has_it() {
+    // The append of "a2." is still running when both reads complete (so no read had to show it),
+    // but the first read showed it and completed before the second was invoked. The shortest
+    // violating prefix ends before the append completes; the words name it as the history has it
+    // (completed), not as the prefix does (outcome unknown).
+    let text = "{:process 0 :type :invoke :f :append :key \"k\" :value \"a1.\"}
+{:process 0 :type :ok :f :append :key \"k\" :value \"a1.\"}
+{:process 1 :type :invoke :f :append :key \"k\" :value \"a2.\"}
+{:process 2 :type :invoke :f :get :key \"k\" :value nil}
+{:process 2 :type :ok :f :get :key \"k\" :value \"a1.a2.\"}
+{:process 3 :type :invoke :f :get :key \"k\" :value nil}
+{:process 3 :type :ok :f :get :key \"k\" :value \"a1.\"}
+{:process 1 :type :ok :f :append :key \"k\" :value \"a2.\"}
+";
+    let (events, _) = format::parse(text, Format::Auto).expect("parses");
+    let history = History::from_events(&events).expect("pairs");
+    let model = Register::new(Kind::Kv).with_absent(empty());
+    let report = check(&model, &history, Options::default());
+    assert_explanations_hold(&model, &history, &report, text);
+    let explanation = report.keys[0].explanation.as_ref().expect("explained");
+    assert_eq!(
+        explanation.words,
+        "read of k returned \"a1.\" (process 3, line 6), which does not show append k \"a2.\" (process 1, \
+         line 3), although read of k (process 2, line 4) showed it and completed before this read was invoked"
+    );
+    assert_eq!(explanation.core, [2, 3], "the two reads");
+    assert!(explanation.minimal);
+}
+
+#[test]
 fn without_the_absent_value_the_flag_is_suggested() {
     let history = porcupine("c10-ok.txt");
     let model = Register::new(Kind::Kv);
