@@ -63,6 +63,55 @@ fn jepsen_etcd_corpus_matches_known_verdicts() {
 const STALE_READ: &str = include_str!("data/stale-read.jsonl");
 
 #[test]
+fn the_words_of_a_register_name_what_each_kind_of_violation_contradicts() {
+    let cases: [(&[&str], &str, &[usize]); 4] = [
+        // A value no operation wrote.
+        (&["0 invoke write 1", "0 ok write 1", "1 invoke read nil", "1 ok read 7"], "read returned 7 (process 1, line 3), a value no operation wrote", &[1]),
+        // A stale read: the write of 3 completed before it, and nothing wrote 1 after (the
+        // unknown write is of 2).
+        (
+            &["0 invoke write 1", "0 ok write 1", "2 invoke write 2", "0 invoke write 3", "0 ok write 3", "1 invoke read nil", "1 ok read 1", "2 info write 2"],
+            "read returned 1 (process 1, line 6) after write 3 completed (process 0, line 4), and no write of 1 could take effect in between",
+            &[0, 2, 3],
+        ),
+        // A write of 1 of unknown outcome could take effect after the write of 3, so the read of 1
+        // is no contradiction by itself; the read of 3 after it is.
+        (
+            &["0 invoke write 1", "0 ok write 1", "2 invoke write 1", "0 invoke write 3", "0 ok write 3", "1 invoke read nil", "1 ok read 1", "1 invoke read nil", "1 ok read 3", "2 info write 1"],
+            "read returned 3 (process 1, line 8), but no order of the operations before it leaves 3: after the longest partial linearization (4 operations) the register holds 1",
+            &[2, 3, 4],
+        ),
+        // A cas that found what no order leaves.
+        (
+            &["0 invoke write 1", "0 ok write 1", "0 invoke write 2", "0 ok write 2", "1 invoke cas [1 5]", "1 ok cas [1 5]"],
+            "cas 1->5 succeeded (process 1, line 5), but no order of the operations before it leaves 1 in the register for it to find: after the longest partial linearization (2 operations) the register holds 2",
+            &[0, 1, 2],
+        ),
+    ];
+    for (lines, words, core) in cases {
+        let text: String = lines
+            .iter()
+            .map(|line| {
+                let mut parts = line.splitn(4, ' ');
+                let (process, kind, f) =
+                    (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                format!(
+                    "{{:process {process} :type :{kind} :f :{f} :value {}}}\n",
+                    parts.next().unwrap_or("nil")
+                )
+            })
+            .collect();
+        let (events, _) = format::parse(&text, Format::Auto).expect("parses");
+        let history = History::from_events(&events).expect("pairs");
+        let report = check(&Register::new(Kind::CasRegister), &history, Options::default());
+        let explanation = report.keys[0].explanation.as_ref().expect("explained");
+        assert_eq!(explanation.words, words, "{lines:?}");
+        assert_eq!(explanation.core, core, "{lines:?}");
+        assert!(explanation.minimal, "{lines:?}");
+    }
+}
+
+#[test]
 fn stale_read_is_explained() {
     let (verdict, report, history) = verdict_of(STALE_READ, Kind::Kv);
     assert_eq!(verdict, Verdict::NotLinearizable);
