@@ -91,6 +91,63 @@ fn a_read_that_misses_a_completed_append_is_explained_in_words_of_appends() {
 }
 
 #[test]
+fn a_read_of_appends_is_explained_by_what_its_value_shows_against_real_time() {
+    let model = Register::new(Kind::Kv).with_absent(empty());
+    let explain = |lines: &[&str]| {
+        let text: String = lines
+            .iter()
+            .map(|line| {
+                let parts: Vec<&str> = line.splitn(4, ' ').collect();
+                format!(
+                    "{{:process {} :type :{} :f :{} :key \"k\" :value {}}}\n",
+                    parts[0], parts[1], parts[2], parts[3]
+                )
+            })
+            .collect();
+        let (events, _) = format::parse(&text, Format::Auto).expect("parses");
+        let history = History::from_events(&events).expect("pairs");
+        let report = check(&model, &history, Options::default());
+        assert_explanations_hold(&model, &history, &report, &text);
+        report.keys[0].explanation.clone().expect("explained")
+    };
+    // The read shows an append invoked after it completed (one of unknown outcome, so that no
+    // shorter prefix of the history leaves it out).
+    let late = explain(&[
+        "0 invoke write \"x.\"",
+        "0 ok write \"x.\"",
+        "1 invoke read nil",
+        "1 ok read \"x.a.\"",
+        "0 invoke append \"a.\"",
+        "0 info append \"a.\"",
+    ]);
+    assert_eq!(
+        late.words,
+        "read of k returned \"x.a.\" (process 1, line 3), which shows append k \"a.\" (outcome unknown) \
+         (process 0, line 5), invoked only after the read completed"
+    );
+    assert_eq!(late.core, [1], "the read alone");
+    // The read shows "b." on "x." and misses "a.", invoked after the write of "x." completed and
+    // completed before the read: it stands between them, whatever the order of the rest.
+    let missed = explain(&[
+        "0 invoke write \"x.\"",
+        "0 ok write \"x.\"",
+        "2 invoke append \"b.\"",
+        "0 invoke append \"a.\"",
+        "0 ok append \"a.\"",
+        "1 invoke read nil",
+        "1 ok read \"x.b.\"",
+        "2 ok append \"b.\"",
+    ]);
+    assert_eq!(
+        missed.words,
+        "read of k returned \"x.b.\" (process 1, line 6), which does not show append k \"a.\" (process 0, \
+         line 4), completed before the read was invoked and since write k \"x.\""
+    );
+    assert_eq!(missed.core, [0, 2, 3], "the write, the append missed and the read");
+    assert!(late.minimal && missed.minimal);
+}
+
+#[test]
 fn a_read_that_misses_an_append_nothing_could_replace_is_explained_so_with_deletes_about() {
     // Two deletes write the same absent value, so the read has no version to explain it by; what
     // explains it is that both deletes (and the put) completed before the append of "a." was

@@ -64,7 +64,7 @@ const STALE_READ: &str = include_str!("data/stale-read.jsonl");
 
 #[test]
 fn the_words_of_a_register_name_what_each_kind_of_violation_contradicts() {
-    let cases: [(&[&str], &str, &[usize]); 4] = [
+    let cases: [(&[&str], &str, &[usize]); 8] = [
         // A value no operation wrote.
         (&["0 invoke write 1", "0 ok write 1", "1 invoke read nil", "1 ok read 7"], "read returned 7 (process 1, line 3), a value no operation wrote", &[1]),
         // A stale read: the write of 3 completed before it, and nothing wrote 1 after (the
@@ -86,6 +86,32 @@ fn the_words_of_a_register_name_what_each_kind_of_violation_contradicts() {
             &["0 invoke write 1", "0 ok write 1", "0 invoke write 2", "0 ok write 2", "1 invoke cas [1 5]", "1 ok cas [1 5]"],
             "cas 1->5 succeeded (process 1, line 5), but no order of the operations before it leaves 1 in the register for it to find: after the longest partial linearization (2 operations) the register holds 2",
             &[0, 1, 2],
+        ),
+        // A stale read of a value only a cas wrote: the cas is a write of it.
+        (
+            &["0 invoke write 1", "0 ok write 1", "0 invoke cas [1 5]", "0 ok cas [1 5]", "0 invoke write 2", "0 ok write 2", "1 invoke read nil", "1 ok read 5"],
+            "read returned 5 (process 1, line 7) after write 2 completed (process 0, line 5), and no write of 5 could take effect in between",
+            &[0, 2, 3],
+        ),
+        // The read of 3 follows the write of 1 of process 2, but the write of 3 could come after
+        // it (they overlap): no stale read, but no order leaves 3 after the read of 1.
+        (
+            &["0 invoke write 1", "0 ok write 1", "0 invoke write 3", "2 invoke write 1", "0 ok write 3", "2 ok write 1", "1 invoke read nil", "1 ok read 1", "1 invoke read nil", "1 ok read 3"],
+            "read returned 3 (process 1, line 9), but no order of the operations before it leaves 3: after the longest partial linearization (4 operations) the register holds 1",
+            &[1, 3, 4],
+        ),
+        // A cas to 5 of unknown outcome cannot take effect after the write of 2 (it expects 1):
+        // unlike a plain write of unknown outcome, it does not count as a write that could.
+        (
+            &["0 invoke write 1", "0 ok write 1", "0 invoke write 2", "0 ok write 2", "2 invoke cas [1 5]", "1 invoke read nil", "1 ok read 5", "2 info cas [1 5]"],
+            "read returned 5 (process 1, line 6) after write 2 completed (process 0, line 3), and no write of 5 could take effect in between",
+            &[0, 1, 3],
+        ),
+        // A write of 5 of unknown outcome, invoked only after the read completed.
+        (
+            &["0 invoke write 1", "0 ok write 1", "0 invoke write 2", "0 ok write 2", "1 invoke read nil", "1 ok read 5", "2 invoke write 5", "2 info write 5"],
+            "read returned 5 (process 1, line 5) after write 2 completed (process 0, line 3), and no write of 5 could take effect in between",
+            &[2],
         ),
     ];
     for (lines, words, core) in cases {
