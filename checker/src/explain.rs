@@ -602,8 +602,10 @@ fn words(
         None => (String::new(), "the register ".to_string()),
     };
     let at = |operation: &Operation| format!("process {}, line {}", operation.process, operation.call_line);
+    // A delete writes the absent value, the one a read of a key never written returns.
     let writes_value = |operation: &Operation, value: &Value| match operation.f {
         Function::Write => operation.input == *value,
+        Function::Delete => initial(value),
         Function::Cas => {
             matches!(&operation.input, Value::List(pair) if pair.len() == 2 && pair[1] == *value)
         }
@@ -647,12 +649,13 @@ fn words(
                 .max_by_key(|operation| operation.ret);
             if let Some(last) = before {
                 // Completed writes of the value all ended before `last` began, and no plain write
-                // of it has an unknown outcome (a cas to it with an unknown outcome may remain: the
+                // or delete of it has an unknown outcome (a cas to it with an unknown outcome may remain: the
                 // search proved none can take effect in between).
                 let later_writer = writers.iter().any(|writer| match writer.status {
                     Status::Ok => writer.ret.is_some_and(|ret| ret > last.call),
                     Status::Info => {
-                        writer.f == Function::Write && blocked.ret.is_none_or(|ret| writer.call < ret)
+                        matches!(writer.f, Function::Write | Function::Delete)
+                            && blocked.ret.is_none_or(|ret| writer.call < ret)
                     }
                 });
                 if !writes_value(last, value) && !later_writer {

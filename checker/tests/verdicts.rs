@@ -138,6 +138,52 @@ fn the_words_of_a_register_name_what_each_kind_of_violation_contradicts() {
 }
 
 #[test]
+fn the_words_of_a_key_count_a_delete_as_a_write_of_the_absent_value() {
+    // `(lines, words, core)`: events of key k as `process type f value`.
+    let cases: [(&[&str], &str, &[&str]); 3] = [
+        // The delete overlaps the write of 3: it could take effect after it, so the read of nil is
+        // not stale by itself; the read of 3 before it is what no order allows.
+        (
+            &["0 invoke write 1", "0 ok write 1", "2 invoke delete nil", "0 invoke write 3", "2 ok delete nil", "0 ok write 3", "1 invoke read nil", "1 ok read 3", "1 invoke read nil", "1 ok read nil"],
+            "read of k returned nil (process 1, line 9), but no order of the operations before it leaves nil: after the longest partial linearization (4 operations) k holds 3",
+            &["delete k", "read k -> 3", "read k -> nil"],
+        ),
+        // The delete completed before the write of 2 began: a stale read.
+        (
+            &["0 invoke write 1", "0 ok write 1", "0 invoke delete nil", "0 ok delete nil", "0 invoke write 2", "0 ok write 2", "1 invoke read nil", "1 ok read nil"],
+            "read of k returned nil (process 1, line 7) after write k 2 completed (process 0, line 5), and no write of nil could take effect in between",
+            &["delete k", "write k 2", "read k -> nil"],
+        ),
+        // A delete of unknown outcome, invoked only after the read completed.
+        (
+            &["0 invoke write 2", "0 ok write 2", "1 invoke read nil", "1 ok read nil", "2 invoke delete nil", "2 info delete nil"],
+            "read of k returned nil (process 1, line 3) after write k 2 completed (process 0, line 1), and no write of nil could take effect in between",
+            &["write k 2", "read k -> nil"],
+        ),
+    ];
+    for (lines, words, core) in cases {
+        let text: String = lines
+            .iter()
+            .map(|line| {
+                let parts: Vec<&str> = line.splitn(4, ' ').collect();
+                format!(
+                    "{{:process {} :type :{} :f :{} :key \"k\" :value {}}}\n",
+                    parts[0], parts[1], parts[2], parts[3]
+                )
+            })
+            .collect();
+        let (verdict, report, history) = verdict_of(&text, Kind::Kv);
+        assert_eq!(verdict, Verdict::NotLinearizable, "{lines:?}");
+        let explanation = report.keys[0].explanation.as_ref().expect("explained");
+        assert_eq!(explanation.words, words, "{lines:?}");
+        let named: Vec<String> =
+            explanation.core.iter().map(|&id| history.operations[id].describe()).collect();
+        assert_eq!(named, core, "{lines:?}");
+        assert!(explanation.minimal, "{lines:?}");
+    }
+}
+
+#[test]
 fn stale_read_is_explained() {
     let (verdict, report, history) = verdict_of(STALE_READ, Kind::Kv);
     assert_eq!(verdict, Verdict::NotLinearizable);
