@@ -118,14 +118,23 @@ pub fn explain<M: Model>(
                 state = model.step(&state, relaxed[index]).unwrap_or(state);
             }
             let built = model.versions(&relaxed).map(|versions| versions.shown(found.blocked));
-            let words =
-                words(&relaxed, &found, relaxed[found.blocked], &model.show(&state), built, &initial, name);
+            let words = words(
+                &relaxed,
+                whole,
+                &found,
+                relaxed[found.blocked],
+                &model.show(&state),
+                built,
+                &initial,
+                name,
+            );
             (!words.contains(GENERIC)).then_some(words)
         });
     Explanation {
         core: core.iter().map(|&index| operations[index].id).collect(),
         minimal,
-        words: specific.unwrap_or_else(|| words(scope, stuck, blocked, &state_shown, built, &initial, name)),
+        words: specific
+            .unwrap_or_else(|| words(scope, whole, stuck, blocked, &state_shown, built, &initial, name)),
         partial,
         blocked: blocked.id,
         state: state_shown,
@@ -587,8 +596,12 @@ fn append_read_words(
     None
 }
 
+/// The words for `blocked`, the operation `stuck` could not get past in `scope` (the key's
+/// operations, a prefix of them, or a relaxed set); `whole` is every operation of the key.
+#[allow(clippy::too_many_arguments)]
 fn words(
     scope: &[&Operation],
+    whole: &[&Operation],
     stuck: &Stuck,
     blocked: &Operation,
     state: &str,
@@ -638,7 +651,21 @@ fn words(
             let writers: Vec<&&Operation> =
                 scope.iter().filter(|operation| writes_value(operation, value)).collect();
             if !initial(value) && writers.is_empty() {
-                return format!("read{of} returned {value} ({}), a value no operation wrote", at(blocked));
+                // Writers of it in the whole key were all invoked after the read completed (else
+                // the scope would hold them).
+                let later = whole
+                    .iter()
+                    .filter(|operation| writes_value(operation, value))
+                    .min_by_key(|operation| operation.call);
+                return match later {
+                    None => format!("read{of} returned {value} ({}), a value no operation wrote", at(blocked)),
+                    Some(later) => format!(
+                        "read{of} returned {value} ({}), a value that only operations invoked after the read completed write, the first {} ({})",
+                        at(blocked),
+                        name(later),
+                        at(later)
+                    ),
+                };
             }
             // The last write that completed before the read began, and whether a write of the value
             // read could still come after it.

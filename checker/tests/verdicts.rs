@@ -64,9 +64,15 @@ const STALE_READ: &str = include_str!("data/stale-read.jsonl");
 
 #[test]
 fn the_words_of_a_register_name_what_each_kind_of_violation_contradicts() {
-    let cases: [(&[&str], &str, &[usize]); 8] = [
+    let cases: [(&[&str], &str, &[usize]); 9] = [
         // A value no operation wrote.
         (&["0 invoke write 1", "0 ok write 1", "1 invoke read nil", "1 ok read 7"], "read returned 7 (process 1, line 3), a value no operation wrote", &[1]),
+        // A value written only by operations invoked after the read completed.
+        (
+            &["0 invoke write 2", "0 ok write 2", "1 invoke read nil", "1 ok read 1", "0 invoke cas [2 1]", "0 ok cas [2 1]", "2 invoke write 1", "2 info write 1"],
+            "read returned 1 (process 1, line 3), a value that only operations invoked after the read completed write, the first cas 2->1 (process 0, line 5)",
+            &[1],
+        ),
         // A stale read: the write of 3 completed before it, and nothing wrote 1 after (the
         // unknown write is of 2).
         (
