@@ -45,6 +45,10 @@ fn assert_explanations_hold(model: &Register, history: &History, report: &checke
             explanation.blocked,
         );
         assert_eq!(error, None, "{context}: key {:?}: {}", key.key, explanation.words);
+        let owned: Vec<Operation> = operations.iter().map(|operation| (*operation).clone()).collect();
+        if let Err(error) = common::words_hold(model, &owned, &explanation.words, 9) {
+            panic!("{context}: key {:?}: {error}: {}", key.key, explanation.words);
+        }
         assert!(!explanation.core.is_empty(), "{context}: an empty set explains nothing");
         if operations.iter().any(|operation| operation.f == Function::Append) {
             assert!(!explanation.words.contains("no operation wrote"), "{context}: {}", explanation.words);

@@ -67,3 +67,269 @@ pub fn relaxed(operations: &[Operation], core: &[usize]) -> Vec<Operation> {
         })
         .collect()
 }
+
+/// Whether what `words` (an explanation of one key, `operations`) says is true of the history,
+/// checked from the history alone, without the explanation's own code: its order facts against
+/// the invocations and completions, what a value shows against the value, and, on keys of
+/// `exhaustive_max` operations or fewer, its "no write could" and "no sequence builds" by
+/// enumeration. Sentences that say only that no order leaves a value (the partial linearization
+/// is checked elsewhere) pass as they are. `Err` says what is false.
+pub fn words_hold(
+    model: &Register,
+    operations: &[Operation],
+    words: &str,
+    exhaustive_max: usize,
+) -> Result<(), String> {
+    use checker::history::Function;
+    use checker::value::Value;
+    // The operations the words name, in the order they name them, by "(process P, line L)".
+    let mut named: Vec<&Operation> = Vec::new();
+    let mut rest = words;
+    while let Some(start) = rest.find("(process ") {
+        let after = &rest[start + "(process ".len()..];
+        let end = after.find(')').ok_or("an unclosed \"(process\"")?;
+        let (process, line) = after[..end].split_once(", line ").ok_or("a position without a line")?;
+        let line: usize = line.parse().map_err(|_| format!("line {line:?} is no number"))?;
+        let operation = operations
+            .iter()
+            .find(|operation| operation.process == process && operation.call_line == line)
+            .ok_or_else(|| format!("no operation of process {process} at line {line}"))?;
+        named.push(operation);
+        rest = &after[end..];
+    }
+    let Some(&read) = named.first() else { return Ok(()) };
+    let writes = |operation: &Operation, value: &Value| match operation.f {
+        Function::Write => operation.input == *value,
+        Function::Cas => {
+            matches!(&operation.input, Value::List(pair) if pair.len() == 2 && pair[1] == *value)
+        }
+        Function::Delete => model.is_initial(value),
+        Function::Read | Function::Append => false,
+    };
+    let shows = |value: &Value, piece: &Value| match (value, piece) {
+        (Value::Str(text), Value::Str(piece)) => text.find(piece.as_str()),
+        (Value::List(items), piece) => items.iter().position(|item| item == piece),
+        _ => None,
+    };
+    let check = |holds: bool, what: &str| if holds { Ok(()) } else { Err(format!("false: {what}")) };
+    let exhaustive = operations.len() <= exhaustive_max;
+    let completed_before =
+        |earlier: &Operation, later: &Operation| earlier.ret.is_some_and(|ret| ret < later.call);
+    if read.f != Function::Read || !words.starts_with("read") {
+        return Ok(());
+    }
+    let value = &read.output;
+    if words.ends_with(", a value no operation wrote") {
+        check(!model.is_initial(value), "the value read is not the initial one")?;
+        return check(!operations.iter().any(|operation| writes(operation, value)), "no operation wrote it");
+    }
+    if words.contains(", a value that only operations invoked after the read completed write, the first ") {
+        let [_, first] = named[..] else { return Err("a value written late names two operations".into()) };
+        check(!model.is_initial(value), "the value read is not the initial one")?;
+        let writers: Vec<&Operation> =
+            operations.iter().filter(|operation| writes(operation, value)).collect();
+        check(
+            writers.iter().all(|writer| read.ret.is_some_and(|ret| writer.call > ret)),
+            "every write of the value read was invoked after the read completed",
+        )?;
+        return check(
+            writers.iter().map(|writer| writer.call).min() == Some(first.call),
+            "the one named is the first of them",
+        );
+    }
+    if words.ends_with("could take effect in between") {
+        let [_, last] = named[..] else { return Err("a stale read names two operations".into()) };
+        check(completed_before(last, read), "the write named completed before the read was invoked")?;
+        check(!writes(last, value), "the write named does not write the value read")?;
+        return check(
+            !exhaustive
+                || !writer_between(model, operations, last, read, &|operation| writes(operation, value)),
+            "no order of the writes puts a write of the value read between the two",
+        );
+    }
+    if words.ends_with("invoked only after the read completed") {
+        let [_, append] = named[..] else { return Err("a late append names two operations".into()) };
+        check(append.f == Function::Append, "it names an append")?;
+        check(
+            read.ret.is_some_and(|ret| append.call > ret),
+            "the append was invoked after the read completed",
+        )?;
+        return check(shows(value, &append.input).is_some(), "the value read shows the append");
+    }
+    if words.ends_with("but the second completed before the first was invoked") {
+        let [_, first, second] = named[..] else {
+            return Err("an order of appends names three operations".into());
+        };
+        check(completed_before(second, first), "the second completed before the first was invoked")?;
+        let (Some(at_first), Some(at_second)) = (shows(value, &first.input), shows(value, &second.input))
+        else {
+            return Err("false: the value read shows both appends".into());
+        };
+        return check(at_first < at_second, "the value read shows the first before the second");
+    }
+    if words.contains(", which does not show ") {
+        let missed = *named.get(1).ok_or("a missed append is named")?;
+        check(missed.f == Function::Append, "it names an append")?;
+        check(shows(value, &missed.input).is_none(), "the value read does not show the append")?;
+        if words.ends_with("completed before this read was invoked") {
+            let earlier = *named.get(2).ok_or("the earlier read is named")?;
+            check(completed_before(earlier, read), "the earlier read completed before this one was invoked")?;
+            return check(
+                shows(&earlier.output, &missed.input).is_some(),
+                "the earlier read showed the append",
+            );
+        }
+        check(missed.status == Status::Ok, "the append completed")?;
+        if words.ends_with("and nothing that replaces the value could take effect between them") {
+            check(completed_before(missed, read), "the append completed before the read was invoked")?;
+            return check(
+                operations
+                    .iter()
+                    .filter(|other| matches!(other.f, Function::Write | Function::Delete | Function::Cas))
+                    .all(|other| {
+                        completed_before(other, missed) || read.ret.is_some_and(|ret| other.call > ret)
+                    }),
+                "every write, delete and cas completed before the append or began after the read",
+            );
+        }
+        check(completed_before(missed, read), "the append completed before the read was invoked")?;
+        // Only what was invoked before the read completed can take effect before it.
+        let before_read: Vec<&Operation> =
+            operations.iter().filter(|operation| read.ret.is_some_and(|ret| operation.call < ret)).collect();
+        if words.ends_with("and since the start") {
+            return check(
+                !before_read.iter().any(|operation| writes(operation, &model.init())),
+                "nothing invoked before the read completed writes the initial value again",
+            );
+        }
+        // "... and since write k 3": the base by its description, which must name one operation.
+        let (_, since) = words.rsplit_once(" and since ").ok_or("the base is named")?;
+        let bases: Vec<&&Operation> =
+            before_read.iter().filter(|operation| operation.describe() == since).collect();
+        let [base] = bases[..] else { return Err(format!("false: {since:?} names one operation")) };
+        check(completed_before(base, missed), "the append was invoked after the base completed")?;
+        let written = match (base.f, &base.input) {
+            (Function::Write, value) => value.clone(),
+            (Function::Cas, Value::List(pair)) => pair[1].clone(),
+            _ => model.init(),
+        };
+        check(
+            before_read.iter().filter(|operation| writes(operation, &written)).count() == 1
+                && !model.is_initial(&written),
+            "nothing else invoked before the read completed writes the base's value",
+        )?;
+        return check(
+            match (value, &written) {
+                (Value::Str(text), Value::Str(prefix)) => text.starts_with(prefix.as_str()),
+                (Value::List(items), Value::List(prefix)) => items.starts_with(prefix),
+                (value, written) => value == written,
+            },
+            "the value read begins with the base's",
+        );
+    }
+    if words.contains("builds") && words.contains(", which no sequence of this key's ") {
+        return check(
+            !exhaustive || !buildable(model, operations, value),
+            "no sequence of the key's operations builds the value read",
+        );
+    }
+    if words.contains("but no order of the") {
+        return Ok(());
+    }
+    Err(format!("a sentence this check does not know: {words}"))
+}
+
+/// Whether some order of `operations` that respects real time (reads other than `read` left out,
+/// each unknown outcome placed or not) puts an operation `writer` accepts after `after` and
+/// before `read`.
+fn writer_between(
+    model: &Register,
+    operations: &[Operation],
+    after: &Operation,
+    read: &Operation,
+    writer: &dyn Fn(&Operation) -> bool,
+) -> bool {
+    use checker::history::Function;
+    use checker::value::Value;
+    use std::collections::HashSet;
+    let ops: Vec<&Operation> = operations
+        .iter()
+        .filter(|operation| operation.f != Function::Read || operation.id == read.id)
+        .collect();
+    // (used, state, phase): phase 0 before `after`, 1 after it, 2 once a writer followed it.
+    fn extend(
+        model: &Register,
+        ops: &[&Operation],
+        after: usize,
+        read: usize,
+        writer: &dyn Fn(&Operation) -> bool,
+        used: u64,
+        state: &Value,
+        phase: u8,
+        seen: &mut HashSet<(u64, Value, u8)>,
+    ) -> bool {
+        if !seen.insert((used, state.clone(), phase)) {
+            return false;
+        }
+        for index in 0..ops.len() {
+            if used & (1 << index) != 0 {
+                continue;
+            }
+            let blocked = ops.iter().enumerate().any(|(other, earlier)| {
+                used & (1 << other) == 0
+                    && earlier.status == Status::Ok
+                    && earlier.ret.is_some_and(|ret| ret < ops[index].call)
+            });
+            if blocked {
+                continue;
+            }
+            if index == read {
+                if phase == 2 {
+                    return true;
+                }
+                continue;
+            }
+            let Some(next) = model.step(state, ops[index]) else { continue };
+            let phase = match phase {
+                0 if index == after => 1,
+                1 if writer(ops[index]) => 2,
+                phase => phase,
+            };
+            if extend(model, ops, after, read, writer, used | (1 << index), &next, phase, seen) {
+                return true;
+            }
+        }
+        false
+    }
+    let position = |target: &Operation| ops.iter().position(|operation| operation.id == target.id);
+    let (Some(after), Some(read)) = (position(after), position(read)) else { return false };
+    assert!(ops.len() < 64, "an enumeration of at most 63 operations");
+    extend(model, &ops, after, read, writer, 0, &model.init(), 0, &mut HashSet::new())
+}
+
+/// Whether some sequence of `operations`' writes, deletes, cas operations and appends (each at
+/// most once, in any order) leaves `value`.
+fn buildable(model: &Register, operations: &[Operation], value: &checker::value::Value) -> bool {
+    use checker::history::Function;
+    use std::collections::HashSet;
+    let ops: Vec<&Operation> = operations.iter().filter(|operation| operation.f != Function::Read).collect();
+    assert!(ops.len() < 64, "an enumeration of at most 63 operations");
+    let mut seen = HashSet::new();
+    let mut stack = vec![(0u64, model.init())];
+    while let Some((used, state)) = stack.pop() {
+        if state == *value {
+            return true;
+        }
+        if !seen.insert((used, state.clone())) {
+            continue;
+        }
+        for (index, operation) in ops.iter().enumerate() {
+            if used & (1 << index) == 0 {
+                if let Some(next) = model.step(&state, operation) {
+                    stack.push((used | (1 << index), next));
+                }
+            }
+        }
+    }
+    false
+}
