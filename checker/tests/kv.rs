@@ -46,7 +46,7 @@ fn assert_explanations_hold(model: &Register, history: &History, report: &checke
         );
         assert_eq!(error, None, "{context}: key {:?}: {}", key.key, explanation.words);
         let owned: Vec<Operation> = operations.iter().map(|operation| (*operation).clone()).collect();
-        if let Err(error) = common::words_hold(model, &owned, &explanation.words, 9) {
+        if let Err(error) = common::words_hold(model, &owned, explanation, 9) {
             panic!("{context}: key {:?}: {error}: {}", key.key, explanation.words);
         }
         assert!(!explanation.core.is_empty(), "{context}: an empty set explains nothing");

@@ -362,7 +362,7 @@ fn agree_with_brute_force(test: &str, seeds: u64, processes: usize, lines: usize
         assert_eq!(got, expected, "seed {seed}: history {events:?}\n{reproduce}");
         verdicts[usize::from(got)] += 1;
         if let Some(explanation) = report.keys.first().and_then(|key| key.explanation.as_ref()) {
-            if let Err(error) = common::words_hold(&model, &history.operations, &explanation.words, 9) {
+            if let Err(error) = common::words_hold(&model, &history.operations, explanation, 9) {
                 panic!("seed {seed}: {error}: {}\nhistory {events:?}\n{reproduce}", explanation.words);
             }
             let core = &explanation.core;

@@ -73,15 +73,28 @@ pub fn relaxed(operations: &[Operation], core: &[usize]) -> Vec<Operation> {
 /// the invocations and completions, what a value shows against the value, and, on keys of
 /// `exhaustive_max` operations or fewer, its "no write could" and "no sequence builds" by
 /// enumeration. Sentences that say only that no order leaves a value (the partial linearization
-/// is checked elsewhere) pass as they are. `Err` says what is false.
+/// is checked elsewhere) must give its length and the state after it. `Err` says what is false.
 pub fn words_hold(
     model: &Register,
     operations: &[Operation],
-    words: &str,
+    explanation: &checker::explain::Explanation,
     exhaustive_max: usize,
 ) -> Result<(), String> {
     use checker::history::Function;
     use checker::value::Value;
+    let words = explanation.words.as_str();
+    if let Some((_, after)) = words.split_once("after the longest partial linearization (") {
+        let count = after.split(' ').next().unwrap_or("");
+        let shown = explanation.partial.len();
+        if count != shown.to_string() {
+            return Err(format!(
+                "false: the partial linearization shown has {shown} operations, not {count}"
+            ));
+        }
+        if !words.ends_with(&format!(" holds {}", explanation.state)) {
+            return Err(format!("false: the state after it is {}", explanation.state));
+        }
+    }
     // The operations the words name, in the order they name them, by "(process P, line L)".
     let mut named: Vec<&Operation> = Vec::new();
     let mut rest = words;
