@@ -64,7 +64,7 @@ const STALE_READ: &str = include_str!("data/stale-read.jsonl");
 
 #[test]
 fn the_words_of_a_register_name_what_each_kind_of_violation_contradicts() {
-    let cases: [(&[&str], &str, &[usize]); 9] = [
+    let cases: [(&[&str], &str, &[usize]); 10] = [
         // A value no operation wrote.
         (&["0 invoke write 1", "0 ok write 1", "1 invoke read nil", "1 ok read 7"], "read returned 7 (process 1, line 3), a value no operation wrote", &[1]),
         // A value written only by operations invoked after the read completed.
@@ -112,6 +112,14 @@ fn the_words_of_a_register_name_what_each_kind_of_violation_contradicts() {
             &["0 invoke write 1", "0 ok write 1", "0 invoke write 2", "0 ok write 2", "2 invoke cas [1 5]", "1 invoke read nil", "1 ok read 5", "2 info cas [1 5]"],
             "read returned 5 (process 1, line 6) after write 2 completed (process 0, line 3), and no write of 5 could take effect in between",
             &[0, 1, 3],
+        ),
+        // A write of 1 of unknown outcome, invoked before the read completed, is one that could
+        // take effect after the cas as far as real time goes: the words leave it to the search
+        // (the cas needs it first) and claim no more than that no order leaves 1.
+        (
+            &["2 invoke write 1", "0 invoke cas [1 2]", "0 ok cas [1 2]", "1 invoke read nil", "1 ok read 1", "2 info write 1"],
+            "read returned 1 (process 1, line 4), but no order of the operations before it leaves 1: after the longest partial linearization (2 operations) the register holds 2",
+            &[1, 2],
         ),
         // A write of 5 of unknown outcome, invoked only after the read completed.
         (
