@@ -776,6 +776,37 @@ mod tests {
     }
 
     #[test]
+    fn an_order_that_uses_an_unknown_operation_twice_is_realised_only_by_as_many_invoked_in_time() {
+        let history = history(&[
+            "0 invoke write 1",
+            "0 ok write 1",
+            "1 invoke write 2",
+            "0 invoke read nil",
+            "0 ok read 2",
+            "2 invoke write 2",
+            "0 invoke read nil",
+            "0 ok read 2",
+            "3 invoke write 3",
+        ]);
+        // 0: write 1; 1 and 3: writes of 2 of unknown outcome; 2 and 4: reads; 5: write 3 of
+        // unknown outcome.
+        let operations: Vec<&Operation> = history.operations.iter().collect();
+        let cases: [(&[usize], bool); 4] = [
+            (&[0, 1, 2, 3, 4], true),
+            // The second use of a write of 2 goes to #3, invoked before the read after it
+            // completed.
+            (&[0, 1, 2, 1, 4], true),
+            // Both uses come before the first read completed, and #3 was invoked after it.
+            (&[0, 1, 1, 2, 4], false),
+            // Two uses of the one write of 3.
+            (&[0, 1, 2, 4, 5, 5], false),
+        ];
+        for (order, expected) in cases {
+            assert_eq!(realizable(&operations, order), expected, "{order:?}");
+        }
+    }
+
+    #[test]
     fn a_missed_append_is_named_only_when_nothing_could_replace_the_value_between_it_and_the_read() {
         // The delete of process 1 around the append, before it, or after the read.
         let cases: [(&[&str], &[&str], bool); 4] = [
