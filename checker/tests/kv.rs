@@ -98,16 +98,7 @@ fn a_read_that_misses_a_completed_append_is_explained_in_words_of_appends() {
 fn a_read_of_appends_is_explained_by_what_its_value_shows_against_real_time() {
     let model = Register::new(Kind::Kv).with_absent(empty());
     let explain = |lines: &[&str]| {
-        let text: String = lines
-            .iter()
-            .map(|line| {
-                let parts: Vec<&str> = line.splitn(4, ' ').collect();
-                format!(
-                    "{{:process {} :type :{} :f :{} :key \"k\" :value {}}}\n",
-                    parts[0], parts[1], parts[2], parts[3]
-                )
-            })
-            .collect();
+        let text = common::edn(lines, Some("k"));
         let (events, _) = format::parse(&text, Format::Auto).expect("parses");
         let history = History::from_events(&events).expect("pairs");
         let report = check(&model, &history, Options::default());

@@ -129,18 +129,7 @@ fn the_words_of_a_register_name_what_each_kind_of_violation_contradicts() {
         ),
     ];
     for (lines, words, core) in cases {
-        let text: String = lines
-            .iter()
-            .map(|line| {
-                let mut parts = line.splitn(4, ' ');
-                let (process, kind, f) =
-                    (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-                format!(
-                    "{{:process {process} :type :{kind} :f :{f} :value {}}}\n",
-                    parts.next().unwrap_or("nil")
-                )
-            })
-            .collect();
+        let text = common::edn(lines, None);
         let (events, _) = format::parse(&text, Format::Auto).expect("parses");
         let history = History::from_events(&events).expect("pairs");
         let report = check(&Register::new(Kind::CasRegister), &history, Options::default());
@@ -176,16 +165,7 @@ fn the_words_of_a_key_count_a_delete_as_a_write_of_the_absent_value() {
         ),
     ];
     for (lines, words, core) in cases {
-        let text: String = lines
-            .iter()
-            .map(|line| {
-                let parts: Vec<&str> = line.splitn(4, ' ').collect();
-                format!(
-                    "{{:process {} :type :{} :f :{} :key \"k\" :value {}}}\n",
-                    parts[0], parts[1], parts[2], parts[3]
-                )
-            })
-            .collect();
+        let text = common::edn(lines, Some("k"));
         let (verdict, report, history) = verdict_of(&text, Kind::Kv);
         assert_eq!(verdict, Verdict::NotLinearizable, "{lines:?}");
         let explanation = report.keys[0].explanation.as_ref().expect("explained");

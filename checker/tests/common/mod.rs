@@ -50,6 +50,21 @@ pub fn brute_force(model: &Register, operations: &[Operation]) -> bool {
     extend(model, &relevant, &mut used, &model.init())
 }
 
+/// An EDN history, one event per line written `process type f value` (the value may hold
+/// spaces; `nil` if left out), of `key` or of a register (`None`).
+pub fn edn(lines: &[&str], key: Option<&str>) -> String {
+    let key = key.map(|key| format!(" :key {key:?}")).unwrap_or_default();
+    lines
+        .iter()
+        .map(|line| {
+            let mut parts = line.splitn(4, ' ');
+            let mut next = || parts.next().unwrap_or("nil");
+            let (process, kind, f, value) = (next(), next(), next(), next());
+            format!("{{:process {process} :type :{kind} :f :{f}{key} :value {value}}}\n")
+        })
+        .collect()
+}
+
 /// The operations with only those of `core` (ids) completed, as an explanation relaxes them: the
 /// others' outcomes unknown, and reads not in `core` left out (they observe nothing).
 pub fn relaxed(operations: &[Operation], core: &[usize]) -> Vec<Operation> {
@@ -270,54 +285,54 @@ fn writer_between(
         .filter(|operation| operation.f != Function::Read || operation.id == read.id)
         .collect();
     // (used, state, phase): phase 0 before `after`, 1 after it, 2 once a writer followed it.
-    fn extend(
-        model: &Register,
-        ops: &[&Operation],
+    struct Search<'a> {
+        model: &'a Register,
+        ops: Vec<&'a Operation>,
         after: usize,
         read: usize,
-        writer: &dyn Fn(&Operation) -> bool,
-        used: u64,
-        state: &Value,
-        phase: u8,
-        seen: &mut HashSet<(u64, Value, u8)>,
-    ) -> bool {
-        if !seen.insert((used, state.clone(), phase)) {
-            return false;
-        }
-        for index in 0..ops.len() {
-            if used & (1 << index) != 0 {
-                continue;
+        writer: &'a dyn Fn(&Operation) -> bool,
+        seen: HashSet<(u64, Value, u8)>,
+    }
+    impl Search<'_> {
+        fn extend(&mut self, used: u64, state: &Value, phase: u8) -> bool {
+            if !self.seen.insert((used, state.clone(), phase)) {
+                return false;
             }
-            let blocked = ops.iter().enumerate().any(|(other, earlier)| {
-                used & (1 << other) == 0
-                    && earlier.status == Status::Ok
-                    && earlier.ret.is_some_and(|ret| ret < ops[index].call)
-            });
-            if blocked {
-                continue;
-            }
-            if index == read {
-                if phase == 2 {
+            for index in 0..self.ops.len() {
+                if used & (1 << index) != 0 {
+                    continue;
+                }
+                let blocked = self.ops.iter().enumerate().any(|(other, earlier)| {
+                    used & (1 << other) == 0
+                        && earlier.status == Status::Ok
+                        && earlier.ret.is_some_and(|ret| ret < self.ops[index].call)
+                });
+                if blocked {
+                    continue;
+                }
+                if index == self.read {
+                    if phase == 2 {
+                        return true;
+                    }
+                    continue;
+                }
+                let Some(next) = self.model.step(state, self.ops[index]) else { continue };
+                let phase = match phase {
+                    0 if index == self.after => 1,
+                    1 if (self.writer)(self.ops[index]) => 2,
+                    phase => phase,
+                };
+                if self.extend(used | (1 << index), &next, phase) {
                     return true;
                 }
-                continue;
             }
-            let Some(next) = model.step(state, ops[index]) else { continue };
-            let phase = match phase {
-                0 if index == after => 1,
-                1 if writer(ops[index]) => 2,
-                phase => phase,
-            };
-            if extend(model, ops, after, read, writer, used | (1 << index), &next, phase, seen) {
-                return true;
-            }
+            false
         }
-        false
     }
     let position = |target: &Operation| ops.iter().position(|operation| operation.id == target.id);
     let (Some(after), Some(read)) = (position(after), position(read)) else { return false };
     assert!(ops.len() < 64, "an enumeration of at most 63 operations");
-    extend(model, &ops, after, read, writer, 0, &model.init(), 0, &mut HashSet::new())
+    Search { model, ops, after, read, writer, seen: HashSet::new() }.extend(0, &model.init(), 0)
 }
 
 /// Whether some sequence of `operations`' writes, deletes, cas operations and appends (each at
