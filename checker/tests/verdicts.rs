@@ -43,7 +43,7 @@ fn jepsen_etcd_corpus_matches_known_verdicts() {
             explain_timeout: Some(std::time::Duration::from_secs(120)),
             ..Options::default()
         };
-        let (verdict, report, _) = verdict_with(&text, Kind::CasRegister, options);
+        let (verdict, report, history) = verdict_with(&text, Kind::CasRegister, options);
         assert_eq!(verdict, expected, "{file}");
         for key in &report.keys {
             if let Some(explanation) = &key.explanation {
@@ -51,6 +51,10 @@ fn jepsen_etcd_corpus_matches_known_verdicts() {
                     explanation.minimal && !explanation.core.is_empty(),
                     "{file}: explanation not minimal"
                 );
+                let model = Register::new(Kind::CasRegister);
+                if let Err(error) = common::words_hold(&model, &history.operations, explanation, 9) {
+                    panic!("{file}: {error}: {}", explanation.words);
+                }
             }
         }
         checked += 1;
