@@ -668,23 +668,26 @@ fn words(
                 };
             }
             // The last write that completed before the read began, and whether a write of the value
-            // read could still come after it.
-            let before = scope
+            // read could still come after it. Both from the key's own operations: `scope` may be a
+            // prefix or a relaxed set, where completions the history has are forgotten.
+            let before = whole
                 .iter()
                 .filter(|operation| is_write(operation) && operation.status == Status::Ok)
                 .filter(|operation| operation.ret.is_some_and(|ret| ret < blocked.call))
                 .max_by_key(|operation| operation.ret);
             if let Some(last) = before {
-                // Completed writes of the value all ended before `last` began, and no plain write
-                // or delete of it has an unknown outcome (a cas to it with an unknown outcome may remain: the
-                // search proved none can take effect in between).
-                let later_writer = writers.iter().any(|writer| match writer.status {
-                    Status::Ok => writer.ret.is_some_and(|ret| ret > last.call),
-                    Status::Info => {
-                        matches!(writer.f, Function::Write | Function::Delete)
-                            && blocked.ret.is_none_or(|ret| writer.call < ret)
-                    }
-                });
+                // A write of the value read (of any kind) that real time lets take effect after
+                // `last` and before the read completes: one that completed after `last` was invoked,
+                // or one of unknown outcome, invoked before the read completed. (Whether a cas could
+                // find what it expects there is the search's question, not these words'.)
+                let later_writer =
+                    whole.iter().filter(|operation| writes_value(operation, value)).any(|writer| {
+                        blocked.ret.is_none_or(|ret| writer.call < ret)
+                            && match writer.status {
+                                Status::Ok => writer.ret.is_some_and(|ret| ret > last.call),
+                                Status::Info => true,
+                            }
+                    });
                 if !writes_value(last, value) && !later_writer {
                     return format!(
                         "read{of} returned {value} ({}) after {} completed ({}), and no write of {value} could take effect in between",

@@ -68,7 +68,7 @@ const STALE_READ: &str = include_str!("data/stale-read.jsonl");
 
 #[test]
 fn the_words_of_a_register_name_what_each_kind_of_violation_contradicts() {
-    let cases: [(&[&str], &str, &[usize]); 10] = [
+    let cases: [(&[&str], &str, &[usize]); 11] = [
         // A value no operation wrote.
         (&["0 invoke write 1", "0 ok write 1", "1 invoke read nil", "1 ok read 7"], "read returned 7 (process 1, line 3), a value no operation wrote", &[1]),
         // A value written only by operations invoked after the read completed.
@@ -110,12 +110,22 @@ fn the_words_of_a_register_name_what_each_kind_of_violation_contradicts() {
             "read returned 3 (process 1, line 9), but no order of the operations before it leaves 3: after the longest partial linearization (4 operations) the register holds 1",
             &[1, 3, 4],
         ),
-        // A cas to 5 of unknown outcome cannot take effect after the write of 2 (it expects 1):
-        // unlike a plain write of unknown outcome, it does not count as a write that could.
+        // A cas to 5 of unknown outcome, invoked before the read completed, could take effect after
+        // the write of 2 as far as real time goes: that it would not find 1 there is the search's
+        // finding, and the words claim only that no order leaves 5.
         (
             &["0 invoke write 1", "0 ok write 1", "0 invoke write 2", "0 ok write 2", "2 invoke cas [1 5]", "1 invoke read nil", "1 ok read 5", "2 info cas [1 5]"],
-            "read returned 5 (process 1, line 6) after write 2 completed (process 0, line 3), and no write of 5 could take effect in between",
+            "read returned 5 (process 1, line 6), but no order of the operations before it leaves 5: after the longest partial linearization (2 operations) the register holds 2",
             &[0, 1, 3],
+        ),
+        // The cas to 2 completed after the write of 1 began, so it could follow it; the write of 0
+        // of process 1 then completed before the read of 2, and nothing writes 2 after it. (The
+        // minimal set is another contradiction: after the write of 1, the read of 0 needs a write
+        // of 0, and the read of 2 then needs the cas to find 1 again.)
+        (
+            &["1 invoke write 0", "0 invoke cas [1 2]", "1 ok write 0", "1 invoke write 1", "1 ok write 1", "1 invoke read nil", "0 ok cas [1 2]", "0 invoke write 0", "0 ok write 0", "1 ok read 0", "1 invoke write 0", "1 ok write 0", "1 invoke read nil", "1 ok read 2"],
+            "read returned 2 (process 1, line 13) after write 0 completed (process 1, line 11), and no write of 2 could take effect in between",
+            &[2, 3, 6],
         ),
         // A write of 1 of unknown outcome, invoked before the read completed, is one that could
         // take effect after the cas as far as real time goes: the words leave it to the search
