@@ -216,6 +216,12 @@ for tool in cargo-mutants cargo-nextest; do
     fi
 done
 
+# The checker's tier renders its HTML report in a headless browser (checker/tests/html.rs).
+if [ "$crate" = checker ]; then
+    source scripts/system-packages.sh
+    need_commands chromium:chromium
+fi
+
 if [ "${1:-}" = "--summary" ]; then
     remember
     summary
