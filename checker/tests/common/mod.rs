@@ -83,7 +83,7 @@ pub fn relaxed(operations: &[Operation], core: &[usize]) -> Vec<Operation> {
         .collect()
 }
 
-/// Whether what `words` (an explanation of one key, `operations`) says is true of the history,
+/// Whether what the words of `explanation` (of one key, `operations`) say is true of the history,
 /// checked from the history alone, without the explanation's own code: its order facts against
 /// the invocations and completions, what a value shows against the value, and, on keys of
 /// `exhaustive_max` operations or fewer, its "no write could" and "no sequence builds" by
