@@ -695,4 +695,10 @@ fn a_history_written_as_edn_reads_back_the_same() {
         events.iter().map(|event| checker::history::Event { line: 0, ..event.clone() }).collect::<Vec<_>>()
     };
     assert_eq!(without_lines(&again), without_lines(&events));
+    let history = History::from_events(&again).expect("pairs");
+    assert_eq!(
+        (history.events, history.operations.len(), history.failed),
+        (6, 2, 1),
+        "events read; the write and the read of unknown outcome; the failed cas, left out"
+    );
 }
