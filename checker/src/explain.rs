@@ -87,16 +87,6 @@ pub fn explain<M: Model>(
         );
     }
     let (scope, stuck, partial) = shown.unwrap_or((whole, stuck, Vec::new()));
-    let mut state = model.init();
-    for &index in &stuck.partial {
-        if let Some(next) = model.step(&state, scope[index]) {
-            state = next;
-        }
-    }
-    let blocked = scope[stuck.blocked];
-    let state_shown = model.show(&state);
-    let built = model.versions(scope).map(|versions| versions.shown(stuck.blocked));
-    let initial = |value: &Value| model.is_initial(value);
     let name = &|operation: &Operation| {
         whole.iter().find(|original| original.id == operation.id).unwrap_or(&operation).describe()
     };
@@ -113,32 +103,23 @@ pub fn explain<M: Model>(
             else {
                 return None;
             };
-            let mut state = model.init();
-            for &index in &found.partial {
-                state = model.step(&state, relaxed[index]).unwrap_or(state);
-            }
-            let built = model.versions(&relaxed).map(|versions| versions.shown(found.blocked));
-            let words = words(
-                &relaxed,
-                whole,
-                &found,
-                relaxed[found.blocked],
-                &model.show(&state),
-                built,
-                &initial,
-                name,
-            );
+            let words = words(model, &relaxed, whole, &found, name);
             (!words.contains(GENERIC)).then_some(words)
         });
     Explanation {
         core: core.iter().map(|&index| operations[index].id).collect(),
         minimal,
-        words: specific
-            .unwrap_or_else(|| words(scope, whole, stuck, blocked, &state_shown, built, &initial, name)),
+        words: specific.unwrap_or_else(|| words(model, scope, whole, stuck, name)),
         partial,
-        blocked: blocked.id,
-        state: state_shown,
+        blocked: scope[stuck.blocked].id,
+        state: model.show(&after(model, scope, &stuck.partial)),
     }
+}
+
+/// The state after the operations of `scope` at `partial` (a partial linearization of it), in
+/// that order.
+fn after<M: Model>(model: &M, scope: &[&Operation], partial: &[usize]) -> M::State {
+    partial.iter().fold(model.init(), |state, &index| model.step(&state, scope[index]).unwrap_or(state))
 }
 
 /// What is wrong with `partial` (operation ids, in order) as a partial linearization of
@@ -596,19 +577,18 @@ fn append_read_words(
     None
 }
 
-/// The words for `blocked`, the operation `stuck` could not get past in `scope` (the key's
-/// operations, a prefix of them, or a relaxed set); `whole` is every operation of the key.
-#[allow(clippy::too_many_arguments)]
-fn words(
+/// The words for the operation `stuck` could not get past in `scope` (the key's operations, a
+/// prefix of them, or a relaxed set); `whole` is every operation of the key.
+fn words<M: Model>(
+    model: &M,
     scope: &[&Operation],
     whole: &[&Operation],
     stuck: &Stuck,
-    blocked: &Operation,
-    state: &str,
-    built: Option<Shown>,
-    initial: &dyn Fn(&Value) -> bool,
     name: Namer<'_>,
 ) -> String {
+    let blocked = scope[stuck.blocked];
+    let state = &model.show(&after(model, scope, &stuck.partial));
+    let built = model.versions(scope).map(|versions| versions.shown(stuck.blocked));
     // "read of x returned ..." with a key; "read returned ..." without.
     let (of, key) = match &blocked.key {
         Some(key) => (format!(" of {key}"), format!("{key} ")),
@@ -616,14 +596,7 @@ fn words(
     };
     let at = |operation: &Operation| format!("process {}, line {}", operation.process, operation.call_line);
     // A delete writes the absent value, the one a read of a key never written returns.
-    let writes_value = |operation: &Operation, value: &Value| match operation.f {
-        Function::Write => operation.input == *value,
-        Function::Delete => initial(value),
-        Function::Cas => {
-            matches!(&operation.input, Value::List(pair) if pair.len() == 2 && pair[1] == *value)
-        }
-        _ => false,
-    };
+    let writes_value = |operation: &Operation, value: &Value| model.leaves(operation).as_ref() == Some(value);
     let is_write = |operation: &Operation| {
         matches!(operation.f, Function::Write | Function::Cas | Function::Delete | Function::Append)
     };
@@ -650,7 +623,7 @@ fn words(
             let value = &blocked.output;
             let writers: Vec<&&Operation> =
                 scope.iter().filter(|operation| writes_value(operation, value)).collect();
-            if !initial(value) && writers.is_empty() {
+            if !model.is_initial(value) && writers.is_empty() {
                 // Writers of it in the whole key were all invoked after the read completed (else
                 // the scope would hold them).
                 let later = whole

@@ -43,6 +43,12 @@ pub trait Model: Sync {
     /// of "a value no operation wrote".
     fn is_initial(&self, value: &Value) -> bool;
 
+    /// The value `operation` leaves whatever state it finds (a write's value, a cas's new value, a
+    /// delete's absent value), or `None` if what it leaves depends on the state or it leaves none
+    /// (a read, an append). The one rule for "does this operation write v", which the search's
+    /// pruning and the explanations' words share.
+    fn leaves(&self, operation: &Operation) -> Option<Value>;
+
     /// Bytes a state holds on the heap (beyond its own size), for the search's memory bound: the
     /// memo keeps a state per configuration, and a state of long values is most of its memory.
     fn state_bytes(&self, state: &Self::State) -> usize;
@@ -186,6 +192,10 @@ impl Model for Register {
         *value == self.absent
     }
 
+    fn leaves(&self, operation: &Operation) -> Option<Value> {
+        crate::versions::written(operation, &self.absent)
+    }
+
     fn state_bytes(&self, state: &Value) -> usize {
         state.heap_bytes()
     }
@@ -236,14 +246,6 @@ impl Model for Register {
             }
             return needless;
         }
-        let written = |operation: &Operation| -> Option<Value> {
-            match (operation.f, &operation.input) {
-                (Function::Write, value) => Some(value.clone()),
-                (Function::Delete, _) => Some(self.absent.clone()),
-                (Function::Cas, Value::List(pair)) if pair.len() == 2 => Some(pair[1].clone()),
-                _ => None,
-            }
-        };
         loop {
             let mut observed: std::collections::HashSet<&Value> = std::collections::HashSet::new();
             for (index, operation) in operations.iter().enumerate() {
@@ -261,7 +263,7 @@ impl Model for Register {
             for (index, operation) in operations.iter().enumerate() {
                 if operation.status == Status::Info
                     && !needless[index]
-                    && written(operation).is_some_and(|value| !observed.contains(&value))
+                    && self.leaves(operation).is_some_and(|value| !observed.contains(&value))
                 {
                     needless[index] = true;
                     changed = true;

@@ -76,7 +76,7 @@ pub struct Versions {
 
 /// The value a state-setting operation leaves: a write's argument, a cas's new value, a delete's
 /// initial value. `None` for reads and appends.
-fn written(operation: &Operation, absent: &Value) -> Option<Value> {
+pub(crate) fn written(operation: &Operation, absent: &Value) -> Option<Value> {
     match (operation.f, &operation.input) {
         (Function::Write, value) => Some(value.clone()),
         (Function::Cas, Value::List(pair)) if pair.len() == 2 => Some(pair[1].clone()),
