@@ -88,19 +88,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Store for Client<S> {
                 self.command(&[b"CAS", key.as_bytes(), expected.as_bytes(), new.as_bytes()]).await?
             }
         };
-        Ok(match (op, reply) {
-            (Op::Read { .. }, Reply::Bulk(read)) => {
-                Answer::Read(read.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
-            }
-            (Op::Write { .. }, Reply::Simple(ok)) if ok == "OK" => Answer::Written,
-            // How many keys it removed: 0 when the key was absent, still a delete done.
-            (Op::Delete { .. }, Reply::Integer(0 | 1)) => Answer::Written,
-            (Op::Cas { .. }, Reply::Integer(swapped @ (0 | 1))) => Answer::Swapped(swapped == 1),
-            // BUSY: refused before anything was executed.
-            (_, Reply::Error(error)) if error.starts_with("BUSY") => Answer::Refused(error),
-            // UNAVAILABLE and anything unexpected: unknown.
-            (_, other) => Answer::Unknown(format!("{other:?}")),
-        })
+        // BUSY: refused before anything was executed; UNAVAILABLE: unknown.
+        Ok(answer(op, reply, &["BUSY"]))
+    }
+}
+
+/// What a RESP `reply` to `op` says, from a server whose errors beginning with one of `refusals`
+/// mean the command was not executed.
+pub fn answer(op: &Op, reply: Reply, refusals: &[&str]) -> Answer {
+    match (op, reply) {
+        (Op::Read { .. }, Reply::Bulk(read)) => {
+            Answer::Read(read.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+        }
+        (Op::Write { .. }, Reply::Simple(ok)) if ok == "OK" => Answer::Written,
+        // How many keys it removed: 0 when the key was absent, still a delete done.
+        (Op::Delete { .. }, Reply::Integer(0 | 1)) => Answer::Written,
+        (Op::Cas { .. }, Reply::Integer(swapped @ (0 | 1))) => Answer::Swapped(swapped == 1),
+        (_, Reply::Error(error)) if refusals.iter().any(|code| error.starts_with(code)) => {
+            Answer::Refused(error)
+        }
+        // Any other error and anything unexpected: unknown.
+        (_, other) => Answer::Unknown(format!("{other:?}")),
     }
 }
 
@@ -432,6 +440,43 @@ mod tests {
 
     fn state(mix: scenarios::Mix) -> ClientState {
         ClientState::new(0, 1, 1, mix, false, "")
+    }
+
+    /// Each reply a RESP server may give, read as what it means for the history: a refusal only
+    /// where the server's own codes say nothing was executed, anything unexpected unknown.
+    #[test]
+    fn a_resp_reply_is_read_as_the_answer_it_means() {
+        let key = || "k".to_string();
+        let (read, write) = (Op::Read { key: key() }, Op::Write { key: key(), value: "v".into() });
+        let (delete, cas) =
+            (Op::Delete { key: key() }, Op::Cas { key: key(), expected: None, new: "v".into() });
+        let unknown = |reply: &Reply| Answer::Unknown(format!("{reply:?}"));
+        let error = |text: &str| Reply::Error(text.to_string());
+        let cases = [
+            (&read, Reply::Bulk(Some(b"v1".to_vec())), Answer::Read(Some("v1".into()))),
+            (&read, Reply::Bulk(None), Answer::Read(None)),
+            (&read, Reply::Integer(1), unknown(&Reply::Integer(1))),
+            (&write, Reply::Simple("OK".into()), Answer::Written),
+            (&write, Reply::Simple("QUEUED".into()), unknown(&Reply::Simple("QUEUED".into()))),
+            (&delete, Reply::Integer(0), Answer::Written),
+            (&delete, Reply::Integer(1), Answer::Written),
+            (&delete, Reply::Integer(2), unknown(&Reply::Integer(2))),
+            (&cas, Reply::Integer(1), Answer::Swapped(true)),
+            (&cas, Reply::Integer(0), Answer::Swapped(false)),
+            (&cas, Reply::Bulk(None), unknown(&Reply::Bulk(None))),
+            (&write, error("BUSY not the leader"), Answer::Refused("BUSY not the leader".into())),
+            (&write, error("UNAVAILABLE no quorum"), unknown(&error("UNAVAILABLE no quorum"))),
+            (&write, error("READONLY replica"), unknown(&error("READONLY replica"))),
+        ];
+        for (op, reply, expected) in cases {
+            assert_eq!(answer(op, reply.clone(), &["BUSY"]), expected, "{op:?} answered {reply:?}");
+        }
+        let redis = ["READONLY", "MASTERDOWN"];
+        assert_eq!(
+            answer(&write, error("READONLY replica"), &redis),
+            Answer::Refused("READONLY replica".into())
+        );
+        assert_eq!(answer(&write, error("BUSY script"), &redis), unknown(&error("BUSY script")));
     }
 
     #[test]

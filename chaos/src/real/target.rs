@@ -276,16 +276,5 @@ async fn redis(client: &mut Client<TcpStream>, op: &Op) -> io::Result<Answer> {
                 .await?
         }
     };
-    Ok(match (op, reply) {
-        (Op::Read { .. }, Reply::Bulk(read)) => {
-            Answer::Read(read.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
-        }
-        (Op::Write { .. }, Reply::Simple(ok)) if ok == "OK" => Answer::Written,
-        (Op::Delete { .. }, Reply::Integer(0 | 1)) => Answer::Written,
-        (Op::Cas { .. }, Reply::Integer(swapped @ (0 | 1))) => Answer::Swapped(swapped == 1),
-        (_, Reply::Error(error)) if REDIS_REFUSALS.iter().any(|code| error.starts_with(code)) => {
-            Answer::Refused(error)
-        }
-        (_, other) => Answer::Unknown(format!("{other:?}")),
-    })
+    Ok(crate::workload::answer(op, reply, &REDIS_REFUSALS))
 }
