@@ -241,7 +241,7 @@ pub fn explain_violations<M: Model>(model: &M, history: &History, report: &mut R
     let explained = AtomicUsize::new(0);
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let reporter = (options.progress && !violating.is_empty()).then(|| {
+        let reporter = options.progress.then(|| {
             scope.spawn(|| {
                 progress(started, &done, || {
                     format!(
@@ -256,8 +256,7 @@ pub fn explain_violations<M: Model>(model: &M, history: &History, report: &mut R
             let key = &mut report.keys[index];
             let Some(operations) = partitions.get(&key.key) else { continue };
             let Some(stuck) = key.stuck.take() else { continue };
-            let left = budget.saturating_sub(started.elapsed());
-            let share = left / (violating.len() - position) as u32;
+            let share = share(budget, started.elapsed(), violating.len() - position);
             key.explanation =
                 Some(explain::explain(model, operations, &stuck, share, options.search_memory_bytes()));
             explained.fetch_add(1, Ordering::Relaxed);
@@ -265,6 +264,12 @@ pub fn explain_violations<M: Model>(model: &M, history: &History, report: &mut R
         stop(&done, reporter.as_ref());
     });
     report.elapsed += started.elapsed();
+}
+
+/// The time of the next explanation: what is left of `budget` after `spent`, shared equally by
+/// the `unexplained` violations (this one among them).
+fn share(budget: Duration, spent: Duration, unexplained: usize) -> Duration {
+    budget.saturating_sub(spent) / u32::try_from(unexplained.max(1)).unwrap_or(u32::MAX)
 }
 
 /// Tells the progress thread (if any) that the work is done, and wakes it at once: a check of a
@@ -280,35 +285,52 @@ fn stop(done: &AtomicBool, reporter: Option<&std::thread::ScopedJoinHandle<'_, (
 /// line rewritten in place on a terminal, a line every 10 s elsewhere. It pauses 50 ms between
 /// looks, and [`stop`] ends a pause early.
 fn progress(started: Instant, done: &AtomicBool, what: impl Fn() -> String) {
-    let terminal = std::io::stderr().is_terminal();
+    let look = || {
+        std::thread::park_timeout(Duration::from_millis(50));
+        started.elapsed()
+    };
+    let steps = || search::STEPS.load(Ordering::Relaxed);
+    report_progress(done, std::io::stderr().is_terminal(), look, what, steps, |text| eprint!("{text}"));
+}
+
+/// [`progress`] with its clock and its output given: `look` pauses and says how long the check has
+/// run, `steps` how many search steps it took, `out` writes.
+fn report_progress(
+    done: &AtomicBool,
+    terminal: bool,
+    mut look: impl FnMut() -> Duration,
+    what: impl Fn() -> String,
+    steps: impl Fn() -> u64,
+    mut out: impl FnMut(&str),
+) {
+    let every = if terminal { Duration::from_secs(1) } else { Duration::from_secs(10) };
     let mut printed = false;
     let mut last = Duration::ZERO;
     while !done.load(Ordering::Relaxed) {
-        std::thread::park_timeout(Duration::from_millis(50));
+        let elapsed = look();
         if done.load(Ordering::Relaxed) {
             break;
         }
-        let elapsed = started.elapsed();
-        let every = if terminal { Duration::from_secs(1) } else { Duration::from_secs(10) };
-        if elapsed < Duration::from_secs(1) || elapsed - last < every {
+        // The first line after `every`, then one each `every`.
+        if elapsed.saturating_sub(last) < every {
             continue;
         }
         last = elapsed;
         let line = format!(
             "checking: {}, {:.1}M search steps, {:.0} s",
             what(),
-            search::STEPS.load(Ordering::Relaxed) as f64 / 1e6,
+            steps() as f64 / 1e6,
             elapsed.as_secs_f64()
         );
         if terminal {
-            eprint!("\r{line}\x1b[K");
+            out(&format!("\r{line}\x1b[K"));
             printed = true;
         } else {
-            eprintln!("{line}");
+            out(&format!("{line}\n"));
         }
     }
     if printed {
-        eprint!("\r\x1b[K");
+        out("\r\x1b[K");
     }
 }
 
@@ -357,8 +379,9 @@ const ABSENT_CANDIDATES: [fn() -> value::Value; 3] =
 
 /// When keys that are not linearizable under `model` would be with another absent value (a
 /// service that returns "" for a key never written): the words that say so and name the flag.
-/// Only values that some completed read of such a key returned and no operation of it writes are
-/// tried, each key within `options.timeout` (or 5 s).
+/// Only values that such a key observes (a completed read returned it, or a cas expected it) and
+/// no operation of it writes (a write of it, a cas to it) are tried, each key within
+/// `options.timeout` (or 5 s). A value nothing observes cannot be what turns a verdict.
 pub fn absent_suggestion(
     model: &model::Register,
     history: &History,
@@ -371,26 +394,25 @@ pub fn absent_suggestion(
     if failing.is_empty() {
         return None;
     }
-    let options = Options {
-        timeout: Some(options.timeout.unwrap_or(Duration::from_secs(5))),
-        explain: false,
-        ..options
-    };
+    let options = Options { timeout: Some(options.timeout.unwrap_or(Duration::from_secs(5))), ..options };
     for candidate in ABSENT_CANDIDATES.map(|make| make()) {
         if candidate == model.absent {
             continue;
         }
         let hinges = |key: &KeyResult| {
             let operations = &partitions[&key.key];
-            let read = operations.iter().any(|operation| {
-                operation.f == history::Function::Read
-                    && operation.status == history::Status::Ok
-                    && operation.output == candidate
+            let observed = operations.iter().any(|operation| match (operation.f, &operation.input) {
+                (history::Function::Read, _) => {
+                    operation.status == history::Status::Ok && operation.output == candidate
+                }
+                (history::Function::Cas, value::Value::List(pair)) => {
+                    matches!(pair.as_slice(), [expected, _] if *expected == candidate)
+                }
+                _ => false,
             });
-            let written = operations.iter().any(|operation| {
-                matches!(operation.f, history::Function::Write) && operation.input == candidate
-            });
-            read && !written
+            let written =
+                operations.iter().any(|operation| model.leaves(operation).as_ref() == Some(&candidate));
+            observed && !written
         };
         let tried: Vec<&KeyResult> = failing.iter().copied().filter(|key| hinges(key)).collect();
         if tried.is_empty() {
@@ -411,11 +433,167 @@ pub fn absent_suggestion(
             };
             return Some(format!(
                 "{passing} of the {} keys that are not linearizable are linearizable if a key never written reads as {candidate} \
-                 (reads returned {candidate}, which no operation of them writes): if this system returns {candidate} for absent keys, \
-                 check with --absent {flag}",
+                 (their reads or cas operations observe {candidate}, which no operation of them writes): \
+                 if this system returns {candidate} for absent keys, check with --absent {flag}",
                 failing.len()
             ));
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::{Kind, Register};
+
+    /// A history in our JSON Lines: each `(process, type, f, key, value)` one event.
+    fn history(events: &[(u32, &str, &str, &str, &str)]) -> History {
+        let text: String = events
+            .iter()
+            .map(|(process, kind, f, key, value)| {
+                format!(
+                    "{{\"process\": {process}, \"type\": \"{kind}\", \"f\": \"{f}\", \"key\": \"{key}\", \"value\": {value}}}\n"
+                )
+            })
+            .collect();
+        let events = format::jsonl::parse(&text).unwrap_or_else(|error| panic!("{text}: {error}"));
+        History::from_events(&events).expect("pairs")
+    }
+
+    /// `count` writes of one key, each read back by the next operation of the same process.
+    fn writes_read_back(count: u32) -> History {
+        let mut events = Vec::new();
+        let values: Vec<String> = (0..count).map(|n| n.to_string()).collect();
+        for value in &values {
+            events.push((0, "invoke", "write", "k", value.as_str()));
+            events.push((0, "ok", "write", "k", value.as_str()));
+            events.push((0, "invoke", "read", "k", "null"));
+            events.push((0, "ok", "read", "k", value.as_str()));
+        }
+        history(&events)
+    }
+
+    #[test]
+    fn the_memory_bound_is_shared_equally_by_the_threads() {
+        let options = |threads| Options { memory_bytes_max: 1_000, threads, ..Options::default() };
+        assert_eq!(options(4).search_memory_bytes(), 250);
+        assert_eq!(options(1).search_memory_bytes(), 1_000);
+        assert_eq!(options(0).search_memory_bytes(), 1_000, "no threads is one");
+    }
+
+    #[test]
+    fn each_explanation_has_an_equal_share_of_the_time_left() {
+        let seconds = Duration::from_secs;
+        assert_eq!(share(seconds(10), seconds(4), 3), seconds(2));
+        assert_eq!(share(seconds(10), seconds(0), 1), seconds(10));
+        assert_eq!(share(seconds(10), seconds(12), 2), Duration::ZERO, "past the budget: nothing");
+        assert_eq!(share(seconds(10), seconds(0), 0), seconds(10));
+    }
+
+    /// The reporter's lines at scripted times: on a terminal one a second from the first second,
+    /// rewritten in place and cleared at the end; elsewhere one every 10 s, each on its own line.
+    #[test]
+    fn progress_is_a_line_a_second_on_a_terminal_and_every_ten_seconds_elsewhere() {
+        let run = |terminal: bool, times: &[f64]| {
+            let done = AtomicBool::new(false);
+            let mut script = times.iter().copied();
+            let look = || match script.next() {
+                Some(seconds) => Duration::from_secs_f64(seconds),
+                None => {
+                    done.store(true, Ordering::Relaxed);
+                    Duration::ZERO
+                }
+            };
+            let mut written = String::new();
+            report_progress(
+                &done,
+                terminal,
+                look,
+                || "3 of 9 keys decided".into(),
+                || 2_500_000,
+                |text| written.push_str(text),
+            );
+            written
+        };
+        // Printed on a terminal at 1.0, 2.0, 9.99 (shown as 10 s), 12.0, 19.9 (20 s) and 21.0.
+        let times = [0.05, 0.5, 0.95, 1.0, 1.5, 1.99, 2.0, 2.05, 9.99, 10.0, 12.0, 19.9, 21.0];
+        let line = |seconds: u32| format!("checking: 3 of 9 keys decided, 2.5M search steps, {seconds} s");
+        let on_terminal: String =
+            [1, 2, 10, 12, 20, 21].iter().map(|&seconds| format!("\r{}\x1b[K", line(seconds))).collect();
+        assert_eq!(run(true, &times), on_terminal + "\r\x1b[K");
+        assert_eq!(run(false, &times), format!("{}\n{}\n", line(10), line(21)));
+        assert_eq!(run(true, &[0.1, 0.9]), "", "nothing in the first second, and nothing to clear");
+        assert_eq!(run(false, &[1.0, 5.0, 9.9]), "");
+    }
+
+    /// The options' bounds reach the search: a time bound (generous, or already past) and a
+    /// bound on configurations.
+    #[test]
+    fn a_key_is_decided_within_the_bounds_its_options_give() {
+        let history = writes_read_back(600);
+        let partitions = partition(&Register::new(Kind::Kv), &history);
+        let operations = &partitions[&Some("k".to_string())];
+        let model = Register::new(Kind::Kv);
+        let decide = |options: Options| decide_key(&model, Some("k".into()), operations, options);
+        let generous = decide(Options { timeout: Some(Duration::from_secs(3600)), ..Options::default() });
+        assert_eq!((generous.verdict, generous.reason), (Verdict::Linearizable, None));
+        assert_eq!(generous.operations, 1_200);
+        let past = decide(Options { timeout: Some(Duration::ZERO), ..Options::default() });
+        assert_eq!(past.verdict, Verdict::Inconclusive);
+        assert_eq!(past.reason.as_deref(), Some("time limit reached after 1025 search steps"));
+        let small = decide(Options { memo_entries_max: 1_024, ..Options::default() });
+        assert_eq!(small.verdict, Verdict::Inconclusive);
+        assert_eq!(
+            small.reason.as_deref(),
+            Some("configuration limit reached: 1024 configurations memoised")
+        );
+    }
+
+    fn suggestion(events: &[(u32, &str, &str, &str, &str)]) -> Option<String> {
+        let model = Register::new(Kind::Kv);
+        let history = history(events);
+        let report = check(&model, &history, Options { explain: false, ..Options::default() });
+        absent_suggestion(&model, &history, &report, Options::default())
+    }
+
+    #[test]
+    fn another_absent_value_is_suggested_only_where_it_turns_a_verdict() {
+        let read =
+            |process, value| [(process, "invoke", "read", "k", "null"), (process, "ok", "read", "k", value)];
+        let write =
+            |process, value| [(process, "invoke", "write", "k", value), (process, "ok", "write", "k", value)];
+        let cas = |process, pair| [(process, "invoke", "cas", "k", pair), (process, "ok", "cas", "k", pair)];
+        let note = |value: &str, flag: &str| {
+            format!(
+                "1 of the 1 keys that are not linearizable are linearizable if a key never written reads as {value} \
+                 (their reads or cas operations observe {value}, which no operation of them writes): \
+                 if this system returns {value} for absent keys, check with --absent {flag}"
+            )
+        };
+        // A read of "" before the only write.
+        let empty = [read(0, "\"\""), write(1, "\"a\""), read(0, "\"a\"")].concat();
+        assert_eq!(suggestion(&empty), Some(note("\"\"", "\"\"")));
+        // 0, and [], are named as JSON on the command line.
+        let zero = [read(0, "0"), write(1, "5")].concat();
+        assert_eq!(suggestion(&zero), Some(note("0", "'0'")));
+        assert_eq!(suggestion(&[read(0, "[]"), write(1, "[1]")].concat()), Some(note("[]", "'[]'")));
+        // A cas that found "" in a key never written observes it as a read does.
+        let found = [cas(0, "[\"\", \"b\"]"), read(1, "\"b\"")].concat();
+        assert_eq!(suggestion(&found), Some(note("\"\"", "\"\"")));
+        // Its twins. Written by the key itself (a write, or a cas to it): a stale read, not an
+        // absent one.
+        let written = [write(1, "\"\""), write(1, "\"a\""), read(0, "\"\"")].concat();
+        assert_eq!(suggestion(&written), None);
+        let cas_to = [cas(1, "[\"a\", \"\"]"), write(1, "\"a\""), read(0, "\"\"")].concat();
+        assert_eq!(suggestion(&cas_to), None);
+        // Observed, but the key fails with it too: a read of "" after a write completed.
+        let stale = [write(1, "\"a\""), read(0, "\"\"")].concat();
+        assert_eq!(suggestion(&stale), None);
+        // Not linearizable for another reason, and "" observed nowhere.
+        let other = [write(1, "\"a\""), read(0, "\"b\"")].concat();
+        assert_eq!(suggestion(&other), None);
+        // Nothing fails.
+        assert_eq!(suggestion(&[write(1, "\"a\""), read(0, "\"a\"")].concat()), None);
+    }
 }
