@@ -190,8 +190,8 @@ pub fn html(history: &History, report: &Report, title: &str) -> String {
             Bar {
                 lane: processes.iter().position(|process| *process == operation.process).unwrap_or(0),
                 start: operation.call as f64,
-                end: (operation.ret.map_or(end, |ret| ret + 1) as f64 - 0.15)
-                    .max(operation.call as f64 + 0.3),
+                // To just before the next event (the end of the history for an unknown outcome).
+                end: operation.ret.map_or(end, |ret| ret + 1) as f64 - 0.15,
                 classes: classes.to_string(),
                 fill: None,
                 title: line(operation),
@@ -266,4 +266,59 @@ window.addEventListener('load', function () {{
         operations = report.operations,
         failed = report.failed,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Kind, Register};
+    use crate::{check, Options};
+
+    /// A write of 1 that completed, a read of nil after it (stale), and a write of 2 of unknown
+    /// outcome.
+    fn stale() -> (History, Report) {
+        let text = r#"{"process": 0, "type": "invoke", "f": "write", "value": 1}
+{"process": 0, "type": "ok", "f": "write", "value": 1}
+{"process": 1, "type": "invoke", "f": "read", "value": null}
+{"process": 1, "type": "ok", "f": "read", "value": null}
+{"process": 2, "type": "invoke", "f": "write", "value": 2}
+"#;
+        let events = crate::format::jsonl::parse(text).expect("parses");
+        let history = History::from_events(&events).expect("pairs");
+        let report = check(&Register::new(Kind::Register), &history, Options::default());
+        (history, report)
+    }
+
+    #[test]
+    fn the_table_is_the_verdicts_then_the_explanations() {
+        let (history, report) = stale();
+        let table = table(&history, &report);
+        assert_eq!(table, verdicts(&history, &report) + &explanations(&history, &report));
+        assert!(table.contains("NOT LINEARIZABLE: 3 operations (0 failed, left out), 1 key"), "{table}");
+        assert!(
+            table.contains("  then the state is 1, and this cannot follow:\n    #1 process 1: read -> nil"),
+            "{table}"
+        );
+    }
+
+    /// Each operation's bar: its process's lane, from its invocation to just before the event
+    /// after its completion (an unknown outcome: to the end), marked by its part in the violation.
+    #[test]
+    fn each_bar_spans_its_operation_in_its_lane_marked_by_its_part_in_the_violation() {
+        let (history, report) = stale();
+        let page = html(&history, &report, "stale <read>");
+        let bars: Vec<&str> =
+            page.split("<g class=").skip(1).map(|bar| bar.split("rx=").next().unwrap_or_default()).collect();
+        let expected = [
+            r#""op core" data-id="0"><title>#0 process 0: write 1 (lines 1-2)</title><rect x="90.00" y="20.0" width="25.90" height="20" "#,
+            r#""op blocked" data-id="1"><title>#1 process 1: read -&gt; nil (lines 3-4)</title><rect x="118.00" y="48.0" width="25.90" height="20" "#,
+            r#""op info" data-id="2"><title>#2 process 2: write 2 (outcome unknown) (line 5-)</title><rect x="146.00" y="76.0" width="11.90" height="20" "#,
+        ];
+        assert_eq!(bars, expected, "{page}");
+        assert!(page.contains("<title>stale &lt;read&gt;</title>"), "{page}");
+        assert!(
+            page.contains(r#"<tr class="bad"><td>(all)</td><td>3</td><td>not linearizable</td>"#),
+            "{page}"
+        );
+    }
 }

@@ -702,3 +702,30 @@ fn a_history_written_as_edn_reads_back_the_same() {
         "events read; the write and the read of unknown outcome; the failed cas, left out"
     );
 }
+
+/// What the reads' inference is for: on Porcupine's 50-client histories it decides keys, both
+/// verdicts, within a configuration bound at which the search without it gives up. (The agreement
+/// tests show it never changes a verdict; this shows it does something.)
+#[test]
+fn the_reads_inference_decides_keys_within_a_bound_the_plain_search_cannot() {
+    let model = Register::new(Kind::Kv).with_absent(empty());
+    for (name, key, memo, verdict) in
+        [("c50-ok.txt", "0", 1_000, "linearizable"), ("c50-bad.txt", "0", 10_000, "not")]
+    {
+        let history = porcupine(name);
+        let partitions = partition(&model, &history);
+        let operations = &partitions[&Some(key.to_string())];
+        let outcome = |infer| match search(
+            &model,
+            operations,
+            Limits { infer, memo_entries_max: memo, ..Limits::default() },
+        ) {
+            Outcome::Linearizable(_) => "linearizable".to_string(),
+            Outcome::NotLinearizable(_) => "not".to_string(),
+            Outcome::Inconclusive(reason) => reason,
+        };
+        assert_eq!(outcome(true), verdict, "{name} key {key}");
+        let plain = outcome(false);
+        assert!(plain.starts_with("configuration limit reached"), "{name} key {key}: {plain}");
+    }
+}

@@ -447,6 +447,10 @@ mod tests {
             ("1.5", Edn::Float("1.5".into())),
             ("-2.5e3", Edn::Float("-2.5e3".into())),
             ("1.25M", Edn::Float("1.25M".into())),
+            ("+1.5", Edn::Float("+1.5".into())),
+            // Only a token that begins as a number is one: Rust would parse these as floats.
+            ("NaN", Edn::Symbol("NaN".into())),
+            ("inf", Edn::Symbol("inf".into())),
             ("\"text\"", Edn::Str("text".into())),
             (":ok", keyword("ok")),
             (":jepsen.history/op", keyword("jepsen.history/op")),
