@@ -87,3 +87,59 @@ impl fmt::Display for Value {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(text: &str) -> Value {
+        Value::Str(text.to_string())
+    }
+
+    /// What the memory bound counts: a string's buffer, a list's slots and what its items hold.
+    #[test]
+    fn a_value_counts_the_bytes_it_holds_on_the_heap() {
+        let slot = std::mem::size_of::<Value>();
+        assert_eq!(Value::Nil.heap_bytes(), 0);
+        assert_eq!(Value::Int(7).heap_bytes(), 0);
+        assert_eq!(Value::Str(String::with_capacity(10)).heap_bytes(), 10);
+        let mut items = Vec::with_capacity(3);
+        items.extend([text("abcd"), Value::Int(1)]);
+        let list = Value::List(items);
+        assert_eq!(list.heap_bytes(), 3 * slot + 4);
+        let nested = Value::List(vec![list, Value::List(vec![])]);
+        assert_eq!(nested.heap_bytes(), 2 * slot + 3 * slot + 4);
+    }
+
+    #[test]
+    fn json_converts_both_ways_and_what_has_no_value_is_refused_naming_it() {
+        let json: serde_json::Value = serde_json::json!([null, 3, -4, "s", true, [1, [2]]]);
+        let value = Value::from_json(&json).expect("converts");
+        let expected = Value::List(vec![
+            Value::Nil,
+            Value::Int(3),
+            Value::Int(-4),
+            text("s"),
+            text("true"),
+            Value::List(vec![Value::Int(1), Value::List(vec![Value::Int(2)])]),
+        ]);
+        assert_eq!(value, expected);
+        assert_eq!(value.to_json(), serde_json::json!([null, 3, -4, "s", "true", [1, [2]]]));
+        assert_eq!(
+            Value::from_json(&serde_json::json!(1.5)),
+            Err("expected an integer, found 1.5".to_string())
+        );
+        assert_eq!(
+            Value::from_json(&serde_json::json!([1, {"a": 1}])),
+            Err("expected null, an integer, a string or an array, found an object".to_string())
+        );
+        assert!(Value::Nil.is_nil() && !Value::Int(0).is_nil() && !text("").is_nil());
+    }
+
+    #[test]
+    fn a_value_is_shown_as_an_explanation_names_it() {
+        let value = Value::List(vec![Value::Nil, Value::Int(2), text("a \"b\""), Value::List(vec![])]);
+        assert_eq!(value.to_string(), r#"[nil 2 "a \"b\"" []]"#);
+        assert_eq!(Value::List(vec![Value::Int(1)]).to_string(), "[1]");
+    }
+}

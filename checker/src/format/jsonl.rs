@@ -77,3 +77,18 @@ pub fn parse(text: &str) -> Result<Vec<Event>, HistoryError> {
     }
     Ok(events)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The nemesis's events are not client operations: left out, and only they.
+    #[test]
+    fn the_nemesis_is_left_out_and_other_named_processes_kept() {
+        let text = "{\"process\": \"nemesis\", \"type\": \"info\", \"f\": \"start\"}\n\
+                    {\"process\": \"worker\", \"type\": \"invoke\", \"f\": \"read\"}\n";
+        let events = parse(text).expect("parses");
+        assert_eq!(events.len(), 1);
+        assert_eq!((events[0].process.as_str(), events[0].line), ("worker", 2));
+    }
+}
