@@ -459,19 +459,6 @@ mod tests {
         History::from_events(&events).expect("pairs")
     }
 
-    /// `count` writes of one key, each read back by the next operation of the same process.
-    fn writes_read_back(count: u32) -> History {
-        let mut events = Vec::new();
-        let values: Vec<String> = (0..count).map(|n| n.to_string()).collect();
-        for value in &values {
-            events.push((0, "invoke", "write", "k", value.as_str()));
-            events.push((0, "ok", "write", "k", value.as_str()));
-            events.push((0, "invoke", "read", "k", "null"));
-            events.push((0, "ok", "read", "k", value.as_str()));
-        }
-        history(&events)
-    }
-
     #[test]
     fn the_memory_bound_is_shared_equally_by_the_threads() {
         let options = |threads| Options { memory_bytes_max: 1_000, threads, ..Options::default() };
@@ -530,11 +517,10 @@ mod tests {
     /// bound on configurations.
     #[test]
     fn a_key_is_decided_within_the_bounds_its_options_give() {
-        let history = writes_read_back(600);
-        let partitions = partition(&Register::new(Kind::Kv), &history);
-        let operations = &partitions[&Some("k".to_string())];
+        let operations = search::tests::writes_read_back(600);
+        let operations: Vec<&Operation> = operations.iter().collect();
         let model = Register::new(Kind::Kv);
-        let decide = |options: Options| decide_key(&model, Some("k".into()), operations, options);
+        let decide = |options: Options| decide_key(&model, None, &operations, options);
         let generous = decide(Options { timeout: Some(Duration::from_secs(3600)), ..Options::default() });
         assert_eq!((generous.verdict, generous.reason), (Verdict::Linearizable, None));
         assert_eq!(generous.operations, 1_200);

@@ -692,7 +692,7 @@ fn undo(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::collections::HashSet;
 
@@ -947,7 +947,9 @@ mod tests {
     }
 
     /// `count` writes of 0, 1, ..., each read back by another process before the next.
-    fn writes_read_back(count: usize) -> Vec<Operation> {
+    /// `count` writes of one register, each read back by the next operation (shared with the
+    /// crate's own tests of the bounds).
+    pub(crate) fn writes_read_back(count: usize) -> Vec<Operation> {
         (0..2 * count)
             .map(|id| {
                 let value = Value::Int(id as i64 / 2);
